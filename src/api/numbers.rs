@@ -1,0 +1,86 @@
+//! `GET /v1/sms/numbers` (§3.1) and `POST /v1/sms/number/update` (§3.2).
+
+use serde_json::{json, Value};
+
+use super::{agent_number, body, require_enterprise};
+use crate::app::App;
+use crate::body::Reply;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::Req;
+use crate::validation::{e164, Channel, Fields};
+
+/// Lists the key's numbers that have the `channel`'s config (default `sms`).
+pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+    let channel = match req.query_pairs().into_iter().find(|(k, _)| k == "channel") {
+        Some((_, v)) if !v.is_empty() => Channel::parse(&v)?,
+        _ => Channel::Sms,
+    };
+    let data: Vec<Value> = app
+        .store
+        .numbers_of(key)
+        .iter()
+        .filter(|n| n.config(channel).is_some())
+        .map(|n| n.to_json(channel))
+        .collect();
+    Ok(Reply::ok(Value::Array(data)))
+}
+
+/// Checks `warning_time < time_out` on the values in force after an update (a given value, else
+/// the stored one; `time_out` as given, before raising it to 30 s).
+///
+/// # Errors
+/// 400 `INVALID_TIMEOUT_CONFIG`.
+pub fn check_timeouts(warning: Option<u64>, time_out: Option<u64>) -> Result<(), ApiError> {
+    match (warning.filter(|&w| w > 0), time_out.filter(|&t| t > 0)) {
+        (Some(w), Some(t)) if w >= t => Err(ApiError::bad_request(
+            "INVALID_TIMEOUT_CONFIG",
+            format!("warning_time ({w}) must be less than time_out ({t})"),
+        )),
+        (Some(w), None) => Err(ApiError::bad_request(
+            "INVALID_TIMEOUT_CONFIG",
+            format!("warning_time ({w}) needs a time_out greater than it"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Merges the body into the number's config for the channel; nothing changes on an error.
+pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
+    require_enterprise(app, key)?;
+    let m = body(req)?;
+    let f = Fields(&m);
+    let phone = f
+        .string("phone_number")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
+        })?;
+    e164("phone_number", &phone)?;
+    let channel_given = f.channel()?;
+    let number = agent_number(app, key, &phone)?;
+    let channel = channel_given.unwrap_or(number.default_channel());
+    let current = number.config(channel).cloned().unwrap_or_default();
+    let merged = current.merged(&f)?;
+    let raw_time_out = if f.has("time_out") {
+        f.seconds("time_out")?
+    } else {
+        current.time_out
+    };
+    check_timeouts(merged.warning_time, raw_time_out)?;
+    let json_cfg = merged.to_json(channel);
+    app.store
+        .with_number_mut(key, &phone, |n| *n.config_mut(channel) = Some(merged))
+        .ok_or_else(|| crate::store::number_not_found(&phone))?;
+    let label = match channel {
+        Channel::Sms => "SMS",
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Imessage => "iMessage",
+    };
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "message".into(),
+        json!(format!("{label} config updated for number {phone}")),
+    );
+    data.insert(channel.config_key().into(), json_cfg);
+    Ok(Reply::ok(Value::Object(data)))
+}

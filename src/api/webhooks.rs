@@ -1,0 +1,75 @@
+//! The status-webhook log of a conversation (§3.15) and re-delivery (§3.17).
+
+use std::collections::HashSet;
+
+use hyper::StatusCode;
+use serde_json::Value;
+
+use super::body;
+use crate::app::App;
+use crate::body::Reply;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::Req;
+
+/// The latest status webhook of the conversation with its attempts, or `data:null`.
+pub fn log(app: &App, key: &str, id: &str) -> ApiResult {
+    let c = app
+        .store
+        .conversation(key, id)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    let data = c
+        .status_delivery
+        .and_then(|d| app.webhooks.get(d))
+        .map(|d| d.log_json())
+        .unwrap_or(Value::Null);
+    Ok(Reply::ok(data))
+}
+
+/// Re-sends each conversation's latest status webhook — same URL, body and signature — as a
+/// `resend` attempt. All ids are checked first; if any has no log, nothing is sent. The attempts
+/// run in the background; the answer is the logs as they stand.
+pub fn resend(app: &App, req: &Req, key: &str) -> ApiResult {
+    let m = body(req)?;
+    let ids: Vec<String> = match m.get("conversation_ids") {
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|v| v.as_str().filter(|s| !s.is_empty()).map(String::from))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ApiError::invalid("conversation_ids must be an array of conversation id strings")
+            })?,
+        _ => {
+            return Err(ApiError::invalid(
+                "conversation_ids is required: a non-empty array of conversation ids",
+            ))
+        }
+    };
+    if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
+        return Err(ApiError::invalid("conversation_ids must not repeat an id"));
+    }
+    let mut deliveries = Vec::new();
+    for id in &ids {
+        let d = app
+            .store
+            .conversation(key, id)
+            .and_then(|c| c.status_delivery)
+            .and_then(|d| app.webhooks.get(d))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "WEBHOOK_NOT_FOUND",
+                    format!("No status webhook was sent for conversation {id}"),
+                )
+            })?;
+        deliveries.push(d);
+    }
+    let data: Vec<Value> = deliveries.iter().map(|d| d.log_json()).collect();
+    let app2 = app.clone();
+    let ids: Vec<u64> = deliveries.iter().map(|d| d.id).collect();
+    tokio::spawn(async move {
+        for id in ids {
+            app2.attempt(id, "resend").await;
+        }
+    });
+    Ok(Reply::ok(Value::Array(data)))
+}

@@ -1,0 +1,757 @@
+//! The conversation lifecycle, applied under one conversation's map guard by a [`Ctx`]: storing
+//! messages, the inactivity timer (§6), ending with outcomes, handoff and resume, and scenario
+//! turns. Every step is synchronous; webhooks are only *prepared* here (collected in
+//! [`Effects`]) and sent by the caller after the guard is dropped.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::app::App;
+use crate::clock::{iso, Stage, TimerKind};
+use crate::model::{Conversation, EndKind, Handoff, Message, NumberConfig, Sender, Timing};
+use crate::scenario::template::{dig, render_value, value_text, Template, Vars};
+use crate::scenario::{turn_rng, Scenario};
+
+/// What a step leaves for after the guard: deliveries to attempt (in order), and the agent
+/// messages it stored (for `/_sim/inbound`'s `replies`).
+#[derive(Default, Debug)]
+pub struct Effects {
+    pub deliveries: Vec<u64>,
+    pub replies: Vec<Value>,
+}
+
+/// A scenario turn waiting for its `delay_seconds`.
+#[derive(Clone, Debug)]
+pub struct PendingTurn {
+    pub node: String,
+    pub rule: usize,
+    pub captures: Vec<(String, String)>,
+    pub text: String,
+}
+
+/// Keywords that opt a user out (whole message, any case), as carriers treat them.
+pub const STOP_WORDS: &[&str] = &[
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+];
+/// Keywords that opt a user back in.
+pub const START_WORDS: &[&str] = &["start", "unstop", "yes"];
+
+fn is_word(text: &str, words: &[&str]) -> bool {
+    let t = text.trim().to_lowercase();
+    words.iter().any(|w| *w == t)
+}
+pub fn is_stop(text: &str) -> bool {
+    is_word(text, STOP_WORDS)
+}
+pub fn is_start(text: &str) -> bool {
+    is_word(text, START_WORDS)
+}
+
+/// The context of one step on one conversation.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub cfg: NumberConfig,
+    pub now: i64,
+    pub fx: Effects,
+}
+
+/// The effective config of a conversation's number and channel.
+pub fn config_for(app: &App, c: &Conversation) -> NumberConfig {
+    app.store
+        .number(&c.agent_number)
+        .map(|n| n.effective_config(c.channel))
+        .unwrap_or_default()
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(app: &'a App, cfg: NumberConfig) -> Self {
+        Ctx {
+            app,
+            cfg,
+            now: app.now(),
+            fx: Effects::default(),
+        }
+    }
+
+    /// Runs `f` on conversation `id` (owned by `account`, when given) with its number's config.
+    pub fn with<T>(
+        app: &'a App,
+        account: Option<&str>,
+        id: &str,
+        f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
+    ) -> Option<(T, Effects)> {
+        // Read the config first: no number guard is ever held under a conversation guard.
+        let (agent, channel) = app
+            .store
+            .with_conversation(account, id, |c| (c.agent_number.clone(), c.channel))?;
+        let cfg = app
+            .store
+            .number(&agent)
+            .map(|n| n.effective_config(channel))
+            .unwrap_or_default();
+        app.store.with_conversation(account, id, |c| {
+            let mut ctx = Ctx::new(app, cfg);
+            let out = f(&mut ctx, c);
+            (out, ctx.fx)
+        })
+    }
+
+    /// [`Ctx::with`] for any owner, keeping only the effects.
+    pub fn run(
+        app: &'a App,
+        id: &str,
+        f: impl FnOnce(&mut Ctx, &mut Conversation),
+    ) -> Option<Effects> {
+        Self::with(app, None, id, f).map(|(_, fx)| fx)
+    }
+
+    fn scenario(&self, c: &Conversation) -> Arc<Scenario> {
+        self.app.scenarios.get(&c.scenario)
+    }
+
+    // ---- messages and webhooks ------------------------------------------------------------
+
+    /// Stores a message (and fires its message webhook when `notify`); returns its index.
+    pub fn add_message(
+        &mut self,
+        c: &mut Conversation,
+        sender: Sender,
+        text: String,
+        id: Option<String>,
+        notify: bool,
+    ) -> usize {
+        let (from, to, status) = match sender {
+            Sender::User => (c.user_number.clone(), c.agent_number.clone(), None),
+            _ => (
+                c.agent_number.clone(),
+                c.user_number.clone(),
+                Some("delivered"),
+            ),
+        };
+        c.messages.push(Message {
+            id: id.unwrap_or_else(|| self.app.store.ids().uuid()),
+            created_at: self.now,
+            message: text,
+            from,
+            to,
+            sender,
+            status,
+            deleted: false,
+        });
+        c.updated_at = self.now;
+        c.last_message_at = Some(self.now);
+        let idx = c.messages.len() - 1;
+        if notify {
+            self.message_webhook(c, idx);
+        }
+        idx
+    }
+
+    /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
+    /// id; `None` when the user has opted out (nothing reaches them).
+    pub fn agent_message(
+        &mut self,
+        c: &mut Conversation,
+        sender: Sender,
+        text: String,
+    ) -> Option<String> {
+        if self.app.store.is_opted_out(&c.agent_number, &c.user_number) {
+            return None;
+        }
+        let idx = self.add_message(c, sender, text, None, true);
+        self.fx.replies.push(c.messages[idx].to_json());
+        self.arm_timer(c);
+        Some(c.messages[idx].id.clone())
+    }
+
+    fn webhook_url(&self, c: &Conversation) -> Option<String> {
+        self.app
+            .config
+            .webhook_url
+            .clone()
+            .or_else(|| c.webhook.clone())
+            .or_else(|| self.cfg.webhook.clone())
+    }
+
+    /// The fields message and status webhooks share.
+    fn base_payload(&self, c: &Conversation) -> Map<String, Value> {
+        let mut metadata = c.metadata.clone();
+        if let Some(h) = &c.handoff {
+            let mut m = h.metadata.clone();
+            m.insert("reason".into(), json!(h.reason));
+            metadata.insert("human_handoff".into(), Value::Object(m));
+        }
+        let history: Vec<Value> = c
+            .visible_messages()
+            .map(|m| {
+                json!({"id": m.id, "sender": m.sender, "message": m.message, "created_at": iso(m.created_at)})
+            })
+            .collect();
+        let v = json!({
+            "conversation_id": c.id,
+            "phone_number": c.user_number,
+            "agent_number": c.agent_number,
+            "channel": c.channel.as_str(),
+            "pathway_id": c.curr_pathway_id,
+            "pathway_version": c.curr_pathway_version,
+            "chat_history": history,
+            "variables": c.variables,
+            "metadata": metadata,
+            "pathway_tags": null,
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("json! of an object literal is an object"),
+        }
+    }
+
+    fn message_webhook(&mut self, c: &Conversation, idx: usize) {
+        let Some(url) = self.webhook_url(c) else {
+            return;
+        };
+        let m = &c.messages[idx];
+        let mut p = self.base_payload(c);
+        p.insert("type".into(), json!("message"));
+        p.insert("message_id".into(), json!(m.id));
+        p.insert("message".into(), json!(m.message));
+        p.insert("sender".into(), json!(m.sender));
+        p.insert("created_at".into(), json!(iso(m.created_at)));
+        let id = self.app.webhooks.prepare(
+            self.now,
+            &c.account,
+            &c.user_id,
+            &c.id,
+            "message",
+            "message",
+            &url,
+            &Value::Object(p),
+        );
+        self.fx.deliveries.push(id);
+    }
+
+    /// Prepares a status webhook (`ended`, `timeout`, `human_handoff`, …) with `extra` fields.
+    pub fn status_webhook(
+        &mut self,
+        c: &mut Conversation,
+        status: &str,
+        extra: Map<String, Value>,
+    ) {
+        let Some(url) = self.webhook_url(c) else {
+            return;
+        };
+        let mut p = self.base_payload(c);
+        p.insert("type".into(), json!("status"));
+        p.insert("status".into(), json!(status));
+        p.insert("message_count".into(), json!(c.message_count()));
+        let transcript: Vec<String> = c
+            .visible_messages()
+            .map(|m| format!("{}: {}", m.sender.transcript_label(), m.message))
+            .collect();
+        p.insert(
+            "concatenated_transcript".into(),
+            json!(transcript.join("\n")),
+        );
+        p.insert("created_at".into(), json!(iso(self.now)));
+        p.extend(extra);
+        let id = self.app.webhooks.prepare(
+            self.now,
+            &c.account,
+            &c.user_id,
+            &c.id,
+            "status",
+            status,
+            &url,
+            &Value::Object(p),
+        );
+        c.status_delivery = Some(id);
+        self.fx.deliveries.push(id);
+    }
+
+    // ---- inactivity timer (§6) ------------------------------------------------------------
+
+    pub fn cancel_timer(&mut self, c: &mut Conversation) {
+        c.timer_generation += 1;
+        c.timer_anchor = None;
+        if let Some(id) = c.timer_id.take() {
+            self.app.timers.cancel(id);
+        }
+    }
+
+    /// (Re)starts the silence timer from now, when the conversation is active, not handed off,
+    /// and has an effective `time_out`.
+    pub fn arm_timer(&mut self, c: &mut Conversation) {
+        self.cancel_timer(c);
+        if !c.is_active || c.handoff.is_some() {
+            return;
+        }
+        let t = Timing::effective(&self.cfg, &c.timing);
+        let Some(time_out) = t.time_out else {
+            return;
+        };
+        c.timer_anchor = Some(self.now);
+        let (stage, after) = match t.warning_time {
+            Some(w) if w < time_out => (Stage::Warning, w),
+            _ => (Stage::Timeout, time_out),
+        };
+        self.schedule_stage(c, stage, self.now + after as i64 * 1000);
+    }
+
+    fn schedule_stage(&mut self, c: &mut Conversation, stage: Stage, due: i64) {
+        let kind = TimerKind::Inactivity {
+            conversation_id: c.id.clone(),
+            generation: c.timer_generation,
+            stage,
+        };
+        c.timer_id = Some(self.app.schedule(due, kind));
+    }
+
+    /// The warning: sends `warning_message` (without restarting the timer), then waits for the
+    /// timeout.
+    pub fn warn(&mut self, c: &mut Conversation) {
+        if !c.is_active || c.handoff.is_some() {
+            return;
+        }
+        let t = Timing::effective(&self.cfg, &c.timing);
+        if let Some(msg) = t.warning_message.filter(|m| !m.is_empty()) {
+            self.add_message(c, Sender::Agent, msg, None, true);
+        }
+        if let (Some(anchor), Some(time_out)) = (c.timer_anchor, t.time_out) {
+            self.schedule_stage(c, Stage::Timeout, anchor + time_out as i64 * 1000);
+        }
+    }
+
+    /// The timeout: `timeout_message` (for `timeout_action` `send_sms` or unset), then the end.
+    pub fn time_out(&mut self, c: &mut Conversation) {
+        if !c.is_active || c.handoff.is_some() {
+            return;
+        }
+        let t = Timing::effective(&self.cfg, &c.timing);
+        let sends = matches!(t.timeout_action.as_deref(), None | Some("send_sms"));
+        if let Some(msg) = t.timeout_message.filter(|m| sends && !m.is_empty()) {
+            self.add_message(c, Sender::Agent, msg, None, true);
+        }
+        self.end(c, EndKind::Timeout, None);
+    }
+
+    // ---- ending and outcomes --------------------------------------------------------------
+
+    /// Ends an active conversation: inactive, timer cancelled, handoff moved to
+    /// `metadata.last_human_handoff`, outcomes run, and the status webhook (except when
+    /// archived by `new_conversation`).
+    pub fn end(&mut self, c: &mut Conversation, kind: EndKind, status_reason: Option<String>) {
+        if !c.is_active {
+            return;
+        }
+        c.is_active = false;
+        c.ended = Some(kind);
+        c.updated_at = self.now;
+        self.cancel_timer(c);
+        if kind == EndKind::Timeout {
+            c.timed_out_at = Some(self.now);
+        }
+        if let Some(h) = c.handoff.take() {
+            let mut m = h.metadata;
+            m.insert("reason".into(), json!(h.reason));
+            m.insert("started_at".into(), json!(iso(h.at)));
+            m.insert("ended_at".into(), json!(iso(self.now)));
+            c.metadata
+                .insert("last_human_handoff".into(), Value::Object(m));
+        }
+        if kind == EndKind::Archived {
+            return;
+        }
+        let mut extra = self.run_outcomes(c);
+        if let Some(r) = status_reason {
+            extra.insert("status_reason".into(), json!(r));
+        }
+        self.status_webhook(c, kind.webhook_status(), extra);
+    }
+
+    /// Summary, dispositions and citations from the scenario, stored on the conversation;
+    /// returns the fields the status webhook carries.
+    fn run_outcomes(&mut self, c: &mut Conversation) -> Map<String, Value> {
+        let sc = self.scenario(c);
+        let mut extra = Map::new();
+        if self.cfg.summary_prompt.is_some() {
+            let summary = {
+                let vars = self.vars(c, &[], None);
+                sc.outcomes.summary.as_ref().map(|t| t.render(&vars))
+            }
+            .unwrap_or_else(|| {
+                format!(
+                    "Conversation between agent {} and user {} with {} messages.",
+                    c.agent_number,
+                    c.user_number,
+                    c.message_count()
+                )
+            });
+            c.summary = Some(summary.clone());
+            extra.insert("summary".into(), json!(summary));
+        }
+        let disposition_ids = c
+            .disposition_ids
+            .clone()
+            .or(self.cfg.disposition_ids.clone());
+        if let Some(ids) = disposition_ids.filter(|v| !v.is_empty()) {
+            let mut logs = Vec::new();
+            for id in ids {
+                let log = {
+                    let vars = self.vars(c, &[], None);
+                    match sc.outcomes.dispositions.get(&id) {
+                        Some(d) => {
+                            let tag = d.tag.as_ref().map(|t| {
+                                Template::parse(t)
+                                    .map(|t| t.render(&vars))
+                                    .unwrap_or(t.clone())
+                            });
+                            json!({
+                                "disposition_id": id, "snippet_version": 1, "status": "COMPLETE",
+                                "result": render_value(&d.result, &vars).unwrap_or(Value::Null),
+                                "error": null, "exec_time": 0, "reference_type": "SMS",
+                                "tag": tag.unwrap_or(id.clone()),
+                            })
+                        }
+                        None => json!({
+                            "disposition_id": id, "snippet_version": 1, "status": "ERROR",
+                            "result": null, "exec_time": 0, "reference_type": "SMS", "tag": null,
+                            "error": format!("scenario {:?} defines no outcome for disposition {id:?}", sc.name),
+                        }),
+                    }
+                };
+                if c.disposition_tag.is_none() && log["status"] == "COMPLETE" {
+                    c.disposition_tag = log["tag"].as_str().map(String::from);
+                }
+                logs.push(log);
+            }
+            c.disposition_logs.extend(logs.iter().cloned());
+            extra.insert("dispositions".into(), Value::Array(logs));
+        }
+        let schema_ids = c
+            .citation_schema_ids
+            .clone()
+            .or(self.cfg.citation_schema_ids.clone());
+        if let Some(ids) = schema_ids.filter(|v| !v.is_empty()) {
+            let mut found = Map::new();
+            for id in ids {
+                if let Some(schema) = self.app.scenarios.citation_schema(&c.scenario, &id) {
+                    found.extend(self.extract(c, &schema.variables));
+                }
+            }
+            c.citation_variables = Some(found.clone());
+            extra.insert("citations".into(), Value::Object(found));
+        }
+        extra
+    }
+
+    /// Renders citation variables; an empty value is `null`.
+    pub fn extract(
+        &self,
+        c: &Conversation,
+        variables: &[(String, Template)],
+    ) -> Map<String, Value> {
+        let vars = self.vars(c, &[], None);
+        variables
+            .iter()
+            .map(|(k, t)| {
+                let v = t.render(&vars);
+                (k.clone(), if v.is_empty() { Value::Null } else { json!(v) })
+            })
+            .collect()
+    }
+
+    // ---- handoff --------------------------------------------------------------------------
+
+    /// Hands the thread to a human: the agent goes silent, the timer is suspended, one
+    /// `human_handoff` webhook fires. Returns `true` when a handoff was already active.
+    pub fn start_handoff(
+        &mut self,
+        c: &mut Conversation,
+        reason: Option<String>,
+        metadata: Map<String, Value>,
+        source: &str,
+        actor: Option<String>,
+    ) -> bool {
+        if c.handoff.is_some() {
+            return true;
+        }
+        let mut m = Map::new();
+        m.insert("source".into(), json!(source));
+        if let Some(a) = actor {
+            m.insert("actor".into(), json!(a));
+        }
+        m.extend(metadata);
+        c.handoff = Some(Handoff {
+            at: self.now,
+            reason: reason.clone(),
+            metadata: m,
+        });
+        c.updated_at = self.now;
+        self.cancel_timer(c);
+        let mut extra = Map::new();
+        extra.insert("reason".into(), json!(reason));
+        self.status_webhook(c, "human_handoff", extra);
+        false
+    }
+
+    /// Gives the thread back to the agent; returns whether a handoff was active.
+    pub fn end_handoff(&mut self, c: &mut Conversation, actor: Option<String>) -> bool {
+        if c.handoff.is_none() {
+            return false;
+        }
+        let mut extra = Map::new();
+        extra.insert("actor".into(), json!(actor));
+        // The webhook still carries the handoff's metadata; then it is cleared.
+        self.status_webhook(c, "human_handoff_ended", extra);
+        c.handoff = None;
+        c.updated_at = self.now;
+        self.arm_timer(c);
+        true
+    }
+
+    // ---- scenario turns -------------------------------------------------------------------
+
+    fn vars<'c>(
+        &self,
+        c: &'c Conversation,
+        captures: &'c [(String, String)],
+        text: Option<&'c str>,
+    ) -> TurnVars<'c> {
+        let tz = c
+            .request_data
+            .get("timezone")
+            .and_then(Value::as_str)
+            .or(self.cfg.timezone.as_deref())
+            .and_then(|s| s.parse::<chrono_tz::Tz>().ok());
+        TurnVars {
+            c,
+            captures,
+            text,
+            now: self.now,
+            tz,
+        }
+    }
+
+    /// The agent's answer to a user text: the first matching rule of the current node (now or
+    /// after its delay), else the scenario's fallback. A conversation parked on a
+    /// Transfer-to-Human node hands off again instead.
+    pub fn user_turn(&mut self, c: &mut Conversation, text: &str) {
+        let sc = self.scenario(c);
+        let (node_id, node) = sc.node(c.current_node_id.as_deref());
+        if node.handoff.is_some() {
+            self.enter_node(c, &sc, node_id.to_string(), text, false);
+            return;
+        }
+        for (i, rule) in node.rules.iter().enumerate() {
+            let Some(captures) = rule.when.matches(text) else {
+                continue;
+            };
+            let turn = PendingTurn {
+                node: node_id.to_string(),
+                rule: i,
+                captures,
+                text: text.to_string(),
+            };
+            if rule.delay_seconds > 0 {
+                let due = self.now + rule.delay_seconds as i64 * 1000;
+                self.app.schedule(
+                    due,
+                    TimerKind::AgentTurn {
+                        conversation_id: c.id.clone(),
+                        turn,
+                    },
+                );
+            } else {
+                self.apply_rule(c, &sc, &turn);
+            }
+            return;
+        }
+        if let Some(fallback) = &sc.fallback {
+            let reply = self.pick(c, fallback, &[], Some(text));
+            self.agent_message(c, Sender::Agent, reply);
+        }
+    }
+
+    /// A delayed turn falls due: applied only if the agent may still speak.
+    pub fn delayed_turn(&mut self, c: &mut Conversation, turn: &PendingTurn) {
+        if c.is_active && c.handoff.is_none() {
+            let sc = self.scenario(c);
+            self.apply_rule(c, &sc, turn);
+        }
+    }
+
+    fn pick(
+        &self,
+        c: &mut Conversation,
+        reply: &crate::scenario::Reply,
+        captures: &[(String, String)],
+        text: Option<&str>,
+    ) -> String {
+        let mut rng = turn_rng(self.app.store.ids().seed(), &c.id, c.turns);
+        c.turns += 1;
+        let t = reply.pick(&mut rng);
+        t.render(&self.vars(c, captures, text))
+    }
+
+    fn apply_rule(&mut self, c: &mut Conversation, sc: &Scenario, turn: &PendingTurn) {
+        let Some(rule) = sc
+            .nodes
+            .get(&turn.node)
+            .and_then(|n| n.rules.get(turn.rule))
+        else {
+            return;
+        };
+        let text = Some(turn.text.as_str());
+        for (k, t) in &rule.set {
+            let v = t.render(&self.vars(c, &turn.captures, text));
+            c.variables
+                .get_or_insert_with(Map::new)
+                .insert(k.clone(), json!(v));
+        }
+        if let Some(reply) = &rule.reply {
+            let msg = self.pick(c, reply, &turn.captures, text);
+            self.agent_message(c, Sender::Agent, msg);
+        }
+        if let Some(goto) = &rule.goto {
+            self.enter_node(c, sc, goto.clone(), &turn.text, true);
+        }
+        c.updated_at = self.now;
+    }
+
+    /// Moves to a node: says its `say` (when `speak`), then hands off or ends if it says so.
+    fn enter_node(
+        &mut self,
+        c: &mut Conversation,
+        sc: &Scenario,
+        id: String,
+        text: &str,
+        speak: bool,
+    ) {
+        let Some(node) = sc.nodes.get(&id) else {
+            return;
+        };
+        c.current_node_id = Some(id);
+        if speak {
+            if let Some(say) = &node.say {
+                let msg = self.pick(c, say, &[], Some(text));
+                self.agent_message(c, Sender::Agent, msg);
+            }
+        }
+        if let Some(reason) = &node.handoff {
+            let reason = reason
+                .as_ref()
+                .map(|t| t.render(&self.vars(c, &[], Some(text))));
+            self.start_handoff(c, reason, Map::new(), "pathway", None);
+        } else if node.end {
+            c.ended_by_end_call_node = true;
+            self.end(c, EndKind::Ended, None);
+        }
+    }
+
+    /// The agent's own next turn without a user text (an opening message, or `generate_reply`
+    /// on resume): the current node's `say`. Returns the message id when it spoke.
+    pub fn speak_first(&mut self, c: &mut Conversation) -> Option<String> {
+        let sc = self.scenario(c);
+        let (node_id, node) = sc.node(c.current_node_id.as_deref());
+        c.current_node_id = Some(node_id.to_string());
+        let say = node.say.clone()?;
+        let msg = self.pick(c, &say, &[], None);
+        self.agent_message(c, Sender::Agent, msg)
+    }
+}
+
+/// Template variables during a turn: `match.*` captures, then conversation variables,
+/// `request_data`, `metadata` (each also by explicit prefix), then built-ins.
+struct TurnVars<'c> {
+    c: &'c Conversation,
+    captures: &'c [(String, String)],
+    text: Option<&'c str>,
+    now: i64,
+    tz: Option<chrono_tz::Tz>,
+}
+
+impl TurnVars<'_> {
+    fn time(&self, fmt: &str) -> String {
+        let t = DateTime::<Utc>::from_timestamp_millis(self.now).unwrap_or_default();
+        match self.tz {
+            Some(tz) => t.with_timezone(&tz).format(fmt).to_string(),
+            None => t.format(fmt).to_string(),
+        }
+    }
+}
+
+impl Vars for TurnVars<'_> {
+    fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(k) = name.strip_prefix("match.") {
+            return self
+                .captures
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone());
+        }
+        let variables = self
+            .c
+            .variables
+            .clone()
+            .map(Value::Object)
+            .unwrap_or(Value::Null);
+        let request_data = Value::Object(self.c.request_data.clone());
+        let metadata = Value::Object(self.c.metadata.clone());
+        for (prefix, src) in [
+            ("variables.", &variables),
+            ("request_data.", &request_data),
+            ("metadata.", &metadata),
+        ] {
+            if let Some(k) = name.strip_prefix(prefix) {
+                return dig(src, k).and_then(value_text);
+            }
+        }
+        for src in [&variables, &request_data, &metadata] {
+            if let Some(v) = dig(src, name).and_then(value_text) {
+                return Some(v);
+            }
+        }
+        Some(match name {
+            "message" => self.text.map(String::from).or_else(|| {
+                self.c
+                    .visible_messages()
+                    .filter(|m| m.sender == Sender::User)
+                    .last()
+                    .map(|m| m.message.clone())
+            })?,
+            "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),
+            "time" => self.time("%-I:%M %p"),
+            "date" => self.time("%Y-%m-%d"),
+            "weekday" => self.time("%A"),
+            "timezone" => self
+                .tz
+                .map(|t| t.name().to_string())
+                .unwrap_or("UTC".into()),
+            "user_number" => self.c.user_number.clone(),
+            "agent_number" => self.c.agent_number.clone(),
+            "conversation_id" => self.c.id.clone(),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_and_start_words_are_whole_messages() {
+        assert!(is_stop(" STOP "));
+        assert!(is_stop("Unsubscribe"));
+        assert!(!is_stop("please stop texting"));
+        assert!(is_start("start"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The fixtures file: accounts (API keys) and the numbers they own, with their configs. Loaded
+//! and checked once at start-up (a bad file stops it, naming the path and the reason) and
+//! re-applied by `POST /_sim/reset`. The embedded default is `fixtures/default.json`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::model::NumberConfig;
+use crate::store::Store;
+use crate::validation::{self, Channel, Fields};
+
+/// The fixtures built into the binary.
+pub const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixturesFile {
+    #[serde(default)]
+    accounts: Vec<AccountFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountFile {
+    api_key: String,
+    #[serde(default = "yes")]
+    enterprise: bool,
+    #[serde(default)]
+    numbers: Vec<NumberFile>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberFile {
+    phone_number: String,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    imessage: bool,
+    #[serde(default)]
+    sms_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    whatsapp_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    imessage_config: Option<Map<String, Value>>,
+}
+
+/// A checked number of the fixtures.
+#[derive(Clone, Debug)]
+pub struct FixtureNumber {
+    pub phone_number: String,
+    pub label: Option<String>,
+    pub imessage: bool,
+    pub configs: Vec<(Channel, NumberConfig)>,
+}
+
+/// A checked account of the fixtures.
+#[derive(Clone, Debug)]
+pub struct FixtureAccount {
+    pub api_key: String,
+    pub enterprise: bool,
+    pub numbers: Vec<FixtureNumber>,
+}
+
+/// Checked fixtures, ready to apply.
+#[derive(Clone, Debug, Default)]
+pub struct Fixtures {
+    pub source: String,
+    pub accounts: Vec<FixtureAccount>,
+}
+
+/// Builds a number config from a JSON object with the update endpoint's rules.
+///
+/// # Errors
+/// A field of the wrong type or a `warning_time` not under `time_out`.
+pub fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, String> {
+    let c = NumberConfig::default()
+        .merged(&Fields(m))
+        .map_err(|e| e.message)?;
+    if let (Some(w), t) = (c.warning_time, c.time_out) {
+        if t.is_none_or(|t| w >= t) {
+            return Err(format!(
+                "warning_time ({w}) must be less than time_out ({t:?})"
+            ));
+        }
+    }
+    Ok(c)
+}
+
+impl Fixtures {
+    /// Reads `path`, or the embedded default when `None`.
+    ///
+    /// # Errors
+    /// Unreadable file, bad JSON, unknown keys, a non-E.164 number, a bad config, a number
+    /// given twice.
+    pub fn load(path: Option<&Path>) -> Result<Fixtures, String> {
+        let (source, text) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            ),
+            None => (
+                "fixtures/default.json".to_string(),
+                DEFAULT_FIXTURES.to_string(),
+            ),
+        };
+        Self::parse(&source, &text)
+    }
+
+    /// Parses fixtures text; `source` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Fixtures::load`].
+    pub fn parse(source: &str, text: &str) -> Result<Fixtures, String> {
+        let f: FixturesFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
+        let mut seen = std::collections::HashSet::new();
+        let mut accounts = Vec::new();
+        for a in f.accounts {
+            if a.api_key.trim().is_empty() {
+                return Err(format!("{source}: an account has an empty api_key"));
+            }
+            let mut numbers = Vec::new();
+            for n in a.numbers {
+                let at = format!("{source}: number {}", n.phone_number);
+                if !validation::is_e164(&n.phone_number) {
+                    return Err(format!("{at}: not an E.164 number"));
+                }
+                if !seen.insert(n.phone_number.clone()) {
+                    return Err(format!("{at}: listed twice"));
+                }
+                let mut configs = Vec::new();
+                for (ch, m) in [
+                    (Channel::Sms, &n.sms_config),
+                    (Channel::Whatsapp, &n.whatsapp_config),
+                    (Channel::Imessage, &n.imessage_config),
+                ] {
+                    if let Some(m) = m {
+                        configs.push((ch, config_from(m).map_err(|e| format!("{at}: {e}"))?));
+                    }
+                }
+                numbers.push(FixtureNumber {
+                    phone_number: n.phone_number,
+                    label: n.label,
+                    imessage: n.imessage,
+                    configs,
+                });
+            }
+            accounts.push(FixtureAccount {
+                api_key: a.api_key,
+                enterprise: a.enterprise,
+                numbers,
+            });
+        }
+        Ok(Fixtures {
+            source: source.to_string(),
+            accounts,
+        })
+    }
+
+    /// Provisions every account and number into the store.
+    pub fn apply(&self, store: &Store) {
+        for a in &self.accounts {
+            store.set_enterprise(&a.api_key, a.enterprise);
+            for n in &a.numbers {
+                store
+                    .provision(
+                        &a.api_key,
+                        &n.phone_number,
+                        n.label.clone(),
+                        n.imessage,
+                        n.configs.clone(),
+                    )
+                    .expect("parse lists each number once, and apply runs on an empty store");
+            }
+        }
+    }
+
+    /// The first account's key, for the start-up banner.
+    pub fn first_key(&self) -> Option<&str> {
+        self.accounts.first().map(|a| a.api_key.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_fixtures_parse() {
+        let f = Fixtures::load(None).unwrap();
+        assert_eq!(f.first_key(), Some("sk_sim_default"));
+        assert!(f.accounts[0].numbers.len() >= 2);
+    }
+
+    #[test]
+    fn bad_fixtures_name_the_problem() {
+        let e = Fixtures::parse(
+            "f.json",
+            r#"{"accounts":[{"api_key":"k","numbers":[{"phone_number":"555"}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("f.json") && e.contains("E.164"), "{e}");
+        let e = Fixtures::parse(
+            "f.json",
+            r#"{"accounts":[{"api_key":"k","numbers":[{"phone_number":"+15550001111","sms_config":{"time_out":60,"warning_time":90}}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("warning_time"), "{e}");
+    }
+}

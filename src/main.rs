@@ -1,0 +1,57 @@
+//! The binary: parse flags, build the simulator, bind, print where it listens, serve until
+//! SIGINT or SIGTERM.
+
+use std::io::Write;
+
+use bland_sms_sim::{banner, server, App, Cli};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BLAND_SIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let addr = format!("{}:{}", cli.host, cli.port);
+    let config = cli.into_config()?;
+    let app = App::new(config)?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    {
+        // The first line is exactly `listening on http://HOST:PORT`, for scripts to read.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{local}")?;
+        write!(out, "{}", banner(&app))?;
+        out.flush()?;
+    }
+    server::run(listener, app, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,350 @@
+//! The scenario file format (serde types, version 1) and its compilation into the checked
+//! runtime form in `scenario::mod`. Unknown keys are errors here, so a typo stops start-up with
+//! the file's path and the reason instead of silently doing nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::RegexBuilder;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::template::{render_value, Template};
+use super::{CitationSchema, Disposition, Matcher, Node, Outcomes, Reply, Rule, Scenario, When};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    #[serde(default)]
+    version: Option<u32>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    default: bool,
+    #[serde(default, rename = "match")]
+    matcher: MatchFile,
+    start_node: String,
+    nodes: BTreeMap<String, NodeFile>,
+    #[serde(default)]
+    fallback: Option<ReplyFile>,
+    #[serde(default)]
+    outcomes: OutcomesFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MatchFile {
+    #[serde(default)]
+    agent_numbers: Vec<String>,
+    #[serde(default)]
+    pathway_ids: Vec<String>,
+    #[serde(default)]
+    persona_ids: Vec<String>,
+    #[serde(default)]
+    start_node_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReplyFile {
+    One(String),
+    OneOf(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    #[serde(default)]
+    say: Option<ReplyFile>,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+    #[serde(default)]
+    handoff: Option<HandoffFile>,
+    #[serde(default)]
+    end: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HandoffFile {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    when: WhenFile,
+    #[serde(default)]
+    reply: Option<ReplyFile>,
+    #[serde(default)]
+    set: BTreeMap<String, String>,
+    #[serde(default)]
+    goto: Option<String>,
+    #[serde(default)]
+    delay_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WhenFile {
+    Word(String),
+    Spec(WhenSpec),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhenSpec {
+    #[serde(default)]
+    exact: Option<OneOrMany>,
+    #[serde(default)]
+    contains: Option<OneOrMany>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    any: Option<bool>,
+    #[serde(default)]
+    case_sensitive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self, case_sensitive: bool) -> Vec<String> {
+        let v = match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        };
+        v.into_iter()
+            .map(|s| {
+                let s = s.trim().to_string();
+                if case_sensitive {
+                    s
+                } else {
+                    s.to_lowercase()
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OutcomesFile {
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    dispositions: BTreeMap<String, DispositionFile>,
+    #[serde(default)]
+    citations: BTreeMap<String, CitationFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispositionFile {
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    result: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CitationFile {
+    name: String,
+    variables: BTreeMap<String, String>,
+}
+
+fn reply(r: ReplyFile, at: &str) -> Result<Reply, String> {
+    let texts = match r {
+        ReplyFile::One(s) => vec![s],
+        ReplyFile::OneOf(v) if v.is_empty() => return Err(format!("{at}: empty reply list")),
+        ReplyFile::OneOf(v) => v,
+    };
+    texts
+        .iter()
+        .map(|t| Template::parse(t).map_err(|e| format!("{at}: {e}")))
+        .collect::<Result<_, _>>()
+        .map(Reply)
+}
+
+fn when(w: WhenFile, at: &str) -> Result<When, String> {
+    let spec = match w {
+        WhenFile::Word(s) if s == "any" => return Ok(When::Any),
+        WhenFile::Word(s) => {
+            return Err(format!(
+                "{at}: `when` is \"any\" or an object with exact, contains, regex or any, got {s:?}"
+            ))
+        }
+        WhenFile::Spec(s) => s,
+    };
+    let cs = spec.case_sensitive;
+    let given = [
+        spec.exact.is_some(),
+        spec.contains.is_some(),
+        spec.regex.is_some(),
+        spec.any.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if given != 1 {
+        return Err(format!(
+            "{at}: `when` needs exactly one of exact, contains, regex, any"
+        ));
+    }
+    Ok(if let Some(e) = spec.exact {
+        When::Exact(e.into_vec(cs), cs)
+    } else if let Some(c) = spec.contains {
+        When::Contains(c.into_vec(cs), cs)
+    } else if let Some(r) = spec.regex {
+        let re = RegexBuilder::new(&r)
+            .case_insensitive(!cs)
+            .build()
+            .map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
+        When::Regex(re)
+    } else {
+        When::Any
+    })
+}
+
+/// Parses and checks one scenario file. `source` names it in errors.
+///
+/// # Errors
+/// Bad JSON, unknown keys, a `goto` or `start_node` naming no node, a bad regex or template.
+pub fn compile(source: &str, text: &str) -> Result<Scenario, String> {
+    let f: ScenarioFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
+    if let Some(v) = f.version {
+        if v != 1 {
+            return Err(format!(
+                "{source}: unsupported version {v} (this simulator reads 1)"
+            ));
+        }
+    }
+    if f.name.trim().is_empty() {
+        return Err(format!("{source}: `name` must not be empty"));
+    }
+    if !f.nodes.contains_key(&f.start_node) {
+        return Err(format!(
+            "{source}: start_node {:?} is not one of the nodes",
+            f.start_node
+        ));
+    }
+    for n in &f.matcher.agent_numbers {
+        if !crate::validation::is_e164(n) {
+            return Err(format!("{source}: match.agent_numbers: {n:?} is not E.164"));
+        }
+    }
+    let mut nodes = HashMap::new();
+    for (id, n) in f.nodes {
+        let at = format!("{source}: node {id:?}");
+        let mut rules = Vec::new();
+        for (i, r) in n.rules.into_iter().enumerate() {
+            let at = format!("{at} rule {}", i + 1);
+            rules.push(Rule {
+                when: when(r.when, &at)?,
+                reply: r.reply.map(|x| reply(x, &at)).transpose()?,
+                set: r
+                    .set
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, Template::parse(&v).map_err(|e| format!("{at}: {e}"))?)))
+                    .collect::<Result<_, String>>()?,
+                goto: r.goto,
+                delay_seconds: r.delay_seconds,
+            });
+        }
+        let handoff_reason = match n.handoff {
+            Some(h) => Some(
+                h.reason
+                    .map(|r| Template::parse(&r).map_err(|e| format!("{at}: {e}")))
+                    .transpose()?,
+            ),
+            None => None,
+        };
+        if n.end && handoff_reason.is_some() {
+            return Err(format!("{at}: a node cannot both end and hand off"));
+        }
+        nodes.insert(
+            id,
+            Node {
+                say: n.say.map(|x| reply(x, &at)).transpose()?,
+                rules,
+                handoff: handoff_reason,
+                end: n.end,
+            },
+        );
+    }
+    for (id, n) in &nodes {
+        for (i, r) in n.rules.iter().enumerate() {
+            if let Some(g) = &r.goto {
+                if !nodes.contains_key(g) {
+                    return Err(format!(
+                        "{source}: node {id:?} rule {}: goto {g:?} is not one of the nodes",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    let o = f.outcomes;
+    let no_vars = super::NoVars;
+    let mut dispositions = BTreeMap::new();
+    for (id, d) in o.dispositions {
+        render_value(&d.result, &no_vars)
+            .map_err(|e| format!("{source}: disposition {id:?}: {e}"))?;
+        dispositions.insert(
+            id,
+            Disposition {
+                tag: d.tag,
+                result: d.result,
+            },
+        );
+    }
+    let mut citations = BTreeMap::new();
+    for (id, c) in o.citations {
+        let vars = c
+            .variables
+            .into_iter()
+            .map(|(k, v)| {
+                Template::parse(&v)
+                    .map(|t| (k, t))
+                    .map_err(|e| format!("{source}: citation schema {id:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        citations.insert(
+            id,
+            CitationSchema {
+                name: c.name,
+                variables: vars,
+            },
+        );
+    }
+    Ok(Scenario {
+        name: f.name,
+        description: f.description,
+        source: source.to_string(),
+        default: f.default,
+        matcher: Matcher {
+            agent_numbers: f.matcher.agent_numbers,
+            pathway_ids: f.matcher.pathway_ids,
+            persona_ids: f.matcher.persona_ids,
+            start_node_ids: f.matcher.start_node_ids,
+        },
+        start_node: f.start_node,
+        nodes,
+        fallback: f.fallback.map(|x| reply(x, source)).transpose()?,
+        outcomes: Outcomes {
+            summary: o
+                .summary
+                .map(|s| Template::parse(&s).map_err(|e| format!("{source}: summary: {e}")))
+                .transpose()?,
+            dispositions,
+            citations,
+        },
+    })
+}

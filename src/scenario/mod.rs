@@ -1,0 +1,405 @@
+//! Scenarios play the agent's side. A scenario is a small state machine over pathway nodes:
+//! the conversation sits on a node; a user text is matched against the node's rules in order;
+//! the first match may set variables, reply (after an optional virtual delay) and move to another
+//! node. Entering a node says its `say` text; a node may hand the thread to a human or end it.
+//! On end the scenario's `outcomes` give the summary, dispositions and citations.
+//!
+//! This module holds the checked runtime form and the [`Scenarios`] registry; `file` reads the
+//! JSON format; the engine that applies turns to conversations is `crate::engine`.
+
+pub mod file;
+pub mod template;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use regex::Regex;
+use serde_json::{json, Value};
+
+use template::{Template, Vars};
+
+/// Scenario files built into the binary (the `scenarios/` folder).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "scenarios/default.json",
+        include_str!("../../scenarios/default.json"),
+    ),
+    (
+        "scenarios/appointment-booking.json",
+        include_str!("../../scenarios/appointment-booking.json"),
+    ),
+    (
+        "scenarios/support-escalation.json",
+        include_str!("../../scenarios/support-escalation.json"),
+    ),
+];
+
+/// How a rule matches the user's text (trimmed; lower-cased unless case-sensitive).
+#[derive(Clone, Debug)]
+pub enum When {
+    /// The whole text equals one of these.
+    Exact(Vec<String>, bool),
+    /// The text contains one of these.
+    Contains(Vec<String>, bool),
+    /// The regex matches; its capture groups become `{{match.N}}` / `{{match.name}}`.
+    Regex(Regex),
+    Any,
+}
+
+impl When {
+    /// The captures when the text matches (empty for non-regex matches).
+    pub fn matches(&self, text: &str) -> Option<Vec<(String, String)>> {
+        let text = text.trim();
+        match self {
+            When::Any => Some(Vec::new()),
+            When::Exact(opts, cs) => {
+                let t = if *cs {
+                    text.to_string()
+                } else {
+                    text.to_lowercase()
+                };
+                opts.contains(&t).then(Vec::new)
+            }
+            When::Contains(opts, cs) => {
+                let t = if *cs {
+                    text.to_string()
+                } else {
+                    text.to_lowercase()
+                };
+                opts.iter().any(|o| t.contains(o.as_str())).then(Vec::new)
+            }
+            When::Regex(re) => {
+                let caps = re.captures(text)?;
+                let mut out = Vec::new();
+                for (i, name) in re.capture_names().enumerate() {
+                    if let Some(m) = caps.get(i) {
+                        out.push((i.to_string(), m.as_str().to_string()));
+                        if let Some(n) = name {
+                            out.push((n.to_string(), m.as_str().to_string()));
+                        }
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// One or more reply templates; with more than one, a seeded random choice picks one.
+#[derive(Clone, Debug)]
+pub struct Reply(pub Vec<Template>);
+
+impl Reply {
+    pub fn pick(&self, rng: &mut StdRng) -> &Template {
+        &self.0[rng.random_range(0..self.0.len())]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub when: When,
+    pub reply: Option<Reply>,
+    pub set: Vec<(String, Template)>,
+    pub goto: Option<String>,
+    pub delay_seconds: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub say: Option<Reply>,
+    pub rules: Vec<Rule>,
+    /// `Some` makes this a Transfer-to-Human node (with an optional reason template).
+    pub handoff: Option<Option<Template>>,
+    /// An End Call node.
+    pub end: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Matcher {
+    pub agent_numbers: Vec<String>,
+    pub pathway_ids: Vec<String>,
+    pub persona_ids: Vec<String>,
+    pub start_node_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Disposition {
+    pub tag: Option<String>,
+    /// JSON whose strings are templates.
+    pub result: Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct CitationSchema {
+    pub name: String,
+    pub variables: Vec<(String, Template)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes {
+    pub summary: Option<Template>,
+    pub dispositions: BTreeMap<String, Disposition>,
+    pub citations: BTreeMap<String, CitationSchema>,
+}
+
+/// A checked scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: String,
+    pub default: bool,
+    pub matcher: Matcher,
+    pub start_node: String,
+    pub nodes: HashMap<String, Node>,
+    pub fallback: Option<Reply>,
+    pub outcomes: Outcomes,
+}
+
+impl Scenario {
+    /// The node `id`, or the start node when `id` is unknown to this scenario.
+    pub fn node<'a>(&'a self, id: Option<&str>) -> (&'a str, &'a Node) {
+        if let Some((k, n)) = id.and_then(|i| self.nodes.get_key_value(i)) {
+            return (k.as_str(), n);
+        }
+        let n = self
+            .nodes
+            .get(&self.start_node)
+            .expect("start_node is checked at load");
+        (self.start_node.as_str(), n)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut nodes: Vec<&String> = self.nodes.keys().collect();
+        nodes.sort();
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "default": self.default,
+            "match": {
+                "agent_numbers": self.matcher.agent_numbers,
+                "pathway_ids": self.matcher.pathway_ids,
+                "persona_ids": self.matcher.persona_ids,
+                "start_node_ids": self.matcher.start_node_ids,
+            },
+            "start_node": self.start_node,
+            "nodes": nodes,
+            "dispositions": self.outcomes.dispositions.keys().collect::<Vec<_>>(),
+            "citation_schemas": self.outcomes.citations.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What a conversation is selected by.
+#[derive(Default, Debug)]
+pub struct Selector<'a> {
+    pub pathway_id: Option<&'a str>,
+    pub persona_id: Option<&'a str>,
+    pub start_node_id: Option<&'a str>,
+    pub agent_number: &'a str,
+}
+
+/// All loaded scenarios; immutable after start-up.
+pub struct Scenarios {
+    by_name: HashMap<String, Arc<Scenario>>,
+    order: Vec<String>,
+    default: String,
+}
+
+impl Scenarios {
+    /// Loads the embedded scenarios, then every `*.json` in `dir` (a later file with the same
+    /// name replaces an embedded one).
+    ///
+    /// # Errors
+    /// The first bad file, with its path and the reason; two files of `dir` with one name; more
+    /// than one default among the files of `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<Scenarios, String> {
+        let mut list = Vec::new();
+        for (path, text) in EMBEDDED {
+            list.push((file::compile(path, text)?, true));
+        }
+        if let Some(dir) = dir {
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let text =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                list.push((file::compile(&p.display().to_string(), &text)?, false));
+            }
+        }
+        Self::from_list(list)
+    }
+
+    fn from_list(list: Vec<(Scenario, bool)>) -> Result<Scenarios, String> {
+        let mut by_name: HashMap<String, (Arc<Scenario>, bool)> = HashMap::new();
+        let mut order = Vec::new();
+        for (s, embedded) in list {
+            if let Some((prev, prev_embedded)) = by_name.get(&s.name) {
+                if !*prev_embedded && !embedded {
+                    return Err(format!(
+                        "{}: scenario name {:?} is already used by {}",
+                        s.source, s.name, prev.source
+                    ));
+                }
+            } else {
+                order.push(s.name.clone());
+            }
+            by_name.insert(s.name.clone(), (Arc::new(s), embedded));
+        }
+        let user_defaults: Vec<&Arc<Scenario>> = by_name
+            .values()
+            .filter(|(s, e)| s.default && !e)
+            .map(|(s, _)| s)
+            .collect();
+        if user_defaults.len() > 1 {
+            return Err(format!(
+                "{}: more than one default scenario ({} and {})",
+                user_defaults[1].source, user_defaults[0].name, user_defaults[1].name
+            ));
+        }
+        let default = match user_defaults.first() {
+            Some(s) => s.name.clone(),
+            None => order
+                .iter()
+                .find(|n| by_name[*n].0.default)
+                .cloned()
+                .ok_or("no default scenario: mark one with \"default\": true")?,
+        };
+        Ok(Scenarios {
+            by_name: by_name.into_iter().map(|(k, (s, _))| (k, s)).collect(),
+            order,
+            default,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Arc<Scenario> {
+        self.by_name
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.by_name[&self.default].clone())
+    }
+
+    /// Picks the scenario for a new conversation: pathway, then persona, then start node, then
+    /// agent number, then the default.
+    pub fn choose(&self, sel: &Selector) -> Arc<Scenario> {
+        let find = |pred: &dyn Fn(&Matcher) -> bool| {
+            self.order
+                .iter()
+                .map(|n| &self.by_name[n])
+                .find(|s| pred(&s.matcher))
+                .cloned()
+        };
+        let has = |list: &[String], v: Option<&str>| v.is_some_and(|v| list.iter().any(|x| x == v));
+        find(&|m| has(&m.pathway_ids, sel.pathway_id))
+            .or_else(|| find(&|m| has(&m.persona_ids, sel.persona_id)))
+            .or_else(|| find(&|m| has(&m.start_node_ids, sel.start_node_id)))
+            .or_else(|| find(&|m| has(&m.agent_numbers, Some(sel.agent_number))))
+            .unwrap_or_else(|| self.by_name[&self.default].clone())
+    }
+
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.order
+                .iter()
+                .map(|n| {
+                    let mut v = self.by_name[n].to_json();
+                    v["default"] = json!(*n == self.default);
+                    v
+                })
+                .collect(),
+        )
+    }
+
+    /// A citation schema by id, from the given scenario first, then any other.
+    pub fn citation_schema(&self, first: &str, id: &str) -> Option<CitationSchema> {
+        std::iter::once(first.to_string())
+            .chain(self.order.iter().cloned())
+            .filter_map(|n| self.by_name.get(&n))
+            .find_map(|s| s.outcomes.citations.get(id).cloned())
+    }
+}
+
+/// A template context with no variables (used to check templates at load).
+pub struct NoVars;
+impl Vars for NoVars {
+    fn lookup(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The RNG for turn `turn` of a conversation: reproducible under `--seed`, and independent of
+/// what other conversations do meanwhile.
+pub fn turn_rng(seed: u64, conversation_id: &str, turn: u64) -> StdRng {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher with fixed keys is stable within a build, which is what --seed promises.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    conversation_id.hash(&mut h);
+    turn.hash(&mut h);
+    StdRng::seed_from_u64(seed ^ h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_scenarios_load() {
+        let s = Scenarios::load(None).unwrap();
+        assert_eq!(s.default, "default");
+        let chosen = s.choose(&Selector {
+            pathway_id: Some("pathway_booking"),
+            agent_number: "+19999999999",
+            ..Default::default()
+        });
+        assert_eq!(chosen.name, "appointment-booking");
+        let fallback = s.choose(&Selector {
+            agent_number: "+19999999999",
+            ..Default::default()
+        });
+        assert_eq!(fallback.name, "default");
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let e = file::compile("x.json", r#"{"name":"a","start_node":"s","nodes":{}}"#).unwrap_err();
+        assert!(e.contains("x.json") && e.contains("start_node"), "{e}");
+        let e = file::compile(
+            "y.json",
+            r#"{"name":"a","start_node":"s","nodes":{"s":{"rules":[{"when":"any","goto":"nope"}]}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("goto \"nope\""), "{e}");
+        let e = file::compile(
+            "z.json",
+            r#"{"name":"a","start_node":"s","nodes":{"s":{"sya":"hi"}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+        let e = file::compile(
+            "r.json",
+            r#"{"name":"a","start_node":"s","nodes":{"s":{"rules":[{"when":{"regex":"("}}]}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("bad regex"), "{e}");
+    }
+
+    #[test]
+    fn when_matching() {
+        let w = When::Contains(vec!["book".into()], false);
+        assert!(w.matches("I want to BOOK").is_some());
+        let w = When::Exact(vec!["yes".into()], false);
+        assert!(w.matches(" Yes ").is_some());
+        assert!(w.matches("yes please").is_none());
+        let w = When::Regex(Regex::new(r"(?i)at (?P<hour>\d+)").unwrap());
+        let caps = w.matches("at 3pm").unwrap();
+        assert!(caps.contains(&("hour".to_string(), "3".to_string())));
+    }
+}

@@ -1,0 +1,138 @@
+//! `{{variable}}` templates for scenario replies, variables and outcomes. Parsed once at load
+//! (an unclosed `{{` is a load error); rendered against a [`Vars`] lookup. An unknown variable
+//! renders as an empty string.
+
+use serde_json::Value;
+
+/// A parsed template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template(Vec<Part>);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Part {
+    Lit(String),
+    Var(String),
+}
+
+impl Template {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    /// An unclosed `{{` or an empty `{{}}`.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Lit(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| format!("unclosed '{{{{' in template {text:?}"))?;
+            let name = after[..end].trim();
+            if name.is_empty() {
+                return Err(format!("empty '{{{{}}}}' in template {text:?}"));
+            }
+            parts.push(Part::Var(name.to_string()));
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Lit(rest.to_string()));
+        }
+        Ok(Template(parts))
+    }
+
+    /// Fills in the variables.
+    pub fn render(&self, vars: &dyn Vars) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(name) => {
+                    if let Some(v) = vars.lookup(name) {
+                        out.push_str(&v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where template variables come from.
+pub trait Vars {
+    /// The text of variable `name`, if it is known.
+    fn lookup(&self, name: &str) -> Option<String>;
+}
+
+/// A JSON value as template text: strings bare, `null` as nothing, the rest as JSON.
+pub fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Follows a dotted path (`a.b.0`) into a JSON value.
+pub fn dig<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |cur, key| match cur {
+        Value::Object(m) => m.get(key),
+        Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// Renders every string inside a JSON value as a template (for disposition results).
+///
+/// # Errors
+/// A string that is not a valid template.
+pub fn render_value(v: &Value, vars: &dyn Vars) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(Template::parse(s)?.render(vars)),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_value(x, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), render_value(x, vars)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    impl Vars for HashMap<&str, &str> {
+        fn lookup(&self, name: &str) -> Option<String> {
+            self.get(name).map(|s| s.to_string())
+        }
+    }
+
+    #[test]
+    fn renders_known_and_blanks_unknown() {
+        let t = Template::parse("Hi {{ name }}, {{missing}}bye").unwrap();
+        let vars = HashMap::from([("name", "Ada")]);
+        assert_eq!(t.render(&vars), "Hi Ada, bye");
+    }
+
+    #[test]
+    fn rejects_unclosed() {
+        assert!(Template::parse("Hi {{name").is_err());
+        assert!(Template::parse("Hi {{ }}").is_err());
+    }
+
+    #[test]
+    fn digs_paths() {
+        let v = serde_json::json!({"a": {"b": [1, {"c": "x"}]}});
+        assert_eq!(dig(&v, "a.b.1.c"), Some(&serde_json::json!("x")));
+        assert_eq!(dig(&v, "a.z"), None);
+    }
+}

@@ -1,0 +1,468 @@
+//! [`Store`]: all simulator state in sharded `DashMap`s behind one cheap handle — accounts,
+//! numbers, conversations, the (agent, user) pair index, opt-outs and idempotency records — plus
+//! the seeded id generator. Handlers call methods here; nobody else touches the maps.
+//!
+//! Lock order, to rule out deadlocks between maps: `pairs` before `conversations`; nothing is
+//! awaited while a map guard is held.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::mapref::one::RefMut;
+use dashmap::{DashMap, DashSet};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::body::Reply;
+use crate::error::{ApiError, ApiResult};
+use crate::model::{Conversation, NumberConfig, NumberRecord};
+use crate::validation::Channel;
+
+/// Idempotency keys remembered per account; the oldest is forgotten first.
+pub const IDEMPOTENCY_KEYS_PER_ACCOUNT: usize = 10_000;
+
+/// Reproducible ids: the n-th id of a run depends only on the seed and n.
+pub struct Ids {
+    seed: u64,
+    counter: AtomicU64,
+}
+
+impl Ids {
+    pub fn new(seed: u64) -> Self {
+        Ids {
+            seed,
+            counter: AtomicU64::new(0),
+        }
+    }
+    /// A fresh RNG for the next id, without a shared lock.
+    fn next_rng(&self) -> StdRng {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+    /// A v4-format UUID string.
+    pub fn uuid(&self) -> String {
+        let mut bytes = [0u8; 16];
+        self.next_rng().fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+    pub fn reset(&self) {
+        self.counter.store(0, Ordering::Relaxed);
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// One API key's account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub enterprise: bool,
+    /// The org id Bland shows as `user_id`.
+    pub user_id: String,
+    pub numbers: Vec<String>,
+    /// Conversation ids in creation order.
+    pub conversations: Vec<String>,
+}
+
+/// Why provisioning a number failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProvisionError {
+    OwnedByAnother,
+}
+
+type IdemKey = (String, String, String);
+
+/// The shared state handle. Clone is shallow.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    accounts: DashMap<String, Account>,
+    numbers: DashMap<String, NumberRecord>,
+    conversations: DashMap<String, Conversation>,
+    /// (agent_number, user_number) → the pair's latest conversation.
+    pairs: DashMap<(String, String), String>,
+    /// (agent_number, user_number) pairs whose user texted STOP.
+    optouts: DashSet<(String, String)>,
+    idempotency: DashMap<IdemKey, Arc<OnceCell<Reply>>>,
+    idempotency_order: DashMap<String, VecDeque<IdemKey>>,
+    next_inbound_id: AtomicU64,
+    ids: Ids,
+}
+
+/// The org id shown for an API key: stable, and reveals nothing of the key.
+pub fn user_id_for(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("user_{}", &hex::encode(digest)[..12])
+}
+
+impl Store {
+    pub fn new(seed: u64) -> Self {
+        Store {
+            inner: Arc::new(Inner {
+                accounts: DashMap::new(),
+                numbers: DashMap::new(),
+                conversations: DashMap::new(),
+                pairs: DashMap::new(),
+                optouts: DashSet::new(),
+                idempotency: DashMap::new(),
+                idempotency_order: DashMap::new(),
+                next_inbound_id: AtomicU64::new(100_001),
+                ids: Ids::new(seed),
+            }),
+        }
+    }
+
+    pub fn ids(&self) -> &Ids {
+        &self.inner.ids
+    }
+
+    /// Drops everything (fixtures are reloaded by the caller).
+    pub fn clear(&self) {
+        let i = &self.inner;
+        i.accounts.clear();
+        i.numbers.clear();
+        i.conversations.clear();
+        i.pairs.clear();
+        i.optouts.clear();
+        i.idempotency.clear();
+        i.idempotency_order.clear();
+        i.next_inbound_id.store(100_001, Ordering::Relaxed);
+        i.ids.reset();
+    }
+
+    // ---- accounts -------------------------------------------------------------------------
+
+    /// The account of a key, created on first use.
+    pub fn account(&self, key: &str) -> Account {
+        self.account_mut(key).clone()
+    }
+
+    fn account_mut(&self, key: &str) -> RefMut<'_, String, Account> {
+        self.inner
+            .accounts
+            .entry(key.to_string())
+            .or_insert_with(|| Account {
+                enterprise: true,
+                user_id: user_id_for(key),
+                numbers: Vec::new(),
+                conversations: Vec::new(),
+            })
+    }
+
+    /// Sets whether a key's plan is Enterprise (fixtures may say it is not).
+    pub fn set_enterprise(&self, key: &str, enterprise: bool) {
+        self.account_mut(key).enterprise = enterprise;
+    }
+
+    // ---- numbers --------------------------------------------------------------------------
+
+    /// Gives `phone` to `key`. Re-provisioning a number the key already owns replaces the
+    /// configs that are given.
+    ///
+    /// # Errors
+    /// [`ProvisionError::OwnedByAnother`] when another key owns it.
+    pub fn provision(
+        &self,
+        key: &str,
+        phone: &str,
+        label: Option<String>,
+        imessage: bool,
+        configs: Vec<(Channel, NumberConfig)>,
+    ) -> Result<NumberRecord, ProvisionError> {
+        let record = {
+            let mut entry = self
+                .inner
+                .numbers
+                .entry(phone.to_string())
+                .or_insert_with(|| NumberRecord {
+                    phone_number: phone.to_string(),
+                    owner: key.to_string(),
+                    inbound_id: self.inner.next_inbound_id.fetch_add(1, Ordering::Relaxed),
+                    label: None,
+                    imessage,
+                    sms_config: None,
+                    whatsapp_config: None,
+                    imessage_config: None,
+                    conversation_count: 0,
+                });
+            if entry.owner != key {
+                return Err(ProvisionError::OwnedByAnother);
+            }
+            if label.is_some() {
+                entry.label = label;
+            }
+            entry.imessage |= imessage;
+            for (channel, cfg) in configs {
+                *entry.config_mut(channel) = Some(cfg);
+            }
+            if entry.config(entry.default_channel()).is_none() {
+                let ch = entry.default_channel();
+                *entry.config_mut(ch) = Some(NumberConfig::default());
+            }
+            entry.clone()
+        };
+        let mut acct = self.account_mut(key);
+        if !acct.numbers.iter().any(|n| n == phone) {
+            acct.numbers.push(phone.to_string());
+        }
+        Ok(record)
+    }
+
+    /// A number, whoever owns it.
+    pub fn number(&self, phone: &str) -> Option<NumberRecord> {
+        self.inner.numbers.get(phone).map(|n| n.clone())
+    }
+
+    /// Every number, for inspection.
+    pub fn all_numbers(&self) -> Vec<NumberRecord> {
+        let mut v: Vec<_> = self.inner.numbers.iter().map(|n| n.clone()).collect();
+        v.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
+        v
+    }
+
+    /// The numbers a key owns, in provisioning order.
+    pub fn numbers_of(&self, key: &str) -> Vec<NumberRecord> {
+        let phones = match self.inner.accounts.get(key) {
+            Some(a) => a.numbers.clone(),
+            None => return Vec::new(),
+        };
+        phones.iter().filter_map(|p| self.number(p)).collect()
+    }
+
+    /// Runs `f` on a number the key owns.
+    pub fn with_number_mut<T>(
+        &self,
+        key: &str,
+        phone: &str,
+        f: impl FnOnce(&mut NumberRecord) -> T,
+    ) -> Option<T> {
+        let mut n = self.inner.numbers.get_mut(phone)?;
+        if n.owner != key {
+            return None;
+        }
+        Some(f(&mut n))
+    }
+
+    fn adjust_conversation_count(&self, phone: &str, delta: i64) {
+        if let Some(mut n) = self.inner.numbers.get_mut(phone) {
+            n.conversation_count = n.conversation_count.saturating_add_signed(delta);
+        }
+    }
+
+    // ---- conversations --------------------------------------------------------------------
+
+    /// The pair's latest conversation id.
+    pub fn pair_latest(&self, agent: &str, user: &str) -> Option<String> {
+        self.inner
+            .pairs
+            .get(&(agent.to_string(), user.to_string()))
+            .map(|v| v.clone())
+    }
+
+    /// Finds or creates the pair's conversation, atomically for concurrent callers.
+    /// `decide(existing)` sees the pair's latest conversation and says whether to reuse it; when
+    /// not, `make()` builds the new one (and may archive the old one through the given ref).
+    /// Returns the conversation id and whether it was created.
+    pub fn resolve_pair(
+        &self,
+        account: &str,
+        agent: &str,
+        user: &str,
+        reuse: impl FnOnce(&mut Conversation) -> bool,
+        make: impl FnOnce() -> Conversation,
+    ) -> (String, bool) {
+        let mut pair = self
+            .inner
+            .pairs
+            .entry((agent.to_string(), user.to_string()))
+            .or_default();
+        if !pair.is_empty() {
+            if let Some(mut c) = self.inner.conversations.get_mut(pair.as_str()) {
+                if reuse(&mut c) {
+                    return (c.id.clone(), false);
+                }
+            }
+        }
+        let conv = make();
+        let id = conv.id.clone();
+        self.inner.conversations.insert(id.clone(), conv);
+        *pair = id.clone();
+        drop(pair);
+        self.account_mut(account).conversations.push(id.clone());
+        self.adjust_conversation_count(agent, 1);
+        (id, true)
+    }
+
+    /// Points the pair at `id` (used when a conversation is re-activated).
+    pub fn set_pair(&self, agent: &str, user: &str, id: &str) {
+        self.inner
+            .pairs
+            .insert((agent.to_string(), user.to_string()), id.to_string());
+    }
+
+    /// Runs `f` on a conversation owned by `account` (any owner when `account` is `None`).
+    pub fn with_conversation<T>(
+        &self,
+        account: Option<&str>,
+        id: &str,
+        f: impl FnOnce(&mut Conversation) -> T,
+    ) -> Option<T> {
+        let mut c = self.inner.conversations.get_mut(id)?;
+        if account.is_some_and(|a| a != c.account) {
+            return None;
+        }
+        Some(f(&mut c))
+    }
+
+    /// A copy of a conversation owned by `account`.
+    pub fn conversation(&self, account: &str, id: &str) -> Option<Conversation> {
+        self.with_conversation(Some(account), id, |c| c.clone())
+    }
+
+    /// Whether a conversation exists under another account (analyze answers 403 for those).
+    pub fn conversation_owner(&self, id: &str) -> Option<String> {
+        self.inner.conversations.get(id).map(|c| c.account.clone())
+    }
+
+    /// Runs `f` over each of the account's conversations, in creation order.
+    pub fn for_each_conversation(&self, account: &str, mut f: impl FnMut(&Conversation)) {
+        let ids = match self.inner.accounts.get(account) {
+            Some(a) => a.conversations.clone(),
+            None => return,
+        };
+        for id in ids {
+            if let Some(c) = self.inner.conversations.get(&id) {
+                f(&c);
+            }
+        }
+    }
+
+    /// Deletes a conversation owned by `account`; returns it.
+    pub fn delete_conversation(&self, account: &str, id: &str) -> Option<Conversation> {
+        let (_, conv) = self
+            .inner
+            .conversations
+            .remove_if(id, |_, c| c.account == account)?;
+        self.inner.pairs.remove_if(
+            &(conv.agent_number.clone(), conv.user_number.clone()),
+            |_, v| v == id,
+        );
+        if let Some(mut a) = self.inner.accounts.get_mut(account) {
+            a.conversations.retain(|c| c != id);
+        }
+        self.adjust_conversation_count(&conv.agent_number, -1);
+        Some(conv)
+    }
+
+    // ---- opt-outs -------------------------------------------------------------------------
+
+    pub fn is_opted_out(&self, agent: &str, user: &str) -> bool {
+        self.inner
+            .optouts
+            .contains(&(agent.to_string(), user.to_string()))
+    }
+    pub fn set_opted_out(&self, agent: &str, user: &str, out: bool) {
+        let k = (agent.to_string(), user.to_string());
+        if out {
+            self.inner.optouts.insert(k);
+        } else {
+            self.inner.optouts.remove(&k);
+        }
+    }
+
+    // ---- idempotency ----------------------------------------------------------------------
+
+    /// Runs `f` once per (account, scope, key): a repeat — also one that arrives while the first
+    /// is still running — gets the first success back and runs nothing. Errors are not
+    /// remembered, so a corrected retry with the same key goes through.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub async fn idempotent<F, Fut>(
+        &self,
+        account: &str,
+        scope: &str,
+        key: Option<&str>,
+        f: F,
+    ) -> ApiResult
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ApiResult>,
+    {
+        let Some(key) = key else {
+            return f().await;
+        };
+        let k: IdemKey = (account.to_string(), scope.to_string(), key.to_string());
+        let (cell, fresh) = match self.inner.idempotency.entry(k.clone()) {
+            dashmap::Entry::Occupied(e) => (e.get().clone(), false),
+            dashmap::Entry::Vacant(e) => (e.insert(Arc::new(OnceCell::new())).clone(), true),
+        };
+        if fresh {
+            let mut order = self
+                .inner
+                .idempotency_order
+                .entry(account.to_string())
+                .or_default();
+            order.push_back(k);
+            while order.len() > IDEMPOTENCY_KEYS_PER_ACCOUNT {
+                if let Some(old) = order.pop_front() {
+                    self.inner.idempotency.remove(&old);
+                }
+            }
+        }
+        cell.get_or_try_init(f).await.cloned()
+    }
+}
+
+/// 404 `INBOUND_NUMBER_NOT_FOUND` for an agent number the key cannot use, saying how to fix it.
+pub fn number_not_found(phone: &str) -> ApiError {
+    ApiError::new(
+        hyper::StatusCode::NOT_FOUND,
+        "INBOUND_NUMBER_NOT_FOUND",
+        format!(
+            "Agent number {phone} is not provisioned for this API key. Add it to the fixtures \
+             file, POST /_sim/numbers {{\"api_key\":\"…\",\"phone_number\":\"{phone}\"}}, or start \
+             the simulator with --auto-provision"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_reproducible_per_seed() {
+        let a = Ids::new(7);
+        let b = Ids::new(7);
+        let first = a.uuid();
+        assert_eq!(first, b.uuid());
+        assert_ne!(first, a.uuid());
+        a.reset();
+        assert_eq!(first, a.uuid());
+        assert_ne!(Ids::new(8).uuid(), first);
+    }
+
+    #[test]
+    fn a_number_has_one_owner() {
+        let s = Store::new(1);
+        assert!(s
+            .provision("k1", "+15550002222", None, false, vec![])
+            .is_ok());
+        assert_eq!(
+            s.provision("k2", "+15550002222", None, false, vec![])
+                .unwrap_err(),
+            ProvisionError::OwnedByAnother
+        );
+        assert_eq!(s.numbers_of("k1").len(), 1);
+        assert!(s.numbers_of("k2").is_empty());
+    }
+}

@@ -1,0 +1,312 @@
+//! Webhook deliveries: each is stored with its exact body and `X-Webhook-Signature` (lowercase
+//! hex HMAC-SHA256 of that body), then attempted over HTTP. Any 2xx delivers it; other statuses,
+//! refused connections and timeouts leave it pending for a retry that `App` schedules on the
+//! simulator's clock with capped exponential backoff. Every attempt is logged.
+//!
+//! The log is a bounded ring (`--webhook-log` entries): delivery `n` evicts delivery `n - cap`.
+//! Attempts never hold a map guard across the network call.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use hmac::{Hmac, Mac};
+use http_body_util::Full;
+use hyper::{header, Request};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::clock::iso;
+
+/// First retry waits this long; each next one twice as long.
+pub const RETRY_BASE_SECS: i64 = 5;
+/// No retry waits longer than this.
+pub const RETRY_CAP_SECS: i64 = 60;
+
+/// How long to wait before attempt number `next_attempt` (2 for the first retry).
+pub fn backoff_secs(next_attempt: u32) -> i64 {
+    let exp = next_attempt.saturating_sub(2).min(16);
+    (RETRY_BASE_SECS << exp).min(RETRY_CAP_SECS)
+}
+
+/// Hex HMAC-SHA256 of `body` keyed with `secret`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// One HTTP attempt of a delivery.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub sent_at: i64,
+    pub response_code: Option<u16>,
+    pub response_time_ms: u64,
+    pub error: Option<String>,
+    /// `spawn` for the original delivery and its retries, `resend` for a resend.
+    pub send_type: &'static str,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// A webhook to deliver: the exact bytes and signature, and every attempt so far.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: u64,
+    pub account: String,
+    pub user_id: String,
+    pub conversation_id: String,
+    /// `message` or `status`.
+    pub kind: &'static str,
+    /// `message`, or the status value (`ended`, `timeout`, …).
+    pub event: String,
+    pub url: String,
+    pub body: Bytes,
+    pub signature: String,
+    pub created_at: i64,
+    pub attempts: Vec<Attempt>,
+    pub state: State,
+    pub next_attempt_at: Option<i64>,
+}
+
+impl Delivery {
+    fn payload(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    /// The `/_sim/webhooks` view.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "type": self.kind,
+            "event": self.event,
+            "url": self.url,
+            "status": match self.state {
+                State::Pending => "pending",
+                State::Delivered => "delivered",
+                State::Failed => "failed",
+            },
+            "signature": self.signature,
+            "created_at": iso(self.created_at),
+            "next_attempt_at": self.next_attempt_at.map(iso),
+            "attempts": self.attempts.iter().enumerate().map(|(i, a)| json!({
+                "attempt": i + 1,
+                "sent_at": iso(a.sent_at),
+                "response_code": a.response_code,
+                "response_time": format!("{}ms", a.response_time_ms),
+                "error_message": a.error,
+                "send_type": a.send_type,
+            })).collect::<Vec<_>>(),
+            "payload": self.payload(),
+        })
+    }
+    /// The §3.15 webhook-log view.
+    pub fn log_json(&self) -> Value {
+        json!({
+            "conversation_id": self.conversation_id,
+            "url": self.url,
+            "payload": self.payload(),
+            "created_at": iso(self.created_at),
+            "user_id": self.user_id,
+            "metadata": self.attempts.iter().map(|a| json!({
+                "sent_at": iso(a.sent_at),
+                "response_code": a.response_code,
+                "response_time": format!("{}ms", a.response_time_ms),
+                "send_type": a.send_type,
+                "error_message": a.error,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The delivery log and the HTTP client that sends.
+pub struct Webhooks {
+    log: DashMap<u64, Delivery>,
+    next_id: AtomicU64,
+    cap: u64,
+    client: Client<HttpConnector, Full<Bytes>>,
+    secret: String,
+    max_attempts: u32,
+    timeout: Duration,
+}
+
+/// What an attempt leaves to do.
+pub enum Next {
+    Done,
+    /// Retry at this (simulator) time.
+    RetryAt(i64),
+}
+
+impl Webhooks {
+    pub fn new(secret: String, max_attempts: u32, timeout_ms: u64, cap: usize) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_millis(timeout_ms)));
+        Webhooks {
+            log: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            cap: cap as u64,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            secret,
+            max_attempts,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    pub fn clear(&self) {
+        self.log.clear();
+    }
+
+    /// Stores a delivery of `payload` to `url` and returns its id; nothing is sent yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare(
+        &self,
+        now: i64,
+        account: &str,
+        user_id: &str,
+        conversation_id: &str,
+        kind: &'static str,
+        event: &str,
+        url: &str,
+        payload: &Value,
+    ) -> u64 {
+        let body = Bytes::from(serde_json::to_vec(payload).expect("a Value always serializes"));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let signature = sign(&self.secret, &body);
+        self.log.insert(
+            id,
+            Delivery {
+                id,
+                account: account.to_string(),
+                user_id: user_id.to_string(),
+                conversation_id: conversation_id.to_string(),
+                kind,
+                event: event.to_string(),
+                url: url.to_string(),
+                body,
+                signature,
+                created_at: now,
+                attempts: Vec::new(),
+                state: State::Pending,
+                next_attempt_at: Some(now),
+            },
+        );
+        if id > self.cap {
+            self.log.remove(&(id - self.cap));
+        }
+        id
+    }
+
+    pub fn get(&self, id: u64) -> Option<Delivery> {
+        self.log.get(&id).map(|d| d.clone())
+    }
+
+    /// Deliveries matching the filter, oldest first.
+    pub fn list(&self, filter: impl Fn(&Delivery) -> bool) -> Vec<Delivery> {
+        let mut v: Vec<Delivery> = self
+            .log
+            .iter()
+            .filter(|d| filter(d))
+            .map(|d| d.clone())
+            .collect();
+        v.sort_by_key(|d| d.id);
+        v
+    }
+
+    /// Sends one attempt of delivery `id` and records it. `now` reads the simulator clock.
+    pub async fn attempt(&self, id: u64, send_type: &'static str, now: impl Fn() -> i64) -> Next {
+        let Some((url, body, signature)) = self
+            .log
+            .get(&id)
+            .map(|d| (d.url.clone(), d.body.clone(), d.signature.clone()))
+        else {
+            return Next::Done;
+        };
+        let sent_at = now();
+        let started = Instant::now();
+        let result = self.send(&url, body, &signature).await;
+        let attempt = Attempt {
+            sent_at,
+            response_code: result.as_ref().ok().copied(),
+            response_time_ms: started.elapsed().as_millis() as u64,
+            error: match &result {
+                Ok(code) if (200..300).contains(code) => None,
+                Ok(code) => Some(format!("receiver answered HTTP {code}")),
+                Err(e) => Some(e.clone()),
+            },
+            send_type,
+        };
+        let ok = attempt.error.is_none();
+        let Some(mut d) = self.log.get_mut(&id) else {
+            return Next::Done;
+        };
+        d.attempts.push(attempt);
+        if ok {
+            d.state = State::Delivered;
+            d.next_attempt_at = None;
+            return Next::Done;
+        }
+        if send_type == "resend" {
+            // A resend is one attempt; it does not restart the retry schedule.
+            return Next::Done;
+        }
+        let spawned = d.attempts.iter().filter(|a| a.send_type == "spawn").count() as u32;
+        if spawned >= self.max_attempts {
+            d.state = State::Failed;
+            d.next_attempt_at = None;
+            Next::Done
+        } else {
+            let at = now() + backoff_secs(spawned + 1) * 1000;
+            d.next_attempt_at = Some(at);
+            Next::RetryAt(at)
+        }
+    }
+
+    async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("only http:// webhook URLs can be reached from the simulator".into());
+        }
+        let req = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "bland-sms-sim")
+            .header("X-Webhook-Signature", signature)
+            .body(Full::new(body))
+            .map_err(|e| format!("bad request: {e}"))?;
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => Err(format!("timed out after {}ms", self.timeout.as_millis())),
+            Ok(Err(e)) => Err(format!("connection failed: {e}")),
+            Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hex_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let v: Vec<i64> = (2..=7).map(backoff_secs).collect();
+        assert_eq!(v, vec![5, 10, 20, 40, 60, 60]);
+    }
+}
