@@ -26,10 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let local = listener.local_addr()?;
     {
         // The first line is exactly `listening on http://HOST:PORT`, for scripts to read.
+        // Best effort: a script that reads that line and closes the pipe must not stop the
+        // server, so write errors are ignored.
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{local}")?;
-        write!(out, "{}", banner(&app))?;
-        out.flush()?;
+        let _ = writeln!(out, "listening on http://{local}")
+            .and_then(|_| write!(out, "{}", banner(&app)))
+            .and_then(|_| out.flush());
     }
     server::run(listener, app, shutdown_signal()).await;
     Ok(())

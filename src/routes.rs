@@ -128,8 +128,9 @@ fn resolve<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, Ap
 /// 401 `AUTH_FAILURE` when missing, empty, or not one of `--api-key`.
 pub fn authenticate(app: &App, req: &Req) -> Result<String, ApiError> {
     let raw = req.header("authorization").unwrap_or("").trim();
-    let key = match raw.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
+    let key = match raw.split_once(char::is_whitespace) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ if raw.eq_ignore_ascii_case("bearer") => "",
         _ => raw,
     };
     if key.is_empty() {

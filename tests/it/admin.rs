@@ -1,0 +1,123 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use hyper::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_answers_ok_without_a_key() {
+    let sim = Sim::start().await;
+    let (s, v) = sim.sim(Method::GET, "/_sim/health", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v, json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn reset_clears_state_and_reloads_fixtures() {
+    let sim = Sim::start().await;
+    sim.post(
+        "/v1/sms/number/update",
+        json!({"phone_number": AGENT, "objective": "changed"}),
+    )
+    .await;
+    let first = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    sim.advance(100.0).await;
+    let (s, _) = sim.sim(Method::POST, "/_sim/reset", None).await;
+    assert_eq!(s, 200);
+    let (_, list) = sim.get("/v1/sms/conversations").await;
+    assert_eq!(list["extra"]["pagination"]["totalItems"], 0);
+    let (_, n) = sim.get("/v1/sms/numbers").await;
+    assert_eq!(
+        n["data"][0]["sms_config"]["objective"],
+        "Chat with the user"
+    );
+    let (_, clock) = sim.sim(Method::GET, "/_sim/clock", None).await;
+    assert_eq!(clock["data"]["now"], "2026-01-01T12:00:00.000Z");
+    // Ids restart too, so a reset run is reproducible.
+    let again = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    assert_eq!(first["conversation_id"], again["conversation_id"]);
+}
+
+#[tokio::test]
+async fn ids_are_reproducible_under_a_seed() {
+    let a = Sim::start().await;
+    let b = Sim::start().await;
+    let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"});
+    assert_eq!(a.send(body.clone()).await, b.send(body.clone()).await);
+    let c = Sim::with(bland_sms_sim::Config {
+        seed: 43,
+        ..manual()
+    })
+    .await;
+    assert_ne!(
+        a.send(json!({"user_number": "+15550009999", "agent_number": AGENT, "agent_message": "x"}))
+            .await["conversation_id"],
+        c.send(json!({"user_number": "+15550009999", "agent_number": AGENT, "agent_message": "x"}))
+            .await["conversation_id"]
+    );
+}
+
+#[tokio::test]
+async fn clock_advance_validates_its_input() {
+    let sim = Sim::start().await;
+    let d = sim.advance(90.5).await;
+    assert_eq!(d["now"], "2026-01-01T12:01:30.500Z");
+    assert_eq!(d["mode"], "manual");
+    assert_error(
+        &sim.sim(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"seconds": -1})),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    assert_error(
+        &sim.sim(Method::POST, "/_sim/clock/advance", Some(json!({})))
+            .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+}
+
+/// The binary prints `listening on http://HOST:PORT` first, then serves.
+#[tokio::test]
+async fn the_binary_announces_its_real_port_first() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["--port", "0", "--clock", "manual"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .expect("first line")
+        .to_string();
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let resp = client
+        .get(format!("{url}/_sim/health").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -1,0 +1,16 @@
+//! One integration crate: each module drives a real simulator over HTTP on 127.0.0.1:0.
+
+mod support;
+
+mod admin;
+mod conversations;
+mod errors;
+mod handoff;
+mod idempotency;
+mod list;
+mod numbers;
+mod scenarios;
+mod send;
+mod tenancy;
+mod timeouts;
+mod webhooks;
