@@ -26,7 +26,6 @@ pub const SECRET: &str = "whsec_bland_sim_default";
 /// A running simulator; shuts down when dropped.
 pub struct Sim {
     pub base: String,
-    pub app: App,
     client: Client<HttpConnector, Full<Bytes>>,
     _stop: oneshot::Sender<()>,
 }
@@ -56,7 +55,6 @@ impl Sim {
         }));
         Sim {
             base,
-            app,
             client: Client::builder(TokioExecutor::new()).build_http(),
             _stop: tx,
         }

@@ -1,1 +1,259 @@
+use hyper::Method;
+use serde_json::{json, Value};
 
+use crate::support::*;
+
+fn verify(secret: &str, body: &[u8]) -> String {
+    bland_sms_sim::webhook::sign(secret, body)
+}
+
+#[tokio::test]
+async fn every_message_fires_a_signed_message_webhook() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "Hello", "metadata": {"crm_id": "c-1"}}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap();
+    rx.wait_for(1).await;
+    let reply = sim.text(USER, AGENT, "hi").await;
+    // /_sim/inbound answers only after the USER and AGENT webhooks were tried.
+    let hooks = rx.hooks();
+    assert_eq!(hooks.len(), 3);
+    let senders: Vec<&str> = hooks
+        .iter()
+        .map(|h| h.json["sender"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, vec!["AGENT", "USER", "AGENT"]);
+    let user = &hooks[1].json;
+    assert_eq!(user["type"], "message");
+    assert_eq!(user["conversation_id"], id);
+    assert_eq!(user["phone_number"], USER);
+    assert_eq!(user["agent_number"], AGENT);
+    assert_eq!(user["channel"], "sms");
+    assert_eq!(user["message"], "hi");
+    assert_eq!(user["message_id"], reply["message_id"]);
+    assert_eq!(user["metadata"], json!({"crm_id": "c-1"}));
+    assert_eq!(user["created_at"], "2026-01-01T12:00:00.000Z");
+    assert_eq!(user["chat_history"].as_array().unwrap().len(), 2);
+    assert_eq!(user["chat_history"][0]["message"], "Hello");
+    for field in ["pathway_id", "pathway_version", "variables", "pathway_tags"] {
+        assert!(user.get(field).is_some(), "missing {field}");
+    }
+    for h in &hooks {
+        assert_eq!(
+            h.signature,
+            verify(SECRET, &h.body),
+            "signature is HMAC-SHA256 of the exact body"
+        );
+        assert_eq!(h.signature.len(), 64);
+    }
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_with_backoff_on_the_simulator_clock() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    rx.fail_with(&[500, 503]);
+    set_webhook(&sim, AGENT, &rx.url).await;
+    sim.text(USER, AGENT, "hello").await; // USER webhook: 500; AGENT reply webhook: 503
+    assert_eq!(rx.hooks().len(), 2);
+    let (_, v) = sim.sim(Method::GET, "/_sim/webhooks", None).await;
+    let d = &v["data"][0];
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"][0]["response_code"], 500);
+    assert_eq!(d["next_attempt_at"], "2026-01-01T12:00:05.000Z");
+    sim.advance(4.0).await;
+    assert_eq!(rx.hooks().len(), 2, "nothing is retried before its time");
+    sim.advance(1.0).await;
+    let hooks = rx.hooks();
+    assert_eq!(hooks.len(), 4, "both retried at +5 s");
+    assert_eq!(hooks[2].body, hooks[0].body, "same body");
+    assert_eq!(hooks[2].signature, hooks[0].signature, "same signature");
+    let (_, v) = sim.sim(Method::GET, "/_sim/webhooks", None).await;
+    let d = &v["data"][0];
+    assert_eq!(d["status"], "delivered");
+    let codes: Vec<Value> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["response_code"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(200)]);
+    assert_eq!(d["attempts"][1]["sent_at"], "2026-01-01T12:00:05.000Z");
+}
+
+#[tokio::test]
+async fn a_dead_receiver_gets_a_bounded_number_of_attempts() {
+    let sim = Sim::with(bland_sms_sim::Config {
+        webhook_attempts: 3,
+        ..manual()
+    })
+    .await;
+    // Nothing listens on this port: connection refused.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    };
+    set_webhook(&sim, AGENT, &dead).await;
+    sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    sim.advance(600.0).await;
+    let (_, v) = sim.sim(Method::GET, "/_sim/webhooks", None).await;
+    let d = &v["data"][0];
+    assert_eq!(d["status"], "failed");
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    let times: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["sent_at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            "2026-01-01T12:00:00.000Z",
+            "2026-01-01T12:00:05.000Z",
+            "2026-01-01T12:00:15.000Z"
+        ]
+    );
+    assert!(attempts[0]["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("connection failed"));
+    assert_eq!(attempts[0]["response_code"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_conversation_webhook_outranks_the_numbers_and_the_flag_outranks_both() {
+    let sim = Sim::start().await;
+    let (num, conv) = (Receiver::start().await, Receiver::start().await);
+    set_webhook(&sim, AGENT, &num.url).await;
+    sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "a", "webhook": conv.url})).await;
+    sim.send(json!({"user_number": "+15550007777", "agent_number": AGENT, "agent_message": "b"}))
+        .await;
+    conv.wait_for(1).await;
+    num.wait_for(1).await;
+    assert_eq!(conv.hooks()[0].json["message"], "a");
+    assert_eq!(num.hooks()[0].json["message"], "b");
+
+    let global = Receiver::start().await;
+    let sim = Sim::with(bland_sms_sim::Config {
+        webhook_url: Some(global.url.clone()),
+        ..manual()
+    })
+    .await;
+    set_webhook(&sim, AGENT, &num.url).await;
+    sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "c", "webhook": conv.url})).await;
+    global.wait_for(1).await;
+    assert_eq!(global.hooks()[0].json["message"], "c");
+}
+
+#[tokio::test]
+async fn status_webhook_log_and_resend() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap();
+    let (_, log) = sim
+        .get(&format!("/v1/sms/conversations/{id}/webhook"))
+        .await;
+    assert_eq!(log["data"], Value::Null, "no status webhook yet");
+    let (s, _) = sim
+        .post(&format!("/v1/sms/conversations/{id}/end"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let hooks = rx.wait_for(2).await;
+    let status = hooks
+        .iter()
+        .find(|h| h.json["type"] == "status")
+        .unwrap()
+        .clone();
+    assert_eq!(status.json["status"], "ended");
+    let (_, log) = sim
+        .get(&format!("/v1/sms/conversations/{id}/webhook"))
+        .await;
+    let log = &log["data"];
+    assert_eq!(log["conversation_id"], id);
+    assert_eq!(log["url"], rx.url.as_str());
+    assert_eq!(log["payload"], status.json);
+    assert!(log["user_id"].as_str().unwrap().starts_with("user_"));
+    assert_eq!(log["metadata"][0]["send_type"], "spawn");
+    assert_eq!(log["metadata"][0]["response_code"], 200);
+    assert!(log["metadata"][0]["response_time"]
+        .as_str()
+        .unwrap()
+        .ends_with("ms"));
+
+    let (s, v) = sim
+        .post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["conversation_id"], id);
+    let hooks = rx.wait_for(3).await;
+    assert_eq!(hooks[2].body, status.body);
+    assert_eq!(hooks[2].signature, status.signature);
+    let (_, log) = sim
+        .get(&format!("/v1/sms/conversations/{id}/webhook"))
+        .await;
+    assert_eq!(log["data"]["metadata"][1]["send_type"], "resend");
+
+    let other = sim
+        .send(json!({"user_number": "+15550007777", "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    let none = sim
+        .post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id, other["conversation_id"]]}),
+        )
+        .await;
+    assert_error(&none, 404, "WEBHOOK_NOT_FOUND");
+    assert_eq!(rx.hooks().len(), 4, "nothing resent when one id has no log");
+    assert_error(
+        &sim.post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": []}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    assert_error(
+        &sim.post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id, id]}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+}
+
+#[tokio::test]
+async fn sim_webhooks_can_be_filtered() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    let a = sim.text(USER, AGENT, "hi").await;
+    sim.text("+15550007777", AGENT, "hi").await;
+    let path = format!(
+        "/_sim/webhooks?conversation_id={}",
+        a["conversation_id"].as_str().unwrap()
+    );
+    let (_, v) = sim.sim(Method::GET, &path, None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    let (_, v) = sim
+        .sim(Method::GET, "/_sim/webhooks?type=status", None)
+        .await;
+    assert_eq!(v["data"], json!([]));
+    let (_, v) = sim.sim(Method::GET, "/_sim/webhooks", None).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 4);
+    assert_eq!(v["data"][0]["payload"]["message"], "hi");
+    assert_eq!(v["data"][0]["url"], rx.url.as_str());
+}
