@@ -59,7 +59,7 @@ impl Ids {
 }
 
 /// One API key's account.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Account {
     pub enterprise: bool,
     /// The org id Bland shows as `user_id`.
@@ -140,9 +140,11 @@ impl Store {
 
     // ---- accounts -------------------------------------------------------------------------
 
-    /// The account of a key, created on first use.
-    pub fn account(&self, key: &str) -> Account {
-        self.account_mut(key).clone()
+    /// Whether the key's plan is Enterprise, and its org id (`user_id`). Creates the account on
+    /// first use; copies only these two fields, never the account's lists.
+    pub fn account_info(&self, key: &str) -> (bool, String) {
+        let a = self.account_mut(key);
+        (a.enterprise, a.user_id.clone())
     }
 
     fn account_mut(&self, key: &str) -> RefMut<'_, String, Account> {

@@ -32,7 +32,7 @@ pub fn body(req: &Req) -> Result<Map<String, Value>, ApiError> {
 /// # Errors
 /// As above.
 pub fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
-    if app.store.account(key).enterprise {
+    if app.store.account_info(key).0 {
         Ok(())
     } else {
         Err(ApiError::new(

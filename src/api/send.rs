@@ -135,7 +135,7 @@ fn resolve(app: &App, s: &Start) -> String {
             Conversation {
                 id: app.store.ids().uuid(),
                 account: s.key.to_string(),
-                user_id: app.store.account(s.key).user_id,
+                user_id: app.store.account_info(s.key).1,
                 created_at: now,
                 updated_at: now,
                 user_number: s.user.to_string(),
