@@ -30,6 +30,7 @@ enum Admin {
     Advance,
     Webhooks,
     Scenarios,
+    Outbox,
 }
 
 pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
@@ -46,6 +47,7 @@ pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
         ["clock", "advance"] => pick(&req.method, vec![(M::POST, Admin::Advance)]),
         ["webhooks"] => pick(&req.method, vec![(M::GET, Admin::Webhooks)]),
         ["scenarios"] => pick(&req.method, vec![(M::GET, Admin::Scenarios)]),
+        ["outbox"] => pick(&req.method, vec![(M::GET, Admin::Outbox)]),
         _ => Err(not_found(&req.method, &req.path)),
     }?;
     match which {
@@ -76,6 +78,7 @@ pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
         Admin::Advance => advance(app, req).await,
         Admin::Webhooks => Ok(Reply::ok(webhooks(app, req))),
         Admin::Scenarios => Ok(Reply::ok(app.scenarios.to_json())),
+        Admin::Outbox => Ok(Reply::ok(Value::Array(app.store.outbox()))),
     }
 }
 

@@ -42,7 +42,22 @@ pub fn handoff(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
         if webhook.is_some() {
             c.webhook = webhook;
         }
-        let already = ctx.start_handoff(c, reason, metadata, "api", actor);
+        let already = ctx.start_handoff(c, reason.clone(), metadata, "api", actor);
+        if let (false, Some(to)) = (already, notify) {
+            // Bland texts the rep a notice from the agent number; it is not part of the thread.
+            ctx.app.store.record_outbox(json!({
+                "kind": "handoff_notice",
+                "conversation_id": c.id,
+                "from": c.agent_number,
+                "to": to,
+                "message": format!(
+                    "Conversation {} was handed off to you{}",
+                    c.id,
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+                "created_at": crate::clock::iso(ctx.now),
+            }));
+        }
         Ok((already, c.handoff_json()))
     })
     .ok_or_else(ApiError::conversation_not_found)?;

@@ -42,6 +42,8 @@ async fn handoff_silences_the_agent_until_resume() {
         d["conversation"]["human_handoff_metadata"],
         json!({"source": "api", "actor": "broker@example.com", "load_id": "L-77"})
     );
+    let (_, outbox) = sim.sim(hyper::Method::GET, "/_sim/outbox", None).await;
+    assert_eq!(outbox["data"], json!([]), "no notify_number, no notice");
     let hooks = rx.wait_for(3).await;
     assert_eq!(hooks[2].json["status"], "human_handoff");
     assert_eq!(hooks[2].json["reason"], "Final rate negotiation");
@@ -202,6 +204,42 @@ async fn end_closes_once_with_one_ended_webhook() {
         400,
         "CONVERSATION_ENDED",
     );
+}
+
+#[tokio::test]
+async fn handoff_texts_the_notify_number_a_notice() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    let id = started(&sim, &rx).await;
+    let (s, _) = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/handoff"),
+            json!({"reason": "VIP", "notify_number": "+15550009999"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, outbox) = sim.sim(hyper::Method::GET, "/_sim/outbox", None).await;
+    let n = &outbox["data"][0];
+    assert_eq!(
+        (n["from"].as_str(), n["to"].as_str()),
+        (Some(AGENT), Some("+15550009999"))
+    );
+    assert_eq!(
+        n["message"],
+        format!("Conversation {id} was handed off to you: VIP")
+    );
+    assert_eq!(
+        sim.conversation(&id).await["message_count"],
+        2,
+        "the notice is not in the thread"
+    );
+    let bad = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/handoff"),
+            json!({"notify_number": "555"}),
+        )
+        .await;
+    assert_error(&bad, 400, "INVALID_PHONE_NUMBER");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! on 127.0.0.1:0 that records what it gets and answers with scripted statuses.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, Notify, Semaphore};
 
 pub const KEY: &str = "sk_sim_default";
 pub const AGENT: &str = "+15550002222";
@@ -219,18 +220,34 @@ pub struct Receiver {
     /// Statuses to answer with, in order; 200 once it runs out.
     pub script: Arc<Mutex<VecDeque<u16>>>,
     notify: Arc<Notify>,
+    /// While `hold` is set, each request waits for a permit here before it is answered.
+    gate: Arc<Semaphore>,
+    hold: Arc<AtomicBool>,
     _stop: oneshot::Sender<()>,
 }
 
 impl Receiver {
+    /// Makes the receiver hang on every request until [`Receiver::release`].
+    pub fn hold(&self) {
+        self.hold.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.hold.store(false, Ordering::SeqCst);
+        self.gate.add_permits(1 << 20);
+    }
+
     pub async fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let notify = Arc::new(Notify::new());
+        let gate = Arc::new(Semaphore::new(0));
+        let hold = Arc::new(AtomicBool::new(false));
         let (tx, mut rx) = oneshot::channel::<()>();
         let (g, s, n) = (got.clone(), script.clone(), notify.clone());
+        let (gt, hd) = (gate.clone(), hold.clone());
         tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
@@ -238,9 +255,11 @@ impl Receiver {
                     _ = &mut rx => return,
                 };
                 let (g, s, n) = (g.clone(), s.clone(), n.clone());
+                let (gt, hd) = (gt.clone(), hd.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                         let (g, s, n) = (g.clone(), s.clone(), n.clone());
+                        let (gt, hd) = (gt.clone(), hd.clone());
                         async move {
                             let signature = req
                                 .headers()
@@ -276,6 +295,8 @@ impl Receiver {
             got,
             script,
             notify,
+            gate,
+            hold,
             _stop: tx,
         }
     }

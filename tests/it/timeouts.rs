@@ -161,3 +161,27 @@ async fn timeout_action_other_than_send_sms_ends_silently() {
     assert_eq!(c["is_active"], false);
     assert_eq!(c["message_count"], 1);
 }
+
+#[tokio::test]
+async fn the_real_clock_can_be_advanced_and_runs_due_timers() {
+    let sim = Sim::with(bland_sms_sim::Config {
+        clock: bland_sms_sim::ClockMode::Real,
+        ..manual()
+    })
+    .await;
+    let rx = Receiver::start().await;
+    configured(&sim, &rx, json!({"warning_time": null})).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap();
+    let (_, clock) = sim.sim(Method::GET, "/_sim/clock", None).await;
+    assert_eq!(clock["data"]["mode"], "real");
+    assert_eq!(clock["data"]["pending_timers"].as_array().unwrap().len(), 1);
+    sim.advance(119.0).await;
+    assert_eq!(sim.conversation(id).await["is_active"], true);
+    sim.advance(1.0).await;
+    let c = sim.conversation(id).await;
+    assert_eq!(c["is_active"], false);
+    assert_eq!(c["messages"][1]["message"], "Closing this chat.");
+}

@@ -257,3 +257,38 @@ async fn sim_webhooks_can_be_filtered() {
     assert_eq!(v["data"][0]["payload"]["message"], "hi");
     assert_eq!(v["data"][0]["url"], rx.url.as_str());
 }
+
+#[tokio::test]
+async fn a_hanging_receiver_never_holds_up_the_api() {
+    let sim = Sim::with(bland_sms_sim::Config {
+        webhook_timeout_ms: 60_000,
+        ..manual()
+    })
+    .await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    rx.hold();
+    // Each call answers while the receiver still holds the first webhook; were the API waiting
+    // for it, these calls would not return until release (60 s attempt timeout).
+    let first = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "a"})),
+    )
+    .await
+    .expect("send answered while the receiver hangs");
+    rx.wait_for(1).await;
+    let id = first["conversation_id"].as_str().unwrap();
+    let (s, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        sim.post(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": "b"}),
+        ),
+    )
+    .await
+    .expect("messages answered while the receiver hangs");
+    assert_eq!(s, 202);
+    assert_eq!(sim.conversation(id).await["message_count"], 2);
+    rx.release();
+    rx.wait_for(2).await;
+}
