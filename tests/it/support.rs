@@ -276,6 +276,9 @@ impl Receiver {
                                 signature,
                             });
                             n.notify_waiters();
+                            if hd.load(Ordering::SeqCst) {
+                                let _ = gt.acquire().await.map(|p| p.forget());
+                            }
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
                                     .status(status)
