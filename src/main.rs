@@ -8,7 +8,15 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() {
+    if let Err(e) = run().await {
+        // Plain text, not Debug: a bad scenario or fixtures file names its path and the reason.
+        eprintln!("bland-sms-sim: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BLAND_SIM_LOG")

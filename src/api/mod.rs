@@ -43,19 +43,40 @@ pub fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The agent number `phone` as the key may use it: owned, or provisioned now under
-/// `--auto-provision` when nobody owns it.
+/// The agent number `phone` as the key may use it: owned, or — under `--auto-provision`, when
+/// nobody owns it — a record as it would be provisioned (`inbound_id` 0, which no stored number
+/// has). Changes nothing; [`claim`] provisions.
 ///
 /// # Errors
 /// 404 `INBOUND_NUMBER_NOT_FOUND`, saying how to provision the number.
 pub fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRecord, ApiError> {
     match app.store.number(phone) {
         Some(n) if n.owner == key => Ok(n),
-        Some(_) => Err(number_not_found(phone)),
-        None if app.config.auto_provision => app
-            .store
-            .provision(key, phone, None, false, Vec::new())
-            .map_err(|ProvisionError::OwnedByAnother| number_not_found(phone)),
-        None => Err(number_not_found(phone)),
+        None if app.config.auto_provision => Ok(NumberRecord {
+            phone_number: phone.to_string(),
+            owner: key.to_string(),
+            inbound_id: 0,
+            label: None,
+            imessage: false,
+            sms_config: Some(Default::default()),
+            whatsapp_config: None,
+            imessage_config: None,
+            conversation_count: 0,
+        }),
+        _ => Err(number_not_found(phone)),
     }
+}
+
+/// Makes sure the key owns the number, provisioning it now under `--auto-provision`. Call it once
+/// the request is known to be valid, so a failed request provisions nothing.
+///
+/// # Errors
+/// 404 `INBOUND_NUMBER_NOT_FOUND` when another key took the number meanwhile.
+pub fn claim(app: &App, key: &str, number: NumberRecord) -> Result<NumberRecord, ApiError> {
+    if number.inbound_id != 0 {
+        return Ok(number);
+    }
+    app.store
+        .provision(key, &number.phone_number, None, false, Vec::new())
+        .map_err(|ProvisionError::OwnedByAnother| number_not_found(&number.phone_number))
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{agent_number, body, require_enterprise};
+use super::{agent_number, body, claim, require_enterprise};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::{ApiError, ApiResult};
@@ -68,6 +68,7 @@ pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
     };
     check_timeouts(merged.warning_time, raw_time_out)?;
     let json_cfg = merged.to_json(channel);
+    claim(app, key, number)?;
     app.store
         .with_number_mut(key, &phone, |n| *n.config_mut(channel) = Some(merged))
         .ok_or_else(|| crate::store::number_not_found(&phone))?;

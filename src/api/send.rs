@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::numbers::check_timeouts;
-use super::{agent_number, body, require_enterprise};
+use super::{agent_number, body, claim, require_enterprise};
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine::{Ctx, Effects};
@@ -303,6 +303,7 @@ pub fn send(app: &App, req: &Req, key: &str) -> ApiResult {
     check_opt_out(app, &agent, &user)?;
 
     // Valid: from here on the request changes state.
+    let number = claim(app, key, number)?;
     let id = resolve(
         app,
         &Start {
@@ -404,6 +405,7 @@ pub fn create(app: &App, req: &Req, key: &str) -> ApiResult {
     let number = agent_number(app, key, &agent)?;
     let channel = channel_of(&f, &number)?;
     let timing = timing(app, &f, &number, channel, &user, new_conversation)?;
+    let number = claim(app, key, number)?;
 
     let id = resolve(
         app,

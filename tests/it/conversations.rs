@@ -60,6 +60,8 @@ async fn get_returns_the_documented_detail_shape() {
 #[tokio::test]
 async fn patch_sets_is_active_in_the_envelope() {
     let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
     let id = convo(&sim).await;
     let (s, v) = sim
         .patch(
@@ -74,6 +76,8 @@ async fn patch_sets_is_active_in_the_envelope() {
     assert_eq!(v["data"]["conversation"]["is_active"], false);
     assert!(v["data"]["conversation"]["updated_at"].is_string());
     assert_eq!(sim.conversation(&id).await["is_active"], false);
+    rx.wait_for(2).await;
+    assert_eq!(rx.statuses(), vec!["inactive"]);
     // The next inbound text starts a new conversation.
     let next = sim.text(USER, AGENT, "hello again").await;
     assert_ne!(next["conversation_id"], id.as_str());

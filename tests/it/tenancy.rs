@@ -138,6 +138,23 @@ async fn auto_provision_gives_an_unowned_number_to_its_first_user() {
         ..manual()
     })
     .await;
+    // A request that fails validation provisions nothing.
+    let bad = sim
+        .call(
+            Method::POST,
+            "/v1/sms/send",
+            Some("sk_late"),
+            &[],
+            Some(json!({"user_number": USER, "agent_number": "+15556660000", "warning_time": 10})),
+        )
+        .await;
+    assert_error(&bad, 400, "INVALID_TIMEOUT_CONFIG");
+    let (_, numbers) = sim.sim(Method::GET, "/_sim/numbers", None).await;
+    assert!(numbers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["phone_number"] != "+15556660000"));
     let body = json!({"user_number": USER, "agent_number": "+15556660000", "agent_message": "hi"});
     let (s, v) = sim
         .call(
