@@ -187,21 +187,11 @@ async fn inbound(app: &App, req: &Req) -> ApiResult {
     let user = f.phone(&["user_number", "from"])?;
     let agent = f.phone(&["agent_number", "to"])?;
     let text = f.string_alias(&["message", "body"])?;
-    let missing: Vec<&str> = [
-        ("user_number", user.is_none()),
-        ("agent_number", agent.is_none()),
-        ("message", text.is_none()),
-    ]
-    .iter()
-    .filter(|(_, m)| *m)
-    .map(|(n, _)| *n)
-    .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::bad_request(
-            "MISSING_REQUIRED_FIELDS",
-            format!("Missing required fields: {}", missing.join(", ")),
-        ));
-    }
+    api::require(&[
+        ("user_number", user.is_some()),
+        ("agent_number", agent.is_some()),
+        ("message", text.is_some()),
+    ])?;
     let (user, agent, text) = (
         user.expect("checked"),
         agent.expect("checked"),

@@ -4,7 +4,7 @@
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::body;
+use super::{body, check_length, check_opt_out, sender};
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine::Ctx;
@@ -12,9 +12,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{EndKind, Sender};
 use crate::routes::Req;
 use crate::validation::Fields;
-
-/// Longest text the conversation message endpoints accept.
-pub const MAX_MESSAGE_CHARS: usize = 1600;
 
 pub fn get(app: &App, key: &str, id: &str) -> ApiResult {
     let c = app
@@ -96,39 +93,13 @@ pub fn post_message(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
                 "message is required and must not be empty",
             )
         })?;
-    if text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::bad_request(
-            "MESSAGE_TOO_LONG",
-            format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
-    let sender = match f
-        .string("sender")?
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        None | Some("HUMAN") => Sender::Human,
-        Some("AGENT") => Sender::Agent,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "`sender` must be HUMAN or AGENT, got {other:?}"
-            )))
-        }
-    };
+    check_length(&text)?;
+    let sender = sender(&m, &[Sender::Human, Sender::Agent])?;
     let c = app
         .store
         .conversation(key, id)
         .ok_or_else(ApiError::conversation_not_found)?;
-    if app.store.is_opted_out(&c.agent_number, &c.user_number) {
-        return Err(ApiError::bad_request(
-            "USER_OPTED_OUT",
-            format!(
-                "{} replied STOP to {} and has opted out; no message can be sent until they text START",
-                c.user_number, c.agent_number
-            ),
-        ));
-    }
+    check_opt_out(app, &c.agent_number, &c.user_number)?;
     let ((message_id, handoff), fx) = Ctx::with(app, Some(key), id, |ctx, c| {
         (ctx.agent_message(c, sender, text), c.handoff.is_some())
     })

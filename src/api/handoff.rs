@@ -3,8 +3,7 @@
 
 use serde_json::{json, Map};
 
-use super::body;
-use super::conversations::MAX_MESSAGE_CHARS;
+use super::{body, check_length};
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine::Ctx;
@@ -84,14 +83,8 @@ pub fn resume(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
             "`message` and `generate_reply` cannot be combined",
         ));
     }
-    if message
-        .as_ref()
-        .is_some_and(|t| t.chars().count() > MAX_MESSAGE_CHARS)
-    {
-        return Err(ApiError::bad_request(
-            "MESSAGE_TOO_LONG",
-            format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
-        ));
+    if let Some(t) = &message {
+        check_length(t)?;
     }
     let (result, fx) = Ctx::with(app, Some(key), id, |ctx, c| {
         if !c.is_active {

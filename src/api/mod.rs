@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::app::App;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::model::NumberRecord;
+use crate::model::{NumberRecord, Sender};
 use crate::routes::Req;
 use crate::store::{number_not_found, ProvisionError};
 
@@ -79,4 +79,89 @@ pub fn claim(app: &App, key: &str, number: NumberRecord) -> Result<NumberRecord,
     app.store
         .provision(key, &number.phone_number, None, false, Vec::new())
         .map_err(|ProvisionError::OwnedByAnother| number_not_found(&number.phone_number))
+}
+
+/// Bland's `MISSING_REQUIRED_FIELDS`, listing the `(name, present)` fields that are missing.
+///
+/// # Errors
+/// 400 when any is missing.
+pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "MISSING_REQUIRED_FIELDS",
+            format!("Missing required fields: {}", missing.join(", ")),
+        ))
+    }
+}
+
+/// Longest text the conversation message endpoints accept.
+pub const MAX_MESSAGE_CHARS: usize = 1600;
+
+/// 400 `MESSAGE_TOO_LONG` past [`MAX_MESSAGE_CHARS`].
+///
+/// # Errors
+/// As above.
+pub fn check_length(text: &str) -> Result<(), ApiError> {
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        Err(ApiError::bad_request(
+            "MESSAGE_TOO_LONG",
+            format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The `sender` field: one of `allowed` (any case), `allowed[0]` when absent.
+///
+/// # Errors
+/// 400 `INVALID_PARAMETER` naming the allowed values.
+pub fn sender(m: &Map<String, Value>, allowed: &[Sender]) -> Result<Sender, ApiError> {
+    let Some(given) = crate::validation::Fields(m).string("sender")? else {
+        return Ok(allowed[0]);
+    };
+    allowed
+        .iter()
+        .copied()
+        .find(|s| s.as_str().eq_ignore_ascii_case(&given))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+            ApiError::invalid(format!(
+                "`sender` must be {}, got {given:?}",
+                names.join(" or ")
+            ))
+        })
+}
+
+/// 400 `USER_OPTED_OUT` when the user texted STOP to this agent number.
+///
+/// # Errors
+/// As above.
+pub fn check_opt_out(app: &App, agent: &str, user: &str) -> Result<(), ApiError> {
+    if app.store.is_opted_out(agent, user) {
+        Err(ApiError::bad_request(
+            "USER_OPTED_OUT",
+            format!(
+                "{user} replied STOP to {agent} and has opted out; no message can be sent until \
+                 they text START"
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A pathway version (string or number in Bland's docs) as the text conversations store.
+pub fn version_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
 }

@@ -6,7 +6,9 @@
 use serde_json::{json, Map, Value};
 
 use super::numbers::check_timeouts;
-use super::{agent_number, body, claim, require_enterprise};
+use super::{
+    agent_number, body, check_opt_out, claim, require, require_enterprise, sender, version_text,
+};
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine::{Ctx, Effects};
@@ -51,38 +53,6 @@ fn timing(
         check_timeouts(w, t)?;
     }
     Ok(given)
-}
-
-/// The missing ones among required fields, as Bland's `MISSING_REQUIRED_FIELDS`.
-fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
-    let missing: Vec<&str> = fields
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| *n)
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "MISSING_REQUIRED_FIELDS",
-            format!("Missing required fields: {}", missing.join(", ")),
-        ))
-    }
-}
-
-/// 400 `USER_OPTED_OUT` when the user texted STOP to this number.
-fn check_opt_out(app: &App, agent: &str, user: &str) -> Result<(), ApiError> {
-    if app.store.is_opted_out(agent, user) {
-        Err(ApiError::bad_request(
-            "USER_OPTED_OUT",
-            format!(
-                "{user} replied STOP to {agent} and has opted out; no message can be sent until \
-                 they text START"
-            ),
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// What picks and seeds a new conversation.
@@ -282,7 +252,7 @@ pub fn send(app: &App, req: &Req, key: &str) -> ApiResult {
     let pathway_version = ps
         .string_or_number("pathway_version")?
         .or(f.string_or_number("pathway_version")?)
-        .map(|v| v.as_str().map(String::from).unwrap_or(v.to_string()));
+        .map(version_text);
     let start_node_id = ps.string("start_node_id")?.or(f.string("start_node_id")?);
     let webhook = f.url("webhook")?;
     let metadata = f.object("metadata")?;
@@ -379,25 +349,12 @@ pub fn create(app: &App, req: &Req, key: &str) -> ApiResult {
         agent.expect("checked"),
         message.expect("checked"),
     );
-    let sender = match f
-        .string("sender")?
-        .as_deref()
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        None | Some("USER") => Sender::User,
-        Some("AGENT") => Sender::Agent,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "`sender` must be USER or AGENT, got {other:?}"
-            )))
-        }
-    };
+    let sender = sender(&m, &[Sender::User, Sender::Agent])?;
     let message_sid = f.string("message_sid")?.filter(|s| !s.is_empty());
     let pathway_id = f.string("curr_pathway_id")?;
     let pathway_version = f
         .string_or_number("curr_pathway_version")?
-        .map(|v| v.as_str().map(String::from).unwrap_or(v.to_string()));
+        .map(version_text);
     let node = f.string("current_node_id")?;
     let request_data = f.object_or_array("request_data")?;
     let new_conversation = f.bool("new_conversation")?.unwrap_or(false);
