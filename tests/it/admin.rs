@@ -118,6 +118,12 @@ async fn the_binary_announces_its_real_port_first() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    child.kill().unwrap();
-    let _ = child.wait();
+    // SIGTERM shuts it down gracefully, with a zero exit status.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
 }
