@@ -26,17 +26,23 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
 }
 
 /// Checks `warning_time < time_out` on the values in force after an update (a given value, else
-/// the stored one; `time_out` as given, before raising it to 30 s).
+/// the stored one; `time_out` as given, before raising it to 30 s). A warning given in this
+/// request also needs a timeout; turning the timeout off under a stored warning is allowed (the
+/// warning then never fires).
 ///
 /// # Errors
 /// 400 `INVALID_TIMEOUT_CONFIG`.
-pub fn check_timeouts(warning: Option<u64>, time_out: Option<u64>) -> Result<(), ApiError> {
+pub fn check_timeouts(
+    warning: Option<u64>,
+    time_out: Option<u64>,
+    warning_given: bool,
+) -> Result<(), ApiError> {
     match (warning.filter(|&w| w > 0), time_out.filter(|&t| t > 0)) {
         (Some(w), Some(t)) if w >= t => Err(ApiError::bad_request(
             "INVALID_TIMEOUT_CONFIG",
             format!("warning_time ({w}) must be less than time_out ({t})"),
         )),
-        (Some(w), None) => Err(ApiError::bad_request(
+        (Some(w), None) if warning_given => Err(ApiError::bad_request(
             "INVALID_TIMEOUT_CONFIG",
             format!("warning_time ({w}) needs a time_out greater than it"),
         )),
@@ -66,7 +72,7 @@ pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
     } else {
         current.time_out
     };
-    check_timeouts(merged.warning_time, raw_time_out)?;
+    check_timeouts(merged.warning_time, raw_time_out, f.has("warning_time"))?;
     let json_cfg = merged.to_json(channel);
     claim(app, key, number)?;
     app.store

@@ -50,7 +50,7 @@ fn timing(
             .warning_time
             .or(existing.warning_time)
             .or(cfg.warning_time);
-        check_timeouts(w, t)?;
+        check_timeouts(w, t, given.warning_time.is_some())?;
     }
     Ok(given)
 }

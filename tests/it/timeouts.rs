@@ -185,3 +185,25 @@ async fn the_real_clock_can_be_advanced_and_runs_due_timers() {
     assert_eq!(c["is_active"], false);
     assert_eq!(c["messages"][1]["message"], "Closing this chat.");
 }
+
+#[tokio::test]
+async fn time_out_zero_disables_the_timer_even_under_a_configured_warning() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    configured(&sim, &rx, json!({})).await;
+    let d = sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x", "time_out": 0})).await;
+    let id = d["conversation_id"].as_str().unwrap();
+    sim.advance(3600.0).await;
+    let c = sim.conversation(id).await;
+    assert_eq!(c["is_active"], true);
+    assert_eq!(c["message_count"], 1, "no warning without a timeout");
+    // The number's own timeout can be turned off the same way.
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "time_out": 0}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["sms_config"]["time_out"], Value::Null);
+}
