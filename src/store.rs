@@ -343,17 +343,34 @@ impl Store {
         self.inner.conversations.get(id).map(|c| c.account.clone())
     }
 
-    /// Runs `f` over each of the account's conversations, in creation order.
-    pub fn for_each_conversation(&self, account: &str, mut f: impl FnMut(&Conversation)) {
-        let ids = match self.inner.accounts.get(account) {
-            Some(a) => a.conversations.clone(),
-            None => return,
+    /// The account's conversation ids, in creation order.
+    pub fn conversation_ids(&self, account: &str) -> Vec<String> {
+        self.inner
+            .accounts
+            .get(account)
+            .map(|a| a.conversations.clone())
+            .unwrap_or_default()
+    }
+
+    /// A page of the account's conversation ids in creation order (or its reverse), and the
+    /// total; copies only the page.
+    pub fn conversation_ids_page(
+        &self,
+        account: &str,
+        skip: usize,
+        take: usize,
+        newest_first: bool,
+    ) -> (usize, Vec<String>) {
+        let Some(a) = self.inner.accounts.get(account) else {
+            return (0, Vec::new());
         };
-        for id in ids {
-            if let Some(c) = self.inner.conversations.get(&id) {
-                f(&c);
-            }
-        }
+        let all = &a.conversations;
+        let page = if newest_first {
+            all.iter().rev().skip(skip).take(take).cloned().collect()
+        } else {
+            all.iter().skip(skip).take(take).cloned().collect()
+        };
+        (all.len(), page)
     }
 
     /// Deletes a conversation owned by `account`; returns it.

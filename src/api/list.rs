@@ -251,53 +251,14 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
         (None, Some(d)) => return Err(bad(format!("sortDir must be asc or desc, got {d:?}"))),
     };
 
-    let mut rows: Vec<(Value, i64, String)> = Vec::new();
-    app.store.for_each_conversation(key, |c| {
-        let results: Vec<bool> = filters.iter().filter_map(|f| test(c, f)).collect();
-        let keep = results.is_empty()
-            || if any_mode {
-                results.iter().any(|b| *b)
-            } else {
-                results.iter().all(|b| *b)
-            };
-        if keep {
-            let k = field(c, sort_key).unwrap_or(Value::Null);
-            rows.push((k, c.created_at, c.id.clone()));
-        }
-    });
-    rows.sort_by(|a, b| {
-        let o = match (a.0.is_null(), b.0.is_null()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            _ => cmp(&a.0, &b.0).unwrap_or(Ordering::Equal),
-        };
-        let o = o.then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2));
-        if ascending {
-            o
-        } else {
-            o.reverse()
-        }
-    });
-    let total = rows.len();
-    // Only the rows of the page are rendered.
-    let render = |ids: Vec<(Value, i64, String)>| -> Vec<Value> {
-        ids.into_iter()
-            .filter_map(|r| app.store.conversation(key, &r.2).map(|c| c.list_json()))
-            .collect()
-    };
-    let body = if offset_style {
+    // The window, in either parameter style.
+    let (skip, take, pagination) = if offset_style {
         let limit = number(&q, "limit")?.unwrap_or(MAX_PAGE);
         if limit > MAX_PAGE {
             return Err(bad(format!("limit must be at most {MAX_PAGE}")));
         }
         let from = number(&q, "from")?.unwrap_or(0);
-        let data = render(rows.into_iter().skip(from).take(limit).collect());
-        json!({
-            "data": data,
-            "errors": null,
-            "pagination": {"totalItems": total, "limit": limit, "from": from, "hasMore": from + limit < total},
-        })
+        (from, limit, Window::Offset { limit, from })
     } else {
         let page = number(&q, "page")?.unwrap_or(1);
         let size = number(&q, "pageSize")?.unwrap_or(25);
@@ -307,13 +268,70 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
         if size == 0 || size > MAX_PAGE {
             return Err(bad(format!("pageSize must be between 1 and {MAX_PAGE}")));
         }
-        let data = render(
+        (
+            (page - 1).saturating_mul(size),
+            size,
+            Window::Page { page, size },
+        )
+    };
+
+    let (total, page_ids) = if filters.is_empty() && sort_key == "created_at" {
+        // Creation order is created_at order (the clock never runs backwards): no scan, no sort.
+        app.store.conversation_ids_page(key, skip, take, !ascending)
+    } else {
+        // (sort key, creation sequence, id); ties keep creation order.
+        let mut rows: Vec<(Value, usize, String)> = Vec::new();
+        for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
+            let row = app.store.with_conversation(Some(key), &id, |c| {
+                let results: Vec<bool> = filters.iter().filter_map(|f| test(c, f)).collect();
+                let keep = results.is_empty()
+                    || if any_mode {
+                        results.iter().any(|b| *b)
+                    } else {
+                        results.iter().all(|b| *b)
+                    };
+                keep.then(|| field(c, sort_key).unwrap_or(Value::Null))
+            });
+            if let Some(Some(k)) = row {
+                rows.push((k, seq, id));
+            }
+        }
+        rows.sort_by(|a, b| {
+            let o = match (a.0.is_null(), b.0.is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => cmp(&a.0, &b.0).unwrap_or(Ordering::Equal),
+            };
+            let o = o.then(a.1.cmp(&b.1));
+            if ascending {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+        let total = rows.len();
+        (
+            total,
             rows.into_iter()
-                .skip((page - 1).saturating_mul(size))
-                .take(size)
+                .skip(skip)
+                .take(take)
+                .map(|r| r.2)
                 .collect(),
-        );
-        json!({
+        )
+    };
+    // Only the rows of the page are rendered.
+    let data: Vec<Value> = page_ids
+        .iter()
+        .filter_map(|id| app.store.conversation(key, id).map(|c| c.list_json()))
+        .collect();
+    let body = match pagination {
+        Window::Offset { limit, from } => json!({
+            "data": data,
+            "errors": null,
+            "pagination": {"totalItems": total, "limit": limit, "from": from, "hasMore": from + limit < total},
+        }),
+        Window::Page { page, size } => json!({
             "data": data,
             "errors": null,
             "extra": {"pagination": {
@@ -322,7 +340,13 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
                 "currentPage": page,
                 "pageSize": size,
             }},
-        })
+        }),
     };
     Ok(Reply::new(StatusCode::OK, body))
+}
+
+/// Which pagination the request asked for.
+enum Window {
+    Offset { limit: usize, from: usize },
+    Page { page: usize, size: usize },
 }

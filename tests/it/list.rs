@@ -212,3 +212,28 @@ async fn variable_filters_match_key_values() {
         .await;
     assert_eq!(v["extra"]["pagination"]["totalItems"], 1);
 }
+
+#[tokio::test]
+async fn conversations_created_at_the_same_instant_list_in_creation_order() {
+    let sim = Sim::start().await;
+    let mut ids = Vec::new();
+    for i in 0..6u32 {
+        let d = sim.send(json!({"user_number": format!("+1555000200{i}"), "agent_number": AGENT, "agent_message": "m"})).await;
+        ids.push(d["conversation_id"].as_str().unwrap().to_string());
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let (_, fast) = sim.get("/v1/sms/conversations?pageSize=50").await;
+    assert_eq!(ids_of(&fast), newest_first);
+    // A filter takes the scanning path; the order must be the same.
+    let (_, slow) = sim
+        .get(&q(
+            json!([{"field": "is_active", "operator": "eq", "value": true}]),
+        ))
+        .await;
+    assert_eq!(ids_of(&slow), newest_first);
+    let (_, asc) = sim
+        .get("/v1/sms/conversations?limit=2&from=2&ascending=true")
+        .await;
+    assert_eq!(ids_of(&asc), ids[2..4].to_vec());
+    assert_eq!(asc["pagination"]["totalItems"], 6);
+}
