@@ -31,6 +31,7 @@ enum Admin {
     Webhooks,
     Scenarios,
     Outbox,
+    Requests,
 }
 
 pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
@@ -48,6 +49,7 @@ pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
         ["webhooks"] => pick(&req.method, vec![(M::GET, Admin::Webhooks)]),
         ["scenarios"] => pick(&req.method, vec![(M::GET, Admin::Scenarios)]),
         ["outbox"] => pick(&req.method, vec![(M::GET, Admin::Outbox)]),
+        ["requests"] => pick(&req.method, vec![(M::GET, Admin::Requests)]),
         _ => Err(not_found(&req.method, &req.path)),
     }?;
     match which {
@@ -79,6 +81,7 @@ pub async fn route(app: &App, req: &Req, segs: &[&str]) -> ApiResult {
         Admin::Webhooks => Ok(Reply::ok(webhooks(app, req))),
         Admin::Scenarios => Ok(Reply::ok(app.scenarios.to_json())),
         Admin::Outbox => Ok(Reply::ok(Value::Array(app.store.outbox()))),
+        Admin::Requests => Ok(Reply::ok(requests(app, req))),
     }
 }
 
@@ -175,6 +178,29 @@ fn webhooks(app: &App, req: &Req) -> Value {
             })
             .iter()
             .map(|d| d.to_json())
+            .collect(),
+    )
+}
+
+/// `GET /_sim/requests[?method=…&path=…&status=…&api_key=…]`: the journaled API requests.
+fn requests(app: &App, req: &Req) -> Value {
+    let q = req.query_pairs();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (method, path, status, key) = (get("method"), get("path"), get("status"), get("api_key"));
+    Value::Array(
+        app.journal
+            .list(|e| {
+                method
+                    .as_ref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
+                    && path.as_ref().is_none_or(|p| *p == e.path)
+                    && status
+                        .as_ref()
+                        .is_none_or(|s| *s == e.status.as_u16().to_string())
+                    && key.as_ref().is_none_or(|k| Some(k) == e.api_key.as_ref())
+            })
+            .iter()
+            .map(|e| e.to_json())
             .collect(),
     )
 }

@@ -11,6 +11,7 @@ use crate::clock::{Clock, Stage, TimerKind, Timers};
 use crate::config::{ClockMode, Config};
 use crate::engine::Ctx;
 use crate::fixtures::Fixtures;
+use crate::journal::Journal;
 use crate::scenario::Scenarios;
 use crate::store::Store;
 use crate::webhook::{Next, Webhooks};
@@ -27,6 +28,7 @@ pub struct Inner {
     pub webhooks: Webhooks,
     pub scenarios: Scenarios,
     pub fixtures: Fixtures,
+    pub journal: Journal,
     /// Serializes `advance` and `reset` (control endpoints only, never the API paths).
     control: tokio::sync::Mutex<()>,
 }
@@ -57,6 +59,7 @@ impl App {
                 config.webhook_timeout_ms,
                 config.webhook_log,
             ),
+            journal: Journal::new(config.request_log),
             store,
             scenarios,
             fixtures,
@@ -166,6 +169,7 @@ impl App {
         self.timers.clear();
         self.store.clear();
         self.webhooks.clear();
+        self.journal.clear();
         self.clock.reset();
         self.fixtures.apply(&self.store);
     }

@@ -74,6 +74,9 @@ pub struct Cli {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BLAND_SIM_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// API requests kept for GET /_sim/requests (oldest dropped first); 0 turns the journal off.
+    #[arg(long, env = "BLAND_SIM_REQUEST_LOG", default_value_t = 1000)]
+    pub request_log: usize,
 }
 
 /// Everything the server needs, independent of how it was given.
@@ -93,6 +96,7 @@ pub struct Config {
     pub webhook_timeout_ms: u64,
     pub webhook_log: usize,
     pub body_limit: usize,
+    pub request_log: usize,
 }
 
 impl Default for Config {
@@ -111,6 +115,7 @@ impl Default for Config {
             webhook_timeout_ms: 5000,
             webhook_log: 10_000,
             body_limit: DEFAULT_BODY_LIMIT,
+            request_log: 1000,
         }
     }
 }
@@ -150,6 +155,7 @@ impl Cli {
             webhook_timeout_ms: self.webhook_timeout_ms,
             webhook_log: self.webhook_log.max(1),
             body_limit: self.body_limit,
+            request_log: self.request_log,
         })
     }
 }

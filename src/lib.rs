@@ -10,6 +10,7 @@
 //! - `store`: all state in `DashMap`s; `model`: records and their JSON views.
 //! - `clock`: the real/manual clock and timer queue; `webhook`: signed deliveries and retries.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
+//! - `journal`: the bounded log of API requests behind `GET /_sim/requests`.
 //! - `body`, `error`, `validation`: request parsing, the error envelope, input checks.
 
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fixtures;
+pub mod journal;
 pub mod model;
 pub mod routes;
 pub mod scenario;

@@ -14,6 +14,7 @@ use crate::api;
 use crate::app::App;
 use crate::body::read_limited;
 use crate::error::{ApiError, ApiResult};
+use crate::journal::Entry;
 
 /// A request, read once.
 pub struct Req {
@@ -122,20 +123,23 @@ fn resolve<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, Ap
     })
 }
 
-/// The API key of a request: the `authorization` header, raw or as `Bearer KEY`.
-///
-/// # Errors
-/// 401 `AUTH_FAILURE` when missing, empty, or not one of `--api-key`.
-pub fn authenticate(app: &App, req: &Req) -> Result<String, ApiError> {
+/// The key a request presents in `authorization`, raw or as `Bearer KEY`; `None` when empty.
+pub fn presented_key(req: &Req) -> Option<&str> {
     let raw = req.header("authorization").unwrap_or("").trim();
     let key = match raw.split_once(char::is_whitespace) {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ if raw.eq_ignore_ascii_case("bearer") => "",
         _ => raw,
     };
-    if key.is_empty() {
-        return Err(ApiError::unauthorized());
-    }
+    (!key.is_empty()).then_some(key)
+}
+
+/// The API key of a request.
+///
+/// # Errors
+/// 401 `AUTH_FAILURE` when missing, empty, or not one of `--api-key`.
+pub fn authenticate(app: &App, req: &Req) -> Result<String, ApiError> {
+    let key = presented_key(req).ok_or_else(ApiError::unauthorized)?;
     if !app.config.api_keys.is_empty() && !app.config.api_keys.iter().any(|k| k == key) {
         return Err(ApiError::unauthorized());
     }
@@ -216,6 +220,23 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<By
         headers: parts.headers,
         body,
     };
-    let reply = route(&app, &req).await.unwrap_or_else(ApiError::into_reply);
+    let (reply, error) = match route(&app, &req).await {
+        Ok(r) => (r, None),
+        Err(e) => (e.clone().into_reply(), Some(e.code)),
+    };
+    if app.journal.enabled() && !req.path.starts_with("/_sim/") {
+        app.journal.record(Entry {
+            id: 0,
+            at: app.now(),
+            api_key: presented_key(&req).map(String::from),
+            idempotency_key: req.idempotency_key().map(String::from),
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            body: req.body,
+            status: reply.status,
+            error,
+        });
+    }
     Ok(reply.into_response())
 }

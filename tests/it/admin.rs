@@ -127,3 +127,75 @@ async fn the_binary_announces_its_real_port_first() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn the_request_journal_shows_what_clients_sent_and_got() {
+    let sim = Sim::start().await;
+    sim.call(
+        Method::POST,
+        "/v1/sms/send",
+        Some(KEY),
+        &[("idempotency-key", "idem-1")],
+        Some(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"})),
+    )
+    .await;
+    sim.post("/v1/sms/send", json!({"agent_number": AGENT}))
+        .await;
+    sim.get("/v1/sms/typo?x=1").await;
+    sim.sim(Method::GET, "/_sim/health", None).await;
+    sim.call(Method::GET, "/v1/sms/numbers", None, &[], None)
+        .await;
+    let (_, v) = sim.sim(Method::GET, "/_sim/requests", None).await;
+    let all = v["data"].as_array().unwrap();
+    assert_eq!(all.len(), 4, "control calls are not journaled: {v}");
+    assert_eq!(
+        (all[3]["status"].clone(), all[3]["api_key"].clone()),
+        (json!(401), json!(null))
+    );
+    assert_eq!(all[0]["method"], "POST");
+    assert_eq!(all[0]["path"], "/v1/sms/send");
+    assert_eq!(all[0]["api_key"], KEY);
+    assert_eq!(all[0]["idempotency_key"], "idem-1");
+    assert_eq!(all[0]["body"]["agent_message"], "hi");
+    assert_eq!(all[0]["status"], 200);
+    assert_eq!(all[0]["error"], serde_json::Value::Null);
+    assert_eq!(
+        (all[1]["status"].clone(), all[1]["error"].clone()),
+        (json!(400), json!("MISSING_REQUIRED_FIELDS"))
+    );
+    assert_eq!(
+        (
+            all[2]["path"].clone(),
+            all[2]["query"].clone(),
+            all[2]["status"].clone()
+        ),
+        (json!("/v1/sms/typo"), json!("x=1"), json!(404))
+    );
+    let (_, v) = sim
+        .sim(Method::GET, "/_sim/requests?status=400", None)
+        .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    sim.sim(Method::POST, "/_sim/reset", None).await;
+    let (_, v) = sim.sim(Method::GET, "/_sim/requests", None).await;
+    assert_eq!(v["data"], json!([]));
+}
+
+#[tokio::test]
+async fn the_request_journal_is_bounded() {
+    let sim = Sim::with(bland_sms_sim::Config {
+        request_log: 3,
+        ..manual()
+    })
+    .await;
+    for i in 0..5 {
+        sim.get(&format!("/v1/sms/numbers?n={i}")).await;
+    }
+    let (_, v) = sim.sim(Method::GET, "/_sim/requests", None).await;
+    let queries: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["query"].as_str().unwrap())
+        .collect();
+    assert_eq!(queries, vec!["n=2", "n=3", "n=4"]);
+}

@@ -1,0 +1,107 @@
+//! The request journal behind `GET /_sim/requests`: every API request (everything outside
+//! `/_sim/*`, unknown paths included) with the answer it got, so a test can see what its client
+//! really sent. A bounded ring of `--request-log` entries; request `n` evicts request `n - cap`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::clock::iso;
+
+/// Bytes of a request body kept in the journal.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// One journaled request.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: u64,
+    pub at: i64,
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub api_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub body: Bytes,
+    pub status: StatusCode,
+    pub error: Option<&'static str>,
+}
+
+impl Entry {
+    pub fn to_json(&self) -> Value {
+        let body = if self.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
+        };
+        json!({
+            "id": self.id,
+            "at": iso(self.at),
+            "method": self.method.as_str(),
+            "path": self.path,
+            "query": self.query,
+            "api_key": self.api_key,
+            "idempotency_key": self.idempotency_key,
+            "body": body,
+            "status": self.status.as_u16(),
+            "error": self.error,
+        })
+    }
+}
+
+/// The ring of journaled requests.
+pub struct Journal {
+    entries: DashMap<u64, Entry>,
+    next: AtomicU64,
+    cap: u64,
+}
+
+impl Journal {
+    /// A journal of `cap` entries; 0 turns it off.
+    pub fn new(cap: usize) -> Self {
+        Journal {
+            entries: DashMap::new(),
+            next: AtomicU64::new(0),
+            cap: cap as u64,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cap > 0
+    }
+
+    /// Records a request; `entry.id` is assigned here.
+    pub fn record(&self, mut entry: Entry) {
+        if !self.enabled() {
+            return;
+        }
+        if entry.body.len() > MAX_BODY {
+            entry.body = entry.body.slice(..MAX_BODY);
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        entry.id = id + 1;
+        self.entries.insert(id, entry);
+        if id >= self.cap {
+            self.entries.remove(&(id - self.cap));
+        }
+    }
+
+    /// Journaled requests matching the filter, oldest first.
+    pub fn list(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+        let mut v: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| e.clone())
+            .collect();
+        v.sort_by_key(|e| e.id);
+        v
+    }
+
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+}
