@@ -225,16 +225,10 @@ impl<'a> Ctx<'a> {
         p.insert("message".into(), json!(m.message));
         p.insert("sender".into(), json!(m.sender));
         p.insert("created_at".into(), json!(iso(m.created_at)));
-        let id = self.app.webhooks.prepare(
-            self.now,
-            &c.account,
-            &c.user_id,
-            &c.id,
-            "message",
-            "message",
-            &url,
-            &Value::Object(p),
-        );
+        let id =
+            self.app
+                .webhooks
+                .prepare(self.now, c, "message", "message", &url, &Value::Object(p));
         self.fx.deliveries.push(id);
     }
 
@@ -262,16 +256,10 @@ impl<'a> Ctx<'a> {
         );
         p.insert("created_at".into(), json!(iso(self.now)));
         p.extend(extra);
-        let id = self.app.webhooks.prepare(
-            self.now,
-            &c.account,
-            &c.user_id,
-            &c.id,
-            "status",
-            status,
-            &url,
-            &Value::Object(p),
-        );
+        let id = self
+            .app
+            .webhooks
+            .prepare(self.now, c, "status", status, &url, &Value::Object(p));
         c.status_delivery = Some(id);
         self.fx.deliveries.push(id);
     }

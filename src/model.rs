@@ -380,7 +380,6 @@ pub struct Conversation {
     pub current_node_id: Option<String>,
     pub curr_pathway_id: Option<String>,
     pub curr_pathway_version: Option<String>,
-    pub persona_id: Option<String>,
     /// Name of the scenario that plays the agent.
     pub scenario: String,
     pub timed_out_at: Option<i64>,

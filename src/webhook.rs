@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::clock::iso;
+use crate::model::Conversation;
 
 /// First retry waits this long; each next one twice as long.
 pub const RETRY_BASE_SECS: i64 = 5;
@@ -63,7 +64,6 @@ pub enum State {
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub id: u64,
-    pub account: String,
     pub user_id: String,
     pub conversation_id: String,
     /// `message` or `status`.
@@ -167,14 +167,12 @@ impl Webhooks {
         self.log.clear();
     }
 
-    /// Stores a delivery of `payload` to `url` and returns its id; nothing is sent yet.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a delivery of `payload` about conversation `c` to `url` and returns its id;
+    /// nothing is sent yet.
     pub fn prepare(
         &self,
         now: i64,
-        account: &str,
-        user_id: &str,
-        conversation_id: &str,
+        c: &Conversation,
         kind: &'static str,
         event: &str,
         url: &str,
@@ -187,9 +185,8 @@ impl Webhooks {
             id,
             Delivery {
                 id,
-                account: account.to_string(),
-                user_id: user_id.to_string(),
-                conversation_id: conversation_id.to_string(),
+                user_id: c.user_id.clone(),
+                conversation_id: c.id.clone(),
                 kind,
                 event: event.to_string(),
                 url: url.to_string(),

@@ -126,7 +126,6 @@ fn resolve(app: &App, s: &Start) -> String {
                 ),
                 curr_pathway_id: pathway_id.clone(),
                 curr_pathway_version: version,
-                persona_id: s.persona_id.clone(),
                 scenario: scenario.name.clone(),
                 timed_out_at: None,
                 last_message_at: None,
