@@ -5,7 +5,7 @@
 //! - `config`: CLI flags → [`Config`].
 //! - `server`: accept loop and graceful shutdown; `routes`: (method, path) → handler.
 //! - `api/*`: one file per `/v1/sms` resource; `admin`: the `/_sim/*` control API.
-//! - `app`: the shared [`App`] handle, timers and webhook sending; `engine`: the conversation
+//! - `app`: the shared [`App`] handle, timers and webhook sending; `engine/*`: the conversation
 //!   lifecycle (messages, timeout flow, handoff, outcomes, scenario turns).
 //! - `store`: all state in `DashMap`s; `model`: records and their JSON views.
 //! - `clock`: the real/manual clock and timer queue; `webhook`: signed deliveries and retries.

@@ -84,6 +84,19 @@ pub fn dig<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
+/// [`dig`] starting from an object.
+pub fn dig_map<'a>(m: &'a serde_json::Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let (first, rest) = match path.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    let v = m.get(first)?;
+    match rest {
+        Some(r) => dig(v, r),
+        None => Some(v),
+    }
+}
+
 /// Renders every string inside a JSON value as a template (for disposition results).
 ///
 /// # Errors

@@ -1,18 +1,21 @@
 //! The conversation lifecycle, applied under one conversation's map guard by a [`Ctx`]: storing
-//! messages, the inactivity timer (§6), ending with outcomes, handoff and resume, and scenario
-//! turns. Every step is synchronous; webhooks are only *prepared* here (collected in
-//! [`Effects`]) and sent by the caller after the guard is dropped.
+//! messages, the inactivity timer (§6), ending, handoff and resume here; end-of-conversation
+//! outcomes in `outcomes`; scenario turns and their template variables in `turns`. Every step is
+//! synchronous; webhooks are only *prepared* (collected in [`Effects`]) and sent by the caller
+//! after the guard is dropped.
+
+mod outcomes;
+mod turns;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
 use crate::clock::{iso, Stage, TimerKind};
 use crate::model::{Conversation, EndKind, Handoff, Message, NumberConfig, Sender, Timing};
-use crate::scenario::template::{dig, render_value, value_text, Template, Vars};
-use crate::scenario::{turn_rng, Scenario};
+
+use crate::scenario::Scenario;
 
 /// What a step leaves for after the guard: deliveries to attempt (in order), and the agent
 /// messages it stored (for `/_sim/inbound`'s `replies`).
@@ -114,7 +117,7 @@ impl<'a> Ctx<'a> {
         Self::with(app, None, id, f).map(|(_, fx)| fx)
     }
 
-    fn scenario(&self, c: &Conversation) -> Arc<Scenario> {
+    pub(super) fn scenario(&self, c: &Conversation) -> Arc<Scenario> {
         self.app.scenarios.get(&c.scenario)
     }
 
@@ -364,98 +367,6 @@ impl<'a> Ctx<'a> {
         self.status_webhook(c, kind.webhook_status(), extra);
     }
 
-    /// Summary, dispositions and citations from the scenario, stored on the conversation;
-    /// returns the fields the status webhook carries.
-    fn run_outcomes(&mut self, c: &mut Conversation) -> Map<String, Value> {
-        let sc = self.scenario(c);
-        let mut extra = Map::new();
-        if self.cfg.summary_prompt.is_some() {
-            let summary = {
-                let vars = self.vars(c, &[], None);
-                sc.outcomes.summary.as_ref().map(|t| t.render(&vars))
-            }
-            .unwrap_or_else(|| {
-                format!(
-                    "Conversation between agent {} and user {} with {} messages.",
-                    c.agent_number,
-                    c.user_number,
-                    c.message_count()
-                )
-            });
-            c.summary = Some(summary.clone());
-            extra.insert("summary".into(), json!(summary));
-        }
-        let disposition_ids = c
-            .disposition_ids
-            .clone()
-            .or(self.cfg.disposition_ids.clone());
-        if let Some(ids) = disposition_ids.filter(|v| !v.is_empty()) {
-            let mut logs = Vec::new();
-            for id in ids {
-                let log = {
-                    let vars = self.vars(c, &[], None);
-                    match sc.outcomes.dispositions.get(&id) {
-                        Some(d) => {
-                            let tag = d.tag.as_ref().map(|t| {
-                                Template::parse(t)
-                                    .map(|t| t.render(&vars))
-                                    .unwrap_or(t.clone())
-                            });
-                            json!({
-                                "disposition_id": id, "snippet_version": 1, "status": "COMPLETE",
-                                "result": render_value(&d.result, &vars).unwrap_or(Value::Null),
-                                "error": null, "exec_time": 0, "reference_type": "SMS",
-                                "tag": tag.unwrap_or(id.clone()),
-                            })
-                        }
-                        None => json!({
-                            "disposition_id": id, "snippet_version": 1, "status": "ERROR",
-                            "result": null, "exec_time": 0, "reference_type": "SMS", "tag": null,
-                            "error": format!("scenario {:?} defines no outcome for disposition {id:?}", sc.name),
-                        }),
-                    }
-                };
-                if c.disposition_tag.is_none() && log["status"] == "COMPLETE" {
-                    c.disposition_tag = log["tag"].as_str().map(String::from);
-                }
-                logs.push(log);
-            }
-            c.disposition_logs.extend(logs.iter().cloned());
-            extra.insert("dispositions".into(), Value::Array(logs));
-        }
-        let schema_ids = c
-            .citation_schema_ids
-            .clone()
-            .or(self.cfg.citation_schema_ids.clone());
-        if let Some(ids) = schema_ids.filter(|v| !v.is_empty()) {
-            let mut found = Map::new();
-            for id in ids {
-                if let Some(schema) = self.app.scenarios.citation_schema(&c.scenario, &id) {
-                    found.extend(self.extract(c, &schema.variables));
-                }
-            }
-            c.citation_variables = Some(found.clone());
-            extra.insert("citations".into(), Value::Object(found));
-        }
-        extra
-    }
-
-    /// Renders citation variables; an empty value is `null`.
-    pub fn extract(
-        &self,
-        c: &Conversation,
-        variables: &[(String, Template)],
-    ) -> Map<String, Value> {
-        let vars = self.vars(c, &[], None);
-        variables
-            .iter()
-            .map(|(k, t)| {
-                let v = t.render(&vars);
-                (k.clone(), if v.is_empty() { Value::Null } else { json!(v) })
-            })
-            .collect()
-    }
-
     // ---- handoff --------------------------------------------------------------------------
 
     /// Hands the thread to a human: the agent goes silent, the timer is suspended, one
@@ -503,231 +414,6 @@ impl<'a> Ctx<'a> {
         c.updated_at = self.now;
         self.arm_timer(c);
         true
-    }
-
-    // ---- scenario turns -------------------------------------------------------------------
-
-    fn vars<'c>(
-        &self,
-        c: &'c Conversation,
-        captures: &'c [(String, String)],
-        text: Option<&'c str>,
-    ) -> TurnVars<'c> {
-        let tz = c
-            .request_data
-            .get("timezone")
-            .and_then(Value::as_str)
-            .or(self.cfg.timezone.as_deref())
-            .and_then(|s| s.parse::<chrono_tz::Tz>().ok());
-        TurnVars {
-            c,
-            captures,
-            text,
-            now: self.now,
-            tz,
-        }
-    }
-
-    /// The agent's answer to a user text: the first matching rule of the current node (now or
-    /// after its delay), else the scenario's fallback. A conversation parked on a
-    /// Transfer-to-Human node hands off again instead.
-    pub fn user_turn(&mut self, c: &mut Conversation, text: &str) {
-        let sc = self.scenario(c);
-        let (node_id, node) = sc.node(c.current_node_id.as_deref());
-        if node.handoff.is_some() {
-            self.enter_node(c, &sc, node_id.to_string(), text, false);
-            return;
-        }
-        for (i, rule) in node.rules.iter().enumerate() {
-            let Some(captures) = rule.when.matches(text) else {
-                continue;
-            };
-            let turn = PendingTurn {
-                node: node_id.to_string(),
-                rule: i,
-                captures,
-                text: text.to_string(),
-            };
-            if rule.delay_seconds > 0 {
-                let due = self.now + rule.delay_seconds as i64 * 1000;
-                self.app.schedule(
-                    due,
-                    TimerKind::AgentTurn {
-                        conversation_id: c.id.clone(),
-                        turn,
-                    },
-                );
-            } else {
-                self.apply_rule(c, &sc, &turn);
-            }
-            return;
-        }
-        if let Some(fallback) = &sc.fallback {
-            let reply = self.pick(c, fallback, &[], Some(text));
-            self.agent_message(c, Sender::Agent, reply);
-        }
-    }
-
-    /// A delayed turn falls due: applied only if the agent may still speak.
-    pub fn delayed_turn(&mut self, c: &mut Conversation, turn: &PendingTurn) {
-        if c.is_active && c.handoff.is_none() {
-            let sc = self.scenario(c);
-            self.apply_rule(c, &sc, turn);
-        }
-    }
-
-    fn pick(
-        &self,
-        c: &mut Conversation,
-        reply: &crate::scenario::Reply,
-        captures: &[(String, String)],
-        text: Option<&str>,
-    ) -> String {
-        let mut rng = turn_rng(self.app.store.ids().seed(), &c.id, c.turns);
-        c.turns += 1;
-        let t = reply.pick(&mut rng);
-        t.render(&self.vars(c, captures, text))
-    }
-
-    fn apply_rule(&mut self, c: &mut Conversation, sc: &Scenario, turn: &PendingTurn) {
-        let Some(rule) = sc
-            .nodes
-            .get(&turn.node)
-            .and_then(|n| n.rules.get(turn.rule))
-        else {
-            return;
-        };
-        let text = Some(turn.text.as_str());
-        for (k, t) in &rule.set {
-            let v = t.render(&self.vars(c, &turn.captures, text));
-            c.variables
-                .get_or_insert_with(Map::new)
-                .insert(k.clone(), json!(v));
-        }
-        if let Some(reply) = &rule.reply {
-            let msg = self.pick(c, reply, &turn.captures, text);
-            self.agent_message(c, Sender::Agent, msg);
-        }
-        if let Some(goto) = &rule.goto {
-            self.enter_node(c, sc, goto.clone(), &turn.text, true);
-        }
-        c.updated_at = self.now;
-    }
-
-    /// Moves to a node: says its `say` (when `speak`), then hands off or ends if it says so.
-    fn enter_node(
-        &mut self,
-        c: &mut Conversation,
-        sc: &Scenario,
-        id: String,
-        text: &str,
-        speak: bool,
-    ) {
-        let Some(node) = sc.nodes.get(&id) else {
-            return;
-        };
-        c.current_node_id = Some(id);
-        if speak {
-            if let Some(say) = &node.say {
-                let msg = self.pick(c, say, &[], Some(text));
-                self.agent_message(c, Sender::Agent, msg);
-            }
-        }
-        if let Some(reason) = &node.handoff {
-            let reason = reason
-                .as_ref()
-                .map(|t| t.render(&self.vars(c, &[], Some(text))));
-            self.start_handoff(c, reason, Map::new(), "pathway", None);
-        } else if node.end {
-            c.ended_by_end_call_node = true;
-            self.end(c, EndKind::Ended, None);
-        }
-    }
-
-    /// The agent's own next turn without a user text (an opening message, or `generate_reply`
-    /// on resume): the current node's `say`. Returns the message id when it spoke.
-    pub fn speak_first(&mut self, c: &mut Conversation) -> Option<String> {
-        let sc = self.scenario(c);
-        let (node_id, node) = sc.node(c.current_node_id.as_deref());
-        c.current_node_id = Some(node_id.to_string());
-        let say = node.say.clone()?;
-        let msg = self.pick(c, &say, &[], None);
-        self.agent_message(c, Sender::Agent, msg)
-    }
-}
-
-/// Template variables during a turn: `match.*` captures, then conversation variables,
-/// `request_data`, `metadata` (each also by explicit prefix), then built-ins.
-struct TurnVars<'c> {
-    c: &'c Conversation,
-    captures: &'c [(String, String)],
-    text: Option<&'c str>,
-    now: i64,
-    tz: Option<chrono_tz::Tz>,
-}
-
-impl TurnVars<'_> {
-    fn time(&self, fmt: &str) -> String {
-        let t = DateTime::<Utc>::from_timestamp_millis(self.now).unwrap_or_default();
-        match self.tz {
-            Some(tz) => t.with_timezone(&tz).format(fmt).to_string(),
-            None => t.format(fmt).to_string(),
-        }
-    }
-}
-
-impl Vars for TurnVars<'_> {
-    fn lookup(&self, name: &str) -> Option<String> {
-        if let Some(k) = name.strip_prefix("match.") {
-            return self
-                .captures
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone());
-        }
-        let variables = self
-            .c
-            .variables
-            .clone()
-            .map(Value::Object)
-            .unwrap_or(Value::Null);
-        let request_data = Value::Object(self.c.request_data.clone());
-        let metadata = Value::Object(self.c.metadata.clone());
-        for (prefix, src) in [
-            ("variables.", &variables),
-            ("request_data.", &request_data),
-            ("metadata.", &metadata),
-        ] {
-            if let Some(k) = name.strip_prefix(prefix) {
-                return dig(src, k).and_then(value_text);
-            }
-        }
-        for src in [&variables, &request_data, &metadata] {
-            if let Some(v) = dig(src, name).and_then(value_text) {
-                return Some(v);
-            }
-        }
-        Some(match name {
-            "message" => self.text.map(String::from).or_else(|| {
-                self.c
-                    .visible_messages()
-                    .filter(|m| m.sender == Sender::User)
-                    .last()
-                    .map(|m| m.message.clone())
-            })?,
-            "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),
-            "time" => self.time("%-I:%M %p"),
-            "date" => self.time("%Y-%m-%d"),
-            "weekday" => self.time("%A"),
-            "timezone" => self
-                .tz
-                .map(|t| t.name().to_string())
-                .unwrap_or("UTC".into()),
-            "user_number" => self.c.user_number.clone(),
-            "agent_number" => self.c.agent_number.clone(),
-            "conversation_id" => self.c.id.clone(),
-            _ => return None,
-        })
     }
 }
 
