@@ -1,0 +1,8 @@
+//! The stored records — number configs, numbers, conversations, messages — and their JSON
+//! views in the shapes of Bland's docs (§4 of the API reference).
+
+mod conversation;
+mod number;
+
+pub use conversation::*;
+pub use number::*;
