@@ -9,7 +9,7 @@ use crate::api::{self, body};
 use crate::app::App;
 use crate::body::Reply;
 use crate::clock::iso;
-use crate::engine::{is_start, is_stop, Ctx, Effects};
+use crate::engine::{is_start, is_stop, Ctx};
 use crate::error::{ApiError, ApiResult};
 use crate::fixtures::config_from;
 use crate::model::{EndKind, Sender};
@@ -261,7 +261,8 @@ async fn inbound(app: &App, req: &Req) -> ApiResult {
         }
         (mid, c.id.clone())
     })
-    .unwrap_or_else(|| ((String::new(), id.clone()), Effects::default()));
+    // Deleted in the instant since it was resolved.
+    .ok_or_else(ApiError::conversation_not_found)?;
     app.deliver(fx.deliveries).await;
     Ok(Reply::ok(json!({
         "conversation_id": conversation_id,

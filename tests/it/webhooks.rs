@@ -295,7 +295,11 @@ async fn a_hanging_receiver_never_holds_up_the_api() {
 
 #[tokio::test]
 async fn a_receiver_that_times_out_is_retried() {
-    let sim = Sim::with(bland_sms_sim::Config { webhook_timeout_ms: 200, ..manual() }).await;
+    let sim = Sim::with(bland_sms_sim::Config {
+        webhook_timeout_ms: 200,
+        ..manual()
+    })
+    .await;
     let rx = Receiver::start().await;
     set_webhook(&sim, AGENT, &rx.url).await;
     rx.hold();
@@ -304,7 +308,10 @@ async fn a_receiver_that_times_out_is_retried() {
     let first = &v["data"][0];
     assert_eq!(first["status"], "pending");
     assert_eq!(first["attempts"][0]["response_code"], Value::Null);
-    assert_eq!(first["attempts"][0]["error_message"], "timed out after 200ms");
+    assert_eq!(
+        first["attempts"][0]["error_message"],
+        "timed out after 200ms"
+    );
     rx.release();
     sim.advance(5.0).await;
     let (_, v) = sim.sim(Method::GET, "/_sim/webhooks", None).await;
