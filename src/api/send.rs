@@ -11,7 +11,7 @@ use super::{
 };
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine::{Ctx, Effects};
+use crate::engine::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Conversation, EndKind, NumberRecord, Sender, TimingOverrides};
 use crate::routes::Req;
@@ -313,7 +313,8 @@ pub fn send(app: &App, req: &Req, key: &str) -> ApiResult {
             None => ctx.speak_first(c),
         }
     })
-    .unwrap_or((None, Effects::default()));
+    // Deleted in the instant since it was resolved.
+    .ok_or_else(ApiError::conversation_not_found)?;
     app.deliver_in_background(fx.deliveries);
     let mut data = json!({
         "status": "processing",
