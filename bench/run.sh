@@ -34,7 +34,7 @@ measure() {
   rps=$(printf '%s\n' "$out" | awk '/Requests\/sec:/ {printf "%.0f", $2}')
   p99=$(printf '%s\n' "$out" | awk '/99.00% in/ {print $3, $4}')
   ok=$(printf '%s\n' "$out" | awk '/Success rate:/ {print $3}')
-  printf '%-28s %8s req/s   p99 %-12s success %s\n' "$name" "$rps" "$p99" "$ok"
+  printf '%-34s %8s req/s   p99 %-12s success %s\n' "$name" "$rps" "$p99" "$ok"
 }
 
 echo "bland-sms-sim $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $N requests, $C connections, $(nproc) cores"
@@ -45,3 +45,6 @@ measure "POST /v1/sms/send" -m POST -T application/json \
 measure "POST /v1/sms/send (new conv)" -m POST -T application/json \
   -d '{"user_number":"+15550001111","agent_number":"+15550002222","agent_message":"bench","new_conversation":true}' \
   "$url/v1/sms/send"
+measure "POST /_sim/inbound (agent turn)" -m POST -T application/json \
+  -d '{"user_number":"+15550001111","agent_number":"+15550002222","message":"hello there"}' \
+  "$url/_sim/inbound"
