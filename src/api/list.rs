@@ -329,7 +329,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
         Window::Offset { limit, from } => json!({
             "data": data,
             "errors": null,
-            "pagination": {"totalItems": total, "limit": limit, "from": from, "hasMore": from + limit < total},
+            "pagination": {"totalItems": total, "limit": limit, "from": from, "hasMore": from.saturating_add(limit) < total},
         }),
         Window::Page { page, size } => json!({
             "data": data,

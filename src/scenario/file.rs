@@ -160,6 +160,9 @@ struct CitationFile {
     variables: BTreeMap<String, String>,
 }
 
+/// Longest scenario delay: a year.
+pub const MAX_DELAY_SECS: u64 = 365 * 86_400;
+
 fn reply(r: ReplyFile, at: &str) -> Result<Reply, String> {
     let texts = match r {
         ReplyFile::One(s) => vec![s],
@@ -246,6 +249,12 @@ pub fn compile(source: &str, text: &str) -> Result<Scenario, String> {
         let mut rules = Vec::new();
         for (i, r) in n.rules.into_iter().enumerate() {
             let at = format!("{at} rule {}", i + 1);
+            if r.delay_seconds > MAX_DELAY_SECS {
+                return Err(format!(
+                    "{at}: delay_seconds {} is more than {MAX_DELAY_SECS} (a year)",
+                    r.delay_seconds
+                ));
+            }
             rules.push(Rule {
                 when: when(r.when, &at)?,
                 reply: r.reply.map(|x| reply(x, &at)).transpose()?,

@@ -389,6 +389,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("bad regex"), "{e}");
+        let e = file::compile(
+            "d.json",
+            r#"{"name":"a","start_node":"s","nodes":{"s":{"rules":[{"when":"any","delay_seconds":99999999999999}]}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("delay_seconds"), "{e}");
     }
 
     #[test]
