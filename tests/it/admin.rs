@@ -131,12 +131,10 @@ async fn the_binary_announces_its_real_port_first() {
 #[tokio::test]
 async fn the_request_journal_shows_what_clients_sent_and_got() {
     let sim = Sim::start().await;
-    sim.call(
-        Method::POST,
+    sim.post_idem(
+        "idem-1",
         "/v1/sms/send",
-        Some(KEY),
-        &[("idempotency-key", "idem-1")],
-        Some(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"})),
+        json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}),
     )
     .await;
     sim.post("/v1/sms/send", json!({"agent_number": AGENT}))

@@ -1,4 +1,3 @@
-use hyper::Method;
 use serde_json::json;
 
 use crate::support::*;
@@ -7,37 +6,14 @@ use crate::support::*;
 async fn a_repeated_send_returns_the_first_response_and_sends_nothing_more() {
     let sim = Sim::start().await;
     let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "once"});
-    let first = sim
-        .call(
-            Method::POST,
-            "/v1/sms/send",
-            Some(KEY),
-            &[("idempotency-key", "k1")],
-            Some(body.clone()),
-        )
-        .await;
-    let again = sim
-        .call(
-            Method::POST,
-            "/v1/sms/send",
-            Some(KEY),
-            &[("idempotency-key", "k1")],
-            Some(body.clone()),
-        )
-        .await;
+    let first = sim.post_idem("k1", "/v1/sms/send", body.clone()).await;
+    let again = sim.post_idem("k1", "/v1/sms/send", body.clone()).await;
     assert_eq!(first.0, 200);
     assert_eq!(first, again);
     let id = first.1["data"]["conversation_id"].as_str().unwrap();
     assert_eq!(sim.conversation(id).await["message_count"], 1);
     // Another key sends again; the same key under another account is its own.
-    sim.call(
-        Method::POST,
-        "/v1/sms/send",
-        Some(KEY),
-        &[("idempotency-key", "k2")],
-        Some(body),
-    )
-    .await;
+    sim.post_idem("k2", "/v1/sms/send", body).await;
     assert_eq!(sim.conversation(id).await["message_count"], 2);
 }
 
@@ -49,14 +25,7 @@ async fn concurrent_repeats_run_once() {
     for _ in 0..24 {
         let (sim, body) = (sim.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
-            sim.call(
-                Method::POST,
-                "/v1/sms/send",
-                Some(KEY),
-                &[("idempotency-key", "same")],
-                Some(body),
-            )
-            .await
+            sim.post_idem("same", "/v1/sms/send", body).await
         }));
     }
     let mut results = Vec::new();
@@ -85,14 +54,7 @@ async fn conversation_messages_are_idempotent_per_conversation() {
     for _ in 0..12 {
         let (sim, path) = (sim.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
-            sim.call(
-                Method::POST,
-                &path,
-                Some(KEY),
-                &[("idempotency-key", "m1")],
-                Some(json!({"message": "dup?"})),
-            )
-            .await
+            sim.post_idem("m1", &path, json!({"message": "dup?"})).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -109,22 +71,14 @@ async fn conversation_messages_are_idempotent_per_conversation() {
 async fn a_failed_first_attempt_is_not_remembered() {
     let sim = Sim::start().await;
     let bad = sim
-        .call(
-            Method::POST,
-            "/v1/sms/send",
-            Some(KEY),
-            &[("idempotency-key", "k")],
-            Some(json!({"agent_number": AGENT})),
-        )
+        .post_idem("k", "/v1/sms/send", json!({"agent_number": AGENT}))
         .await;
     assert_error(&bad, 400, "MISSING_REQUIRED_FIELDS");
     let good = sim
-        .call(
-            Method::POST,
+        .post_idem(
+            "k",
             "/v1/sms/send",
-            Some(KEY),
-            &[("idempotency-key", "k")],
-            Some(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "ok"})),
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": "ok"}),
         )
         .await;
     assert_eq!(good.0, 200, "{}", good.1);

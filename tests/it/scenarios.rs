@@ -133,12 +133,10 @@ async fn analyze_errors() {
         "CONVERSATION_NOT_FOUND",
     );
     let other = sim
-        .call(
-            Method::POST,
+        .post_as(
+            "sk_other",
             "/v1/sms/analyze",
-            Some("sk_other"),
-            &[],
-            Some(json!({"schema_id": "schema_booking", "conversation_id": id})),
+            json!({"schema_id": "schema_booking", "conversation_id": id}),
         )
         .await;
     assert_error(&other, 403, "FORBIDDEN");

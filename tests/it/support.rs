@@ -123,6 +123,22 @@ impl Sim {
     pub async fn delete(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(KEY), &[], body).await
     }
+    /// POST as another API key.
+    pub async fn post_as(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(key), &[], Some(body))
+            .await
+    }
+    /// POST with an `idempotency-key`.
+    pub async fn post_idem(&self, idem: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            path,
+            Some(KEY),
+            &[("idempotency-key", idem)],
+            Some(body),
+        )
+        .await
+    }
     /// A control call (no key).
     pub async fn sim(
         &self,

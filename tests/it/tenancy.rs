@@ -140,12 +140,10 @@ async fn auto_provision_gives_an_unowned_number_to_its_first_user() {
     .await;
     // A request that fails validation provisions nothing.
     let bad = sim
-        .call(
-            Method::POST,
+        .post_as(
+            "sk_late",
             "/v1/sms/send",
-            Some("sk_late"),
-            &[],
-            Some(json!({"user_number": USER, "agent_number": "+15556660000", "warning_time": 10})),
+            json!({"user_number": USER, "agent_number": "+15556660000", "warning_time": 10}),
         )
         .await;
     assert_error(&bad, 400, "INVALID_TIMEOUT_CONFIG");
@@ -156,36 +154,19 @@ async fn auto_provision_gives_an_unowned_number_to_its_first_user() {
         .iter()
         .all(|n| n["phone_number"] != "+15556660000"));
     let body = json!({"user_number": USER, "agent_number": "+15556660000", "agent_message": "hi"});
-    let (s, v) = sim
-        .call(
-            Method::POST,
-            "/v1/sms/send",
-            Some("sk_new"),
-            &[],
-            Some(body.clone()),
-        )
-        .await;
+    let (s, v) = sim.post_as("sk_new", "/v1/sms/send", body.clone()).await;
     assert_eq!(s, 200, "{v}");
     assert_error(
-        &sim.call(
-            Method::POST,
-            "/v1/sms/send",
-            Some("sk_late"),
-            &[],
-            Some(body),
-        )
-        .await,
+        &sim.post_as("sk_late", "/v1/sms/send", body).await,
         404,
         "INBOUND_NUMBER_NOT_FOUND",
     );
     // Owned numbers stay owned.
     assert_error(
-        &sim.call(
-            Method::POST,
+        &sim.post_as(
+            "sk_new",
             "/v1/sms/send",
-            Some("sk_new"),
-            &[],
-            Some(json!({"user_number": USER, "agent_number": AGENT})),
+            json!({"user_number": USER, "agent_number": AGENT}),
         )
         .await,
         404,
