@@ -1,15 +1,13 @@
 //! The request journal behind `GET /_sim/requests`: every API request (everything outside
 //! `/_sim/*`, unknown paths included) with the answer it got, so a test can see what its client
-//! really sent. A bounded ring of `--request-log` entries; request `n` evicts request `n - cap`.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! really sent. A [`Ring`] of `--request-log` entries.
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::clock::iso;
+use crate::ring::Ring;
 
 /// Bytes of a request body kept in the journal.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -53,55 +51,32 @@ impl Entry {
 }
 
 /// The ring of journaled requests.
-pub struct Journal {
-    entries: DashMap<u64, Entry>,
-    next: AtomicU64,
-    cap: u64,
-}
+pub struct Journal(Ring<Entry>);
 
 impl Journal {
     /// A journal of `cap` entries; 0 turns it off.
     pub fn new(cap: usize) -> Self {
-        Journal {
-            entries: DashMap::new(),
-            next: AtomicU64::new(0),
-            cap: cap as u64,
-        }
+        Journal(Ring::new(cap))
     }
 
     pub fn enabled(&self) -> bool {
-        self.cap > 0
+        self.0.enabled()
     }
 
-    /// Records a request; `entry.id` is assigned here.
+    /// Records a request; `entry.id` is assigned here and the body is cut to [`MAX_BODY`].
     pub fn record(&self, mut entry: Entry) {
-        if !self.enabled() {
-            return;
-        }
         if entry.body.len() > MAX_BODY {
             entry.body = entry.body.slice(..MAX_BODY);
         }
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        entry.id = id + 1;
-        self.entries.insert(id, entry);
-        if id >= self.cap {
-            self.entries.remove(&(id - self.cap));
-        }
+        self.0.push(|id| Entry { id, ..entry });
     }
 
     /// Journaled requests matching the filter, oldest first.
     pub fn list(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
-        let mut v: Vec<Entry> = self
-            .entries
-            .iter()
-            .filter(|e| keep(e))
-            .map(|e| e.clone())
-            .collect();
-        v.sort_by_key(|e| e.id);
-        v
+        self.0.list(keep)
     }
 
     pub fn clear(&self) {
-        self.entries.clear();
+        self.0.clear();
     }
 }

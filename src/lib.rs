@@ -10,7 +10,8 @@
 //! - `store`: all state in `DashMap`s; `model`: records and their JSON views.
 //! - `clock`: the real/manual clock and timer queue; `webhook`: signed deliveries and retries.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
-//! - `journal`: the bounded log of API requests behind `GET /_sim/requests`.
+//! - `journal`: the log of API requests behind `GET /_sim/requests`; `ring`: the bounded log
+//!   it, the webhook log and the outbox share.
 //! - `body`, `error`, `validation`: request parsing, the error envelope, input checks.
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fixtures;
 pub mod journal;
 pub mod model;
+pub mod ring;
 pub mod routes;
 pub mod scenario;
 pub mod server;

@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 use crate::body::Reply;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{Conversation, NumberConfig, NumberRecord};
+use crate::ring::Ring;
 use crate::validation::Channel;
 
 /// Idempotency keys remembered per account; the oldest is forgotten first.
@@ -93,15 +94,14 @@ struct Inner {
     optouts: DashSet<(String, String)>,
     idempotency: DashMap<IdemKey, Arc<OnceCell<Reply>>>,
     idempotency_order: DashMap<String, VecDeque<IdemKey>>,
-    /// Texts sent outside any conversation (handoff notices), a bounded ring by sequence.
-    outbox: DashMap<u64, serde_json::Value>,
-    next_outbox: AtomicU64,
+    /// Texts sent outside any conversation (handoff notices).
+    outbox: Ring<serde_json::Value>,
     next_inbound_id: AtomicU64,
     ids: Ids,
 }
 
 /// Out-of-conversation texts kept for `GET /_sim/outbox`.
-pub const OUTBOX_CAP: u64 = 1000;
+pub const OUTBOX_CAP: usize = 1000;
 
 /// The org id shown for an API key: stable, and reveals nothing of the key.
 pub fn user_id_for(key: &str) -> String {
@@ -120,8 +120,7 @@ impl Store {
                 optouts: DashSet::new(),
                 idempotency: DashMap::new(),
                 idempotency_order: DashMap::new(),
-                outbox: DashMap::new(),
-                next_outbox: AtomicU64::new(0),
+                outbox: Ring::new(OUTBOX_CAP),
                 next_inbound_id: AtomicU64::new(100_001),
                 ids: Ids::new(seed),
             }),
@@ -410,23 +409,12 @@ impl Store {
 
     /// Records a text sent outside any conversation; the oldest beyond [`OUTBOX_CAP`] is dropped.
     pub fn record_outbox(&self, text: serde_json::Value) {
-        let n = self.inner.next_outbox.fetch_add(1, Ordering::Relaxed);
-        self.inner.outbox.insert(n, text);
-        if n >= OUTBOX_CAP {
-            self.inner.outbox.remove(&(n - OUTBOX_CAP));
-        }
+        self.inner.outbox.push(|_| text);
     }
 
     /// The recorded out-of-conversation texts, oldest first.
     pub fn outbox(&self) -> Vec<serde_json::Value> {
-        let mut v: Vec<(u64, serde_json::Value)> = self
-            .inner
-            .outbox
-            .iter()
-            .map(|e| (*e.key(), e.value().clone()))
-            .collect();
-        v.sort_by_key(|e| e.0);
-        v.into_iter().map(|e| e.1).collect()
+        self.inner.outbox.list(|_| true)
     }
 
     // ---- idempotency ----------------------------------------------------------------------

@@ -3,14 +3,12 @@
 //! refused connections and timeouts leave it pending for a retry that `App` schedules on the
 //! simulator's clock with capped exponential backoff. Every attempt is logged.
 //!
-//! The log is a bounded ring (`--webhook-log` entries): delivery `n` evicts delivery `n - cap`.
+//! The log is a [`Ring`] of `--webhook-log` entries.
 //! Attempts never hold a map guard across the network call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::{header, Request};
@@ -21,6 +19,7 @@ use sha2::Sha256;
 
 use crate::clock::iso;
 use crate::model::Conversation;
+use crate::ring::Ring;
 
 /// First retry waits this long; each next one twice as long.
 pub const RETRY_BASE_SECS: i64 = 5;
@@ -131,9 +130,7 @@ impl Delivery {
 
 /// The delivery log and the HTTP client that sends.
 pub struct Webhooks {
-    log: DashMap<u64, Delivery>,
-    next_id: AtomicU64,
-    cap: u64,
+    log: Ring<Delivery>,
     client: Client<HttpConnector, Full<Bytes>>,
     secret: String,
     max_attempts: u32,
@@ -153,9 +150,7 @@ impl Webhooks {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_millis(timeout_ms)));
         Webhooks {
-            log: DashMap::new(),
-            next_id: AtomicU64::new(1),
-            cap: cap as u64,
+            log: Ring::new(cap),
             client: Client::builder(TokioExecutor::new()).build(connector),
             secret,
             max_attempts,
@@ -179,53 +174,35 @@ impl Webhooks {
         payload: &Value,
     ) -> u64 {
         let body = Bytes::from(serde_json::to_vec(payload).expect("a Value always serializes"));
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let signature = sign(&self.secret, &body);
-        self.log.insert(
+        self.log.push(|id| Delivery {
             id,
-            Delivery {
-                id,
-                user_id: c.user_id.clone(),
-                conversation_id: c.id.clone(),
-                kind,
-                event: event.to_string(),
-                url: url.to_string(),
-                body,
-                signature,
-                created_at: now,
-                attempts: Vec::new(),
-                state: State::Pending,
-                next_attempt_at: Some(now),
-            },
-        );
-        if id > self.cap {
-            self.log.remove(&(id - self.cap));
-        }
-        id
+            user_id: c.user_id.clone(),
+            conversation_id: c.id.clone(),
+            kind,
+            event: event.to_string(),
+            url: url.to_string(),
+            body,
+            signature,
+            created_at: now,
+            attempts: Vec::new(),
+            state: State::Pending,
+            next_attempt_at: Some(now),
+        })
     }
 
     pub fn get(&self, id: u64) -> Option<Delivery> {
-        self.log.get(&id).map(|d| d.clone())
+        self.log.get(id)
     }
 
     /// Deliveries matching the filter, oldest first.
     pub fn list(&self, filter: impl Fn(&Delivery) -> bool) -> Vec<Delivery> {
-        let mut v: Vec<Delivery> = self
-            .log
-            .iter()
-            .filter(|d| filter(d))
-            .map(|d| d.clone())
-            .collect();
-        v.sort_by_key(|d| d.id);
-        v
+        self.log.list(filter)
     }
 
     /// Sends one attempt of delivery `id` and records it. `now` reads the simulator clock.
     pub async fn attempt(&self, id: u64, send_type: &'static str, now: impl Fn() -> i64) -> Next {
-        let Some((url, body, signature)) = self
-            .log
-            .get(&id)
-            .map(|d| (d.url.clone(), d.body.clone(), d.signature.clone()))
+        let Some((url, body, signature)) = self.log.get(id).map(|d| (d.url, d.body, d.signature))
         else {
             return Next::Done;
         };
@@ -244,29 +221,31 @@ impl Webhooks {
             send_type,
         };
         let ok = attempt.error.is_none();
-        let Some(mut d) = self.log.get_mut(&id) else {
-            return Next::Done;
-        };
-        d.attempts.push(attempt);
-        if ok {
-            d.state = State::Delivered;
-            d.next_attempt_at = None;
-            return Next::Done;
-        }
-        if send_type == "resend" {
-            // A resend is one attempt; it does not restart the retry schedule.
-            return Next::Done;
-        }
-        let spawned = d.attempts.iter().filter(|a| a.send_type == "spawn").count() as u32;
-        if spawned >= self.max_attempts {
-            d.state = State::Failed;
-            d.next_attempt_at = None;
-            Next::Done
-        } else {
-            let at = now() + backoff_secs(spawned + 1) * 1000;
-            d.next_attempt_at = Some(at);
-            Next::RetryAt(at)
-        }
+        let max_attempts = self.max_attempts;
+        self.log
+            .update(id, |d| {
+                d.attempts.push(attempt);
+                if ok {
+                    d.state = State::Delivered;
+                    d.next_attempt_at = None;
+                    return Next::Done;
+                }
+                if send_type == "resend" {
+                    // A resend is one attempt; it does not restart the retry schedule.
+                    return Next::Done;
+                }
+                let spawned = d.attempts.iter().filter(|a| a.send_type == "spawn").count() as u32;
+                if spawned >= max_attempts {
+                    d.state = State::Failed;
+                    d.next_attempt_at = None;
+                    Next::Done
+                } else {
+                    let at = now() + backoff_secs(spawned + 1) * 1000;
+                    d.next_attempt_at = Some(at);
+                    Next::RetryAt(at)
+                }
+            })
+            .unwrap_or(Next::Done)
     }
 
     async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, String> {
