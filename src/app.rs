@@ -83,7 +83,7 @@ impl App {
                     _ = cancel.cancelled() => {}
                     _ = tokio::time::sleep(wait) => {
                         if let Some(t) = app.timers.take(id) {
-                            app.run_timer(t.kind).await;
+                            app.run_timer(t.id, t.kind).await;
                         }
                     }
                 }
@@ -92,8 +92,8 @@ impl App {
         id
     }
 
-    /// Does what a due timer says, and awaits the first attempt of the webhooks it causes.
-    pub async fn run_timer(&self, kind: TimerKind) {
+    /// Does what due timer `id` says, and awaits the first attempt of the webhooks it causes.
+    pub async fn run_timer(&self, id: u64, kind: TimerKind) {
         let deliveries = match kind {
             TimerKind::WebhookRetry { delivery_id } => {
                 self.attempt(delivery_id, "spawn").await;
@@ -101,10 +101,10 @@ impl App {
             }
             TimerKind::Inactivity {
                 conversation_id,
-                generation,
                 stage,
             } => Ctx::run(self, &conversation_id, |ctx, c| {
-                if c.timer_generation == generation {
+                // A timer taken just before a re-arm or cancel is no longer the current one.
+                if c.timer_id == Some(id) {
                     c.timer_id = None;
                     match stage {
                         Stage::Warning => ctx.warn(c),
@@ -157,7 +157,7 @@ impl App {
         let target = self.now() + ms;
         while let Some(t) = self.timers.take_next_due(target) {
             self.clock.set_now(t.due);
-            self.run_timer(t.kind).await;
+            self.run_timer(t.id, t.kind).await;
         }
         self.clock.set_now(target);
         self.now()

@@ -95,11 +95,10 @@ impl Clock {
 /// What a timer does when it fires.
 #[derive(Clone, Debug)]
 pub enum TimerKind {
-    /// The inactivity timer of a conversation: the warning, then the timeout. `generation`
-    /// must still match the conversation's, or the timer was superseded.
+    /// The inactivity timer of a conversation: the warning, then the timeout. It acts only
+    /// while it is still the conversation's `timer_id`; otherwise it was superseded.
     Inactivity {
         conversation_id: String,
-        generation: u64,
         stage: Stage,
     },
     /// A scenario reply that waits `delay_seconds`.
@@ -120,6 +119,7 @@ pub enum Stage {
 
 /// A scheduled timer.
 pub struct Timer {
+    pub id: u64,
     pub due: i64,
     pub kind: TimerKind,
     /// Wakes the sleeping task of a real-mode timer early when the timer is cancelled.
@@ -141,6 +141,7 @@ impl Timers {
         self.map.insert(
             id,
             Timer {
+                id,
                 due,
                 kind,
                 cancel: cancel.clone(),

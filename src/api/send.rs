@@ -142,7 +142,6 @@ fn resolve(app: &App, s: &Start) -> String {
                 disposition_ids: None,
                 citation_schema_ids: None,
                 handoff: None,
-                timer_generation: 0,
                 timer_id: None,
                 timer_anchor: None,
                 status_delivery: None,

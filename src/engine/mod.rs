@@ -270,7 +270,6 @@ impl<'a> Ctx<'a> {
     // ---- inactivity timer (§6) ------------------------------------------------------------
 
     pub fn cancel_timer(&mut self, c: &mut Conversation) {
-        c.timer_generation += 1;
         c.timer_anchor = None;
         if let Some(id) = c.timer_id.take() {
             self.app.timers.cancel(id);
@@ -299,18 +298,15 @@ impl<'a> Ctx<'a> {
     fn schedule_stage(&mut self, c: &mut Conversation, stage: Stage, due: i64) {
         let kind = TimerKind::Inactivity {
             conversation_id: c.id.clone(),
-            generation: c.timer_generation,
             stage,
         };
         c.timer_id = Some(self.app.schedule(due, kind));
     }
 
     /// The warning: sends `warning_message` (without restarting the timer), then waits for the
-    /// timeout.
+    /// timeout. Runs only for the current timer, which exists only while the conversation is
+    /// active and not handed off (ending and handing off cancel it).
     pub fn warn(&mut self, c: &mut Conversation) {
-        if !c.is_active || c.handoff.is_some() {
-            return;
-        }
         let t = Timing::effective(&self.cfg, &c.timing);
         if let Some(msg) = t.warning_message.filter(|m| !m.is_empty()) {
             self.add_message(c, Sender::Agent, msg, None, true);
@@ -321,10 +317,8 @@ impl<'a> Ctx<'a> {
     }
 
     /// The timeout: `timeout_message` (for `timeout_action` `send_sms` or unset), then the end.
+    /// Runs only for the current timer, as [`Ctx::warn`].
     pub fn time_out(&mut self, c: &mut Conversation) {
-        if !c.is_active || c.handoff.is_some() {
-            return;
-        }
         let t = Timing::effective(&self.cfg, &c.timing);
         let sends = matches!(t.timeout_action.as_deref(), None | Some("send_sms"));
         if let Some(msg) = t.timeout_message.filter(|m| sends && !m.is_empty()) {

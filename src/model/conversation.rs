@@ -181,10 +181,7 @@ pub struct Conversation {
     pub disposition_ids: Option<Vec<String>>,
     pub citation_schema_ids: Option<Vec<String>>,
     pub handoff: Option<Handoff>,
-    /// Bumped whenever the inactivity timer is re-armed or cancelled; a timer that fires with an
-    /// older generation does nothing.
-    pub timer_generation: u64,
-    /// The timer currently armed, to cancel it.
+    /// The inactivity timer currently armed: cancelled on re-arm, and the only one that acts.
     pub timer_id: Option<u64>,
     /// When the silence being timed started (last agent or user message).
     pub timer_anchor: Option<i64>,
