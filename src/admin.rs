@@ -237,7 +237,7 @@ async fn inbound(app: &App, req: &Req) -> ApiResult {
         let reuse_inactive = opted_out || !restart;
         api::send::resolve_for_inbound(app, &number, &user, channel, reuse_inactive)
     };
-    let ((message_id, conversation_id), fx) = Ctx::with(app, None, &id, |ctx, c| {
+    let ((message_id, conversation_id, replies), fx) = Ctx::with(app, None, &id, |ctx, c| {
         let idx = ctx.add_message(c, Sender::User, text.clone(), None, true);
         let mid = c.messages[idx].id.clone();
         if is_stop(&text) {
@@ -259,7 +259,13 @@ async fn inbound(app: &App, req: &Req) -> ApiResult {
             ctx.arm_timer(c);
             ctx.user_turn(c, &text);
         }
-        (mid, c.id.clone())
+        // The replies are what the agent stored after the user's text, within this step.
+        let replies: Vec<Value> = c.messages[idx + 1..]
+            .iter()
+            .filter(|m| m.sender != Sender::User)
+            .map(|m| m.to_json())
+            .collect();
+        (mid, c.id.clone(), replies)
     })
     // Deleted in the instant since it was resolved.
     .ok_or_else(ApiError::conversation_not_found)?;
@@ -267,6 +273,6 @@ async fn inbound(app: &App, req: &Req) -> ApiResult {
     Ok(Reply::ok(json!({
         "conversation_id": conversation_id,
         "message_id": message_id,
-        "replies": fx.replies,
+        "replies": replies,
     })))
 }

@@ -17,12 +17,10 @@ use crate::model::{Conversation, EndKind, Handoff, Message, NumberConfig, Sender
 
 use crate::scenario::Scenario;
 
-/// What a step leaves for after the guard: deliveries to attempt (in order), and the agent
-/// messages it stored (for `/_sim/inbound`'s `replies`).
+/// What a step leaves for after the guard: the webhook deliveries to attempt, in order.
 #[derive(Default, Debug)]
 pub struct Effects {
     pub deliveries: Vec<u64>,
-    pub replies: Vec<Value>,
 }
 
 /// A scenario turn waiting for its `delay_seconds`.
@@ -171,7 +169,6 @@ impl<'a> Ctx<'a> {
             return None;
         }
         let idx = self.add_message(c, sender, text, None, true);
-        self.fx.replies.push(c.messages[idx].to_json());
         self.arm_timer(c);
         Some(c.messages[idx].id.clone())
     }
