@@ -222,7 +222,10 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<By
     };
     let (reply, error) = match route(&app, &req).await {
         Ok(r) => (r, None),
-        Err(e) => (e.clone().into_reply(), Some(e.code)),
+        Err(e) => {
+            let code = e.code;
+            (e.into_reply(), Some(code))
+        }
     };
     if app.journal.enabled() && !req.path.starts_with("/_sim/") {
         app.journal.record(Entry {

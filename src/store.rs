@@ -231,6 +231,16 @@ impl Store {
         self.inner.numbers.get(phone).map(|n| n.clone())
     }
 
+    /// The config a conversation on `channel` of number `phone` runs with (defaults when the
+    /// number is gone); copies only that config.
+    pub fn effective_config(&self, phone: &str, channel: Channel) -> NumberConfig {
+        self.inner
+            .numbers
+            .get(phone)
+            .map(|n| n.effective_config(channel))
+            .unwrap_or_default()
+    }
+
     /// Every number, for inspection.
     pub fn all_numbers(&self) -> Vec<NumberRecord> {
         let mut v: Vec<_> = self.inner.numbers.iter().map(|n| n.clone()).collect();

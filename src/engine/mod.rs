@@ -67,10 +67,7 @@ pub struct Ctx<'a> {
 
 /// The effective config of a conversation's number and channel.
 pub fn config_for(app: &App, c: &Conversation) -> NumberConfig {
-    app.store
-        .number(&c.agent_number)
-        .map(|n| n.effective_config(c.channel))
-        .unwrap_or_default()
+    app.store.effective_config(&c.agent_number, c.channel)
 }
 
 impl<'a> Ctx<'a> {
@@ -94,11 +91,7 @@ impl<'a> Ctx<'a> {
         let (agent, channel) = app
             .store
             .with_conversation(account, id, |c| (c.agent_number.clone(), c.channel))?;
-        let cfg = app
-            .store
-            .number(&agent)
-            .map(|n| n.effective_config(channel))
-            .unwrap_or_default();
+        let cfg = app.store.effective_config(&agent, channel);
         app.store.with_conversation(account, id, |c| {
             let mut ctx = Ctx::new(app, cfg);
             let out = f(&mut ctx, c);
