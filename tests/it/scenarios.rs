@@ -1,5 +1,5 @@
 use hyper::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -301,5 +301,15 @@ async fn replies_only_include_what_is_due_now() {
         .as_str()
         .unwrap()
         .starts_with("agent_reply"));
-    let _: Value = sim.advance(5.0).await;
+    let clock = sim.advance(5.0).await;
+    assert_eq!(clock["pending_timers"], json!([]));
+    let id = r["conversation_id"].as_str().unwrap();
+    assert_eq!(
+        sim.transcript(id).await.last().unwrap(),
+        "AGENT: Checking the calendar for friday... You're booked for friday at 10:00 AM. See you then!"
+    );
+    // A text after the conversation ended starts a new one; its reply is due at once.
+    let again = sim.text(USER, BOOKING, "hello?").await;
+    assert_ne!(again["conversation_id"], id);
+    assert_eq!(again["replies"].as_array().unwrap().len(), 1);
 }
