@@ -1,36 +1,86 @@
-//! [`App`]: the one handle every handler gets — config, [`Store`], [`Clock`] and timers,
-//! [`Webhooks`] and [`Scenarios`]. It runs timers (in real mode each on its own sleeping task; in
-//! both modes through [`App::advance`]) and sends webhook deliveries, awaited or in the
-//! background. Conversation logic lives in `engine`.
+//! [`App`]: the one handle every layer above the store gets — config, [`Store`], [`Clock`] and
+//! [`Timers`], [`Webhooks`], [`Scenarios`], the fixtures and the request journal. It schedules
+//! timers (their payload is a [`TimerKind`]) and sends webhook deliveries, awaited or in the
+//! background. It knows no conversation rules: those are `engine`'s, and so is firing timers.
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::clock::{Clock, Stage, TimerKind, Timers};
-use crate::config::{ClockMode, Config};
-use crate::engine::Ctx;
+use crate::clock::{Clock, TimerKey, Timers};
+use crate::config::Config;
 use crate::fixtures::Fixtures;
+use crate::idempotency::Idempotency;
 use crate::journal::Journal;
-use crate::scenario::Scenarios;
+use crate::scenario::{PendingTurn, Scenarios};
 use crate::store::Store;
-use crate::webhook::{Next, Webhooks};
+use crate::webhook::{Next, SendType, Webhooks};
+
+/// What a timer does when it fires.
+#[derive(Clone, Debug)]
+pub(crate) enum TimerKind {
+    /// The inactivity timer of a conversation: the warning, then the timeout. It acts only
+    /// while it is still the conversation's `timer_id`; otherwise it was superseded.
+    Inactivity {
+        conversation_id: String,
+        stage: Stage,
+    },
+    /// A scenario reply that waits `delay_seconds`.
+    AgentTurn {
+        conversation_id: String,
+        turn: PendingTurn,
+    },
+    /// The next attempt of a webhook delivery.
+    WebhookRetry { delivery_id: u64 },
+}
+
+impl TimerKind {
+    /// How `GET /_sim/clock` names the timer.
+    pub fn describe(&self) -> String {
+        match self {
+            TimerKind::Inactivity {
+                conversation_id,
+                stage,
+            } => format!("{} {conversation_id}", stage.as_str()),
+            TimerKind::AgentTurn {
+                conversation_id, ..
+            } => format!("agent_reply {conversation_id}"),
+            TimerKind::WebhookRetry { delivery_id } => format!("webhook_retry {delivery_id}"),
+        }
+    }
+}
+
+/// Which step of the inactivity timer is next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Warning,
+    Timeout,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Warning => "warning",
+            Stage::Timeout => "timeout",
+        }
+    }
+}
 
 /// Cheap to clone; all clones share one simulator.
 #[derive(Clone)]
-pub struct App(Arc<Inner>);
+pub(crate) struct App(Arc<Inner>);
 
-pub struct Inner {
+pub(crate) struct Inner {
     pub config: Config,
     pub store: Store,
     pub clock: Clock,
-    pub timers: Timers,
+    pub timers: Timers<TimerKind>,
     pub webhooks: Webhooks,
     pub scenarios: Scenarios,
     pub fixtures: Fixtures,
     pub journal: Journal,
-    /// Serializes `advance` and `reset` (control endpoints only, never the API paths).
-    control: tokio::sync::Mutex<()>,
+    pub idempotency: Idempotency,
+    /// Serializes `advance` and `reset` (control calls only, never the API paths).
+    pub control: tokio::sync::Mutex<()>,
 }
 
 impl Deref for App {
@@ -41,18 +91,13 @@ impl Deref for App {
 }
 
 impl App {
-    /// Loads scenarios and fixtures and builds the simulator.
-    ///
-    /// # Errors
-    /// A bad scenario or fixtures file, with its path and the reason.
-    pub fn new(config: Config) -> Result<App, String> {
-        let scenarios = Scenarios::load(config.scenarios.as_deref())?;
-        let fixtures = Fixtures::load(config.fixtures.as_deref())?;
+    /// Builds the simulator from checked parts and applies the fixtures.
+    pub fn new(config: Config, scenarios: Scenarios, fixtures: Fixtures) -> App {
         let store = Store::new(config.seed);
         fixtures.apply(&store);
-        Ok(App(Arc::new(Inner {
+        App(Arc::new(Inner {
             clock: Clock::new(config.clock, config.start_ms),
-            timers: Timers::default(),
+            timers: Timers::new(),
             webhooks: Webhooks::new(
                 config.webhook_secret.clone(),
                 config.webhook_attempts,
@@ -60,70 +105,26 @@ impl App {
                 config.webhook_log,
             ),
             journal: Journal::new(config.request_log),
+            idempotency: Idempotency::default(),
             store,
             scenarios,
             fixtures,
             config,
             control: tokio::sync::Mutex::new(()),
-        })))
+        }))
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
 
-    /// Schedules a timer at simulator time `due`; returns its id (for cancelling).
-    pub fn schedule(&self, due: i64, kind: TimerKind) -> u64 {
-        let (id, cancel) = self.timers.insert(due, kind);
-        if self.clock.mode() == ClockMode::Real {
-            let app = self.clone();
-            let wait = Duration::from_millis((due - self.now()).max(0) as u64);
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    _ = tokio::time::sleep(wait) => {
-                        if let Some(t) = app.timers.take(id) {
-                            app.run_timer(t.id, t.kind).await;
-                        }
-                    }
-                }
-            });
-        }
-        id
-    }
-
-    /// Does what due timer `id` says, and awaits the first attempt of the webhooks it causes.
-    pub async fn run_timer(&self, id: u64, kind: TimerKind) {
-        let deliveries = match kind {
-            TimerKind::WebhookRetry { delivery_id } => {
-                self.attempt(delivery_id, "spawn").await;
-                return;
-            }
-            TimerKind::Inactivity {
-                conversation_id,
-                stage,
-            } => Ctx::run(self, &conversation_id, |ctx, c| {
-                // A timer taken just before a re-arm or cancel is no longer the current one.
-                if c.timer_id == Some(id) {
-                    c.timer_id = None;
-                    match stage {
-                        Stage::Warning => ctx.warn(c),
-                        Stage::Timeout => ctx.time_out(c),
-                    }
-                }
-            }),
-            TimerKind::AgentTurn {
-                conversation_id,
-                turn,
-            } => Ctx::run(self, &conversation_id, |ctx, c| ctx.delayed_turn(c, &turn)),
-        };
-        if let Some(fx) = deliveries {
-            self.deliver(fx.deliveries).await;
-        }
+    /// Schedules a timer at simulator time `due`; returns its key (for cancelling).
+    pub fn schedule(&self, due: i64, kind: TimerKind) -> TimerKey {
+        self.timers.insert(due, kind)
     }
 
     /// One attempt of a delivery; schedules the retry when it failed and attempts remain.
-    pub async fn attempt(&self, id: u64, send_type: &'static str) {
+    pub async fn attempt(&self, id: u64, send_type: SendType) {
         let app = self.clone();
         if let Next::RetryAt(at) = self
             .webhooks
@@ -137,7 +138,7 @@ impl App {
     /// Attempts each delivery once, in order.
     pub async fn deliver(&self, ids: Vec<u64>) {
         for id in ids {
-            self.attempt(id, "spawn").await;
+            self.attempt(id, SendType::Spawn).await;
         }
     }
 
@@ -150,26 +151,14 @@ impl App {
         tokio::spawn(async move { app.deliver(ids).await });
     }
 
-    /// Moves the clock `ms` ahead, firing every timer that falls due on the way in time order
-    /// (each at its own due time, its webhooks attempted before the next). Returns the new now.
-    pub async fn advance(&self, ms: i64) -> i64 {
-        let _guard = self.control.lock().await;
-        let target = self.now() + ms;
-        while let Some(t) = self.timers.take_next_due(target) {
-            self.clock.set_now(t.due);
-            self.run_timer(t.id, t.kind).await;
-        }
-        self.clock.set_now(target);
-        self.now()
-    }
-
-    /// Clears all state, cancels timers, rewinds the clock and id sequence, reloads fixtures.
+    /// Clears all state, cancels timers, rewinds the clock and id sequences, reloads fixtures.
     pub async fn reset(&self) {
         let _guard = self.control.lock().await;
         self.timers.clear();
         self.store.clear();
         self.webhooks.clear();
         self.journal.clear();
+        self.idempotency.clear();
         self.clock.reset();
         self.fixtures.apply(&self.store);
     }

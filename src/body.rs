@@ -1,17 +1,16 @@
-//! Request and response bodies: reading a body under a size cap, parsing it as JSON into typed
-//! structs (naming the field on a type error), and the [`Reply`] every handler produces.
+//! Bodies on the wire: reading a request body under a size cap, and the [`Reply`] every handler
+//! produces (an [`ApiError`] becomes one in Bland's envelope here, and only here).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{header, Response, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 
 /// A finished answer: status and JSON body. Cheap to clone, so idempotent replays reuse it.
 #[derive(Clone, Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
 }
@@ -40,11 +39,20 @@ impl Reply {
     }
 }
 
+impl From<ApiError> for Reply {
+    fn from(e: ApiError) -> Self {
+        Reply::new(
+            e.status,
+            json!({"data": null, "errors": [{"message": e.message, "error": e.code}]}),
+        )
+    }
+}
+
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 ///
 /// # Errors
 /// 413 `PAYLOAD_TOO_LARGE`, or 400 `INVALID_BODY` when the connection fails mid-body.
-pub async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+pub(crate) async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -61,33 +69,4 @@ where
             format!("Could not read the request body: {e}"),
         )),
     }
-}
-
-/// Parses a JSON object body into `T`. An empty body reads as `{}`; unknown fields are ignored.
-///
-/// # Errors
-/// 400 `INVALID_JSON` for malformed JSON or a non-object, 400 `INVALID_PARAMETER` naming the
-/// field whose type is wrong.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_JSON",
-                format!("Request body is not valid JSON: {e}"),
-            )
-        })?
-    };
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "INVALID_JSON",
-            "Request body must be a JSON object",
-        ));
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        ApiError::invalid(format!("Invalid value for `{path}`: {inner}"))
-    })
 }

@@ -2,33 +2,50 @@
 //!
 //! Every timestamp and every deadline (warnings, timeouts, delayed agent replies, webhook
 //! retries) reads [`Clock::now_ms`]. In `real` mode that is wall-clock time plus an offset; in
-//! `manual` mode it moves only when `POST /_sim/clock/advance` asks. Timers sit in a [`Timers`]
-//! map keyed by id; in real mode each also has a sleeping task that fires it when due, and in both
-//! modes `advance` fires every timer that falls due, in time order (see `App::advance`).
-//! Removing a timer from the map is what cancels it, so a timer fires at most once.
+//! `manual` mode it moves only when `POST /_sim/clock/advance` asks. Timers sit in [`Timers`],
+//! ordered by due time; what they do is an opaque payload the engine gives them. In real mode
+//! one driver task fires them when due, and in both modes `advance` fires every timer that falls
+//! due, in time order (both in `engine::time`).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dashmap::DashMap;
-use tokio_util::sync::CancellationToken;
+use crossbeam_skiplist::SkipMap;
+use tokio::sync::Notify;
 
-use crate::config::ClockMode;
+/// How the simulator's clock moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockMode {
+    /// Wall-clock time; `advance` still jumps ahead.
+    Real,
+    /// Time moves only through `advance`.
+    Manual,
+}
+
+impl ClockMode {
+    /// `real` or `manual`, as the `--clock` flag spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockMode::Real => "real",
+            ClockMode::Manual => "manual",
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch, from the system clock.
-pub fn system_ms() -> i64 {
+pub(crate) fn system_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
 /// ISO 8601 UTC with milliseconds, as Bland writes timestamps: `2025-05-13T20:50:59.233Z`.
-pub fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Parses an RFC 3339 / ISO 8601 timestamp (or a bare `YYYY-MM-DD`, read as midnight UTC).
-pub fn parse_iso(s: &str) -> Option<i64> {
+pub(crate) fn parse_iso(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
@@ -39,7 +56,7 @@ pub fn parse_iso(s: &str) -> Option<i64> {
 }
 
 /// The virtual clock. `now_ms` is lock-free.
-pub struct Clock {
+pub(crate) struct Clock {
     mode: ClockMode,
     /// Real mode: added to the system time. Manual mode: the current time itself.
     value: AtomicI64,
@@ -92,124 +109,93 @@ impl Clock {
     }
 }
 
-/// What a timer does when it fires.
-#[derive(Clone, Debug)]
-pub enum TimerKind {
-    /// The inactivity timer of a conversation: the warning, then the timeout. It acts only
-    /// while it is still the conversation's `timer_id`; otherwise it was superseded.
-    Inactivity {
-        conversation_id: String,
-        stage: Stage,
-    },
-    /// A scenario reply that waits `delay_seconds`.
-    AgentTurn {
-        conversation_id: String,
-        turn: crate::engine::PendingTurn,
-    },
-    /// The next attempt of a webhook delivery.
-    WebhookRetry { delivery_id: u64 },
-}
-
-/// Which step of the inactivity timer is next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    Warning,
-    Timeout,
-}
-
-/// A scheduled timer.
-pub struct Timer {
-    pub id: u64,
+/// Where a timer sits in the queue: its due time and a sequence number that orders ties by
+/// scheduling order. It is also the timer's handle, for cancelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TimerKey {
     pub due: i64,
-    pub kind: TimerKind,
-    /// Wakes the sleeping task of a real-mode timer early when the timer is cancelled.
-    pub cancel: CancellationToken,
+    seq: u64,
 }
 
-/// All pending timers. Sharded map, so scheduling on a request path takes no global lock.
-#[derive(Default)]
-pub struct Timers {
-    map: DashMap<u64, Timer>,
-    next_id: AtomicU64,
+/// All pending timers, ordered by due time, each carrying an opaque payload `P` that says what
+/// to do when it fires (the clock knows nothing of conversations or webhooks).
+///
+/// A lock-free skip list: scheduling on a request path takes no global lock, the next due timer
+/// is found in O(log n), and a timer is taken out exactly once (by the real-clock driver or by
+/// `advance`, whichever gets it), which is what makes it fire at most once.
+pub(crate) struct Timers<P> {
+    queue: SkipMap<TimerKey, P>,
+    next_seq: AtomicU64,
+    /// Wakes the real-clock driver when the queue or the clock changed.
+    changed: Notify,
 }
 
-impl Timers {
-    /// Stores a timer and returns its id and cancellation token.
-    pub fn insert(&self, due: i64, kind: TimerKind) -> (u64, CancellationToken) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let cancel = CancellationToken::new();
-        self.map.insert(
-            id,
-            Timer {
-                id,
-                due,
-                kind,
-                cancel: cancel.clone(),
-            },
-        );
-        (id, cancel)
-    }
-
-    /// Cancels a timer; a no-op when it already fired.
-    pub fn cancel(&self, id: u64) {
-        if let Some((_, t)) = self.map.remove(&id) {
-            t.cancel.cancel();
+impl<P: Clone + Send + 'static> Timers<P> {
+    pub fn new() -> Self {
+        Timers {
+            queue: SkipMap::new(),
+            next_seq: AtomicU64::new(0),
+            changed: Notify::new(),
         }
     }
 
-    /// Takes the timer out of the map to fire it; `None` when it was cancelled or already fired.
-    pub fn take(&self, id: u64) -> Option<Timer> {
-        self.map.remove(&id).map(|(_, t)| t)
+    /// Schedules `payload` at simulator time `due`; returns its key.
+    pub fn insert(&self, due: i64, payload: P) -> TimerKey {
+        let key = TimerKey {
+            due,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+        };
+        self.queue.insert(key, payload);
+        self.changed.notify_one();
+        key
+    }
+
+    /// Cancels a timer; a no-op when it already fired.
+    pub fn cancel(&self, key: TimerKey) {
+        self.queue.remove(&key);
     }
 
     /// Takes the earliest timer due at or before `limit` (ties in scheduling order).
-    pub fn take_next_due(&self, limit: i64) -> Option<Timer> {
+    pub fn take_next_due(&self, limit: i64) -> Option<(TimerKey, P)> {
         loop {
-            let (id, _) = self
-                .map
-                .iter()
-                .filter(|e| e.due <= limit)
-                .map(|e| (*e.key(), e.due))
-                .min_by_key(|&(id, due)| (due, id))?;
-            // Another firer (a real-mode task) may have taken it meanwhile: look again.
-            if let Some(t) = self.take(id) {
-                return Some(t);
+            let first = self.queue.front()?;
+            if first.key().due > limit {
+                return None;
+            }
+            // Another firer may have taken it meanwhile: then look again.
+            if first.remove() {
+                return Some((*first.key(), first.value().clone()));
             }
         }
     }
 
-    /// Cancels every timer.
-    pub fn clear(&self) {
-        for e in self.map.iter() {
-            e.cancel.cancel();
-        }
-        self.map.clear();
+    /// The due time of the earliest timer.
+    pub fn next_due(&self) -> Option<i64> {
+        self.queue.front().map(|e| e.key().due)
     }
 
-    /// (due, kind) of the pending timers, earliest first, for inspection.
-    pub fn pending(&self) -> Vec<(i64, String)> {
-        let mut v: Vec<(i64, u64, String)> = self
-            .map
+    /// Resolves when a timer was scheduled or the clock moved since the last wake-up.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Tells the driver to look again (the clock jumped, or the queue was cleared).
+    pub fn wake(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Cancels every timer.
+    pub fn clear(&self) {
+        self.queue.clear();
+        self.wake();
+    }
+
+    /// `(due, what)` of the pending timers, earliest first, for inspection.
+    pub fn pending(&self, describe: impl Fn(&P) -> String) -> Vec<(i64, String)> {
+        self.queue
             .iter()
-            .map(|e| {
-                let what = match &e.kind {
-                    TimerKind::Inactivity {
-                        conversation_id,
-                        stage,
-                        ..
-                    } => format!("{stage:?} {conversation_id}").to_lowercase(),
-                    TimerKind::AgentTurn {
-                        conversation_id, ..
-                    } => format!("agent_reply {conversation_id}"),
-                    TimerKind::WebhookRetry { delivery_id } => {
-                        format!("webhook_retry {delivery_id}")
-                    }
-                };
-                (e.due, *e.key(), what)
-            })
-            .collect();
-        v.sort();
-        v.into_iter().map(|(d, _, w)| (d, w)).collect()
+            .map(|e| (e.key().due, describe(e.value())))
+            .collect()
     }
 }
 
@@ -239,17 +225,18 @@ mod tests {
 
     #[test]
     fn timers_fire_in_due_order() {
-        let t = Timers::default();
-        let k = |d| TimerKind::WebhookRetry { delivery_id: d };
-        t.insert(30, k(1));
-        let (b, _) = t.insert(10, k(2));
-        t.insert(10, k(3));
+        let t: Timers<u32> = Timers::new();
+        t.insert(30, 1);
+        let b = t.insert(10, 2);
+        t.insert(10, 3);
         t.cancel(b);
-        let ids: Vec<i64> = std::iter::from_fn(|| t.take_next_due(25))
-            .map(|x| x.due)
+        let fired: Vec<u32> = std::iter::from_fn(|| t.take_next_due(25))
+            .map(|x| x.1)
             .collect();
-        assert_eq!(ids, vec![10]);
+        assert_eq!(fired, vec![3]);
         assert!(t.take_next_due(29).is_none());
-        assert_eq!(t.take_next_due(30).map(|x| x.due), Some(30));
+        assert_eq!(t.next_due(), Some(30));
+        assert_eq!(t.take_next_due(30).map(|x| x.1), Some(1));
+        assert_eq!(t.next_due(), None);
     }
 }

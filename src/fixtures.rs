@@ -7,12 +7,13 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::model::NumberConfig;
+use crate::error::ApiError;
+use crate::model::{NumberConfig, CONFIG_KEYS};
 use crate::store::Store;
 use crate::validation::{self, Channel, Fields};
 
 /// The fixtures built into the binary.
-pub const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
+const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,22 +72,27 @@ pub struct FixtureAccount {
 /// Checked fixtures, ready to apply.
 #[derive(Clone, Debug, Default)]
 pub struct Fixtures {
-    pub source: String,
     pub accounts: Vec<FixtureAccount>,
 }
 
-/// Builds a number config from a JSON object with the update endpoint's rules.
+/// Builds a number config from a JSON object with the update endpoint's rules, except that an
+/// unknown key is an error (a typo such as `webhok` would otherwise do nothing, silently).
 ///
 /// # Errors
-/// A field of the wrong type or a `warning_time` not under `time_out`.
-pub fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, String> {
-    let c = NumberConfig::default()
-        .merged(&Fields(m))
-        .map_err(|e| e.message)?;
+/// An unknown key, a field of the wrong type, or a `warning_time` not under `time_out`.
+pub(crate) fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, ApiError> {
+    if let Some(k) = m.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
+        return Err(ApiError::invalid(format!(
+            "unknown key {k:?}; a number config takes {}",
+            CONFIG_KEYS.join(", ")
+        )));
+    }
+    let c = NumberConfig::default().merged(&Fields(m))?;
     if let (Some(w), t) = (c.warning_time, c.time_out) {
         if t.is_none_or(|t| w >= t) {
-            return Err(format!(
-                "warning_time ({w}) must be less than time_out ({t:?})"
+            return Err(ApiError::bad_request(
+                "INVALID_TIMEOUT_CONFIG",
+                format!("warning_time ({w}) must be less than time_out ({t:?})"),
             ));
         }
     }
@@ -94,29 +100,25 @@ pub fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, String> {
 }
 
 impl Fixtures {
-    /// Reads `path`, or the embedded default when `None`.
+    /// The fixtures built into the binary (`fixtures/default.json`).
+    pub fn embedded() -> Fixtures {
+        Self::parse("fixtures/default.json", DEFAULT_FIXTURES)
+            .expect("the embedded fixtures are checked by a unit test")
+    }
+
+    /// Reads and parses a fixtures file.
     ///
     /// # Errors
-    /// Unreadable file, bad JSON, unknown keys, a non-E.164 number, a bad config, a number
-    /// given twice.
-    pub fn load(path: Option<&Path>) -> Result<Fixtures, String> {
-        let (source, text) = match path {
-            Some(p) => (
-                p.display().to_string(),
-                std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-            ),
-            None => (
-                "fixtures/default.json".to_string(),
-                DEFAULT_FIXTURES.to_string(),
-            ),
-        };
-        Self::parse(&source, &text)
+    /// An unreadable file, or as [`Fixtures::parse`].
+    pub fn read(path: &Path) -> Result<Fixtures, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&path.display().to_string(), &text)
     }
 
     /// Parses fixtures text; `source` names it in errors.
     ///
     /// # Errors
-    /// As [`Fixtures::load`].
+    /// Bad JSON, unknown keys, a non-E.164 number, a bad config, a number given twice.
     pub fn parse(source: &str, text: &str) -> Result<Fixtures, String> {
         let f: FixturesFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
         let mut seen = std::collections::HashSet::new();
@@ -141,7 +143,10 @@ impl Fixtures {
                     (Channel::Imessage, &n.imessage_config),
                 ] {
                     if let Some(m) = m {
-                        configs.push((ch, config_from(m).map_err(|e| format!("{at}: {e}"))?));
+                        configs.push((
+                            ch,
+                            config_from(m).map_err(|e| format!("{at}: {}", e.message))?,
+                        ));
                     }
                 }
                 numbers.push(FixtureNumber {
@@ -157,10 +162,7 @@ impl Fixtures {
                 numbers,
             });
         }
-        Ok(Fixtures {
-            source: source.to_string(),
-            accounts,
-        })
+        Ok(Fixtures { accounts })
     }
 
     /// Provisions every account and number into the store.
@@ -181,9 +183,9 @@ impl Fixtures {
         }
     }
 
-    /// The first account's key, for the start-up banner.
-    pub fn first_key(&self) -> Option<&str> {
-        self.accounts.first().map(|a| a.api_key.as_str())
+    /// The accounts' keys, in file order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.accounts.iter().map(|a| a.api_key.as_str())
     }
 }
 
@@ -193,8 +195,8 @@ mod tests {
 
     #[test]
     fn default_fixtures_parse() {
-        let f = Fixtures::load(None).unwrap();
-        assert_eq!(f.first_key(), Some("sk_sim_default"));
+        let f = Fixtures::embedded();
+        assert_eq!(f.keys().next(), Some("sk_sim_default"));
         assert!(f.accounts[0].numbers.len() >= 2);
     }
 
@@ -212,5 +214,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("warning_time"), "{e}");
+        let e = Fixtures::parse(
+            "f.json",
+            r#"{"accounts":[{"api_key":"k","numbers":[{"phone_number":"+15550001111","sms_config":{"webhok":"http://x/"}}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("+15550001111") && e.contains("\"webhok\""),
+            "{e}"
+        );
     }
 }

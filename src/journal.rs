@@ -66,7 +66,8 @@ impl Journal {
     /// Records a request; `entry.id` is assigned here and the body is cut to [`MAX_BODY`].
     pub fn record(&self, mut entry: Entry) {
         if entry.body.len() > MAX_BODY {
-            entry.body = entry.body.slice(..MAX_BODY);
+            // A copy, not a slice: a slice would keep the whole request buffer alive.
+            entry.body = Bytes::copy_from_slice(&entry.body[..MAX_BODY]);
         }
         self.0.push(|id| Entry { id, ..entry });
     }

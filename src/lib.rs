@@ -1,77 +1,66 @@
 //! bland-sms-sim: an in-memory simulator of Bland AI's SMS/messaging API (`/v1/sms/*`) for
 //! local development and CI, with the test controls the real service lacks (`/_sim/*`).
 //!
+//! Start one inside a test with [`Simulator::builder`], point any HTTP client at
+//! [`Simulator::base_url`], and drive the agent's side, the clock and the inspection API from
+//! the same handle:
+//!
+//! ```no_run
+//! use bland_sms_sim::Simulator;
+//! use std::time::Duration;
+//!
+//! # async fn demo() -> Result<(), bland_sms_sim::Error> {
+//! let sim = Simulator::builder().manual_clock().seed(7).start().await?;
+//! let replies = sim.inbound("+15550001111", "+15550002222", "hi").await?;
+//! sim.advance(Duration::from_secs(60)).await;
+//! assert!(!replies.is_empty());
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
-//! - `config`: CLI flags → [`Config`].
-//! - `server`: accept loop and graceful shutdown; `routes`: (method, path) → handler.
-//! - `api/*`: one file per `/v1/sms` resource; `admin`: the `/_sim/*` control API.
-//! - `app`: the shared [`App`] handle, timers and webhook sending; `engine/*`: the conversation
-//!   lifecycle (messages, timeout flow, handoff, outcomes, scenario turns).
+//! Requests flow one way: `server` → `routes` → a handler in `api/*` (Bland's API) or `admin`
+//! (`/_sim/*`), which parses the request, calls `engine`, and renders the answer → `engine`
+//! (every conversation rule) → `store`. Lower modules never import upper ones.
+//! - `simulator`: the public [`Simulator`] and [`SimulatorBuilder`]; `banner`: the start-up text.
+//! - `server`: accept loop and graceful shutdown; `routes`: the one route table, auth, journal.
+//! - `api/*`: one file per `/v1/sms` resource (`filter`: the list's typed filters); `admin`:
+//!   the `/_sim/*` control API; `req`: the request snapshot; `input`: typed body parsing.
+//! - `engine/*`: the conversation lifecycle — `lifecycle` (opening, inbound texts,
+//!   re-activation, [`apply`](engine::apply)), `turns` (scenario turns), `outcomes`, `time`
+//!   (firing timers, `advance`, the real-clock driver) and messages, timers and handoff in `mod`.
+//! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
+//!   journal, idempotency) and what it schedules; `idempotency`: replayed answers.
 //! - `store`: all state in `DashMap`s; `model`: records and their JSON views.
-//! - `clock`: the real/manual clock and timer queue; `webhook`: signed deliveries and retries.
+//! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
+//!   and retries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
+//!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
-//! - `journal`: the log of API requests behind `GET /_sim/requests`; `ring`: the bounded log
-//!   it, the webhook log and the outbox share.
-//! - `body`, `error`, `validation`: request parsing, the error envelope, input checks.
+//! - `body`, `error`, `validation`, `config`: reply bodies, the error types, input checks,
+//!   settings.
 
-pub mod admin;
-pub mod api;
-pub mod app;
-pub mod body;
-pub mod clock;
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod fixtures;
-pub mod journal;
-pub mod model;
-pub mod ring;
-pub mod routes;
-pub mod scenario;
-pub mod server;
-pub mod store;
-pub mod validation;
-pub mod webhook;
+mod admin;
+mod api;
+mod app;
+mod banner;
+mod body;
+mod clock;
+mod config;
+mod engine;
+mod error;
+mod fixtures;
+mod idempotency;
+mod input;
+mod journal;
+mod model;
+mod req;
+mod ring;
+mod routes;
+mod scenario;
+mod server;
+mod simulator;
+mod store;
+mod validation;
+mod webhook;
 
-pub use app::App;
-pub use config::{Cli, ClockMode, Config};
-
-/// Everything printed at start-up after the `listening on` line: key, numbers, secret, seed.
-pub fn banner(app: &App) -> String {
-    let mut out = String::new();
-    if let Some(key) = app.fixtures.first_key() {
-        out.push_str(&format!("api key: {key}\n"));
-        let numbers: Vec<String> = app
-            .store
-            .numbers_of(key)
-            .iter()
-            .map(|n| n.phone_number.clone())
-            .collect();
-        out.push_str(&format!("agent numbers: {}\n", numbers.join(", ")));
-    }
-    if !app.config.api_keys.is_empty() {
-        out.push_str(&format!(
-            "accepted keys: {}\n",
-            app.config.api_keys.join(", ")
-        ));
-    }
-    out.push_str(&format!("webhook secret: {}\n", app.config.webhook_secret));
-    out.push_str(&format!(
-        "clock: {:?}, seed: {}\n",
-        app.clock.mode(),
-        app.config.seed
-    ));
-    out.push_str(&format!(
-        "scenarios: {}\n",
-        app.scenarios
-            .to_json()
-            .as_array()
-            .map(|a| a
-                .iter()
-                .filter_map(|s| s["name"].as_str())
-                .collect::<Vec<_>>()
-                .join(", "))
-            .unwrap_or_default()
-    ));
-    out
-}
+pub use error::Error;
+pub use simulator::{Simulator, SimulatorBuilder, DEFAULT_ADDR};

@@ -1,11 +1,127 @@
-//! The binary: parse flags, build the simulator, bind, print where it listens, serve until
-//! SIGINT or SIGTERM.
+//! The binary: parse flags into a [`SimulatorBuilder`], start, print where it listens, serve
+//! until SIGINT or SIGTERM. Every flag is a builder option of the same name.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use bland_sms_sim::{banner, server, App, Cli};
-use clap::Parser;
-use tokio::net::TcpListener;
+use bland_sms_sim::{Error, Simulator, SimulatorBuilder};
+use clap::{Parser, ValueEnum};
+
+/// How the simulator's clock moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Clock {
+    /// Wall-clock time; `POST /_sim/clock/advance` still jumps ahead.
+    Real,
+    /// Time moves only through `POST /_sim/clock/advance`.
+    Manual,
+}
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "bland-sms-sim",
+    version,
+    about = "In-memory simulator of Bland AI's SMS API"
+)]
+struct Cli {
+    /// Address to bind.
+    #[arg(long, env = "BLAND_SIM_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind; 0 picks a free port.
+    #[arg(long, env = "BLAND_SIM_PORT", default_value_t = 8790)]
+    port: u16,
+    /// Fixtures file (accounts and numbers); default: the embedded fixtures/default.json.
+    #[arg(long, env = "BLAND_SIM_FIXTURES")]
+    fixtures: Option<PathBuf>,
+    /// Accept only these API keys (repeatable; env: comma-separated).
+    #[arg(long = "api-key", env = "BLAND_SIM_API_KEY", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// Provision an unowned agent number to the first key that uses it.
+    #[arg(long, env = "BLAND_SIM_AUTO_PROVISION")]
+    auto_provision: bool,
+    /// Seed for ids and the scenarios' random choices (random when absent).
+    #[arg(long, env = "BLAND_SIM_SEED")]
+    seed: Option<u64>,
+    /// Extra scenarios: a directory of *.json, or one scenario file (repeatable), loaded after
+    /// the embedded ones.
+    #[arg(long, env = "BLAND_SIM_SCENARIOS", value_delimiter = ',')]
+    scenarios: Vec<PathBuf>,
+    /// `real` (default) or `manual` (time moves only by POST /_sim/clock/advance).
+    #[arg(long, env = "BLAND_SIM_CLOCK", value_enum, default_value = "real")]
+    clock: Clock,
+    /// Start time of the manual clock (RFC 3339); default: now.
+    #[arg(long, env = "BLAND_SIM_START_TIME")]
+    start_time: Option<String>,
+    /// Send every webhook here instead of the conversation's or number's URL.
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Key for the X-Webhook-Signature HMAC.
+    #[arg(
+        long,
+        env = "BLAND_SIM_WEBHOOK_SECRET",
+        default_value = "whsec_bland_sim_default"
+    )]
+    webhook_secret: String,
+    /// Attempts per webhook delivery, the first included.
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    webhook_attempts: u32,
+    /// Time one webhook attempt may take, in milliseconds (real time).
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_TIMEOUT_MS", default_value_t = 5000)]
+    webhook_timeout_ms: u64,
+    /// Webhook deliveries kept for GET /_sim/webhooks (oldest dropped first).
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_LOG", default_value_t = 10_000)]
+    webhook_log: usize,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BLAND_SIM_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// API requests kept for GET /_sim/requests (oldest dropped first); 0 turns the journal off.
+    #[arg(long, env = "BLAND_SIM_REQUEST_LOG", default_value_t = 1000)]
+    request_log: usize,
+}
+
+impl Cli {
+    /// The builder these flags describe.
+    fn into_builder(self) -> Result<SimulatorBuilder, Error> {
+        let mut b = Simulator::builder()
+            .bind(format!("{}:{}", self.host, self.port))
+            .auto_provision(self.auto_provision)
+            .webhook_secret(self.webhook_secret)
+            .webhook_attempts(self.webhook_attempts)
+            .webhook_timeout(Duration::from_millis(self.webhook_timeout_ms))
+            .webhook_log(self.webhook_log)
+            .body_limit(self.body_limit)
+            .request_log(self.request_log);
+        if self.clock == Clock::Manual {
+            b = b.manual_clock();
+        }
+        if let Some(t) = &self.start_time {
+            b = b.start_time(t);
+        }
+        if let Some(seed) = self.seed {
+            b = b.seed(seed);
+        }
+        if let Some(url) = self.webhook_url {
+            b = b.webhook_url(url);
+        }
+        for key in self.api_keys {
+            b = b.api_key(key);
+        }
+        if let Some(path) = &self.fixtures {
+            b = b.fixtures_path(path)?;
+        }
+        for path in &self.scenarios {
+            b = if path.is_dir() {
+                b.scenarios_dir(path)?
+            } else {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::Scenario(format!("{}: {e}", path.display())))?;
+                b.scenario_json(&text)?
+            };
+        }
+        Ok(b)
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -16,7 +132,7 @@ async fn main() {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run() -> Result<(), Error> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BLAND_SIM_LOG")
@@ -24,24 +140,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let addr = format!("{}:{}", cli.host, cli.port);
-    let config = cli.into_config()?;
-    let app = App::new(config)?;
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr()?;
+    let sim = Cli::parse().into_builder()?.start().await?;
     {
         // The first line is exactly `listening on http://HOST:PORT`, for scripts to read.
         // Best effort: a script that reads that line and closes the pipe must not stop the
         // server, so write errors are ignored.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{local}")
-            .and_then(|_| write!(out, "{}", banner(&app)))
+        let _ = writeln!(out, "listening on {}", sim.base_url())
+            .and_then(|_| write!(out, "{}", sim.banner()))
             .and_then(|_| out.flush());
     }
-    server::run(listener, app, shutdown_signal()).await;
+    shutdown_signal().await;
+    sim.shutdown().await;
     Ok(())
 }
 

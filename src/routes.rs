@@ -1,48 +1,25 @@
-//! One place maps (method, path) to a handler. The request is read once into a [`Req`]
-//! snapshot (body under the size cap); unknown paths answer 404 and known paths with the wrong
-//! method 405, both in Bland's envelope and before authentication. `/v1/sms/*` needs an API key;
-//! `/_sim/*` does not.
+//! The one route table: (method, path) → handler, for Bland's `/v1/sms/*` and the simulator's
+//! `/_sim/*`. The request is read once into a [`Req`] (body under the size cap); unknown paths
+//! answer 404 and known paths with the wrong method 405, both in Bland's envelope and before
+//! authentication. `/v1/sms/*` needs an API key; `/_sim/*` does not. Every `/v1` request is
+//! journaled with the answer it got.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 
-use crate::api;
+use crate::admin;
+use crate::api::{analyze, conversations, handoff, list, numbers, send, webhooks};
 use crate::app::App;
-use crate::body::read_limited;
-use crate::error::{ApiError, ApiResult};
+use crate::body::{read_limited, Reply};
+use crate::error::ApiError;
 use crate::journal::Entry;
+use crate::req::Req;
 
-/// A request, read once.
-pub struct Req {
-    pub method: Method,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Req {
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    /// The `idempotency-key` header, when non-empty.
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.header("idempotency-key")
-            .filter(|k| !k.trim().is_empty())
-    }
-    /// Decoded query pairs (`+` and percent escapes undone).
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        let q = self.query.as_deref().unwrap_or("");
-        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
-    }
-}
-
-/// The API routes, with their path parameters.
+/// Every route, with its path parameters.
 enum Route<'a> {
     Numbers,
     NumberUpdate,
@@ -60,120 +37,142 @@ enum Route<'a> {
     Resume(&'a str),
     End(&'a str),
     WebhookLog(&'a str),
+    SimHealth,
+    SimReset,
+    SimNumbers,
+    SimProvision,
+    SimInbound,
+    SimClock,
+    SimAdvance,
+    SimWebhooks,
+    SimScenarios,
+    SimOutbox,
+    SimRequests,
 }
 
-fn method_not_allowed(method: &Method, allowed: &[Method]) -> ApiError {
-    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        format!("{method} is not allowed here; use {}", names.join(" or ")),
-    )
+impl Route<'_> {
+    /// Bland's API needs a key; the control API does not.
+    fn needs_key(&self) -> bool {
+        !matches!(
+            self,
+            Route::SimHealth
+                | Route::SimReset
+                | Route::SimNumbers
+                | Route::SimProvision
+                | Route::SimInbound
+                | Route::SimClock
+                | Route::SimAdvance
+                | Route::SimWebhooks
+                | Route::SimScenarios
+                | Route::SimOutbox
+                | Route::SimRequests
+        )
+    }
 }
 
-/// 404 for a path the API does not have.
-pub fn not_found(method: &Method, path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        format!("No route for {method} {path}"),
-    )
-}
-
-/// Picks the method's entry from `(method, value)` pairs, or 405 listing the allowed ones.
-pub fn pick<T>(method: &Method, options: Vec<(Method, T)>) -> Result<T, ApiError> {
-    let allowed: Vec<Method> = options.iter().map(|(m, _)| m.clone()).collect();
-    options
-        .into_iter()
-        .find(|(m, _)| m == method)
-        .map(|(_, t)| t)
-        .ok_or_else(|| method_not_allowed(method, &allowed))
-}
-
-fn resolve<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiError>> {
+/// The table. `None` for a path it does not have.
+fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiError>> {
     use Method as M;
+    use Route as R;
+    let one = |m: Method, r: Route<'a>| pick(method, vec![(m, r)]);
     Some(match segs {
-        ["numbers"] => pick(method, vec![(M::GET, Route::Numbers)]),
-        ["number", "update"] => pick(method, vec![(M::POST, Route::NumberUpdate)]),
-        ["send"] => pick(method, vec![(M::POST, Route::Send)]),
-        ["create"] => pick(method, vec![(M::POST, Route::Create)]),
-        ["analyze"] => pick(method, vec![(M::POST, Route::Analyze)]),
-        ["conversations"] => pick(method, vec![(M::GET, Route::ListConversations)]),
-        ["conversations", "webhooks", "resend"] => pick(method, vec![(M::POST, Route::Resend)]),
-        ["conversations", id] => pick(
+        ["v1", "sms", "numbers"] => one(M::GET, R::Numbers),
+        ["v1", "sms", "number", "update"] => one(M::POST, R::NumberUpdate),
+        ["v1", "sms", "send"] => one(M::POST, R::Send),
+        ["v1", "sms", "create"] => one(M::POST, R::Create),
+        ["v1", "sms", "analyze"] => one(M::POST, R::Analyze),
+        ["v1", "sms", "conversations"] => one(M::GET, R::ListConversations),
+        ["v1", "sms", "conversations", "webhooks", "resend"] => one(M::POST, R::Resend),
+        ["v1", "sms", "conversations", id] => pick(
             method,
             vec![
-                (M::GET, Route::GetConversation(id)),
-                (M::PATCH, Route::PatchConversation(id)),
-                (M::DELETE, Route::DeleteConversation(id)),
+                (M::GET, R::GetConversation(id)),
+                (M::PATCH, R::PatchConversation(id)),
+                (M::DELETE, R::DeleteConversation(id)),
             ],
         ),
-        ["conversations", id, "messages"] => pick(
+        ["v1", "sms", "conversations", id, "messages"] => pick(
             method,
             vec![
-                (M::POST, Route::PostMessages(id)),
-                (M::DELETE, Route::DeleteMessages(id)),
+                (M::POST, R::PostMessages(id)),
+                (M::DELETE, R::DeleteMessages(id)),
             ],
         ),
-        ["conversations", id, "handoff"] => pick(method, vec![(M::POST, Route::Handoff(id))]),
-        ["conversations", id, "resume"] => pick(method, vec![(M::POST, Route::Resume(id))]),
-        ["conversations", id, "end"] => pick(method, vec![(M::POST, Route::End(id))]),
-        ["conversations", id, "webhook"] => pick(method, vec![(M::GET, Route::WebhookLog(id))]),
+        ["v1", "sms", "conversations", id, "handoff"] => one(M::POST, R::Handoff(id)),
+        ["v1", "sms", "conversations", id, "resume"] => one(M::POST, R::Resume(id)),
+        ["v1", "sms", "conversations", id, "end"] => one(M::POST, R::End(id)),
+        ["v1", "sms", "conversations", id, "webhook"] => one(M::GET, R::WebhookLog(id)),
+        ["_sim", "health"] => one(M::GET, R::SimHealth),
+        ["_sim", "reset"] => one(M::POST, R::SimReset),
+        ["_sim", "numbers"] => pick(
+            method,
+            vec![(M::GET, R::SimNumbers), (M::POST, R::SimProvision)],
+        ),
+        ["_sim", "inbound"] => one(M::POST, R::SimInbound),
+        ["_sim", "clock"] => one(M::GET, R::SimClock),
+        ["_sim", "clock", "advance"] => one(M::POST, R::SimAdvance),
+        ["_sim", "webhooks"] => one(M::GET, R::SimWebhooks),
+        ["_sim", "scenarios"] => one(M::GET, R::SimScenarios),
+        ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
+        ["_sim", "requests"] => one(M::GET, R::SimRequests),
         _ => return None,
     })
 }
 
-/// The key a request presents in `authorization`, raw or as `Bearer KEY`; `None` when empty.
-pub fn presented_key(req: &Req) -> Option<&str> {
-    let raw = req.header("authorization").unwrap_or("").trim();
-    let key = match raw.split_once(char::is_whitespace) {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ if raw.eq_ignore_ascii_case("bearer") => "",
-        _ => raw,
-    };
-    (!key.is_empty()).then_some(key)
+/// Picks the method's entry from `(method, value)` pairs, or 405 listing the allowed ones.
+fn pick<T>(method: &Method, options: Vec<(Method, T)>) -> Result<T, ApiError> {
+    let allowed: Vec<&str> = options.iter().map(|(m, _)| m.as_str()).collect();
+    let refusal = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed here; use {}", allowed.join(" or ")),
+    );
+    options
+        .into_iter()
+        .find(|(m, _)| m == method)
+        .map(|(_, t)| t)
+        .ok_or(refusal)
 }
 
 /// The API key of a request.
 ///
 /// # Errors
 /// 401 `AUTH_FAILURE` when missing, empty, or not one of `--api-key`.
-pub fn authenticate(app: &App, req: &Req) -> Result<String, ApiError> {
-    let key = presented_key(req).ok_or_else(ApiError::unauthorized)?;
-    if !app.config.api_keys.is_empty() && !app.config.api_keys.iter().any(|k| k == key) {
+fn authenticate<'r>(app: &App, req: &'r Req) -> Result<&'r str, ApiError> {
+    let key = req.presented_key().ok_or_else(ApiError::unauthorized)?;
+    let keys = &app.config.api_keys;
+    if !keys.is_empty() && !keys.iter().any(|k| k == key) {
         return Err(ApiError::unauthorized());
     }
-    Ok(key.to_string())
+    Ok(key)
 }
 
-async fn route(app: &App, req: &Req) -> ApiResult {
+async fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["_sim", rest @ ..] => crate::admin::route(app, req, rest).await,
-        ["v1", "sms", rest @ ..] => {
-            let route = match resolve(&req.method, rest) {
-                Some(r) => r?,
-                None => return Err(not_found(&req.method, &req.path)),
-            };
-            let key = authenticate(app, req)?;
-            dispatch(app, req, &key, route).await
-        }
-        _ => Err(not_found(&req.method, &req.path)),
-    }
+    let route = table(&req.method, &segs).unwrap_or_else(|| {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No route for {} {}", req.method, req.path),
+        ))
+    })?;
+    let key = if route.needs_key() {
+        authenticate(app, req)?
+    } else {
+        ""
+    };
+    dispatch(app, req, key, route).await
 }
 
-async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> ApiResult {
-    use api::*;
+async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<Reply, ApiError> {
+    let idem = |scope: &str, f: &dyn Fn() -> Result<Reply, ApiError>| {
+        app.idempotency.run(key, scope, req.idempotency_key(), f)
+    };
     match route {
         Route::Numbers => numbers::list(app, req, key),
         Route::NumberUpdate => numbers::update(app, req, key),
-        Route::Send => {
-            let idem = req.idempotency_key();
-            app.store
-                .idempotent(key, "send", idem, || async { send::send(app, req, key) })
-                .await
-        }
+        Route::Send => idem("send", &|| send::send(app, req, key)),
         Route::Create => send::create(app, req, key),
         Route::Analyze => analyze::analyze(app, req, key),
         Route::ListConversations => list::list(app, req, key),
@@ -183,35 +182,39 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> ApiResul
         Route::DeleteConversation(id) => conversations::delete(app, key, id),
         Route::PostMessages(id) => {
             let scope = format!("messages:{id}");
-            let idem = req.idempotency_key();
-            app.store
-                .idempotent(key, &scope, idem, || async {
-                    conversations::post_message(app, req, key, id)
-                })
-                .await
+            idem(&scope, &|| conversations::post_message(app, req, key, id))
         }
         Route::DeleteMessages(id) => conversations::delete_messages(app, req, key, id),
         Route::Handoff(id) => handoff::handoff(app, req, key, id),
         Route::Resume(id) => {
             let scope = format!("resume:{id}");
-            let idem = req.idempotency_key();
-            app.store
-                .idempotent(key, &scope, idem, || async {
-                    handoff::resume(app, req, key, id)
-                })
-                .await
+            idem(&scope, &|| handoff::resume(app, req, key, id))
         }
         Route::End(id) => handoff::end(app, req, key, id),
         Route::WebhookLog(id) => webhooks::log(app, key, id),
+        Route::SimHealth => Ok(admin::health()),
+        Route::SimReset => Ok(admin::reset(app).await),
+        Route::SimNumbers => Ok(admin::numbers(app)),
+        Route::SimProvision => admin::provision(app, req),
+        Route::SimInbound => admin::inbound(app, req).await,
+        Route::SimClock => Ok(Reply::ok(admin::clock_json(app))),
+        Route::SimAdvance => admin::advance(app, req).await,
+        Route::SimWebhooks => Ok(Reply::ok(admin::webhooks(app, req))),
+        Route::SimScenarios => Ok(Reply::ok(app.scenarios.to_json())),
+        Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
+        Route::SimRequests => Ok(Reply::ok(admin::requests(app, req))),
     }
 }
 
 /// The hyper service: read, route, answer. Never fails at the HTTP level.
-pub async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+pub(crate) async fn handle(
+    app: App,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = match read_limited(body, app.config.body_limit).await {
         Ok(b) => b,
-        Err(e) => return Ok(e.into_reply().into_response()),
+        Err(e) => return Ok(Reply::from(e).into_response()),
     };
     let req = Req {
         method: parts.method,
@@ -224,14 +227,14 @@ pub async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<By
         Ok(r) => (r, None),
         Err(e) => {
             let code = e.code;
-            (e.into_reply(), Some(code))
+            (Reply::from(e), Some(code))
         }
     };
     if app.journal.enabled() && !req.path.starts_with("/_sim/") {
         app.journal.record(Entry {
             id: 0,
             at: app.now(),
-            api_key: presented_key(&req).map(String::from),
+            api_key: req.presented_key().map(String::from),
             idempotency_key: req.idempotency_key().map(String::from),
             method: req.method,
             path: req.path,

@@ -15,10 +15,10 @@ use crate::app::App;
 use crate::routes;
 
 /// How long in-flight requests get to finish after the shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `app` on an already-bound listener until `shutdown` completes.
-pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -1,11 +1,10 @@
 //! [`Store`]: all simulator state in sharded `DashMap`s behind one cheap handle — accounts,
-//! numbers, conversations, the (agent, user) pair index, opt-outs and idempotency records — plus
+//! numbers, conversations, the (agent, user) pair index, opt-outs and the outbox — plus
 //! the seeded id generator. Handlers call methods here; nobody else touches the maps.
 //!
 //! Lock order, to rule out deadlocks between maps: `pairs` before `conversations`; nothing is
 //! awaited while a map guard is held.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,16 +13,10 @@ use dashmap::{DashMap, DashSet};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
-use crate::body::Reply;
-use crate::error::{ApiError, ApiResult};
 use crate::model::{Conversation, NumberConfig, NumberRecord};
 use crate::ring::Ring;
 use crate::validation::Channel;
-
-/// Idempotency keys remembered per account; the oldest is forgotten first.
-pub const IDEMPOTENCY_KEYS_PER_ACCOUNT: usize = 10_000;
 
 /// Reproducible ids: the n-th id of a run depends only on the seed and n.
 pub struct Ids {
@@ -76,8 +69,6 @@ pub enum ProvisionError {
     OwnedByAnother,
 }
 
-type IdemKey = (String, String, String);
-
 /// The shared state handle. Clone is shallow.
 #[derive(Clone)]
 pub struct Store {
@@ -92,8 +83,6 @@ struct Inner {
     pairs: DashMap<(String, String), String>,
     /// (agent_number, user_number) pairs whose user texted STOP.
     optouts: DashSet<(String, String)>,
-    idempotency: DashMap<IdemKey, Arc<OnceCell<Reply>>>,
-    idempotency_order: DashMap<String, VecDeque<IdemKey>>,
     /// Texts sent outside any conversation (handoff notices).
     outbox: Ring<serde_json::Value>,
     next_inbound_id: AtomicU64,
@@ -118,8 +107,6 @@ impl Store {
                 conversations: DashMap::new(),
                 pairs: DashMap::new(),
                 optouts: DashSet::new(),
-                idempotency: DashMap::new(),
-                idempotency_order: DashMap::new(),
                 outbox: Ring::new(OUTBOX_CAP),
                 next_inbound_id: AtomicU64::new(100_001),
                 ids: Ids::new(seed),
@@ -139,8 +126,6 @@ impl Store {
         i.conversations.clear();
         i.pairs.clear();
         i.optouts.clear();
-        i.idempotency.clear();
-        i.idempotency_order.clear();
         i.outbox.clear();
         i.next_inbound_id.store(100_001, Ordering::Relaxed);
         i.ids.reset();
@@ -426,62 +411,6 @@ impl Store {
     pub fn outbox(&self) -> Vec<serde_json::Value> {
         self.inner.outbox.list(|_| true)
     }
-
-    // ---- idempotency ----------------------------------------------------------------------
-
-    /// Runs `f` once per (account, scope, key): a repeat — also one that arrives while the first
-    /// is still running — gets the first success back and runs nothing. Errors are not
-    /// remembered, so a corrected retry with the same key goes through.
-    ///
-    /// # Errors
-    /// Whatever `f` returns.
-    pub async fn idempotent<F, Fut>(
-        &self,
-        account: &str,
-        scope: &str,
-        key: Option<&str>,
-        f: F,
-    ) -> ApiResult
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = ApiResult>,
-    {
-        let Some(key) = key else {
-            return f().await;
-        };
-        let k: IdemKey = (account.to_string(), scope.to_string(), key.to_string());
-        let (cell, fresh) = match self.inner.idempotency.entry(k.clone()) {
-            dashmap::Entry::Occupied(e) => (e.get().clone(), false),
-            dashmap::Entry::Vacant(e) => (e.insert(Arc::new(OnceCell::new())).clone(), true),
-        };
-        if fresh {
-            let mut order = self
-                .inner
-                .idempotency_order
-                .entry(account.to_string())
-                .or_default();
-            order.push_back(k);
-            while order.len() > IDEMPOTENCY_KEYS_PER_ACCOUNT {
-                if let Some(old) = order.pop_front() {
-                    self.inner.idempotency.remove(&old);
-                }
-            }
-        }
-        cell.get_or_try_init(f).await.cloned()
-    }
-}
-
-/// 404 `INBOUND_NUMBER_NOT_FOUND` for an agent number the key cannot use, saying how to fix it.
-pub fn number_not_found(phone: &str) -> ApiError {
-    ApiError::new(
-        hyper::StatusCode::NOT_FOUND,
-        "INBOUND_NUMBER_NOT_FOUND",
-        format!(
-            "Agent number {phone} is not provisioned for this API key. Add it to the fixtures \
-             file, POST /_sim/numbers {{\"api_key\":\"…\",\"phone_number\":\"{phone}\"}}, or start \
-             the simulator with --auto-provision"
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -54,6 +54,14 @@ impl Channel {
             Channel::Imessage => "imessage_config",
         }
     }
+    /// The channel's name in prose: `SMS`, `WhatsApp`, `iMessage`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Sms => "SMS",
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Imessage => "iMessage",
+        }
+    }
     /// Parses `sms`, `whatsapp` or `imessage` (any case).
     ///
     /// # Errors
@@ -94,22 +102,6 @@ impl<'a> Fields<'a> {
             Some(_) => Err(wrong(field, "a string")),
         }
     }
-    /// The first of several alias names that is present.
-    pub fn string_alias(&self, fields: &[&str]) -> Result<Option<String>, ApiError> {
-        for f in fields {
-            if let Some(s) = self.string(f)? {
-                return Ok(Some(s));
-            }
-        }
-        Ok(None)
-    }
-    /// A string that, when present, must be non-empty after trimming.
-    pub fn text(&self, field: &str) -> Result<Option<String>, ApiError> {
-        match self.string(field)? {
-            Some(s) if s.trim().is_empty() => Err(wrong(field, "a non-empty string")),
-            other => Ok(other),
-        }
-    }
     pub fn bool(&self, field: &str) -> Result<Option<bool>, ApiError> {
         match self.raw(field) {
             None => Ok(None),
@@ -133,13 +125,6 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(v @ Value::Number(_)) => Ok(Some(v.clone())),
             Some(_) => Err(wrong(field, "a number")),
-        }
-    }
-    pub fn object(&self, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.raw(field) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
-            Some(_) => Err(wrong(field, "an object")),
         }
     }
     /// An object or an array (Bland's `request_data` takes either).
@@ -184,35 +169,12 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(s) if s.is_empty() => Ok(None),
             Some(s) => {
-                let ok = s.parse::<hyper::Uri>().ok().is_some_and(|u| {
-                    matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
-                });
-                if ok {
+                if crate::input::is_web_url(&s) {
                     Ok(Some(s))
                 } else {
                     Err(wrong(field, "an http:// or https:// URL"))
                 }
             }
-        }
-    }
-    /// An E.164 number under any of the alias names.
-    pub fn phone(&self, fields: &[&str]) -> Result<Option<String>, ApiError> {
-        for f in fields {
-            if let Some(s) = self.string(f)? {
-                e164(f, &s)?;
-                return Ok(Some(s));
-            }
-        }
-        Ok(None)
-    }
-    pub fn channel(&self) -> Result<Option<Channel>, ApiError> {
-        match self.raw("channel") {
-            None => Ok(None),
-            Some(Value::String(s)) => Channel::parse(s).map(Some),
-            Some(_) => Err(ApiError::bad_request(
-                "INVALID_CHANNEL",
-                "`channel` must be one of sms, whatsapp, imessage",
-            )),
         }
     }
 }

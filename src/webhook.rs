@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::clock::iso;
-use crate::model::Conversation;
 use crate::ring::Ring;
 
 /// First retry waits this long; each next one twice as long.
@@ -40,6 +39,72 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Why an attempt was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendType {
+    /// The original delivery and its retries.
+    Spawn,
+    /// A re-delivery asked for through `/v1/sms/conversations/webhooks/resend`.
+    Resend,
+}
+
+impl SendType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendType::Spawn => "spawn",
+            SendType::Resend => "resend",
+        }
+    }
+}
+
+/// A status webhook's `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Ended,
+    Timeout,
+    Blacklisted,
+    Inactive,
+    HumanHandoff,
+    HumanHandoffEnded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ended => "ended",
+            Status::Timeout => "timeout",
+            Status::Blacklisted => "blacklisted",
+            Status::Inactive => "inactive",
+            Status::HumanHandoff => "human_handoff",
+            Status::HumanHandoffEnded => "human_handoff_ended",
+        }
+    }
+}
+
+/// What a delivery is about: a message, or a status change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    Message,
+    Status(Status),
+}
+
+impl Event {
+    /// The payload's `type`: `message` or `status`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Event::Message => "message",
+            Event::Status(_) => "status",
+        }
+    }
+    /// `message`, or the status value (`ended`, `timeout`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Message => "message",
+            Event::Status(s) => s.as_str(),
+        }
+    }
+}
+
 /// One HTTP attempt of a delivery.
 #[derive(Clone, Debug)]
 pub struct Attempt {
@@ -47,8 +112,7 @@ pub struct Attempt {
     pub response_code: Option<u16>,
     pub response_time_ms: u64,
     pub error: Option<String>,
-    /// `spawn` for the original delivery and its retries, `resend` for a resend.
-    pub send_type: &'static str,
+    pub send_type: SendType,
 }
 
 /// Where a delivery stands.
@@ -65,10 +129,7 @@ pub struct Delivery {
     pub id: u64,
     pub user_id: String,
     pub conversation_id: String,
-    /// `message` or `status`.
-    pub kind: &'static str,
-    /// `message`, or the status value (`ended`, `timeout`, …).
-    pub event: String,
+    pub event: Event,
     pub url: String,
     pub body: Bytes,
     pub signature: String,
@@ -87,8 +148,8 @@ impl Delivery {
         json!({
             "id": self.id,
             "conversation_id": self.conversation_id,
-            "type": self.kind,
-            "event": self.event,
+            "type": self.event.kind(),
+            "event": self.event.as_str(),
             "url": self.url,
             "status": match self.state {
                 State::Pending => "pending",
@@ -104,7 +165,7 @@ impl Delivery {
                 "response_code": a.response_code,
                 "response_time": format!("{}ms", a.response_time_ms),
                 "error_message": a.error,
-                "send_type": a.send_type,
+                "send_type": a.send_type.as_str(),
             })).collect::<Vec<_>>(),
             "payload": self.payload(),
         })
@@ -121,7 +182,7 @@ impl Delivery {
                 "sent_at": iso(a.sent_at),
                 "response_code": a.response_code,
                 "response_time": format!("{}ms", a.response_time_ms),
-                "send_type": a.send_type,
+                "send_type": a.send_type.as_str(),
                 "error_message": a.error,
             })).collect::<Vec<_>>(),
         })
@@ -162,14 +223,13 @@ impl Webhooks {
         self.log.clear();
     }
 
-    /// Stores a delivery of `payload` about conversation `c` to `url` and returns its id;
-    /// nothing is sent yet.
+    /// Stores a delivery of `payload` about conversation `c` (its id and its account's
+    /// `user_id`) to `url` and returns its id; nothing is sent yet.
     pub fn prepare(
         &self,
         now: i64,
-        c: &Conversation,
-        kind: &'static str,
-        event: &str,
+        c: (&str, &str),
+        event: Event,
         url: &str,
         payload: &Value,
     ) -> u64 {
@@ -177,10 +237,9 @@ impl Webhooks {
         let signature = sign(&self.secret, &body);
         self.log.push(|id| Delivery {
             id,
-            user_id: c.user_id.clone(),
-            conversation_id: c.id.clone(),
-            kind,
-            event: event.to_string(),
+            conversation_id: c.0.to_string(),
+            user_id: c.1.to_string(),
+            event,
             url: url.to_string(),
             body,
             signature,
@@ -201,7 +260,7 @@ impl Webhooks {
     }
 
     /// Sends one attempt of delivery `id` and records it. `now` reads the simulator clock.
-    pub async fn attempt(&self, id: u64, send_type: &'static str, now: impl Fn() -> i64) -> Next {
+    pub async fn attempt(&self, id: u64, send_type: SendType, now: impl Fn() -> i64) -> Next {
         let Some((url, body, signature)) = self.log.get(id).map(|d| (d.url, d.body, d.signature))
         else {
             return Next::Done;
@@ -230,11 +289,15 @@ impl Webhooks {
                     d.next_attempt_at = None;
                     return Next::Done;
                 }
-                if send_type == "resend" {
+                if send_type == SendType::Resend {
                     // A resend is one attempt; it does not restart the retry schedule.
                     return Next::Done;
                 }
-                let spawned = d.attempts.iter().filter(|a| a.send_type == "spawn").count() as u32;
+                let spawned = d
+                    .attempts
+                    .iter()
+                    .filter(|a| a.send_type == SendType::Spawn)
+                    .count() as u32;
                 if spawned >= max_attempts {
                     d.state = State::Failed;
                     d.next_attempt_at = None;

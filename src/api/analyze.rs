@@ -2,29 +2,31 @@
 //! citation schemas and the conversation's variables.
 
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
-use super::body;
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine::{config_for, Ctx};
-use crate::error::{ApiError, ApiResult};
-use crate::routes::Req;
-use crate::validation::Fields;
+use crate::engine;
+use crate::error::ApiError;
+use crate::model::Message;
+use crate::req::Req;
 
-pub fn analyze(app: &App, req: &Req, key: &str) -> ApiResult {
-    let m = body(req)?;
-    let f = Fields(&m);
-    let schema_id = f
-        .string("schema_id")?
+#[derive(Deserialize)]
+struct AnalyzeBody {
+    schema_id: Option<String>,
+    conversation_id: Option<String>,
+}
+
+pub(crate) fn analyze(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let b: AnalyzeBody = req.json()?;
+    let schema_id = b
+        .schema_id
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad_request("MISSING_SCHEMA_ID", "schema_id is required"))?;
-    let conversation_id = f
-        .string("conversation_id")?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("MISSING_CONVERSATION_ID", "conversation_id is required")
-        })?;
+    let conversation_id = b.conversation_id.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("MISSING_CONVERSATION_ID", "conversation_id is required")
+    })?;
     let Some(c) = app.store.conversation(key, &conversation_id) else {
         return Err(match app.store.conversation_owner(&conversation_id) {
             Some(_) => ApiError::new(
@@ -59,9 +61,23 @@ pub fn analyze(app: &App, req: &Req, key: &str) -> ApiResult {
             "The conversation has no messages",
         ));
     }
-    let ctx = Ctx::new(app, config_for(app, &c));
-    let extracted = ctx.extract(&c, &schema.variables);
-    let citations: Vec<Value> = extracted
+    let extracted = engine::extract(app, &c, &schema.variables);
+    let citations = cite(&extracted, &messages);
+    Ok(Reply::ok(json!({
+        "status": "success",
+        "conversation_id": c.id,
+        "schema_id": schema_id,
+        "schema_name": schema.name,
+        "variables_extracted": extracted.values().filter(|v| !v.is_null()).count(),
+        "extracted_variables": extracted,
+        "citations": citations,
+        "messages_processed": messages.len(),
+    })))
+}
+
+/// For each extracted value, the first message that contains it.
+fn cite(extracted: &Map<String, Value>, messages: &[Message]) -> Vec<Value> {
+    extracted
         .iter()
         .filter_map(|(var, v)| {
             let value = v.as_str()?.to_lowercase();
@@ -74,15 +90,5 @@ pub fn analyze(app: &App, req: &Req, key: &str) -> ApiResult {
                 "confidence": if source.is_some() { 0.95 } else { 0.5 },
             }))
         })
-        .collect();
-    Ok(Reply::ok(json!({
-        "status": "success",
-        "conversation_id": c.id,
-        "schema_id": schema_id,
-        "schema_name": schema.name,
-        "variables_extracted": extracted.values().filter(|v| !v.is_null()).count(),
-        "extracted_variables": extracted,
-        "citations": citations,
-        "messages_processed": messages.len(),
-    })))
+        .collect()
 }

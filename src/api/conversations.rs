@@ -2,18 +2,19 @@
 //! `POST …/messages` (§3.10, 202) and `DELETE …/messages` (§3.13, soft delete).
 
 use hyper::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, check_length, check_opt_out, sender};
+use super::{check_length, check_opt_out, sender};
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine::Ctx;
-use crate::error::{ApiError, ApiResult};
+use crate::clock::iso;
+use crate::engine;
+use crate::error::ApiError;
 use crate::model::{EndKind, Sender};
-use crate::routes::Req;
-use crate::validation::Fields;
+use crate::req::Req;
 
-pub fn get(app: &App, key: &str, id: &str) -> ApiResult {
+pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     let c = app
         .store
         .conversation(key, id)
@@ -21,45 +22,36 @@ pub fn get(app: &App, key: &str, id: &str) -> ApiResult {
     Ok(Reply::ok(c.detail_json()))
 }
 
+#[derive(Deserialize)]
+struct PatchBody {
+    is_active: Option<Value>,
+}
+
 /// Sets `is_active`. Deactivating ends the conversation (`inactive` webhook, outcomes);
 /// re-activating makes it the pair's current conversation again.
-pub fn patch(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
-    let m = body(req)?;
-    let is_active = match m.get("is_active") {
-        Some(Value::Bool(b)) => *b,
-        _ => {
-            return Err(ApiError::bad_request(
-                "INVALID_IS_ACTIVE_VALUE",
-                "is_active must be a boolean value",
-            ))
-        }
+pub(crate) fn patch(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, ApiError> {
+    let b: PatchBody = req.json()?;
+    let Some(Value::Bool(is_active)) = b.is_active else {
+        return Err(ApiError::bad_request(
+            "INVALID_IS_ACTIVE_VALUE",
+            "is_active must be a boolean value",
+        ));
     };
-    let ((view, reactivated), fx) = Ctx::with(app, Some(key), id, |ctx, c| {
-        let mut reactivated = None;
-        if !is_active {
-            ctx.end(c, EndKind::Inactive, None);
-        } else if !c.is_active {
-            c.is_active = true;
-            c.ended = None;
-            c.updated_at = ctx.now;
-            reactivated = Some((c.agent_number.clone(), c.user_number.clone()));
-        }
-        (
-            json!({"id": c.id, "is_active": c.is_active, "updated_at": crate::clock::iso(c.updated_at)}),
-            reactivated,
-        )
-    })
-    .ok_or_else(ApiError::conversation_not_found)?;
-    app.deliver_in_background(fx.deliveries);
-    if let Some((agent, user)) = reactivated {
-        // The pair's other active conversation (if any) is archived; this one takes its place.
-        if let Some(other) = app.store.pair_latest(&agent, &user).filter(|o| o != id) {
-            if let Some(fx) = Ctx::run(app, &other, |ctx, c| ctx.end(c, EndKind::Archived, None)) {
-                app.deliver_in_background(fx.deliveries);
-            }
-        }
-        app.store.set_pair(&agent, &user, id);
+    if is_active {
+        engine::reactivate(app, key, id)?;
+    } else {
+        engine::apply(app, Some(key), id, |ctx, c| {
+            ctx.end(c, EndKind::Inactive, None)
+        })?;
     }
+    let view = app
+        .store
+        .with_conversation(
+            Some(key),
+            id,
+            |c| json!({"id": c.id, "is_active": c.is_active, "updated_at": iso(c.updated_at)}),
+        )
+        .ok_or_else(ApiError::conversation_not_found)?;
     Ok(Reply::ok(json!({
         "message": "Conversation updated successfully",
         "conversation": view,
@@ -67,7 +59,7 @@ pub fn patch(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
 }
 
 /// Deletes the conversation with its messages, timers and webhook log.
-pub fn delete(app: &App, key: &str, id: &str) -> ApiResult {
+pub(crate) fn delete(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     let c = app
         .store
         .delete_conversation(key, id)
@@ -80,31 +72,29 @@ pub fn delete(app: &App, key: &str, id: &str) -> ApiResult {
     })))
 }
 
+#[derive(Deserialize)]
+struct MessageBody {
+    message: Option<String>,
+    sender: Option<String>,
+}
+
 /// Sends a fixed HUMAN (default) or AGENT message on the conversation; works during a handoff.
-pub fn post_message(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
-    let m = body(req)?;
-    let f = Fields(&m);
-    let text = f
-        .string("message")?
+pub(crate) fn post_message(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, ApiError> {
+    let b: MessageBody = req.json()?;
+    let text = b
+        .message
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "MISSING_REQUIRED_FIELDS",
-                "message is required and must not be empty",
-            )
-        })?;
+        .ok_or_else(|| ApiError::missing("message is required and must not be empty"))?;
     check_length(&text)?;
-    let sender = sender(&m, &[Sender::Human, Sender::Agent])?;
+    let sender = sender(b.sender.as_deref(), &[Sender::Human, Sender::Agent])?;
     let c = app
         .store
         .conversation(key, id)
         .ok_or_else(ApiError::conversation_not_found)?;
     check_opt_out(app, &c.agent_number, &c.user_number)?;
-    let ((message_id, handoff), fx) = Ctx::with(app, Some(key), id, |ctx, c| {
+    let (message_id, handoff) = engine::apply(app, Some(key), id, |ctx, c| {
         (ctx.agent_message(c, sender, text), c.handoff.is_some())
-    })
-    .ok_or_else(ApiError::conversation_not_found)?;
-    app.deliver_in_background(fx.deliveries);
+    })?;
     Ok(Reply::data(
         StatusCode::ACCEPTED,
         json!({
@@ -118,43 +108,42 @@ pub fn post_message(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
     ))
 }
 
-/// Hides the given messages from GET and from `message_count`. Ids may be strings or numbers;
-/// ids of other conversations are ignored.
-pub fn delete_messages(app: &App, req: &Req, key: &str, id: &str) -> ApiResult {
-    let m = body(req)?;
-    let ids: Vec<String> = match m.get("message_ids") {
+#[derive(Deserialize)]
+struct DeleteMessagesBody {
+    message_ids: Option<Value>,
+}
+
+/// The message ids: strings or numbers (Bland's docs show both).
+fn message_ids(v: Option<Value>) -> Result<Vec<String>, ApiError> {
+    let refuse = |m: &str| ApiError::bad_request("MESSAGE_IDS_REQUIRED", m);
+    match v {
         Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
+            .into_iter()
             .map(|v| match v {
-                Value::String(s) => Ok(s.clone()),
+                Value::String(s) => Ok(s),
                 Value::Number(n) => Ok(n.to_string()),
-                _ => Err(ApiError::bad_request(
-                    "MESSAGE_IDS_REQUIRED",
-                    "message_ids must be an array of message id strings",
-                )),
+                _ => Err(refuse("message_ids must be an array of message id strings")),
             })
-            .collect::<Result<_, _>>()?,
-        _ => {
-            return Err(ApiError::bad_request(
-                "MESSAGE_IDS_REQUIRED",
-                "message_ids is required: a non-empty array of message ids",
-            ))
-        }
-    };
+            .collect(),
+        _ => Err(refuse(
+            "message_ids is required: a non-empty array of message ids",
+        )),
+    }
+}
+
+/// Hides the given messages from GET and from `message_count`; ids of other conversations are
+/// ignored.
+pub(crate) fn delete_messages(
+    app: &App,
+    req: &Req,
+    key: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let b: DeleteMessagesBody = req.json()?;
+    let ids = message_ids(b.message_ids)?;
     let count = app
         .store
-        .with_conversation(Some(key), id, |c| {
-            let mut n = 0;
-            for msg in c
-                .messages
-                .iter_mut()
-                .filter(|m| !m.deleted && ids.contains(&m.id))
-            {
-                msg.deleted = true;
-                n += 1;
-            }
-            n
-        })
+        .with_conversation(Some(key), id, |c| c.hide_messages(&ids))
         .ok_or_else(ApiError::conversation_not_found)?;
     Ok(Reply::ok(json!({
         "message": format!("{count} messages marked as deleted"),

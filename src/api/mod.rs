@@ -1,37 +1,31 @@
-//! The `/v1/sms/*` handlers, one file per resource, and the helpers they share: reading the
-//! JSON body, the Enterprise gate, and resolving an agent number the key may use.
+//! The `/v1/sms/*` handlers, one file per resource. Each parses its request into a typed struct,
+//! calls the engine (or the store, for plain reads), and renders the answer. The checks they
+//! share live here: the Enterprise gate, the agent number a key may use, required fields,
+//! message length, opt-out, the `sender` field.
 
-pub mod analyze;
-pub mod conversations;
-pub mod handoff;
-pub mod list;
-pub mod numbers;
-pub mod send;
-pub mod webhooks;
+pub(crate) mod analyze;
+pub(crate) mod conversations;
+pub(crate) mod filter;
+pub(crate) mod handoff;
+pub(crate) mod list;
+pub(crate) mod numbers;
+pub(crate) mod send;
+pub(crate) mod webhooks;
 
 use hyper::StatusCode;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::app::App;
-use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::model::{NumberRecord, Sender};
-use crate::routes::Req;
-use crate::store::{number_not_found, ProvisionError};
-
-/// The body as a JSON object.
-///
-/// # Errors
-/// 400 `INVALID_JSON`.
-pub fn body(req: &Req) -> Result<Map<String, Value>, ApiError> {
-    parse_json(&req.body)
-}
+use crate::store::ProvisionError;
+use crate::validation::{e164, Channel};
 
 /// 403 `ENTERPRISE_REQUIRED` unless the key's plan is Enterprise (fixtures may say it is not).
 ///
 /// # Errors
 /// As above.
-pub fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
+pub(crate) fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
     if app.store.account_info(key).0 {
         Ok(())
     } else {
@@ -49,21 +43,11 @@ pub fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 404 `INBOUND_NUMBER_NOT_FOUND`, saying how to provision the number.
-pub fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRecord, ApiError> {
+pub(crate) fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRecord, ApiError> {
     match app.store.number(phone) {
         Some(n) if n.owner == key => Ok(n),
-        None if app.config.auto_provision => Ok(NumberRecord {
-            phone_number: phone.to_string(),
-            owner: key.to_string(),
-            inbound_id: 0,
-            label: None,
-            imessage: false,
-            sms_config: Some(Default::default()),
-            whatsapp_config: None,
-            imessage_config: None,
-            conversation_count: 0,
-        }),
-        _ => Err(number_not_found(phone)),
+        None if app.config.auto_provision => Ok(NumberRecord::unclaimed(phone, key)),
+        _ => Err(ApiError::number_not_found(phone)),
     }
 }
 
@@ -72,20 +56,20 @@ pub fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRecord, A
 ///
 /// # Errors
 /// 404 `INBOUND_NUMBER_NOT_FOUND` when another key took the number meanwhile.
-pub fn claim(app: &App, key: &str, number: NumberRecord) -> Result<NumberRecord, ApiError> {
+pub(crate) fn claim(app: &App, key: &str, number: NumberRecord) -> Result<NumberRecord, ApiError> {
     if number.inbound_id != 0 {
         return Ok(number);
     }
     app.store
         .provision(key, &number.phone_number, None, false, Vec::new())
-        .map_err(|ProvisionError::OwnedByAnother| number_not_found(&number.phone_number))
+        .map_err(|ProvisionError::OwnedByAnother| ApiError::number_not_found(&number.phone_number))
 }
 
 /// Bland's `MISSING_REQUIRED_FIELDS`, listing the `(name, present)` fields that are missing.
 ///
 /// # Errors
 /// 400 when any is missing.
-pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+pub(crate) fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
     let missing: Vec<&str> = fields
         .iter()
         .filter(|(_, ok)| !ok)
@@ -94,21 +78,51 @@ pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "MISSING_REQUIRED_FIELDS",
-            format!("Missing required fields: {}", missing.join(", ")),
-        ))
+        Err(ApiError::missing(format!(
+            "Missing required fields: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The first of several alias fields that is given, checked as an E.164 number; the alias's
+/// own name is the one an error names.
+///
+/// # Errors
+/// 400 `INVALID_PHONE_NUMBER`.
+pub(crate) fn phone(aliases: &[(&str, &Option<String>)]) -> Result<Option<String>, ApiError> {
+    match aliases.iter().find_map(|(n, v)| v.as_ref().map(|v| (n, v))) {
+        Some((name, v)) => {
+            e164(name, v)?;
+            Ok(Some(v.clone()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The `channel` field, when given.
+///
+/// # Errors
+/// 400 `INVALID_CHANNEL` for anything but `sms`, `whatsapp` or `imessage`.
+pub(crate) fn channel(v: &Option<Value>) -> Result<Option<Channel>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Channel::parse(s).map(Some),
+        Some(_) => Err(ApiError::bad_request(
+            "INVALID_CHANNEL",
+            "`channel` must be one of sms, whatsapp, imessage",
+        )),
     }
 }
 
 /// Longest text the conversation message endpoints accept.
-pub const MAX_MESSAGE_CHARS: usize = 1600;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 1600;
 
 /// 400 `MESSAGE_TOO_LONG` past [`MAX_MESSAGE_CHARS`].
 ///
 /// # Errors
 /// As above.
-pub fn check_length(text: &str) -> Result<(), ApiError> {
+pub(crate) fn check_length(text: &str) -> Result<(), ApiError> {
     if text.chars().count() > MAX_MESSAGE_CHARS {
         Err(ApiError::bad_request(
             "MESSAGE_TOO_LONG",
@@ -123,14 +137,14 @@ pub fn check_length(text: &str) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 400 `INVALID_PARAMETER` naming the allowed values.
-pub fn sender(m: &Map<String, Value>, allowed: &[Sender]) -> Result<Sender, ApiError> {
-    let Some(given) = crate::validation::Fields(m).string("sender")? else {
+pub(crate) fn sender(given: Option<&str>, allowed: &[Sender]) -> Result<Sender, ApiError> {
+    let Some(given) = given else {
         return Ok(allowed[0]);
     };
     allowed
         .iter()
         .copied()
-        .find(|s| s.as_str().eq_ignore_ascii_case(&given))
+        .find(|s| s.as_str().eq_ignore_ascii_case(given))
         .ok_or_else(|| {
             let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
             ApiError::invalid(format!(
@@ -144,7 +158,7 @@ pub fn sender(m: &Map<String, Value>, allowed: &[Sender]) -> Result<Sender, ApiE
 ///
 /// # Errors
 /// As above.
-pub fn check_opt_out(app: &App, agent: &str, user: &str) -> Result<(), ApiError> {
+pub(crate) fn check_opt_out(app: &App, agent: &str, user: &str) -> Result<(), ApiError> {
     if app.store.is_opted_out(agent, user) {
         Err(ApiError::bad_request(
             "USER_OPTED_OUT",
@@ -155,13 +169,5 @@ pub fn check_opt_out(app: &App, agent: &str, user: &str) -> Result<(), ApiError>
         ))
     } else {
         Ok(())
-    }
-}
-
-/// A pathway version (string or number in Bland's docs) as the text conversations store.
-pub fn version_text(v: Value) -> String {
-    match v {
-        Value::String(s) => s,
-        other => other.to_string(),
     }
 }

@@ -1,16 +1,16 @@
 //! `GET /v1/sms/numbers` (§3.1) and `POST /v1/sms/number/update` (§3.2).
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::{agent_number, body, claim, require_enterprise};
+use super::{agent_number, channel, claim, require_enterprise};
 use crate::app::App;
 use crate::body::Reply;
-use crate::error::{ApiError, ApiResult};
-use crate::routes::Req;
+use crate::error::ApiError;
+use crate::req::Req;
 use crate::validation::{e164, Channel, Fields};
 
 /// Lists the key's numbers that have the `channel`'s config (default `sms`).
-pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     let channel = match req.query_pairs().into_iter().find(|(k, _)| k == "channel") {
         Some((_, v)) if !v.is_empty() => Channel::parse(&v)?,
         _ => Channel::Sms,
@@ -32,7 +32,7 @@ pub fn list(app: &App, req: &Req, key: &str) -> ApiResult {
 ///
 /// # Errors
 /// 400 `INVALID_TIMEOUT_CONFIG`.
-pub fn check_timeouts(
+pub(crate) fn check_timeouts(
     warning: Option<u64>,
     time_out: Option<u64>,
     warning_given: bool,
@@ -51,9 +51,11 @@ pub fn check_timeouts(
 }
 
 /// Merges the body into the number's config for the channel; nothing changes on an error.
-pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
+pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
-    let m = body(req)?;
+    // A partial update: which fields are present (even as `null`) matters, so the body is read
+    // as a map and merged field by field.
+    let m: Map<String, Value> = req.json()?;
     let f = Fields(&m);
     let phone = f
         .string("phone_number")?
@@ -62,7 +64,7 @@ pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
             ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
         })?;
     e164("phone_number", &phone)?;
-    let channel_given = f.channel()?;
+    let channel_given = channel(&m.get("channel").cloned())?;
     let number = agent_number(app, key, &phone)?;
     let channel = channel_given.unwrap_or(number.default_channel());
     let current = number.config(channel).cloned().unwrap_or_default();
@@ -77,16 +79,14 @@ pub fn update(app: &App, req: &Req, key: &str) -> ApiResult {
     claim(app, key, number)?;
     app.store
         .with_number_mut(key, &phone, |n| *n.config_mut(channel) = Some(merged))
-        .ok_or_else(|| crate::store::number_not_found(&phone))?;
-    let label = match channel {
-        Channel::Sms => "SMS",
-        Channel::Whatsapp => "WhatsApp",
-        Channel::Imessage => "iMessage",
-    };
-    let mut data = serde_json::Map::new();
+        .ok_or_else(|| ApiError::number_not_found(&phone))?;
+    let mut data = Map::new();
     data.insert(
         "message".into(),
-        json!(format!("{label} config updated for number {phone}")),
+        json!(format!(
+            "{} config updated for number {phone}",
+            channel.label()
+        )),
     );
     data.insert(channel.config_key().into(), json_cfg);
     Ok(Reply::ok(Value::Object(data)))

@@ -3,16 +3,17 @@
 use std::collections::HashSet;
 
 use hyper::StatusCode;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::body;
 use crate::app::App;
 use crate::body::Reply;
-use crate::error::{ApiError, ApiResult};
-use crate::routes::Req;
+use crate::error::ApiError;
+use crate::req::Req;
+use crate::webhook::SendType;
 
 /// The latest status webhook of the conversation with its attempts, or `data:null`.
-pub fn log(app: &App, key: &str, id: &str) -> ApiResult {
+pub(crate) fn log(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     let c = app
         .store
         .conversation(key, id)
@@ -28,9 +29,14 @@ pub fn log(app: &App, key: &str, id: &str) -> ApiResult {
 /// Re-sends each conversation's latest status webhook — same URL, body and signature — as a
 /// `resend` attempt. All ids are checked first; if any has no log, nothing is sent. The attempts
 /// run in the background; the answer is the logs as they stand.
-pub fn resend(app: &App, req: &Req, key: &str) -> ApiResult {
-    let m = body(req)?;
-    let ids: Vec<String> = match m.get("conversation_ids") {
+#[derive(Deserialize)]
+struct ResendBody {
+    conversation_ids: Option<Value>,
+}
+
+pub(crate) fn resend(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let b: ResendBody = req.json()?;
+    let ids: Vec<String> = match b.conversation_ids {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
             .map(|v| v.as_str().filter(|s| !s.is_empty()).map(String::from))
@@ -68,7 +74,7 @@ pub fn resend(app: &App, req: &Req, key: &str) -> ApiResult {
     let ids: Vec<u64> = deliveries.iter().map(|d| d.id).collect();
     tokio::spawn(async move {
         for id in ids {
-            app2.attempt(id, "resend").await;
+            app2.attempt(id, SendType::Resend).await;
         }
     });
     Ok(Reply::ok(Value::Array(data)))

@@ -1,39 +1,41 @@
 //! The conversation lifecycle, applied under one conversation's map guard by a [`Ctx`]: storing
-//! messages, the inactivity timer (§6), ending, handoff and resume here; end-of-conversation
-//! outcomes in `outcomes`; scenario turns and their template variables in `turns`. Every step is
-//! synchronous; webhooks are only *prepared* (collected in [`Effects`]) and sent by the caller
-//! after the guard is dropped.
+//! messages, the inactivity timer (§6), ending, handoff and resume here; opening conversations,
+//! inbound texts and re-activation in `lifecycle`; end-of-conversation outcomes in `outcomes`;
+//! scenario turns and their template variables in `turns`; firing timers and `advance` in
+//! `time`. Every step is synchronous; webhooks are only *prepared* (collected in [`Effects`])
+//! and sent after the guard is dropped, by [`apply`] or the timer code.
 
+mod lifecycle;
 mod outcomes;
+mod time;
 mod turns;
+
+pub(crate) use lifecycle::{apply, inbound, open, reactivate, Opening};
+pub(crate) use outcomes::extract;
+pub(crate) use time::{advance, drive};
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
-use crate::clock::{iso, Stage, TimerKind};
-use crate::model::{Conversation, EndKind, Handoff, Message, NumberConfig, Sender, Timing};
+use crate::app::{Stage, TimerKind};
+use crate::clock::iso;
+use crate::model::{
+    Conversation, EndKind, Handoff, Message, NumberConfig, Sender, TimeoutAction, Timing,
+};
 
 use crate::scenario::Scenario;
+use crate::webhook::{Event, Status};
 
 /// What a step leaves for after the guard: the webhook deliveries to attempt, in order.
 #[derive(Default, Debug)]
-pub struct Effects {
+pub(crate) struct Effects {
     pub deliveries: Vec<u64>,
 }
 
-/// A scenario turn waiting for its `delay_seconds`.
-#[derive(Clone, Debug)]
-pub struct PendingTurn {
-    pub node: String,
-    pub rule: usize,
-    pub captures: Vec<(String, String)>,
-    pub text: String,
-}
-
 /// Keywords that opt a user out (whole message, any case), as carriers treat them.
-pub const STOP_WORDS: &[&str] = &[
+pub(crate) const STOP_WORDS: &[&str] = &[
     "stop",
     "stopall",
     "unsubscribe",
@@ -44,21 +46,21 @@ pub const STOP_WORDS: &[&str] = &[
     "optout",
 ];
 /// Keywords that opt a user back in.
-pub const START_WORDS: &[&str] = &["start", "unstop", "yes"];
+pub(crate) const START_WORDS: &[&str] = &["start", "unstop", "yes"];
 
 fn is_word(text: &str, words: &[&str]) -> bool {
     let t = text.trim().to_lowercase();
     words.iter().any(|w| *w == t)
 }
-pub fn is_stop(text: &str) -> bool {
+pub(crate) fn is_stop(text: &str) -> bool {
     is_word(text, STOP_WORDS)
 }
-pub fn is_start(text: &str) -> bool {
+pub(crate) fn is_start(text: &str) -> bool {
     is_word(text, START_WORDS)
 }
 
 /// The context of one step on one conversation.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub app: &'a App,
     pub cfg: NumberConfig,
     pub now: i64,
@@ -66,7 +68,7 @@ pub struct Ctx<'a> {
 }
 
 /// The effective config of a conversation's number and channel.
-pub fn config_for(app: &App, c: &Conversation) -> NumberConfig {
+pub(crate) fn config_for(app: &App, c: &Conversation) -> NumberConfig {
     app.store.effective_config(&c.agent_number, c.channel)
 }
 
@@ -218,10 +220,13 @@ impl<'a> Ctx<'a> {
         p.insert("message".into(), json!(m.message));
         p.insert("sender".into(), json!(m.sender));
         p.insert("created_at".into(), json!(iso(m.created_at)));
-        let id =
-            self.app
-                .webhooks
-                .prepare(self.now, c, "message", "message", &url, &Value::Object(p));
+        let id = self.app.webhooks.prepare(
+            self.now,
+            (&c.id, &c.user_id),
+            Event::Message,
+            &url,
+            &Value::Object(p),
+        );
         self.fx.deliveries.push(id);
     }
 
@@ -229,7 +234,7 @@ impl<'a> Ctx<'a> {
     pub fn status_webhook(
         &mut self,
         c: &mut Conversation,
-        status: &str,
+        status: Status,
         extra: Map<String, Value>,
     ) {
         let Some(url) = self.webhook_url(c) else {
@@ -237,7 +242,7 @@ impl<'a> Ctx<'a> {
         };
         let mut p = self.base_payload(c);
         p.insert("type".into(), json!("status"));
-        p.insert("status".into(), json!(status));
+        p.insert("status".into(), json!(status.as_str()));
         p.insert("message_count".into(), json!(c.message_count()));
         let transcript: Vec<String> = c
             .visible_messages()
@@ -249,10 +254,13 @@ impl<'a> Ctx<'a> {
         );
         p.insert("created_at".into(), json!(iso(self.now)));
         p.extend(extra);
-        let id = self
-            .app
-            .webhooks
-            .prepare(self.now, c, "status", status, &url, &Value::Object(p));
+        let id = self.app.webhooks.prepare(
+            self.now,
+            (&c.id, &c.user_id),
+            Event::Status(status),
+            &url,
+            &Value::Object(p),
+        );
         c.status_delivery = Some(id);
         self.fx.deliveries.push(id);
     }
@@ -261,8 +269,8 @@ impl<'a> Ctx<'a> {
 
     pub fn cancel_timer(&mut self, c: &mut Conversation) {
         c.timer_anchor = None;
-        if let Some(id) = c.timer_id.take() {
-            self.app.timers.cancel(id);
+        if let Some(key) = c.timer_id.take() {
+            self.app.timers.cancel(key);
         }
     }
 
@@ -310,7 +318,7 @@ impl<'a> Ctx<'a> {
     /// Runs only for the current timer, as [`Ctx::warn`].
     pub fn time_out(&mut self, c: &mut Conversation) {
         let t = Timing::effective(&self.cfg, &c.timing);
-        let sends = matches!(t.timeout_action.as_deref(), None | Some("send_sms"));
+        let sends = t.timeout_action == TimeoutAction::SendSms;
         if let Some(msg) = t.timeout_message.filter(|m| sends && !m.is_empty()) {
             self.add_message(c, Sender::Agent, msg, None, true);
         }
@@ -381,8 +389,25 @@ impl<'a> Ctx<'a> {
         self.cancel_timer(c);
         let mut extra = Map::new();
         extra.insert("reason".into(), json!(reason));
-        self.status_webhook(c, "human_handoff", extra);
+        self.status_webhook(c, Status::HumanHandoff, extra);
         false
+    }
+
+    /// Bland texts the rep a notice from the agent number when a handoff names a
+    /// `notify_number`; it is not part of the thread, so it goes to the outbox.
+    pub fn notify_rep(&mut self, c: &Conversation, to: String, reason: Option<String>) {
+        self.app.store.record_outbox(json!({
+            "kind": "handoff_notice",
+            "conversation_id": c.id,
+            "from": c.agent_number,
+            "to": to,
+            "message": format!(
+                "Conversation {} was handed off to you{}",
+                c.id,
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            "created_at": iso(self.now),
+        }));
     }
 
     /// Gives the thread back to the agent; returns whether a handoff was active.
@@ -393,7 +418,7 @@ impl<'a> Ctx<'a> {
         let mut extra = Map::new();
         extra.insert("actor".into(), json!(actor));
         // The webhook still carries the handoff's metadata; then it is cleared.
-        self.status_webhook(c, "human_handoff_ended", extra);
+        self.status_webhook(c, Status::HumanHandoffEnded, extra);
         c.handoff = None;
         c.updated_at = self.now;
         self.arm_timer(c);

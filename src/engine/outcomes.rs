@@ -3,9 +3,20 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Ctx;
-use crate::model::Conversation;
+use super::{config_for, Ctx};
+use crate::app::App;
+use crate::model::{Conversation, DispositionLog, DispositionStatus};
 use crate::scenario::template::{render_value, Template};
+use crate::scenario::Scenario;
+
+/// Renders citation `variables` over conversation `c` (for `/analyze`).
+pub(crate) fn extract(
+    app: &App,
+    c: &Conversation,
+    variables: &[(String, Template)],
+) -> Map<String, Value> {
+    Ctx::new(app, config_for(app, c)).extract(c, variables)
+}
 
 impl Ctx<'_> {
     /// Summary, dispositions and citations from the scenario, stored on the conversation;
@@ -34,38 +45,18 @@ impl Ctx<'_> {
             .clone()
             .or(self.cfg.disposition_ids.clone());
         if let Some(ids) = disposition_ids.filter(|v| !v.is_empty()) {
-            let mut logs = Vec::new();
-            for id in ids {
-                let log = {
-                    let vars = self.vars(c, &[], None);
-                    match sc.outcomes.dispositions.get(&id) {
-                        Some(d) => {
-                            let tag = d.tag.as_ref().map(|t| {
-                                Template::parse(t)
-                                    .map(|t| t.render(&vars))
-                                    .unwrap_or(t.clone())
-                            });
-                            json!({
-                                "disposition_id": id, "snippet_version": 1, "status": "COMPLETE",
-                                "result": render_value(&d.result, &vars).unwrap_or(Value::Null),
-                                "error": null, "exec_time": 0, "reference_type": "SMS",
-                                "tag": tag.unwrap_or(id.clone()),
-                            })
-                        }
-                        None => json!({
-                            "disposition_id": id, "snippet_version": 1, "status": "ERROR",
-                            "result": null, "exec_time": 0, "reference_type": "SMS", "tag": null,
-                            "error": format!("scenario {:?} defines no outcome for disposition {id:?}", sc.name),
-                        }),
-                    }
-                };
-                if c.disposition_tag.is_none() && log["status"] == "COMPLETE" {
-                    c.disposition_tag = log["tag"].as_str().map(String::from);
-                }
-                logs.push(log);
+            let logs: Vec<DispositionLog> = ids
+                .into_iter()
+                .map(|id| self.disposition(c, &sc, id))
+                .collect();
+            if c.disposition_tag.is_none() {
+                c.disposition_tag = logs
+                    .iter()
+                    .find(|l| l.status == DispositionStatus::Complete)
+                    .and_then(|l| l.tag.clone());
             }
-            c.disposition_logs.extend(logs.iter().cloned());
-            extra.insert("dispositions".into(), Value::Array(logs));
+            extra.insert("dispositions".into(), json!(logs));
+            c.disposition_logs.extend(logs);
         }
         let schema_ids = c
             .citation_schema_ids
@@ -82,6 +73,45 @@ impl Ctx<'_> {
             extra.insert("citations".into(), Value::Object(found));
         }
         extra
+    }
+
+    /// Runs disposition `id` with the scenario's outcome for it; an `ERROR` log when it has none.
+    fn disposition(&self, c: &Conversation, sc: &Scenario, id: String) -> DispositionLog {
+        let vars = self.vars(c, &[], None);
+        let (status, result, error, tag) = match sc.outcomes.dispositions.get(&id) {
+            Some(d) => {
+                let tag = d.tag.as_ref().map(|t| {
+                    Template::parse(t)
+                        .map(|t| t.render(&vars))
+                        .unwrap_or(t.clone())
+                });
+                (
+                    DispositionStatus::Complete,
+                    render_value(&d.result, &vars).unwrap_or(Value::Null),
+                    None,
+                    Some(tag.unwrap_or(id.clone())),
+                )
+            }
+            None => (
+                DispositionStatus::Error,
+                Value::Null,
+                Some(format!(
+                    "scenario {:?} defines no outcome for disposition {id:?}",
+                    sc.name
+                )),
+                None,
+            ),
+        };
+        DispositionLog {
+            disposition_id: id,
+            snippet_version: 1,
+            status,
+            result,
+            error,
+            exec_time: 0,
+            reference_type: "SMS",
+            tag,
+        }
     }
 
     /// Renders citation variables; an empty value is `null`.

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{Ctx, PendingTurn};
-use crate::clock::TimerKind;
+use super::Ctx;
+use crate::app::TimerKind;
 use crate::model::{Conversation, EndKind, Sender};
 use crate::scenario::template::{dig_map, value_text, Vars};
-use crate::scenario::{turn_rng, Scenario};
+use crate::scenario::{turn_rng, PendingTurn, Scenario};
 
 impl Ctx<'_> {
     // ---- scenario turns -------------------------------------------------------------------

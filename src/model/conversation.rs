@@ -5,8 +5,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::number::{normalize_time_out, NumberConfig};
-use crate::clock::iso;
+use crate::clock::{iso, TimerKey};
 use crate::validation::Channel;
+use crate::webhook::Status;
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -83,12 +84,12 @@ pub enum EndKind {
 
 impl EndKind {
     /// The status webhook's `status`.
-    pub fn webhook_status(self) -> &'static str {
+    pub fn webhook_status(self) -> Status {
         match self {
-            EndKind::Ended => "ended",
-            EndKind::Timeout => "timeout",
-            EndKind::Blacklisted => "blacklisted",
-            EndKind::Inactive | EndKind::Archived => "inactive",
+            EndKind::Ended => Status::Ended,
+            EndKind::Timeout => Status::Timeout,
+            EndKind::Blacklisted => Status::Blacklisted,
+            EndKind::Inactive | EndKind::Archived => Status::Inactive,
         }
     }
     /// The list filter's `status`: `completed`, `timed_out` or `inactive`.
@@ -118,7 +119,27 @@ pub struct Timing {
     pub warning_time: Option<u64>,
     pub timeout_message: Option<String>,
     pub warning_message: Option<String>,
-    pub timeout_action: Option<String>,
+    pub timeout_action: TimeoutAction,
+}
+
+/// What the timeout does besides ending the conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum TimeoutAction {
+    /// Texts `timeout_message` (Bland's `send_sms`, and the default when unset).
+    #[default]
+    SendSms,
+    /// Any other `timeout_action`: Bland lists no other values, so it times out silently.
+    Silent,
+}
+
+impl TimeoutAction {
+    /// The action a config's `timeout_action` names.
+    pub fn of(value: Option<&str>) -> TimeoutAction {
+        match value {
+            None | Some("send_sms") => TimeoutAction::SendSms,
+            Some(_) => TimeoutAction::Silent,
+        }
+    }
 }
 
 impl Timing {
@@ -132,9 +153,30 @@ impl Timing {
             warning_time: ov.warning_time.or(cfg.warning_time).filter(|&w| w > 0),
             timeout_message: ov.timeout_message.clone().or(cfg.timeout_message.clone()),
             warning_message: ov.warning_message.clone().or(cfg.warning_message.clone()),
-            timeout_action: cfg.timeout_action.clone(),
+            timeout_action: TimeoutAction::of(cfg.timeout_action.as_deref()),
         }
     }
+}
+
+/// Whether a disposition ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub(crate) enum DispositionStatus {
+    Complete,
+    Error,
+}
+
+/// One disposition's outcome, as `disposition_logs[]` and the status webhook show it (§4.2).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct DispositionLog {
+    pub disposition_id: String,
+    pub snippet_version: u32,
+    pub status: DispositionStatus,
+    pub result: Value,
+    pub error: Option<String>,
+    pub exec_time: u32,
+    pub reference_type: &'static str,
+    pub tag: Option<String>,
 }
 
 /// An active human handoff.
@@ -174,7 +216,7 @@ pub struct Conversation {
     pub summary: Option<String>,
     pub citation_variables: Option<Map<String, Value>>,
     pub disposition_tag: Option<String>,
-    pub disposition_logs: Vec<Value>,
+    pub disposition_logs: Vec<DispositionLog>,
     pub messages: Vec<Message>,
     pub webhook: Option<String>,
     pub timing: TimingOverrides,
@@ -182,7 +224,7 @@ pub struct Conversation {
     pub citation_schema_ids: Option<Vec<String>>,
     pub handoff: Option<Handoff>,
     /// The inactivity timer currently armed: cancelled on re-arm, and the only one that acts.
-    pub timer_id: Option<u64>,
+    pub timer_id: Option<TimerKey>,
     /// When the silence being timed started (last agent or user message).
     pub timer_anchor: Option<i64>,
     /// Delivery id of the latest status webhook (§3.15 log).
@@ -200,6 +242,19 @@ impl Conversation {
     }
     pub fn last_message(&self) -> Option<&Message> {
         self.messages.iter().rev().find(|m| !m.deleted)
+    }
+    /// Marks the visible messages with these ids deleted; returns how many were.
+    pub fn hide_messages(&mut self, ids: &[String]) -> usize {
+        let mut n = 0;
+        for m in self
+            .messages
+            .iter_mut()
+            .filter(|m| !m.deleted && ids.contains(&m.id))
+        {
+            m.deleted = true;
+            n += 1;
+        }
+        n
     }
     /// `active`, `completed`, `timed_out` or `inactive`.
     pub fn status(&self) -> &'static str {
@@ -263,7 +318,7 @@ impl Conversation {
         );
         m.insert(
             "disposition_logs".into(),
-            Value::Array(self.disposition_logs.iter().rev().cloned().collect()),
+            json!(self.disposition_logs.iter().rev().collect::<Vec<_>>()),
         );
         Value::Object(m)
     }

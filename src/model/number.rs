@@ -64,6 +64,33 @@ impl Default for NumberConfig {
     }
 }
 
+/// The keys a number config may have (`prompt` and `task` are aliases of `objective`).
+pub(crate) const CONFIG_KEYS: &[&str] = &[
+    "webhook",
+    "request_data",
+    "response_data",
+    "time_out",
+    "timeout_action",
+    "timeout_message",
+    "warning_time",
+    "warning_message",
+    "messaging_service_sid",
+    "objective",
+    "prompt",
+    "task",
+    "tools",
+    "temperature",
+    "use_candidate_model",
+    "pathway_id",
+    "pathway_version",
+    "start_node_id",
+    "restart_after_end_call",
+    "timezone",
+    "summary_prompt",
+    "disposition_ids",
+    "citation_schema_ids",
+];
+
 /// Normalizes a `time_out`: 0 disables it, positive values under 30 s become 30 s.
 pub fn normalize_time_out(t: Option<u64>) -> Option<u64> {
     match t {
@@ -171,6 +198,21 @@ pub struct NumberRecord {
 }
 
 impl NumberRecord {
+    /// A number nobody owns yet, as `key` would get it under `--auto-provision`: `inbound_id` 0,
+    /// which no stored number has, marks it as not yet claimed.
+    pub fn unclaimed(phone: &str, key: &str) -> NumberRecord {
+        NumberRecord {
+            phone_number: phone.to_string(),
+            owner: key.to_string(),
+            inbound_id: 0,
+            label: None,
+            imessage: false,
+            sms_config: Some(NumberConfig::default()),
+            whatsapp_config: None,
+            imessage_config: None,
+            conversation_count: 0,
+        }
+    }
     pub fn config(&self, channel: Channel) -> Option<&NumberConfig> {
         match channel {
             Channel::Sms => self.sms_config.as_ref(),
@@ -201,6 +243,17 @@ impl NumberRecord {
         } else {
             Channel::Sms
         }
+    }
+    /// The `/_sim/numbers` view: the owner and every config the number has.
+    pub fn full_json(&self) -> Value {
+        let mut v = self.to_json(self.default_channel());
+        v["api_key"] = json!(self.owner);
+        for ch in [Channel::Sms, Channel::Whatsapp, Channel::Imessage] {
+            if let Some(c) = self.config(ch) {
+                v[ch.config_key()] = c.to_json(ch);
+            }
+        }
+        v
     }
     /// `GET /v1/sms/numbers` item for one channel.
     pub fn to_json(&self, channel: Channel) -> Value {

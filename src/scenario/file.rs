@@ -216,6 +216,12 @@ fn when(w: WhenFile, at: &str) -> Result<When, String> {
     })
 }
 
+/// The `name` of a scenario document, when it has one (to name it in errors).
+pub(crate) fn peek_name(text: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    v.get("name")?.as_str().map(String::from)
+}
+
 /// Parses and checks one scenario file. `source` names it in errors.
 ///
 /// # Errors

@@ -194,6 +194,16 @@ impl Scenario {
     }
 }
 
+/// A scenario turn waiting for its rule's `delay_seconds`: which rule of which node, with the
+/// captures and the text it matched.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingTurn {
+    pub node: String,
+    pub rule: usize,
+    pub captures: Vec<(String, String)>,
+    pub text: String,
+}
+
 /// What a conversation is selected by.
 #[derive(Default, Debug)]
 pub struct Selector<'a> {
@@ -211,31 +221,39 @@ pub struct Scenarios {
 }
 
 impl Scenarios {
-    /// Loads the embedded scenarios, then every `*.json` in `dir` (a later file with the same
-    /// name replaces an embedded one).
+    /// The embedded scenarios, then `extra` (from files or documents, in order): an extra one
+    /// replaces an embedded one of the same name.
     ///
     /// # Errors
-    /// The first bad file, with its path and the reason; two files of `dir` with one name; more
-    /// than one default among the files of `dir`.
-    pub fn load(dir: Option<&Path>) -> Result<Scenarios, String> {
+    /// Two extra scenarios with one name, or more than one default among them.
+    pub fn build(extra: Vec<Scenario>) -> Result<Scenarios, String> {
         let mut list = Vec::new();
         for (path, text) in EMBEDDED {
             list.push((file::compile(path, text)?, true));
         }
-        if let Some(dir) = dir {
-            let mut paths: Vec<_> = std::fs::read_dir(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect();
-            paths.sort();
-            for p in paths {
-                let text =
-                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                list.push((file::compile(&p.display().to_string(), &text)?, false));
-            }
-        }
+        list.extend(extra.into_iter().map(|s| (s, false)));
         Self::from_list(list)
+    }
+
+    /// Every `*.json` file of `dir`, compiled, in file-name order.
+    ///
+    /// # Errors
+    /// An unreadable directory, or the first bad file with its path and the reason.
+    pub fn read_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                file::compile(&p.display().to_string(), &text)
+            })
+            .collect()
     }
 
     fn from_list(list: Vec<(Scenario, bool)>) -> Result<Scenarios, String> {
@@ -305,6 +323,11 @@ impl Scenarios {
             .unwrap_or_else(|| self.by_name[&self.default].clone())
     }
 
+    /// The scenarios' names, in load order.
+    pub fn names(&self) -> Vec<&str> {
+        self.order.iter().map(String::as_str).collect()
+    }
+
     pub fn to_json(&self) -> Value {
         Value::Array(
             self.order
@@ -352,7 +375,7 @@ mod tests {
 
     #[test]
     fn embedded_scenarios_load() {
-        let s = Scenarios::load(None).unwrap();
+        let s = Scenarios::build(Vec::new()).unwrap();
         assert_eq!(s.default, "default");
         let chosen = s.choose(&Selector {
             pathway_id: Some("pathway_booking"),

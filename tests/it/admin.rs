@@ -50,11 +50,7 @@ async fn ids_are_reproducible_under_a_seed() {
     let b = Sim::start().await;
     let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"});
     assert_eq!(a.send(body.clone()).await, b.send(body.clone()).await);
-    let c = Sim::with(bland_sms_sim::Config {
-        seed: 43,
-        ..manual()
-    })
-    .await;
+    let c = Sim::with(manual().seed(43)).await;
     assert_ne!(
         a.send(json!({"user_number": "+15550009999", "agent_number": AGENT, "agent_message": "x"}))
             .await["conversation_id"],
@@ -180,11 +176,7 @@ async fn the_request_journal_shows_what_clients_sent_and_got() {
 
 #[tokio::test]
 async fn the_request_journal_is_bounded() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        request_log: 3,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().request_log(3)).await;
     for i in 0..5 {
         sim.get(&format!("/v1/sms/numbers?n={i}")).await;
     }

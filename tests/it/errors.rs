@@ -91,11 +91,7 @@ async fn missing_or_empty_keys_are_refused() {
 
 #[tokio::test]
 async fn only_the_given_api_keys_are_accepted() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        api_keys: vec!["sk_a".into()],
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().api_key("sk_a")).await;
     assert_error(
         &sim.call(Method::GET, "/v1/sms/numbers", Some(KEY), &[], None)
             .await,

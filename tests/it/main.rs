@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod conversations;
+mod embedding;
 mod errors;
 mod handoff;
 mod idempotency;

@@ -196,7 +196,7 @@ async fn the_default_scenario_greets_echoes_and_says_goodbye() {
 #[tokio::test]
 async fn random_choices_are_reproducible_under_the_seed() {
     async fn replies(seed: u64) -> Vec<String> {
-        let sim = Sim::with(bland_sms_sim::Config { seed, ..manual() }).await;
+        let sim = Sim::with(manual().seed(seed)).await;
         let mut out = Vec::new();
         for i in 0..8 {
             let r = sim.text(USER, AGENT, &format!("message {i}")).await;
@@ -264,11 +264,7 @@ async fn scenario_files_from_a_directory_load_or_fail_with_the_path() {
             "nodes":{"a":{"rules":[{"when":{"contains":"ping"},"reply":"pong {{user_number}}"}]}}}"#,
     )
     .unwrap();
-    let cfg = bland_sms_sim::Config {
-        scenarios: Some(dir.clone()),
-        ..manual()
-    };
-    let sim = Sim::with(cfg.clone()).await;
+    let sim = Sim::with(manual().scenarios_dir(&dir).unwrap()).await;
     let r = sim.text(USER, AGENT, "PING").await;
     assert_eq!(r["replies"][0]["message"], format!("pong {USER}"));
     std::fs::write(
@@ -276,9 +272,11 @@ async fn scenario_files_from_a_directory_load_or_fail_with_the_path() {
         r#"{"name":"bad","start_node":"x","nodes":{}}"#,
     )
     .unwrap();
-    let err = bland_sms_sim::App::new(cfg)
+    let err = manual()
+        .scenarios_dir(&dir)
         .err()
-        .expect("a bad scenario stops start-up");
+        .expect("a bad scenario stops start-up")
+        .to_string();
     assert!(
         err.contains("zbad.json") && err.contains("start_node"),
         "{err}"

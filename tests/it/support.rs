@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bland_sms_sim::{server, App, ClockMode, Config};
+use bland_sms_sim::{Simulator, SimulatorBuilder};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
@@ -24,21 +24,19 @@ pub const WHATSAPP: &str = "+15550004444";
 pub const USER: &str = "+15550001111";
 pub const SECRET: &str = "whsec_bland_sim_default";
 
-/// A running simulator; shuts down when dropped.
+/// A running simulator and an HTTP client for it; shuts down when dropped.
 pub struct Sim {
     pub base: String,
+    pub sim: Simulator,
     client: Client<HttpConnector, Full<Bytes>>,
-    _stop: oneshot::Sender<()>,
 }
 
-/// A manual-clock config with a fixed seed and start time.
-pub fn manual() -> Config {
-    Config {
-        clock: ClockMode::Manual,
-        seed: 42,
-        start_ms: Some(1_767_268_800_000), // 2026-01-01T12:00:00Z, a Thursday
-        ..Config::default()
-    }
+/// A manual clock with a fixed seed and start time.
+pub fn manual() -> SimulatorBuilder {
+    Simulator::builder()
+        .manual_clock()
+        .seed(42)
+        .start_time("2026-01-01T12:00:00Z") // a Thursday
 }
 
 impl Sim {
@@ -46,18 +44,16 @@ impl Sim {
         Self::with(manual()).await
     }
 
-    pub async fn with(config: Config) -> Sim {
-        let app = App::new(config).expect("config is valid");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server::run(listener, app.clone(), async {
-            let _ = rx.await;
-        }));
+    pub async fn with(builder: SimulatorBuilder) -> Sim {
+        Self::attach(builder.start().await.expect("the options are valid"))
+    }
+
+    /// A client for a simulator started elsewhere.
+    pub fn attach(sim: Simulator) -> Sim {
         Sim {
-            base,
+            base: sim.base_url().to_string(),
+            sim,
             client: Client::builder(TokioExecutor::new()).build_http(),
-            _stop: tx,
         }
     }
 

@@ -133,11 +133,7 @@ async fn numbers_are_provisioned_once_per_owner() {
 
 #[tokio::test]
 async fn auto_provision_gives_an_unowned_number_to_its_first_user() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        auto_provision: true,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().auto_provision(true)).await;
     // A request that fails validation provisions nothing.
     let bad = sim
         .post_as(

@@ -164,11 +164,7 @@ async fn timeout_action_other_than_send_sms_ends_silently() {
 
 #[tokio::test]
 async fn the_real_clock_can_be_advanced_and_runs_due_timers() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        clock: bland_sms_sim::ClockMode::Real,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().real_clock()).await;
     let rx = Receiver::start().await;
     configured(&sim, &rx, json!({"warning_time": null})).await;
     let d = sim

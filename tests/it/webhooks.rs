@@ -3,8 +3,12 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
+/// The signature a receiver computes: lowercase hex HMAC-SHA256 of the body.
 fn verify(secret: &str, body: &[u8]) -> String {
-    bland_sms_sim::webhook::sign(secret, body)
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[tokio::test]
@@ -86,11 +90,7 @@ async fn failed_deliveries_are_retried_with_backoff_on_the_simulator_clock() {
 
 #[tokio::test]
 async fn a_dead_receiver_gets_a_bounded_number_of_attempts() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        webhook_attempts: 3,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().webhook_attempts(3)).await;
     // Nothing listens on this port: connection refused.
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -138,11 +138,7 @@ async fn the_conversation_webhook_outranks_the_numbers_and_the_flag_outranks_bot
     assert_eq!(num.hooks()[0].json["message"], "b");
 
     let global = Receiver::start().await;
-    let sim = Sim::with(bland_sms_sim::Config {
-        webhook_url: Some(global.url.clone()),
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().webhook_url(global.url.clone())).await;
     set_webhook(&sim, AGENT, &num.url).await;
     sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "c", "webhook": conv.url})).await;
     global.wait_for(1).await;
@@ -260,11 +256,7 @@ async fn sim_webhooks_can_be_filtered() {
 
 #[tokio::test]
 async fn a_hanging_receiver_never_holds_up_the_api() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        webhook_timeout_ms: 60_000,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().webhook_timeout(std::time::Duration::from_millis(60_000))).await;
     let rx = Receiver::start().await;
     set_webhook(&sim, AGENT, &rx.url).await;
     rx.hold();
@@ -295,11 +287,7 @@ async fn a_hanging_receiver_never_holds_up_the_api() {
 
 #[tokio::test]
 async fn a_receiver_that_times_out_is_retried() {
-    let sim = Sim::with(bland_sms_sim::Config {
-        webhook_timeout_ms: 200,
-        ..manual()
-    })
-    .await;
+    let sim = Sim::with(manual().webhook_timeout(std::time::Duration::from_millis(200))).await;
     let rx = Receiver::start().await;
     set_webhook(&sim, AGENT, &rx.url).await;
     rx.hold();

@@ -1,0 +1,325 @@
+//! The conversation list's filters (§3.6), parsed once per request into typed [`Filter`]s:
+//! `{field, operator, value}` objects in either of Bland's operator vocabularies. A filter with
+//! an unknown field or operator is dropped, as Bland ignores it.
+
+use std::cmp::Ordering;
+
+use serde_json::{json, Value};
+
+use crate::clock::parse_iso;
+use crate::error::ApiError;
+use crate::model::Conversation;
+
+/// A conversation field the list can filter or sort on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Id,
+    CreatedAt,
+    UpdatedAt,
+    LastMessageAt,
+    TimedOutAt,
+    UserNumber,
+    AgentNumber,
+    IsActive,
+    MessageCount,
+    Variables,
+    CurrentNodeId,
+    CurrPathwayId,
+    CurrPathwayVersion,
+    CitationVariables,
+    DispositionLogs,
+    Status,
+    Channel,
+    PathwayTags,
+}
+
+/// The fields a list may be sorted by.
+pub(crate) const SORTABLE: &[&str] = &[
+    "created_at",
+    "updated_at",
+    "last_message_at",
+    "user_number",
+    "agent_number",
+    "is_active",
+    "message_count",
+    "curr_pathway_id",
+    "curr_pathway_version",
+    "timed_out_at",
+];
+
+impl Field {
+    pub fn parse(name: &str) -> Option<Field> {
+        use Field::*;
+        Some(match name {
+            "id" | "conversation_id" => Id,
+            "created_at" => CreatedAt,
+            "updated_at" => UpdatedAt,
+            "last_message_at" => LastMessageAt,
+            "timed_out_at" => TimedOutAt,
+            "user_number" => UserNumber,
+            "agent_number" => AgentNumber,
+            "is_active" => IsActive,
+            "message_count" => MessageCount,
+            "variables" => Variables,
+            "current_node_id" => CurrentNodeId,
+            "curr_pathway_id" => CurrPathwayId,
+            "curr_pathway_version" => CurrPathwayVersion,
+            "citation_variables" => CitationVariables,
+            "disposition_logs" => DispositionLogs,
+            "status" => Status,
+            "channel" => Channel,
+            "pathway_tags" => PathwayTags,
+            _ => return None,
+        })
+    }
+
+    fn is_date(self) -> bool {
+        use Field::*;
+        matches!(self, CreatedAt | UpdatedAt | LastMessageAt | TimedOutAt)
+    }
+
+    /// The field's value on a conversation; dates as milliseconds.
+    pub fn get(self, c: &Conversation) -> Value {
+        use Field::*;
+        let opt = |t: Option<i64>| t.map(Value::from).unwrap_or(Value::Null);
+        match self {
+            Id => json!(c.id),
+            CreatedAt => json!(c.created_at),
+            UpdatedAt => json!(c.updated_at),
+            LastMessageAt => opt(c.last_message_at),
+            TimedOutAt => opt(c.timed_out_at),
+            UserNumber => json!(c.user_number),
+            AgentNumber => json!(c.agent_number),
+            IsActive => json!(c.is_active),
+            MessageCount => json!(c.message_count()),
+            Variables => json!(c.variables),
+            CurrentNodeId => json!(c.current_node_id),
+            CurrPathwayId => json!(c.curr_pathway_id),
+            CurrPathwayVersion => json!(c.curr_pathway_version),
+            CitationVariables => json!(c.citation_variables),
+            DispositionLogs => json!(c.disposition_logs),
+            Status => json!(c.status()),
+            Channel => json!(c.channel.as_str()),
+            PathwayTags => json!([]),
+        }
+    }
+
+    /// A filter value in the field's terms: dates to ms, numeric strings to numbers, "true" to
+    /// true.
+    fn coerce(self, v: &Value) -> Value {
+        match v {
+            Value::String(s) if self.is_date() => {
+                parse_iso(s).map(Value::from).unwrap_or(v.clone())
+            }
+            Value::String(s) if self == Field::MessageCount => {
+                s.parse::<f64>().map(Value::from).unwrap_or(v.clone())
+            }
+            Value::String(s) if self == Field::IsActive => match s.as_str() {
+                "true" => json!(true),
+                "false" => json!(false),
+                _ => v.clone(),
+            },
+            _ => v.clone(),
+        }
+    }
+
+    fn equals(self, actual: &Value, want: &Value) -> bool {
+        if self.is_date() {
+            // Dates compare by whole (UTC) day.
+            let day = |v: &Value| v.as_i64().map(|ms| ms.div_euclid(86_400_000));
+            return day(actual).is_some() && day(actual) == day(want);
+        }
+        match (actual, want) {
+            (Value::String(a), Value::String(w))
+                if matches!(self, Field::Channel | Field::Status) =>
+            {
+                a.eq_ignore_ascii_case(w)
+            }
+            _ => cmp(actual, want) == Some(Ordering::Equal) || actual == want,
+        }
+    }
+}
+
+/// Orders two values of one field; `None` when they do not compare.
+pub(crate) fn cmp(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// A filter operator, in both of Bland's vocabularies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Not,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    IsEmpty,
+    IsNotEmpty,
+    HasSome,
+    HasEvery,
+    None,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Op> {
+        use Op::*;
+        Some(match s {
+            "eq" | "equals" => Eq,
+            "not" | "neq" => Not,
+            "in" => In,
+            "notIn" => NotIn,
+            "contains" => Contains,
+            "startsWith" => StartsWith,
+            "endsWith" => EndsWith,
+            "gt" => Gt,
+            "gte" => Gte,
+            "lt" => Lt,
+            "lte" => Lte,
+            "isEmpty" => IsEmpty,
+            "isNotEmpty" => IsNotEmpty,
+            "hasSome" => HasSome,
+            "hasEvery" => HasEvery,
+            "none" => None,
+            _ => return Option::None,
+        })
+    }
+}
+
+/// One parsed filter, its value coerced once into the field's terms.
+pub(crate) struct Filter {
+    field: Field,
+    op: Op,
+    raw: Value,
+    want: Value,
+    /// `in`/`notIn`: the values, coerced.
+    list: Vec<Value>,
+    /// `hasSome`/`hasEvery`/`none`: the items the value names.
+    items: Vec<(String, Value)>,
+}
+
+impl Filter {
+    /// A filter object; `None` for an unknown field or operator.
+    fn parse(f: &Value) -> Option<Filter> {
+        let field = Field::parse(f.get("field")?.as_str()?)?;
+        let op = Op::parse(f.get("operator")?.as_str()?)?;
+        let raw = f.get("value").cloned().unwrap_or(Value::Null);
+        let list = match &raw {
+            Value::Array(a) => a.iter().map(|x| field.coerce(x)).collect(),
+            other => vec![field.coerce(other)],
+        };
+        Some(Filter {
+            field,
+            op,
+            want: field.coerce(&raw),
+            items: items(&raw),
+            list,
+            raw,
+        })
+    }
+
+    /// Whether conversation `c` passes.
+    pub fn test(&self, c: &Conversation) -> bool {
+        let actual = self.field.get(c);
+        let text = |g: fn(&str, &str) -> bool| match (&actual, &self.raw) {
+            (Value::String(a), Value::String(w)) => g(a, w),
+            _ => false,
+        };
+        let order = || cmp(&actual, &self.want);
+        let eq = |w: &Value| self.field.equals(&actual, w);
+        let held = |(k, v): &(String, Value)| holds(&actual, (k, v));
+        match self.op {
+            Op::Eq => eq(&self.want),
+            Op::Not => !eq(&self.want),
+            Op::In => self.list.iter().any(eq),
+            Op::NotIn => !self.list.iter().any(eq),
+            Op::Contains => text(|a, w| a.contains(w)),
+            Op::StartsWith => text(|a, w| a.starts_with(w)),
+            Op::EndsWith => text(|a, w| a.ends_with(w)),
+            Op::Gt => order() == Some(Ordering::Greater),
+            Op::Gte => matches!(order(), Some(Ordering::Greater | Ordering::Equal)),
+            Op::Lt => order() == Some(Ordering::Less),
+            Op::Lte => matches!(order(), Some(Ordering::Less | Ordering::Equal)),
+            Op::IsEmpty => is_empty(&actual),
+            Op::IsNotEmpty => !is_empty(&actual),
+            Op::HasSome => self.items.iter().any(held),
+            Op::HasEvery => self.items.iter().all(held),
+            Op::None => !self.items.iter().any(held),
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether `actual` (an object or array field) holds the item `(k, v)` or the plain value.
+fn holds(actual: &Value, item: (&str, &Value)) -> bool {
+    let (k, v) = item;
+    match actual {
+        Value::Object(m) => m.get(k).is_some_and(|x| v.is_null() || x == v),
+        Value::Array(a) => a.iter().any(|e| holds(e, item) || (k.is_empty() && e == v)),
+        _ => false,
+    }
+}
+
+/// The items a `hasSome`/`hasEvery`/`none` value names: object pairs, or plain array values.
+fn items(v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(m) => m.iter().map(|(k, x)| (k.clone(), x.clone())).collect(),
+        Value::Array(a) => a.iter().flat_map(items_of_one).collect(),
+        other => vec![(String::new(), other.clone())],
+    }
+}
+
+fn items_of_one(v: &Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Object(_) => items(v),
+        other => vec![(String::new(), other.clone())],
+    }
+}
+
+/// The `filters` (or repeated `filters[]`) query parameters: each a JSON array of filter
+/// objects, or one object.
+///
+/// # Errors
+/// 400 `INVALID_PARAMETER` for a value that is not such JSON.
+pub(crate) fn parse_filters(pairs: &[(String, String)]) -> Result<Vec<Filter>, ApiError> {
+    let mut raw = Vec::new();
+    for (k, v) in pairs {
+        if (k != "filters" && k != "filters[]") || v.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(v) {
+            Ok(Value::Array(a)) => raw.extend(a),
+            Ok(o @ Value::Object(_)) => raw.push(o),
+            _ => {
+                return Err(ApiError::invalid(
+                    "filters must be a JSON array of {field, operator, value} objects",
+                ))
+            }
+        }
+    }
+    if raw.iter().any(|f| !f.is_object()) {
+        return Err(ApiError::invalid(
+            "each filter must be a {field, operator, value} object",
+        ));
+    }
+    Ok(raw.iter().filter_map(Filter::parse).collect())
+}

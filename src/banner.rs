@@ -1,0 +1,38 @@
+//! What the binary prints at start-up after its `listening on` line: a key that works and its
+//! numbers, the accepted keys, the webhook secret, the clock, the seed and the scenarios.
+
+use std::fmt::Write;
+
+use crate::app::App;
+
+/// The banner, for the key `key` (the one that works; see `Simulator::api_key`).
+pub(crate) fn banner(app: &App, key: &str) -> String {
+    let mut out = String::new();
+    let numbers: Vec<String> = app
+        .store
+        .numbers_of(key)
+        .into_iter()
+        .map(|n| n.phone_number)
+        .collect();
+    let _ = writeln!(out, "api key: {key}");
+    if numbers.is_empty() {
+        let _ = writeln!(
+            out,
+            "agent numbers: none yet (POST /_sim/numbers, or start with --auto-provision)"
+        );
+    } else {
+        let _ = writeln!(out, "agent numbers: {}", numbers.join(", "));
+    }
+    if !app.config.api_keys.is_empty() {
+        let _ = writeln!(out, "accepted keys: {}", app.config.api_keys.join(", "));
+    }
+    let _ = writeln!(out, "webhook secret: {}", app.config.webhook_secret);
+    let _ = writeln!(
+        out,
+        "clock: {}, seed: {}",
+        app.clock.mode().as_str(),
+        app.config.seed
+    );
+    let _ = writeln!(out, "scenarios: {}", app.scenarios.names().join(", "));
+    out
+}

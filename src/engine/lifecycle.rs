@@ -1,0 +1,297 @@
+//! Where conversations begin and come back: finding or opening the (agent, user) pair's
+//! conversation for `/send`, `/create` and inbound texts; the inbound rules (STOP, START, the
+//! user's turn); re-activation by PATCH; and [`apply`], the one way a handler runs a step on a
+//! conversation and sends what it caused.
+
+use serde_json::{Map, Value};
+
+use super::{is_start, is_stop, Ctx};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
+use crate::scenario::Selector;
+use crate::validation::Channel;
+use crate::webhook::Status;
+
+/// Runs `f` on conversation `id` (owned by `account`, when given) and sends the webhooks it
+/// prepared in the background.
+///
+/// # Errors
+/// 404 `CONVERSATION_NOT_FOUND` when the conversation is missing, another account's, or was
+/// deleted in the instant since the caller looked it up.
+pub(crate) fn apply<T>(
+    app: &App,
+    account: Option<&str>,
+    id: &str,
+    f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
+) -> Result<T, ApiError> {
+    let (out, fx) = Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)?;
+    app.deliver_in_background(fx.deliveries);
+    Ok(out)
+}
+
+/// [`apply`], but the answer waits until each webhook has had its first attempt.
+///
+/// # Errors
+/// As [`apply`].
+pub(crate) async fn apply_awaited<T>(
+    app: &App,
+    account: Option<&str>,
+    id: &str,
+    f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
+) -> Result<T, ApiError> {
+    let (out, fx) = Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)?;
+    app.deliver(fx.deliveries).await;
+    Ok(out)
+}
+
+/// What finds or opens the pair's conversation, and what seeds a new one.
+pub(crate) struct Opening<'a> {
+    pub key: &'a str,
+    pub number: &'a NumberRecord,
+    pub user: &'a str,
+    pub channel: Channel,
+    /// Archive the pair's active conversation and open a new one.
+    pub new_conversation: bool,
+    /// Reuse the pair's latest conversation even when it has ended (inbound texts, §6).
+    pub reuse_inactive: bool,
+    pub pathway_id: Option<String>,
+    pub pathway_version: Option<String>,
+    pub start_node_id: Option<String>,
+    pub persona_id: Option<String>,
+}
+
+/// Finds the pair's conversation (the active one, or with `reuse_inactive` the latest) or opens
+/// a new one, atomically for concurrent callers; returns its id. With `new_conversation` the
+/// active one is archived quietly (no webhook).
+pub(crate) fn open(app: &App, o: &Opening) -> String {
+    let mut archived = None;
+    let (id, _) = app.store.resolve_pair(
+        o.key,
+        &o.number.phone_number,
+        o.user,
+        |c| {
+            if c.is_active && o.new_conversation {
+                archived = Some(c.id.clone());
+            }
+            (c.is_active && !o.new_conversation) || (!c.is_active && o.reuse_inactive)
+        },
+        || new_conversation(app, o),
+    );
+    if let Some(old) = archived {
+        if let Some(fx) = Ctx::run(app, &old, |ctx, c| ctx.end(c, EndKind::Archived, None)) {
+            app.deliver_in_background(fx.deliveries);
+        }
+    }
+    id
+}
+
+/// A fresh conversation for the opening: its scenario chosen, its start node, pathway and
+/// `request_data` from the request or else the number's config.
+fn new_conversation(app: &App, o: &Opening) -> Conversation {
+    let now = app.now();
+    let cfg = o.number.effective_config(o.channel);
+    let pathway_id = o.pathway_id.clone().or(cfg.pathway_id.clone());
+    let start_node = o.start_node_id.clone().or(cfg.start_node_id.clone());
+    let scenario = app.scenarios.choose(&Selector {
+        pathway_id: pathway_id.as_deref(),
+        persona_id: o.persona_id.as_deref(),
+        start_node_id: start_node.as_deref(),
+        agent_number: &o.number.phone_number,
+    });
+    let version = o
+        .pathway_version
+        .clone()
+        .or_else(|| match &cfg.pathway_version {
+            Value::Null => None,
+            Value::String(v) => Some(v.clone()),
+            v => Some(v.to_string()),
+        });
+    let node = start_node
+        .filter(|n| scenario.nodes.contains_key(n))
+        .unwrap_or(scenario.start_node.clone());
+    Conversation {
+        id: app.store.ids().uuid(),
+        account: o.key.to_string(),
+        user_id: app.store.account_info(o.key).1,
+        created_at: now,
+        updated_at: now,
+        user_number: o.user.to_string(),
+        agent_number: o.number.phone_number.clone(),
+        inbound_id: o.number.inbound_id,
+        channel: o.channel,
+        variables: None,
+        request_data: match &cfg.request_data {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        },
+        metadata: Map::new(),
+        current_node_id: Some(node),
+        curr_pathway_id: pathway_id,
+        curr_pathway_version: version,
+        scenario: scenario.name.clone(),
+        timed_out_at: None,
+        last_message_at: None,
+        is_active: true,
+        ended: None,
+        ended_by_end_call_node: false,
+        summary: None,
+        citation_variables: None,
+        disposition_tag: None,
+        disposition_logs: Vec::new(),
+        messages: Vec::new(),
+        webhook: None,
+        timing: TimingOverrides::default(),
+        disposition_ids: None,
+        citation_schema_ids: None,
+        handoff: None,
+        timer_id: None,
+        timer_anchor: None,
+        status_delivery: None,
+        turns: 0,
+    }
+}
+
+/// What an inbound text did.
+pub(crate) struct Inbound {
+    pub conversation_id: String,
+    pub message_id: String,
+    /// What the agent stored after the user's text, within this step.
+    pub replies: Vec<Message>,
+}
+
+/// A text from `user` to agent number `number`: lands on the pair's active conversation, or
+/// (when the user is opted out or the number does not restart ended conversations, §6) its
+/// latest one, else a new one. STOP opts out and ends the conversation; START opts back in; any
+/// other text is the user's turn while the agent has the thread. The answer waits until every
+/// reply due now is stored and its webhooks were tried once.
+///
+/// # Errors
+/// 404 `CONVERSATION_NOT_FOUND` when the conversation was deleted in the instant since it was
+/// resolved.
+pub(crate) async fn inbound(
+    app: &App,
+    number: &NumberRecord,
+    user: &str,
+    channel: Channel,
+    text: String,
+) -> Result<Inbound, ApiError> {
+    let opted_out = app.store.is_opted_out(&number.phone_number, user);
+    let restart = number.effective_config(channel).restart_after_end_call;
+    let id = open(
+        app,
+        &Opening {
+            key: &number.owner,
+            number,
+            user,
+            channel,
+            new_conversation: false,
+            reuse_inactive: opted_out || !restart,
+            pathway_id: None,
+            pathway_version: None,
+            start_node_id: None,
+            persona_id: None,
+        },
+    );
+    apply_awaited(app, None, &id, move |ctx, c| {
+        let idx = ctx.add_message(c, Sender::User, text.clone(), None, true);
+        if is_stop(&text) {
+            ctx.opt_out(c);
+        } else if opted_out {
+            if is_start(&text) {
+                let store = &ctx.app.store;
+                store.set_opted_out(&c.agent_number, &c.user_number, false);
+            }
+        } else if c.is_active && c.handoff.is_none() {
+            ctx.arm_timer(c);
+            ctx.user_turn(c, &text);
+        }
+        Inbound {
+            conversation_id: c.id.clone(),
+            message_id: c.messages[idx].id.clone(),
+            replies: c.messages[idx + 1..]
+                .iter()
+                .filter(|m| m.sender != Sender::User)
+                .cloned()
+                .collect(),
+        }
+    })
+    .await
+}
+
+/// PATCH `is_active:true` on an ended conversation: it becomes active again and the pair's
+/// current conversation, and the pair's other active one (if any) is archived.
+///
+/// # Errors
+/// As [`apply`].
+pub(crate) fn reactivate(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
+    let pair = apply(app, Some(key), id, |ctx, c| {
+        if c.is_active {
+            return None;
+        }
+        c.is_active = true;
+        c.ended = None;
+        c.updated_at = ctx.now;
+        Some((c.agent_number.clone(), c.user_number.clone()))
+    })?;
+    if let Some((agent, user)) = pair {
+        if let Some(other) = app.store.pair_latest(&agent, &user).filter(|o| o != id) {
+            if let Some(fx) = Ctx::run(app, &other, |ctx, c| ctx.end(c, EndKind::Archived, None)) {
+                app.deliver_in_background(fx.deliveries);
+            }
+        }
+        app.store.set_pair(&agent, &user, id);
+    }
+    Ok(())
+}
+
+impl Ctx<'_> {
+    /// `/create`'s positioning: the pathway, its version and the node, each when given.
+    pub(crate) fn position(
+        &mut self,
+        c: &mut Conversation,
+        pathway_id: Option<String>,
+        pathway_version: Option<String>,
+        node: Option<String>,
+    ) {
+        if pathway_id.is_some() {
+            c.curr_pathway_id = pathway_id;
+        }
+        if pathway_version.is_some() {
+            c.curr_pathway_version = pathway_version;
+        }
+        if node.is_some() {
+            c.current_node_id = node;
+        }
+    }
+
+    /// `/create`'s message: stored without a webhook, unless `message_sid` names a message the
+    /// conversation already has (a repeat stores nothing).
+    pub(crate) fn record(
+        &mut self,
+        c: &mut Conversation,
+        sender: Sender,
+        text: String,
+        message_sid: Option<String>,
+    ) {
+        let duplicate = message_sid
+            .as_ref()
+            .is_some_and(|sid| c.messages.iter().any(|m| &m.id == sid));
+        if !duplicate {
+            self.add_message(c, sender, text, message_sid, false);
+        }
+    }
+
+    /// The user texted STOP: opted out of this agent number, and the conversation ends
+    /// `blacklisted` (an ended one only sends the webhook).
+    pub(crate) fn opt_out(&mut self, c: &mut Conversation) {
+        self.app
+            .store
+            .set_opted_out(&c.agent_number, &c.user_number, true);
+        if c.is_active {
+            self.end(c, EndKind::Blacklisted, None);
+        } else {
+            self.status_webhook(c, Status::Blacklisted, Map::new());
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Reading request bodies into typed structs: [`parse`] maps JSON and type errors onto Bland's
+//! codes (`INVALID_JSON`, `INVALID_PARAMETER` naming the field), and the `de_*` helpers check
+//! the field shapes serde alone does not (seconds, URLs, "object or array", versions).
+//! Value checks that have codes of their own (E.164, channels) run after, in the handlers.
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// A JSON object body (`{}` when empty) as `T`. Unknown fields are ignored, as the real API
+/// does; `null` reads as absent.
+///
+/// # Errors
+/// 400 `INVALID_JSON` for malformed JSON or a non-object, 400 `INVALID_PARAMETER` naming the
+/// field whose type or value is wrong.
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(
+                "INVALID_JSON",
+                format!("Request body is not valid JSON: {e}"),
+            )
+        })?
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "INVALID_JSON",
+            "Request body must be a JSON object",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        ApiError::invalid(format!("Invalid value for `{path}`: {inner}"))
+    })
+}
+
+/// A non-negative number of seconds, rounded up to a whole second.
+pub(crate) fn de_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(f) if f >= 0.0 && f.is_finite() && f < 1e12 => Ok(Some(f.ceil() as u64)),
+        Some(f) => Err(D::Error::custom(format!(
+            "{f} is not a non-negative number of seconds"
+        ))),
+    }
+}
+
+/// An `http://` or `https://` URL; an empty string reads as absent.
+pub(crate) fn de_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) if is_web_url(&s) => Ok(Some(s)),
+        Some(s) => Err(D::Error::custom(format!(
+            "{s:?} is not an http:// or https:// URL"
+        ))),
+    }
+}
+
+/// Whether `s` is an absolute `http://` or `https://` URL with a host.
+pub(crate) fn is_web_url(s: &str) -> bool {
+    s.parse::<hyper::Uri>()
+        .ok()
+        .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+}
+
+/// An object or an array (Bland's `request_data` takes either).
+pub(crate) fn de_object_or_array<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Value>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(Some(v)),
+        Some(_) => Err(D::Error::custom("expected an object or an array")),
+    }
+}
+
+/// A pathway version, a string or a number in Bland's docs, as the text conversations store.
+pub(crate) fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(D::Error::custom("expected a string or a number")),
+    }
+}
+
+/// A string that, when present, must not be blank.
+pub(crate) fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(s) if s.trim().is_empty() => Err(D::Error::custom("must not be empty")),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, Debug)]
+    struct Probe {
+        #[serde(default, deserialize_with = "de_seconds")]
+        t: Option<u64>,
+        #[serde(default, deserialize_with = "de_url")]
+        u: Option<String>,
+        #[serde(default, deserialize_with = "de_version")]
+        v: Option<String>,
+        #[serde(default)]
+        s: Option<String>,
+    }
+
+    #[test]
+    fn fields_are_checked_and_named() {
+        let p: Probe = parse(br#"{"t":1.2,"u":"","v":3,"s":null,"other":1}"#).unwrap();
+        assert_eq!(
+            (p.t, p.u, p.v, p.s),
+            (Some(2), None, Some("3".into()), None)
+        );
+        let e = parse::<Probe>(br#"{"t":-1}"#).unwrap_err();
+        assert_eq!(e.code, "INVALID_PARAMETER");
+        assert!(e.message.contains("`t`"), "{}", e.message);
+        assert!(parse::<Probe>(br#"{"u":"ftp://x"}"#).is_err());
+        assert!(parse::<Probe>(br#"{"s":1}"#)
+            .unwrap_err()
+            .message
+            .contains("`s`"));
+        assert_eq!(parse::<Probe>(b"[1]").unwrap_err().code, "INVALID_JSON");
+        assert!(parse::<Probe>(b"  ").is_ok());
+    }
+}

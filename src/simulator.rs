@@ -1,0 +1,361 @@
+//! [`Simulator`] and [`SimulatorBuilder`]: the embedding API. A simulator runs on its own
+//! listener inside the caller's tokio runtime, fully isolated from any other; the binary is a
+//! thin shell over the same API.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::MAX_ADVANCE_SECS;
+use crate::app::App;
+use crate::clock::ClockMode;
+use crate::config::Config;
+use crate::engine;
+use crate::error::{ApiError, Error};
+use crate::fixtures::Fixtures;
+use crate::scenario::{file, Scenario, Scenarios};
+use crate::server;
+use crate::validation::e164;
+
+/// The address a simulator binds when none is given: loopback, any free port.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:0";
+
+/// The key [`Simulator::api_key`] names when neither the fixtures nor `api_key` give one (then
+/// every non-empty key is accepted).
+const FALLBACK_KEY: &str = "sk_sim_default";
+
+/// Sets up a [`Simulator`]; every option has a command-line flag of the same name.
+#[must_use = "a builder does nothing until `start` is awaited"]
+pub struct SimulatorBuilder {
+    config: Config,
+    seed: Option<u64>,
+    start_time: Option<String>,
+    fixtures: Option<Fixtures>,
+    scenarios: Vec<Scenario>,
+    addr: String,
+}
+
+impl SimulatorBuilder {
+    fn new() -> Self {
+        SimulatorBuilder {
+            config: Config::default(),
+            seed: None,
+            start_time: None,
+            fixtures: None,
+            scenarios: Vec::new(),
+            addr: DEFAULT_ADDR.to_string(),
+        }
+    }
+
+    /// Where to listen, as `HOST:PORT` (default `127.0.0.1:0`: loopback, a free port).
+    pub fn bind(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// Time moves only by [`Simulator::advance`] (or `POST /_sim/clock/advance`).
+    pub fn manual_clock(mut self) -> Self {
+        self.config.clock = ClockMode::Manual;
+        self
+    }
+
+    /// Time follows the wall clock, and `advance` still jumps ahead (the default).
+    pub fn real_clock(mut self) -> Self {
+        self.config.clock = ClockMode::Real;
+        self
+    }
+
+    /// Where the manual clock starts, in RFC 3339 (default: now). Checked by `start`.
+    pub fn start_time(mut self, rfc3339: &str) -> Self {
+        self.start_time = Some(rfc3339.to_string());
+        self
+    }
+
+    /// Seed for ids and the scenarios' random choices (default: random, shown in the banner).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Key for the `X-Webhook-Signature` HMAC.
+    pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
+        self.config.webhook_secret = secret.into();
+        self
+    }
+
+    /// Send every webhook here instead of the conversation's or the number's URL.
+    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.config.webhook_url = Some(url.into());
+        self
+    }
+
+    /// Attempts per webhook delivery, the first included (default 5; at least 1).
+    pub fn webhook_attempts(mut self, attempts: u32) -> Self {
+        self.config.webhook_attempts = attempts;
+        self
+    }
+
+    /// How long one webhook attempt may take, in real time (default 5 s).
+    pub fn webhook_timeout(mut self, timeout: Duration) -> Self {
+        self.config.webhook_timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Webhook deliveries kept for inspection, oldest dropped first (default 10,000).
+    pub fn webhook_log(mut self, deliveries: usize) -> Self {
+        self.config.webhook_log = deliveries.max(1);
+        self
+    }
+
+    /// API requests kept for inspection, oldest dropped first (default 1,000; 0 keeps none).
+    pub fn request_log(mut self, requests: usize) -> Self {
+        self.config.request_log = requests;
+        self
+    }
+
+    /// Largest accepted request body, in bytes (default 1 MiB); larger ones answer 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// Accept only this API key (repeatable; by default every non-empty key is accepted).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        if !key.is_empty() {
+            self.config.api_keys.push(key);
+        }
+        self
+    }
+
+    /// Provision an unowned agent number to the first key that uses it.
+    pub fn auto_provision(mut self, on: bool) -> Self {
+        self.config.auto_provision = on;
+        self
+    }
+
+    /// Accounts and numbers from a fixtures document, instead of the embedded default.
+    ///
+    /// # Errors
+    /// [`Error::Fixtures`] naming the account or number and the field.
+    pub fn fixtures_json(mut self, json: &str) -> Result<Self, Error> {
+        self.fixtures = Some(Fixtures::parse("fixtures", json).map_err(Error::Fixtures)?);
+        Ok(self)
+    }
+
+    /// Accounts and numbers from a fixtures file, instead of the embedded default.
+    ///
+    /// # Errors
+    /// [`Error::Fixtures`] naming the file, the account or number and the field.
+    pub fn fixtures_path(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        self.fixtures = Some(Fixtures::read(path.as_ref()).map_err(Error::Fixtures)?);
+        Ok(self)
+    }
+
+    /// One more scenario, from a scenario document; it replaces an embedded scenario of the
+    /// same name. Repeatable.
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming the scenario, the node and the rule.
+    pub fn scenario_json(mut self, json: &str) -> Result<Self, Error> {
+        let name = file::peek_name(json).unwrap_or_else(|| "scenario".into());
+        let s = file::compile(&format!("scenario {name:?}"), json).map_err(Error::Scenario)?;
+        self.scenarios.push(s);
+        Ok(self)
+    }
+
+    /// Every `*.json` scenario file of a directory, in file-name order.
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming the file and the reason.
+    pub fn scenarios_dir(mut self, dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let found = Scenarios::read_dir(dir.as_ref()).map_err(Error::Scenario)?;
+        self.scenarios.extend(found);
+        Ok(self)
+    }
+
+    /// Checks the options, binds the listener and starts serving.
+    ///
+    /// # Errors
+    /// [`Error::Option`] for a bad start time or zero webhook attempts, [`Error::Scenario`] for
+    /// clashing scenarios, [`Error::Bind`] when the address cannot be bound.
+    pub async fn start(self) -> Result<Simulator, Error> {
+        let mut config = self.config;
+        if let Some(t) = &self.start_time {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|e| Error::Option(format!("start time {t:?} is not RFC 3339: {e}")))?;
+            config.start_ms = Some(at.timestamp_millis());
+        }
+        if config.webhook_attempts == 0 {
+            return Err(Error::Option("webhook attempts must be at least 1".into()));
+        }
+        config.seed = self.seed.unwrap_or_else(rand::random);
+        let scenarios = Scenarios::build(self.scenarios).map_err(Error::Scenario)?;
+        let fixtures = self.fixtures.unwrap_or_else(Fixtures::embedded);
+        let listener = TcpListener::bind(&self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        Ok(Simulator::serve(
+            App::new(config, scenarios, fixtures),
+            listener,
+            addr,
+        ))
+    }
+}
+
+/// A running simulator. Cheap to share by reference (`Send + Sync`); it stops when dropped or
+/// by [`Simulator::shutdown`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), bland_sms_sim::Error> {
+/// let sim = bland_sms_sim::Simulator::builder().manual_clock().seed(7).start().await?;
+/// println!("{} {}", sim.base_url(), sim.api_key());
+/// # Ok(()) }
+/// ```
+pub struct Simulator {
+    app: App,
+    addr: SocketAddr,
+    base_url: String,
+    api_key: String,
+    stop: CancellationToken,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// A builder with every option at its default.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::new()
+    }
+
+    /// A simulator with every option at its default: the embedded fixtures and scenarios, the
+    /// real clock, on `127.0.0.1` at a free port.
+    ///
+    /// # Errors
+    /// As [`SimulatorBuilder::start`].
+    pub async fn start() -> Result<Simulator, Error> {
+        Self::builder().start().await
+    }
+
+    fn serve(app: App, listener: TcpListener, addr: SocketAddr) -> Simulator {
+        let stop = CancellationToken::new();
+        if app.clock.mode() == ClockMode::Real {
+            tokio::spawn(engine::drive(app.clone(), stop.clone()));
+        }
+        let server = tokio::spawn(server::run(
+            listener,
+            app.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+        Simulator {
+            api_key: working_key(&app),
+            base_url: format!("http://{addr}"),
+            addr,
+            app,
+            stop,
+            server: Some(server),
+        }
+    }
+
+    /// `http://HOST:PORT`, to point a client at.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A key that works: the first fixtures account's (or, when `api_key` restricts the keys
+    /// and that one is not among them, the first accepted key).
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Moves the clock ahead, firing every timer that falls due on the way (as
+    /// `POST /_sim/clock/advance`); at most ten years per call.
+    pub async fn advance(&self, by: Duration) {
+        let ms = by.as_millis().min(MAX_ADVANCE_SECS as u128 * 1000) as i64;
+        engine::advance(&self.app, ms).await;
+    }
+
+    /// A text from `user` to agent number `agent` (as `POST /_sim/inbound`); returns the texts
+    /// of the agent's replies due now, once each is stored and its webhooks were tried.
+    ///
+    /// # Errors
+    /// [`Error::Api`]: `INVALID_PHONE_NUMBER` for a number that is not E.164,
+    /// `INBOUND_NUMBER_NOT_FOUND` for an agent number nobody owns.
+    pub async fn inbound(&self, user: &str, agent: &str, text: &str) -> Result<Vec<String>, Error> {
+        e164("user_number", user)?;
+        e164("agent_number", agent)?;
+        let number = self
+            .app
+            .store
+            .number(agent)
+            .ok_or_else(|| ApiError::number_not_found(agent))?;
+        let channel = number.default_channel();
+        let r = engine::inbound(&self.app, &number, user, channel, text.to_string()).await?;
+        Ok(r.replies.into_iter().map(|m| m.message).collect())
+    }
+
+    /// The webhook deliveries, oldest first, as `GET /_sim/webhooks` lists them.
+    pub fn webhooks(&self) -> Vec<Value> {
+        let all = self.app.webhooks.list(|_| true);
+        all.iter().map(|d| d.to_json()).collect()
+    }
+
+    /// The journaled API requests, oldest first, as `GET /_sim/requests` lists them.
+    pub fn requests(&self) -> Vec<Value> {
+        let all = self.app.journal.list(|_| true);
+        all.iter().map(|e| e.to_json()).collect()
+    }
+
+    /// Clears all state and reloads the fixtures (as `POST /_sim/reset`).
+    pub async fn reset(&self) {
+        self.app.reset().await;
+    }
+
+    /// What the binary prints after its `listening on` line: keys, numbers, secret, clock,
+    /// seed and scenarios.
+    pub fn banner(&self) -> String {
+        crate::banner::banner(&self.app, &self.api_key)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to a few seconds), and returns.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The key [`Simulator::api_key`] names.
+fn working_key(app: &App) -> String {
+    let accepted = &app.config.api_keys;
+    let works = |k: &&str| accepted.is_empty() || accepted.iter().any(|a| a == k);
+    app.fixtures
+        .keys()
+        .find(works)
+        .or(accepted.first().map(String::as_str))
+        .unwrap_or(FALLBACK_KEY)
+        .to_string()
+}
