@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::model::{NumberConfig, CONFIG_KEYS};
+use crate::input;
+use crate::model::{ConfigPatch, NumberConfig};
 use crate::store::Store;
-use crate::validation::{self, Channel, Fields};
+use crate::validation::{self, Channel};
 
 /// The fixtures built into the binary.
 const DEFAULT_FIXTURES: &str = include_str!("../fixtures/default.json");
@@ -81,13 +82,8 @@ pub struct Fixtures {
 /// # Errors
 /// An unknown key, a field of the wrong type, or a `warning_time` not under `time_out`.
 pub(crate) fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, ApiError> {
-    if let Some(k) = m.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
-        return Err(ApiError::invalid(format!(
-            "unknown key {k:?}; a number config takes {}",
-            CONFIG_KEYS.join(", ")
-        )));
-    }
-    let c = NumberConfig::default().merged(&Fields(m))?;
+    let patch: ConfigPatch = input::strict(m)?;
+    let c = NumberConfig::default().merged(patch)?;
     if let (Some(w), t) = (c.warning_time, c.time_out) {
         if t.is_none_or(|t| w >= t) {
             return Err(ApiError::bad_request(

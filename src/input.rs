@@ -16,23 +16,38 @@ use crate::error::ApiError;
 /// 400 `INVALID_JSON` for malformed JSON or a non-object, 400 `INVALID_PARAMETER` naming the
 /// field whose type or value is wrong.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_JSON",
-                format!("Request body is not valid JSON: {e}"),
-            )
-        })?
-    };
+    typed(&object(bytes)?)
+}
+
+/// A JSON object body (`{}` when empty), for reading into more than one struct with [`typed`].
+///
+/// # Errors
+/// 400 `INVALID_JSON` for malformed JSON or a non-object.
+pub(crate) fn object(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "INVALID_JSON",
+            format!("Request body is not valid JSON: {e}"),
+        )
+    })?;
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "INVALID_JSON",
             "Request body must be a JSON object",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    Ok(value)
+}
+
+/// A JSON object as `T`.
+///
+/// # Errors
+/// 400 `INVALID_PARAMETER` naming the field whose type or value is wrong.
+pub(crate) fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         ApiError::invalid(format!("Invalid value for `{path}`: {inner}"))
@@ -87,6 +102,38 @@ pub(crate) fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(D::Error::custom("expected a string or a number")),
+    }
+}
+
+/// A pathway version as given, a string or a number (a number config echoes it back as is).
+pub(crate) fn de_version_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v)),
+        Some(_) => Err(D::Error::custom("expected a string or a number")),
+    }
+}
+
+/// A JSON object as `T`, refusing keys `T` does not know (for files, where a typo would
+/// otherwise do nothing, silently).
+///
+/// # Errors
+/// The first unknown key, or as serde.
+pub(crate) fn strict<T: DeserializeOwned>(v: &Map<String, Value>) -> Result<T, ApiError> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| unknown.push(path.to_string());
+    let value = Value::Object(v.clone());
+    let parsed: Result<T, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
+    let parsed = parsed.map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid(format!("Invalid value for `{path}`: {}", e.into_inner()))
+    })?;
+    match unknown.first() {
+        Some(k) => Err(ApiError::invalid(format!(
+            "unknown key {k:?} (the README's Fixtures section lists the keys)"
+        ))),
+        None => Ok(parsed),
     }
 }
 

@@ -47,6 +47,14 @@ impl Req {
         form_urlencoded::parse(q.as_bytes()).into_owned().collect()
     }
 
+    /// The JSON body as an object, to read into more than one struct with [`input::typed`].
+    ///
+    /// # Errors
+    /// As [`input::object`].
+    pub fn json_object(&self) -> Result<serde_json::Value, ApiError> {
+        input::object(&self.body)
+    }
+
     /// The JSON body as `T`.
     ///
     /// # Errors

@@ -1,13 +1,16 @@
 //! `GET /v1/sms/numbers` (§3.1) and `POST /v1/sms/number/update` (§3.2).
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{agent_number, channel, claim, require_enterprise};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
+use crate::input;
+use crate::model::ConfigPatch;
 use crate::req::Req;
-use crate::validation::{e164, Channel, Fields};
+use crate::validation::{e164, Channel};
 
 /// Lists the key's numbers that have the `channel`'s config (default `sms`).
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
@@ -50,31 +53,31 @@ pub(crate) fn check_timeouts(
     }
 }
 
+/// The `/number/update` body's number and channel; the rest is a [`ConfigPatch`].
+#[derive(Deserialize)]
+struct UpdateTarget {
+    phone_number: Option<String>,
+    channel: Option<Value>,
+}
+
 /// Merges the body into the number's config for the channel; nothing changes on an error.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
-    // A partial update: which fields are present (even as `null`) matters, so the body is read
-    // as a map and merged field by field.
-    let m: Map<String, Value> = req.json()?;
-    let f = Fields(&m);
-    let phone = f
-        .string("phone_number")?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
-        })?;
+    let body = req.json_object()?;
+    let b: UpdateTarget = input::typed(&body)?;
+    let config: ConfigPatch = input::typed(&body)?;
+    let phone = b.phone_number.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
+    })?;
     e164("phone_number", &phone)?;
-    let channel_given = channel(&m.get("channel").cloned())?;
     let number = agent_number(app, key, &phone)?;
-    let channel = channel_given.unwrap_or(number.default_channel());
+    let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
     let current = number.config(channel).cloned().unwrap_or_default();
-    let merged = current.merged(&f)?;
-    let raw_time_out = if f.has("time_out") {
-        f.seconds("time_out")?
-    } else {
-        current.time_out
-    };
-    check_timeouts(merged.warning_time, raw_time_out, f.has("warning_time"))?;
+    // `time_out` as given, before it is raised to 30 s.
+    let raw_time_out = config.time_out.clone().over(current.time_out);
+    let warning_given = config.warning_time.given();
+    let merged = current.merged(config)?;
+    check_timeouts(merged.warning_time, raw_time_out, warning_given)?;
     let json_cfg = merged.to_json(channel);
     claim(app, key, number)?;
     app.store

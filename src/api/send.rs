@@ -13,13 +13,13 @@ use crate::app::App;
 use crate::body::Reply;
 use crate::engine::{self, Opening};
 use crate::error::ApiError;
-use crate::input::{de_object_or_array, de_seconds, de_url, de_version};
+use crate::input::{self, de_object_or_array, de_seconds, de_url, de_version};
 use crate::model::{Conversation, NumberRecord, Sender, TimingOverrides};
 use crate::req::Req;
 use crate::validation::Channel;
 
 /// The timeout fields `/send` and `/create` share (§6).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct TimingFields {
     #[serde(default, deserialize_with = "de_seconds")]
     time_out: Option<u64>,
@@ -78,8 +78,6 @@ struct SendBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
-    #[serde(flatten)]
-    timing: TimingFields,
 }
 
 /// What a conversation keeps from a `/send` or `/create` until a later request replaces it.
@@ -205,7 +203,9 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 
 /// Reads and checks a `/send`; changes nothing.
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
-    let mut b: SendBody = req.json()?;
+    let body = req.json_object()?;
+    let mut b: SendBody = input::typed(&body)?;
+    let timing = input::typed::<TimingFields>(&body)?.overrides();
     let user = phone(&[
         ("user_number", &b.user_number),
         ("phone_number", &b.phone_number),
@@ -227,7 +227,6 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
         ));
     }
     let new_conversation = b.new_conversation.unwrap_or(false);
-    let timing = std::mem::take(&mut b.timing).overrides();
     check_timing(app, &timing, &number, channel, &user, new_conversation)?;
     check_opt_out(app, &agent, &user)?;
     let ps = b.persona_settings.unwrap_or_default();
@@ -313,14 +312,14 @@ struct CreateBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
-    #[serde(flatten)]
-    timing: TimingFields,
 }
 
 /// `POST /v1/sms/create`: stores a message and positions the conversation; sends nothing and
 /// fires no webhook.
 pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    let b: CreateBody = req.json()?;
+    let body = req.json_object()?;
+    let b: CreateBody = input::typed(&body)?;
+    let timing = input::typed::<TimingFields>(&body)?.overrides();
     let user = phone(&[("user_number", &b.user_number)])?;
     let agent = phone(&[("agent_number", &b.agent_number)])?;
     let message = b.message.filter(|s| !s.trim().is_empty());
@@ -334,7 +333,6 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     let number = agent_number(app, key, &agent)?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
     let new_conversation = b.new_conversation.unwrap_or(false);
-    let timing = b.timing.overrides();
     check_timing(app, &timing, &number, channel, &user, new_conversation)?;
     let number = claim(app, key, number)?;
     let (pathway_id, version, node) =

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{is_start, is_stop, Ctx};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
+use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender};
 use crate::scenario::Selector;
 use crate::validation::Channel;
 use crate::webhook::Status;
@@ -120,35 +120,15 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         agent_number: o.number.phone_number.clone(),
         inbound_id: o.number.inbound_id,
         channel: o.channel,
-        variables: None,
         request_data: match &cfg.request_data {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         },
-        metadata: Map::new(),
         current_node_id: Some(node),
         curr_pathway_id: pathway_id,
         curr_pathway_version: version,
         scenario: scenario.name.clone(),
-        timed_out_at: None,
-        last_message_at: None,
-        is_active: true,
-        ended: None,
-        ended_by_end_call_node: false,
-        summary: None,
-        citation_variables: None,
-        disposition_tag: None,
-        disposition_logs: Vec::new(),
-        messages: Vec::new(),
-        webhook: None,
-        timing: TimingOverrides::default(),
-        disposition_ids: None,
-        citation_schema_ids: None,
-        handoff: None,
-        timer_id: None,
-        timer_anchor: None,
-        status_delivery: None,
-        turns: 0,
+        ..Conversation::default()
     }
 }
 

@@ -188,7 +188,8 @@ pub struct Handoff {
     pub metadata: Map<String, Value>,
 }
 
-/// A conversation with everything the simulator tracks about it.
+/// A conversation with everything the simulator tracks about it. The default is an empty,
+/// active conversation that `engine` fills in when it opens one.
 #[derive(Clone, Debug)]
 pub struct Conversation {
     pub id: String,
@@ -231,6 +232,48 @@ pub struct Conversation {
     pub status_delivery: Option<u64>,
     /// Counts scenario turns, so a seeded random choice is reproducible per conversation.
     pub turns: u64,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Conversation {
+            id: String::new(),
+            account: String::new(),
+            user_id: String::new(),
+            created_at: 0,
+            updated_at: 0,
+            user_number: String::new(),
+            agent_number: String::new(),
+            inbound_id: 0,
+            channel: Channel::Sms,
+            variables: None,
+            request_data: Map::new(),
+            metadata: Map::new(),
+            current_node_id: None,
+            curr_pathway_id: None,
+            curr_pathway_version: None,
+            scenario: String::new(),
+            timed_out_at: None,
+            last_message_at: None,
+            is_active: true,
+            ended: None,
+            ended_by_end_call_node: false,
+            summary: None,
+            citation_variables: None,
+            disposition_tag: None,
+            disposition_logs: Vec::new(),
+            messages: Vec::new(),
+            webhook: None,
+            timing: TimingOverrides::default(),
+            disposition_ids: None,
+            citation_schema_ids: None,
+            handoff: None,
+            timer_id: None,
+            timer_anchor: None,
+            status_delivery: None,
+            turns: 0,
+        }
+    }
 }
 
 impl Conversation {

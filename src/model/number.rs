@@ -1,10 +1,11 @@
 //! Numbers and their per-channel configs (§3.1, §3.2, §4.1).
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::validation::{self, Channel, Fields};
+use crate::input;
+use crate::validation::{self, Channel};
 
 /// Bland's smallest inactivity timeout; positive values under it are raised to it.
 pub const MIN_TIME_OUT: u64 = 30;
@@ -64,32 +65,117 @@ impl Default for NumberConfig {
     }
 }
 
-/// The keys a number config may have (`prompt` and `task` are aliases of `objective`).
-pub(crate) const CONFIG_KEYS: &[&str] = &[
-    "webhook",
-    "request_data",
-    "response_data",
-    "time_out",
-    "timeout_action",
-    "timeout_message",
-    "warning_time",
-    "warning_message",
-    "messaging_service_sid",
-    "objective",
-    "prompt",
-    "task",
-    "tools",
-    "temperature",
-    "use_candidate_model",
-    "pathway_id",
-    "pathway_version",
-    "start_node_id",
-    "restart_after_end_call",
-    "timezone",
-    "summary_prompt",
-    "disposition_ids",
-    "citation_schema_ids",
-];
+/// One field of a partial update: absent (unchanged), `null` (back to its default), or a value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn given(&self) -> bool {
+        !matches!(self, Patch::Absent)
+    }
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Set(v) => Patch::Set(f(v)),
+        }
+    }
+    /// Writes the patch into `slot`; `null` writes `default`.
+    fn set(self, slot: &mut T, default: T) {
+        match self {
+            Patch::Absent => {}
+            Patch::Null => *slot = default,
+            Patch::Set(v) => *slot = v,
+        }
+    }
+    /// Writes the patch into an optional `slot`; `null` clears it.
+    fn set_opt(self, slot: &mut Option<T>) {
+        self.map(Some).set(slot, None);
+    }
+    /// The value in force after the patch, over `current`.
+    pub fn over(self, current: Option<T>) -> Option<T> {
+        match self {
+            Patch::Absent => current,
+            Patch::Null => None,
+            Patch::Set(v) => Some(v),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.map_or(Patch::Null, Patch::Set))
+    }
+}
+
+/// [`Patch`] over one of `input`'s checked field readers.
+macro_rules! patch_with {
+    ($name:ident, $reader:path, $t:ty) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Patch<$t>, D::Error> {
+            Ok($reader(d)?.map_or(Patch::Null, Patch::Set))
+        }
+    };
+}
+patch_with!(patch_url, input::de_url, String);
+patch_with!(patch_seconds, input::de_seconds, u64);
+patch_with!(patch_object_or_array, input::de_object_or_array, Value);
+patch_with!(patch_version, input::de_version_value, Value);
+
+/// A number config update (§3.2), and the shape of a config in fixtures: every field optional.
+#[derive(Deserialize, Default, Debug)]
+pub(crate) struct ConfigPatch {
+    #[serde(default, deserialize_with = "patch_url")]
+    pub webhook: Patch<String>,
+    #[serde(default, deserialize_with = "patch_object_or_array")]
+    pub request_data: Patch<Value>,
+    #[serde(default, deserialize_with = "patch_object_or_array")]
+    pub response_data: Patch<Value>,
+    #[serde(default, deserialize_with = "patch_seconds")]
+    pub time_out: Patch<u64>,
+    #[serde(default)]
+    pub timeout_action: Patch<String>,
+    #[serde(default)]
+    pub timeout_message: Patch<String>,
+    #[serde(default, deserialize_with = "patch_seconds")]
+    pub warning_time: Patch<u64>,
+    #[serde(default)]
+    pub warning_message: Patch<String>,
+    #[serde(default)]
+    pub messaging_service_sid: Patch<String>,
+    #[serde(default)]
+    pub objective: Patch<String>,
+    #[serde(default)]
+    pub prompt: Patch<String>,
+    #[serde(default)]
+    pub task: Patch<String>,
+    #[serde(default)]
+    pub tools: Patch<Vec<Value>>,
+    #[serde(default)]
+    pub temperature: Patch<serde_json::Number>,
+    #[serde(default)]
+    pub use_candidate_model: Patch<bool>,
+    #[serde(default)]
+    pub pathway_id: Patch<String>,
+    #[serde(default, deserialize_with = "patch_version")]
+    pub pathway_version: Patch<Value>,
+    #[serde(default)]
+    pub start_node_id: Patch<String>,
+    #[serde(default)]
+    pub restart_after_end_call: Patch<bool>,
+    #[serde(default)]
+    pub timezone: Patch<String>,
+    #[serde(default)]
+    pub summary_prompt: Patch<String>,
+    #[serde(default)]
+    pub disposition_ids: Patch<Vec<String>>,
+    #[serde(default)]
+    pub citation_schema_ids: Patch<Vec<String>>,
+}
 
 /// Normalizes a `time_out`: 0 disables it, positive values under 30 s become 30 s.
 pub fn normalize_time_out(t: Option<u64>) -> Option<u64> {
@@ -100,67 +186,47 @@ pub fn normalize_time_out(t: Option<u64>) -> Option<u64> {
 }
 
 impl NumberConfig {
-    /// Merges the known fields of an update body into a copy of this config. A field given as
-    /// `null` goes back to its default; unknown fields are ignored. `prompt` and `task` are
-    /// aliases of `objective`. Timeout rules are checked by the caller.
+    /// This config with a patch applied: a field given as `null` goes back to its default.
+    /// `prompt` and `task` are aliases of `objective` (the last given wins). Timeout rules are
+    /// checked by the caller.
     ///
     /// # Errors
-    /// 400 naming the first field of the wrong type.
-    pub fn merged(&self, f: &Fields) -> Result<NumberConfig, ApiError> {
+    /// 400 `INVALID_PARAMETER` for a `timezone` that is not an IANA zone name.
+    pub fn merged(&self, p: ConfigPatch) -> Result<NumberConfig, ApiError> {
         let mut c = self.clone();
         let d = NumberConfig::default();
-        macro_rules! set {
-            ($field:ident, $getter:ident) => {
-                if f.has(stringify!($field)) {
-                    c.$field = f.$getter(stringify!($field))?;
-                }
-            };
-            ($field:ident, $getter:ident, default) => {
-                if f.has(stringify!($field)) {
-                    c.$field = f.$getter(stringify!($field))?.unwrap_or(d.$field.clone());
-                }
-            };
+        if let Patch::Set(tz) = &p.timezone {
+            validation::timezone(tz)?;
         }
-        set!(webhook, url);
-        set!(request_data, object_or_array, default);
-        if f.has("response_data") {
-            c.response_data = f.object_or_array("response_data")?.unwrap_or(Value::Null);
+        p.webhook.set_opt(&mut c.webhook);
+        p.request_data.set(&mut c.request_data, d.request_data);
+        p.response_data.set(&mut c.response_data, Value::Null);
+        p.time_out.map(Some).set(&mut c.time_out, None);
+        c.time_out = normalize_time_out(c.time_out);
+        p.timeout_action.set_opt(&mut c.timeout_action);
+        p.timeout_message.set_opt(&mut c.timeout_message);
+        p.warning_time.set_opt(&mut c.warning_time);
+        c.warning_time = c.warning_time.filter(|&w| w > 0);
+        p.warning_message.set_opt(&mut c.warning_message);
+        p.messaging_service_sid
+            .set_opt(&mut c.messaging_service_sid);
+        for alias in [p.objective, p.prompt, p.task] {
+            alias.set(&mut c.objective, d.objective.clone());
         }
-        if f.has("time_out") {
-            c.time_out = normalize_time_out(f.seconds("time_out")?);
-        }
-        set!(timeout_action, string);
-        set!(timeout_message, string);
-        if f.has("warning_time") {
-            c.warning_time = f.seconds("warning_time")?.filter(|&w| w > 0);
-        }
-        set!(warning_message, string);
-        set!(messaging_service_sid, string);
-        for alias in ["objective", "prompt", "task"] {
-            if f.has(alias) {
-                c.objective = f.string(alias)?.unwrap_or(d.objective.clone());
-            }
-        }
-        set!(tools, array_value, default);
-        set!(temperature, number, default);
-        set!(use_candidate_model, bool);
-        set!(pathway_id, string);
-        if f.has("pathway_version") {
-            c.pathway_version = f
-                .string_or_number("pathway_version")?
-                .unwrap_or(Value::Null);
-        }
-        set!(start_node_id, string);
-        set!(restart_after_end_call, bool, default);
-        if f.has("timezone") {
-            c.timezone = f.string("timezone")?;
-            if let Some(tz) = &c.timezone {
-                validation::timezone(tz)?;
-            }
-        }
-        set!(summary_prompt, string);
-        set!(disposition_ids, string_list);
-        set!(citation_schema_ids, string_list);
+        p.tools.map(Value::Array).set(&mut c.tools, d.tools);
+        p.temperature
+            .map(Value::Number)
+            .set(&mut c.temperature, d.temperature);
+        p.use_candidate_model.set_opt(&mut c.use_candidate_model);
+        p.pathway_id.set_opt(&mut c.pathway_id);
+        p.pathway_version.set(&mut c.pathway_version, Value::Null);
+        p.start_node_id.set_opt(&mut c.start_node_id);
+        p.restart_after_end_call
+            .set(&mut c.restart_after_end_call, d.restart_after_end_call);
+        p.timezone.set_opt(&mut c.timezone);
+        p.summary_prompt.set_opt(&mut c.summary_prompt);
+        p.disposition_ids.set_opt(&mut c.disposition_ids);
+        p.citation_schema_ids.set_opt(&mut c.citation_schema_ids);
         Ok(c)
     }
 
@@ -173,12 +239,6 @@ impl NumberConfig {
             }
         }
         v
-    }
-}
-
-impl Fields<'_> {
-    fn array_value(&self, field: &str) -> Result<Option<Value>, ApiError> {
-        Ok(self.array(field)?.map(Value::Array))
     }
 }
 
@@ -293,9 +353,9 @@ mod tests {
             time_out: Some(60),
             ..Default::default()
         };
-        let body: Map<String, Value> =
-            serde_json::from_str(r#"{"prompt":"Be brief","webhook":null,"nope":1}"#).unwrap();
-        let c = base.merged(&Fields(&body)).unwrap();
+        let patch: ConfigPatch =
+            input::parse(br#"{"prompt":"Be brief","webhook":null,"nope":1}"#).unwrap();
+        let c = base.merged(patch).unwrap();
         assert_eq!(c.objective, "Be brief");
         assert_eq!(c.webhook, None);
         assert_eq!(c.time_out, Some(60));

@@ -226,119 +226,15 @@ pub(crate) fn peek_name(text: &str) -> Option<String> {
 ///
 /// # Errors
 /// Bad JSON, unknown keys, a `goto` or `start_node` naming no node, a bad regex or template.
-pub fn compile(source: &str, text: &str) -> Result<Scenario, String> {
+pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
     let f: ScenarioFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
-    if let Some(v) = f.version {
-        if v != 1 {
-            return Err(format!(
-                "{source}: unsupported version {v} (this simulator reads 1)"
-            ));
-        }
-    }
-    if f.name.trim().is_empty() {
-        return Err(format!("{source}: `name` must not be empty"));
-    }
-    if !f.nodes.contains_key(&f.start_node) {
-        return Err(format!(
-            "{source}: start_node {:?} is not one of the nodes",
-            f.start_node
-        ));
-    }
-    for n in &f.matcher.agent_numbers {
-        if !crate::validation::is_e164(n) {
-            return Err(format!("{source}: match.agent_numbers: {n:?} is not E.164"));
-        }
-    }
+    check_header(source, &f)?;
     let mut nodes = HashMap::new();
     for (id, n) in f.nodes {
-        let at = format!("{source}: node {id:?}");
-        let mut rules = Vec::new();
-        for (i, r) in n.rules.into_iter().enumerate() {
-            let at = format!("{at} rule {}", i + 1);
-            if r.delay_seconds > MAX_DELAY_SECS {
-                return Err(format!(
-                    "{at}: delay_seconds {} is more than {MAX_DELAY_SECS} (a year)",
-                    r.delay_seconds
-                ));
-            }
-            rules.push(Rule {
-                when: when(r.when, &at)?,
-                reply: r.reply.map(|x| reply(x, &at)).transpose()?,
-                set: r
-                    .set
-                    .into_iter()
-                    .map(|(k, v)| Ok((k, Template::parse(&v).map_err(|e| format!("{at}: {e}"))?)))
-                    .collect::<Result<_, String>>()?,
-                goto: r.goto,
-                delay_seconds: r.delay_seconds,
-            });
-        }
-        let handoff_reason = match n.handoff {
-            Some(h) => Some(
-                h.reason
-                    .map(|r| Template::parse(&r).map_err(|e| format!("{at}: {e}")))
-                    .transpose()?,
-            ),
-            None => None,
-        };
-        if n.end && handoff_reason.is_some() {
-            return Err(format!("{at}: a node cannot both end and hand off"));
-        }
-        nodes.insert(
-            id,
-            Node {
-                say: n.say.map(|x| reply(x, &at)).transpose()?,
-                rules,
-                handoff: handoff_reason,
-                end: n.end,
-            },
-        );
+        let node = node(&format!("{source}: node {id:?}"), n)?;
+        nodes.insert(id, node);
     }
-    for (id, n) in &nodes {
-        for (i, r) in n.rules.iter().enumerate() {
-            if let Some(g) = &r.goto {
-                if !nodes.contains_key(g) {
-                    return Err(format!(
-                        "{source}: node {id:?} rule {}: goto {g:?} is not one of the nodes",
-                        i + 1
-                    ));
-                }
-            }
-        }
-    }
-    let o = f.outcomes;
-    let no_vars = super::NoVars;
-    let mut dispositions = BTreeMap::new();
-    for (id, d) in o.dispositions {
-        render_value(&d.result, &no_vars)
-            .map_err(|e| format!("{source}: disposition {id:?}: {e}"))?;
-        dispositions.insert(
-            id,
-            Disposition {
-                tag: d.tag,
-                result: d.result,
-            },
-        );
-    }
-    let mut citations = BTreeMap::new();
-    for (id, c) in o.citations {
-        let vars = c
-            .variables
-            .into_iter()
-            .map(|(k, v)| {
-                Template::parse(&v)
-                    .map(|t| (k, t))
-                    .map_err(|e| format!("{source}: citation schema {id:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        citations.insert(
-            id,
-            CitationSchema {
-                name: c.name,
-                variables: vars,
-            },
-        );
-    }
+    check_gotos(source, &nodes)?;
     Ok(Scenario {
         name: f.name,
         description: f.description,
@@ -353,13 +249,126 @@ pub fn compile(source: &str, text: &str) -> Result<Scenario, String> {
         start_node: f.start_node,
         nodes,
         fallback: f.fallback.map(|x| reply(x, source)).transpose()?,
-        outcomes: Outcomes {
-            summary: o
-                .summary
-                .map(|s| Template::parse(&s).map_err(|e| format!("{source}: summary: {e}")))
-                .transpose()?,
-            dispositions,
-            citations,
-        },
+        outcomes: outcomes(source, f.outcomes)?,
+    })
+}
+
+/// The version, the name, the start node and the matcher's numbers.
+fn check_header(source: &str, f: &ScenarioFile) -> Result<(), String> {
+    if let Some(v) = f.version.filter(|&v| v != 1) {
+        return Err(format!(
+            "{source}: unsupported version {v} (this simulator reads 1)"
+        ));
+    }
+    if f.name.trim().is_empty() {
+        return Err(format!("{source}: `name` must not be empty"));
+    }
+    if !f.nodes.contains_key(&f.start_node) {
+        return Err(format!(
+            "{source}: start_node {:?} is not one of the nodes",
+            f.start_node
+        ));
+    }
+    match f
+        .matcher
+        .agent_numbers
+        .iter()
+        .find(|n| !crate::validation::is_e164(n))
+    {
+        Some(n) => Err(format!("{source}: match.agent_numbers: {n:?} is not E.164")),
+        None => Ok(()),
+    }
+}
+
+fn template(at: &str, text: &str) -> Result<Template, String> {
+    Template::parse(text).map_err(|e| format!("{at}: {e}"))
+}
+
+/// One rule; `at` names the node and the rule.
+fn rule(at: &str, r: RuleFile) -> Result<Rule, String> {
+    if r.delay_seconds > MAX_DELAY_SECS {
+        return Err(format!(
+            "{at}: delay_seconds {} is more than {MAX_DELAY_SECS} (a year)",
+            r.delay_seconds
+        ));
+    }
+    Ok(Rule {
+        when: when(r.when, at)?,
+        reply: r.reply.map(|x| reply(x, at)).transpose()?,
+        set: r
+            .set
+            .into_iter()
+            .map(|(k, v)| Ok((k, template(at, &v)?)))
+            .collect::<Result<_, String>>()?,
+        goto: r.goto,
+        delay_seconds: r.delay_seconds,
+    })
+}
+
+/// One node; `at` names it.
+fn node(at: &str, n: NodeFile) -> Result<Node, String> {
+    let rules = n
+        .rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| rule(&format!("{at} rule {}", i + 1), r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let handoff = match n.handoff {
+        Some(h) => Some(h.reason.map(|r| template(at, &r)).transpose()?),
+        None => None,
+    };
+    if n.end && handoff.is_some() {
+        return Err(format!("{at}: a node cannot both end and hand off"));
+    }
+    Ok(Node {
+        say: n.say.map(|x| reply(x, at)).transpose()?,
+        rules,
+        handoff,
+        end: n.end,
+    })
+}
+
+/// Every `goto` names a node.
+fn check_gotos(source: &str, nodes: &HashMap<String, Node>) -> Result<(), String> {
+    for (id, n) in nodes {
+        for (i, r) in n.rules.iter().enumerate() {
+            if let Some(g) = r.goto.as_ref().filter(|g| !nodes.contains_key(*g)) {
+                return Err(format!(
+                    "{source}: node {id:?} rule {}: goto {g:?} is not one of the nodes",
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The summary, dispositions and citation schemas.
+fn outcomes(source: &str, o: OutcomesFile) -> Result<Outcomes, String> {
+    let mut dispositions = BTreeMap::new();
+    for (id, d) in o.dispositions {
+        render_value(&d.result, &super::NoVars)
+            .map_err(|e| format!("{source}: disposition {id:?}: {e}"))?;
+        let (tag, result) = (d.tag, d.result);
+        dispositions.insert(id, Disposition { tag, result });
+    }
+    let mut citations = BTreeMap::new();
+    for (id, c) in o.citations {
+        let at = format!("{source}: citation schema {id:?}");
+        let variables = c
+            .variables
+            .into_iter()
+            .map(|(k, v)| Ok((k, template(&at, &v)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        let name = c.name;
+        citations.insert(id, CitationSchema { name, variables });
+    }
+    Ok(Outcomes {
+        summary: o
+            .summary
+            .map(|s| template(&format!("{source}: summary"), &s))
+            .transpose()?,
+        dispositions,
+        citations,
     })
 }

@@ -103,3 +103,46 @@ async fn only_the_given_api_keys_are_accepted() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn a_wrong_type_names_its_field_in_every_body() {
+    let sim = Sim::start().await;
+    let cases = [
+        (
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "time_out": "soon"}),
+            "`time_out`",
+        ),
+        (
+            "/v1/sms/create",
+            json!({"user_number": USER, "agent_number": AGENT, "message": "m", "warning_time": []}),
+            "`warning_time`",
+        ),
+        (
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "restart_after_end_call": "no"}),
+            "`restart_after_end_call`",
+        ),
+        (
+            "/v1/sms/conversations/x/handoff",
+            json!({"metadata": "vip"}),
+            "`metadata`",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let got = sim.post(path, body).await;
+        assert_error(&got, 400, "INVALID_PARAMETER");
+        let message = got.1["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{path}: {message}");
+    }
+    let got = sim
+        .sim(
+            Method::POST,
+            "/_sim/numbers",
+            Some(json!({"api_key": "k", "phone_number": "+15558880000", "sms_config": {"temperature": "hot"}})),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let message = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`temperature`"), "{message}");
+}

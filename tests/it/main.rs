@@ -3,6 +3,8 @@
 mod support;
 
 mod admin;
+#[cfg(feature = "cli")]
+mod binary;
 mod conversations;
 mod embedding;
 mod errors;
