@@ -26,7 +26,7 @@
 //! - `api/*`: one file per `/v1/sms` resource (`filter`: the list's typed filters); `admin`:
 //!   the `/_sim/*` control API; `req`: the request snapshot; `input`: typed body parsing.
 //! - `engine/*`: the conversation lifecycle — `lifecycle` (opening, inbound texts,
-//!   re-activation, [`apply`](engine::apply)), `turns` (scenario turns), `outcomes`, `time`
+//!   re-activation, `apply`), `turns` (scenario turns), `outcomes`, `time`
 //!   (firing timers, `advance`, the real-clock driver) and messages, timers and handoff in `mod`.
 //! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
 //!   journal, idempotency) and what it schedules; `idempotency`: replayed answers.

@@ -176,3 +176,18 @@ async fn unknown_keys_in_a_provisioned_config_are_refused() {
         .iter()
         .all(|n| n["phone_number"] != "+15558880000"));
 }
+
+#[test]
+fn the_readme_shows_the_example_that_cargo_test_runs() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../examples/embedding.rs");
+    let block = example
+        .split("// README example start\n")
+        .nth(1)
+        .and_then(|rest| rest.split("// README example end").next())
+        .expect("the example marks the README's part");
+    assert!(
+        readme.contains(&format!("```rust\n{block}```")),
+        "README.md's \"Use it from Rust tests\" differs from examples/embedding.rs"
+    );
+}
