@@ -60,13 +60,7 @@ pub(crate) fn patch(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, 
 
 /// Deletes the conversation with its messages, timers and webhook log.
 pub(crate) fn delete(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
-    let c = app
-        .store
-        .delete_conversation(key, id)
-        .ok_or_else(ApiError::conversation_not_found)?;
-    if let Some(t) = c.timer_id {
-        app.timers.cancel(t);
-    }
+    engine::delete(app, key, id)?;
     Ok(Reply::ok(json!({
         "message": "Conversation and all associated messages deleted successfully"
     })))
@@ -141,10 +135,7 @@ pub(crate) fn delete_messages(
 ) -> Result<Reply, ApiError> {
     let b: DeleteMessagesBody = req.json()?;
     let ids = message_ids(b.message_ids)?;
-    let count = app
-        .store
-        .with_conversation(Some(key), id, |c| c.hide_messages(&ids))
-        .ok_or_else(ApiError::conversation_not_found)?;
+    let count = engine::apply(app, Some(key), id, |_, c| c.hide_messages(&ids))?;
     Ok(Reply::ok(json!({
         "message": format!("{count} messages marked as deleted"),
         "deleted_count": count,

@@ -7,22 +7,14 @@ use serde_json::{json, Map, Value};
 use super::check_length;
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine;
+use crate::engine::{self, HandoffRequest, ResumeRequest};
 use crate::error::ApiError;
 use crate::input::{de_text, de_url};
-use crate::model::{EndKind, Sender};
 use crate::req::Req;
 use crate::validation::e164;
 
 /// Longest `/end` reason.
 pub(crate) const MAX_REASON_CHARS: usize = 500;
-
-fn ended() -> ApiError {
-    ApiError::bad_request(
-        "CONVERSATION_ENDED",
-        "Conversation has ended; its user's next text starts a new conversation",
-    )
-}
 
 #[derive(Deserialize)]
 struct HandoffBody {
@@ -40,19 +32,16 @@ pub(crate) fn handoff(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply
     if let Some(n) = &b.notify_number {
         e164("notify_number", n)?;
     }
+    let request = HandoffRequest {
+        reason: b.reason,
+        metadata: b.metadata.unwrap_or_default(),
+        actor: b.actor,
+        webhook: b.webhook,
+        notify_number: b.notify_number,
+    };
     let (already, view) = engine::apply(app, Some(key), id, |ctx, c| {
-        if !c.is_active {
-            return Err(ended());
-        }
-        if b.webhook.is_some() {
-            c.webhook = b.webhook;
-        }
-        let metadata = b.metadata.unwrap_or_default();
-        let already = ctx.start_handoff(c, b.reason.clone(), metadata, "api", b.actor);
-        if let (false, Some(to)) = (already, b.notify_number) {
-            ctx.notify_rep(c, to, b.reason);
-        }
-        Ok((already, c.handoff_json()))
+        ctx.hand_off(c, request)
+            .map(|already| (already, c.handoff_json()))
     })??;
     Ok(Reply::ok(json!({
         "message": if already { "Conversation is already handed off to a human" } else { "Conversation handed off to a human" },
@@ -83,21 +72,15 @@ pub(crate) fn resume(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply,
     if let Some(t) = &b.message {
         check_length(t)?;
     }
+    let request = ResumeRequest {
+        node_id: b.node_id,
+        message: b.message,
+        generate_reply: generate,
+        actor: b.actor,
+    };
     let (was_active, message_id, view) = engine::apply(app, Some(key), id, |ctx, c| {
-        if !c.is_active {
-            return Err(ended());
-        }
-        let was_active = ctx.end_handoff(c, b.actor);
-        if let Some(n) = b.node_id {
-            c.current_node_id = Some(n);
-            c.updated_at = ctx.now;
-        }
-        let message_id = match b.message {
-            Some(t) => ctx.agent_message(c, Sender::Agent, t),
-            None if generate => ctx.speak_first(c),
-            None => None,
-        };
-        Ok((was_active, message_id, c.handoff_json()))
+        let (was_active, message_id) = ctx.resume(c, request)?;
+        Ok::<_, ApiError>((was_active, message_id, c.handoff_json()))
     })??;
     let mut data = json!({
         "message": "Conversation returned to the agent",
@@ -129,24 +112,10 @@ pub(crate) fn end(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, Ap
             "`reason` must be at most {MAX_REASON_CHARS} characters"
         )));
     }
-    let (was_active, handed_off, view) = engine::apply(app, Some(key), id, |ctx, c| {
-        if !c.is_active {
-            return (false, false, c.handoff_json());
-        }
-        let handed_off = c.handoff.is_some();
-        let reason = b.reason.unwrap_or_else(|| {
-            if handed_off {
-                "Conversation ended by the human rep".into()
-            } else {
-                "Conversation ended via API".into()
-            }
-        });
-        if let Some(a) = b.actor {
-            c.metadata.insert("ended_by".into(), json!({ "actor": a }));
-        }
-        ctx.end(c, EndKind::Ended, Some(reason));
-        (true, handed_off, c.handoff_json())
+    let (closed, view) = engine::apply(app, Some(key), id, |ctx, c| {
+        (ctx.close(c, b.reason, b.actor), c.handoff_json())
     })?;
+    let (was_active, handed_off) = (closed.is_some(), closed.unwrap_or(false));
     let workflow = format!("sms-end:{id}:{}", app.store.ids().uuid());
     Ok(Reply::ok(json!({
         "message": if was_active { "Conversation ended" } else { "Conversation was already ended" },

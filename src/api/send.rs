@@ -11,10 +11,10 @@ use super::{
 };
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine::{self, Opening};
+use crate::engine::{self, Opening, Overrides};
 use crate::error::ApiError;
 use crate::input::{self, de_object_or_array, de_seconds, de_url, de_version};
-use crate::model::{Conversation, NumberRecord, Sender, TimingOverrides};
+use crate::model::{NumberRecord, Sender, TimingOverrides};
 use crate::req::Req;
 use crate::validation::Channel;
 
@@ -78,50 +78,6 @@ struct SendBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
-}
-
-/// What a conversation keeps from a `/send` or `/create` until a later request replaces it.
-#[derive(Default)]
-struct Overrides {
-    timing: TimingOverrides,
-    request_data: Option<Value>,
-    metadata: Option<Map<String, Value>>,
-    webhook: Option<String>,
-    disposition_ids: Option<Vec<String>>,
-    citation_schema_ids: Option<Vec<String>>,
-}
-
-impl Overrides {
-    fn apply(self, c: &mut Conversation) {
-        let t = self.timing;
-        if t.time_out.is_some() {
-            c.timing.time_out = t.time_out;
-        }
-        if t.warning_time.is_some() {
-            c.timing.warning_time = t.warning_time;
-        }
-        if t.timeout_message.is_some() {
-            c.timing.timeout_message = t.timeout_message;
-        }
-        if t.warning_message.is_some() {
-            c.timing.warning_message = t.warning_message;
-        }
-        if let Some(Value::Object(m)) = self.request_data {
-            c.request_data.extend(m);
-        }
-        if let Some(meta) = self.metadata {
-            c.metadata.extend(meta);
-        }
-        if self.webhook.is_some() {
-            c.webhook = self.webhook;
-        }
-        if self.disposition_ids.is_some() {
-            c.disposition_ids = self.disposition_ids;
-        }
-        if self.citation_schema_ids.is_some() {
-            c.citation_schema_ids = self.citation_schema_ids;
-        }
-    }
 }
 
 /// A checked `/send`.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::{is_start, is_stop, Ctx};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender};
+use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
 use crate::scenario::Selector;
 use crate::validation::Channel;
 use crate::webhook::Status;
@@ -132,6 +132,51 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
     }
 }
 
+/// What a conversation keeps from a `/send` or `/create` until a later request replaces it.
+#[derive(Default)]
+pub(crate) struct Overrides {
+    pub timing: TimingOverrides,
+    pub request_data: Option<Value>,
+    pub metadata: Option<Map<String, Value>>,
+    pub webhook: Option<String>,
+    pub disposition_ids: Option<Vec<String>>,
+    pub citation_schema_ids: Option<Vec<String>>,
+}
+
+impl Overrides {
+    /// Merges what was given into the conversation; what was not is kept.
+    pub fn apply(self, c: &mut Conversation) {
+        let t = self.timing;
+        if t.time_out.is_some() {
+            c.timing.time_out = t.time_out;
+        }
+        if t.warning_time.is_some() {
+            c.timing.warning_time = t.warning_time;
+        }
+        if t.timeout_message.is_some() {
+            c.timing.timeout_message = t.timeout_message;
+        }
+        if t.warning_message.is_some() {
+            c.timing.warning_message = t.warning_message;
+        }
+        if let Some(Value::Object(m)) = self.request_data {
+            c.request_data.extend(m);
+        }
+        if let Some(meta) = self.metadata {
+            c.metadata.extend(meta);
+        }
+        if self.webhook.is_some() {
+            c.webhook = self.webhook;
+        }
+        if self.disposition_ids.is_some() {
+            c.disposition_ids = self.disposition_ids;
+        }
+        if self.citation_schema_ids.is_some() {
+            c.citation_schema_ids = self.citation_schema_ids;
+        }
+    }
+}
+
 /// What an inbound text did.
 pub(crate) struct Inbound {
     pub conversation_id: String,
@@ -221,6 +266,21 @@ pub(crate) fn reactivate(app: &App, key: &str, id: &str) -> Result<(), ApiError>
             }
         }
         app.store.set_pair(&agent, &user, id);
+    }
+    Ok(())
+}
+
+/// Deletes a conversation with its messages and its pending inactivity timer.
+///
+/// # Errors
+/// 404 `CONVERSATION_NOT_FOUND`.
+pub(crate) fn delete(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
+    let c = app
+        .store
+        .delete_conversation(key, id)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    if let Some(t) = c.timer_id {
+        app.timers.cancel(t);
     }
     Ok(())
 }

@@ -1,16 +1,19 @@
 //! The conversation lifecycle, applied under one conversation's map guard by a [`Ctx`]: storing
-//! messages, the inactivity timer (§6), ending, handoff and resume here; opening conversations,
+//! messages, the inactivity timer (§6) and ending here; handoff, resume and `/end` in `handoff`;
+//! opening conversations,
 //! inbound texts and re-activation in `lifecycle`; end-of-conversation outcomes in `outcomes`;
 //! scenario turns and their template variables in `turns`; firing timers and `advance` in
 //! `time`. Every step is synchronous; webhooks are only *prepared* (collected in [`Effects`])
 //! and sent after the guard is dropped, by [`apply`] or the timer code.
 
+mod handoff;
 mod lifecycle;
 mod outcomes;
 mod time;
 mod turns;
 
-pub(crate) use lifecycle::{apply, inbound, open, reactivate, Opening};
+pub(crate) use handoff::{HandoffRequest, ResumeRequest};
+pub(crate) use lifecycle::{apply, delete, inbound, open, reactivate, Opening, Overrides};
 pub(crate) use outcomes::extract;
 pub(crate) use time::{advance, drive};
 
@@ -22,7 +25,7 @@ use crate::app::App;
 use crate::app::{Stage, TimerKind};
 use crate::clock::iso;
 use crate::model::{
-    Conversation, EndKind, Handoff, Message, NumberConfig, Sender, TimeoutAction, Timing,
+    Conversation, EndKind, Message, MessageStatus, NumberConfig, Sender, TimeoutAction, Timing,
 };
 
 use crate::scenario::Scenario;
@@ -130,7 +133,7 @@ impl<'a> Ctx<'a> {
             _ => (
                 c.agent_number.clone(),
                 c.user_number.clone(),
-                Some("delivered"),
+                Some(MessageStatus::Delivered),
             ),
         };
         c.messages.push(Message {
@@ -357,72 +360,6 @@ impl<'a> Ctx<'a> {
             extra.insert("status_reason".into(), json!(r));
         }
         self.status_webhook(c, kind.webhook_status(), extra);
-    }
-
-    // ---- handoff --------------------------------------------------------------------------
-
-    /// Hands the thread to a human: the agent goes silent, the timer is suspended, one
-    /// `human_handoff` webhook fires. Returns `true` when a handoff was already active.
-    pub fn start_handoff(
-        &mut self,
-        c: &mut Conversation,
-        reason: Option<String>,
-        metadata: Map<String, Value>,
-        source: &str,
-        actor: Option<String>,
-    ) -> bool {
-        if c.handoff.is_some() {
-            return true;
-        }
-        let mut m = Map::new();
-        m.insert("source".into(), json!(source));
-        if let Some(a) = actor {
-            m.insert("actor".into(), json!(a));
-        }
-        m.extend(metadata);
-        c.handoff = Some(Handoff {
-            at: self.now,
-            reason: reason.clone(),
-            metadata: m,
-        });
-        c.updated_at = self.now;
-        self.cancel_timer(c);
-        let mut extra = Map::new();
-        extra.insert("reason".into(), json!(reason));
-        self.status_webhook(c, Status::HumanHandoff, extra);
-        false
-    }
-
-    /// Bland texts the rep a notice from the agent number when a handoff names a
-    /// `notify_number`; it is not part of the thread, so it goes to the outbox.
-    pub fn notify_rep(&mut self, c: &Conversation, to: String, reason: Option<String>) {
-        self.app.store.record_outbox(json!({
-            "kind": "handoff_notice",
-            "conversation_id": c.id,
-            "from": c.agent_number,
-            "to": to,
-            "message": format!(
-                "Conversation {} was handed off to you{}",
-                c.id,
-                reason.map(|r| format!(": {r}")).unwrap_or_default()
-            ),
-            "created_at": iso(self.now),
-        }));
-    }
-
-    /// Gives the thread back to the agent; returns whether a handoff was active.
-    pub fn end_handoff(&mut self, c: &mut Conversation, actor: Option<String>) -> bool {
-        if c.handoff.is_none() {
-            return false;
-        }
-        let mut extra = Map::new();
-        extra.insert("actor".into(), json!(actor));
-        // The webhook still carries the handoff's metadata; then it is cleared.
-        self.status_webhook(c, Status::HumanHandoffEnded, extra);
-        c.handoff = None;
-        c.updated_at = self.now;
-        self.arm_timer(c);
-        true
     }
 }
 

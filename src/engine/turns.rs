@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::Ctx;
 use crate::app::TimerKind;
-use crate::model::{Conversation, EndKind, Sender};
+use crate::model::{Conversation, EndKind, HandoffSource, Sender};
 use crate::scenario::template::{dig_map, value_text, Vars};
 use crate::scenario::{turn_rng, PendingTurn, Scenario};
 
@@ -144,7 +144,7 @@ impl Ctx<'_> {
             let reason = reason
                 .as_ref()
                 .map(|t| t.render(&self.vars(c, &[], Some(text))));
-            self.start_handoff(c, reason, Map::new(), "pathway", None);
+            self.start_handoff(c, reason, Map::new(), HandoffSource::Pathway, None);
         } else if node.end {
             c.ended_by_end_call_node = true;
             self.end(c, EndKind::Ended, None);

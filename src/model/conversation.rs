@@ -36,6 +36,21 @@ impl Sender {
     }
 }
 
+/// Where an outbound message stands (the simulator delivers every text at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MessageStatus {
+    Delivered,
+}
+
+/// Who started a human handoff: a caller of the API, or a Transfer-to-Human node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum HandoffSource {
+    Api,
+    Pathway,
+}
+
 /// One stored message.
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -46,7 +61,7 @@ pub struct Message {
     pub to: String,
     pub sender: Sender,
     /// `None` for inbound texts, `delivered` for outbound ones.
-    pub status: Option<&'static str>,
+    pub status: Option<MessageStatus>,
     pub deleted: bool,
 }
 
