@@ -7,10 +7,10 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::{channel, phone, require};
+use crate::api::{channel, check_length, phone, require};
 use crate::app::App;
 use crate::body::Reply;
-use crate::clock::iso;
+use crate::clock::{iso, MAX_TIME_MS};
 use crate::engine;
 use crate::error::ApiError;
 use crate::fixtures::config_from;
@@ -125,7 +125,15 @@ pub(crate) async fn advance(app: &App, req: &Req) -> Result<Reply, ApiError> {
             "`seconds` must be between 0 and {MAX_ADVANCE_SECS}"
         )));
     }
-    engine::advance(app, (secs * 1000.0).round() as i64).await;
+    let ms = (secs * 1000.0).round() as i64;
+    if app.now().saturating_add(ms) > MAX_TIME_MS {
+        return Err(ApiError::invalid(format!(
+            "the clock cannot move past {}; it is {}",
+            iso(MAX_TIME_MS),
+            iso(app.now())
+        )));
+    }
+    engine::advance(app, ms).await;
     Ok(Reply::ok(clock_json(app)))
 }
 
@@ -205,13 +213,18 @@ pub(crate) async fn inbound(app: &App, req: &Req) -> Result<Reply, ApiError> {
         ("agent_number", agent.is_some()),
         ("message", text.is_some()),
     ])?;
-    let (user, agent) = (user.expect("checked"), agent.expect("checked"));
+    let (user, agent, text) = (
+        user.expect("checked"),
+        agent.expect("checked"),
+        text.expect("checked"),
+    );
+    check_length(&text)?;
     let number = app
         .store
         .number(&agent)
         .ok_or_else(|| ApiError::number_not_found(&agent))?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
-    let r = engine::inbound(app, &number, &user, channel, text.expect("checked")).await?;
+    let r = engine::inbound(app, &number, &user, channel, text).await?;
     Ok(Reply::ok(json!({
         "conversation_id": r.conversation_id,
         "message_id": r.message_id,

@@ -13,7 +13,7 @@ use crate::idempotency::Idempotency;
 use crate::journal::Journal;
 use crate::scenario::{PendingTurn, Scenarios};
 use crate::store::Store;
-use crate::webhook::{Next, SendType, Webhooks};
+use crate::webhook::{Next, SendType, Settings, Webhooks};
 
 /// What a timer does when it fires.
 #[derive(Clone, Debug)]
@@ -98,12 +98,14 @@ impl App {
         App(Arc::new(Inner {
             clock: Clock::new(config.clock, config.start_ms),
             timers: Timers::new(),
-            webhooks: Webhooks::new(
-                config.webhook_secret.clone(),
-                config.webhook_attempts,
-                config.webhook_timeout_ms,
-                config.webhook_log,
-            ),
+            webhooks: Webhooks::new(Settings {
+                secret: config.webhook_secret.clone(),
+                max_attempts: config.webhook_attempts,
+                timeout_ms: config.webhook_timeout_ms,
+                log_entries: config.webhook_log,
+                log_bytes: config.webhook_log_bytes,
+                concurrency: config.webhook_concurrency,
+            }),
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,

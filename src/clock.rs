@@ -32,6 +32,10 @@ impl ClockMode {
     }
 }
 
+/// The last time the clock can reach, 9999-12-31T23:59:59.999Z: past it, ISO 8601 needs more
+/// than four year digits, which clients do not parse.
+pub(crate) const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the Unix epoch, from the system clock.
 pub(crate) fn system_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -211,6 +215,7 @@ mod tests {
             Some(1_747_169_459_233)
         );
         assert_eq!(parse_iso("2025-05-13"), Some(1_747_094_400_000));
+        assert_eq!(iso(MAX_TIME_MS), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

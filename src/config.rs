@@ -13,6 +13,10 @@ pub(crate) const DEFAULT_WEBHOOK_ATTEMPTS: u32 = 5;
 pub(crate) const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 5000;
 /// Webhook deliveries kept for `GET /_sim/webhooks`.
 pub(crate) const DEFAULT_WEBHOOK_LOG: usize = 10_000;
+/// Bytes of webhook deliveries kept for `GET /_sim/webhooks`.
+pub(crate) const DEFAULT_WEBHOOK_LOG_BYTES: usize = 64 * 1024 * 1024;
+/// Webhook attempts in flight at once.
+pub(crate) const DEFAULT_WEBHOOK_CONCURRENCY: usize = 256;
 /// API requests kept for `GET /_sim/requests`.
 pub(crate) const DEFAULT_REQUEST_LOG: usize = 1000;
 
@@ -30,6 +34,8 @@ pub(crate) struct Config {
     pub webhook_attempts: u32,
     pub webhook_timeout_ms: u64,
     pub webhook_log: usize,
+    pub webhook_log_bytes: usize,
+    pub webhook_concurrency: usize,
     pub body_limit: usize,
     pub request_log: usize,
 }
@@ -47,6 +53,8 @@ impl Default for Config {
             webhook_attempts: DEFAULT_WEBHOOK_ATTEMPTS,
             webhook_timeout_ms: DEFAULT_WEBHOOK_TIMEOUT_MS,
             webhook_log: DEFAULT_WEBHOOK_LOG,
+            webhook_log_bytes: DEFAULT_WEBHOOK_LOG_BYTES,
+            webhook_concurrency: DEFAULT_WEBHOOK_CONCURRENCY,
             body_limit: DEFAULT_BODY_LIMIT,
             request_log: DEFAULT_REQUEST_LOG,
         }

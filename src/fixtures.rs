@@ -107,7 +107,7 @@ impl Fixtures {
     /// # Errors
     /// An unreadable file, or as [`Fixtures::parse`].
     pub fn read(path: &Path) -> Result<Fixtures, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = input::read_file(path)?;
         Self::parse(&path.display().to_string(), &text)
     }
 

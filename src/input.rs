@@ -9,6 +9,35 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
+/// Largest fixtures or scenario file read, in bytes.
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A regular file's text, at most [`MAX_FILE_BYTES`] (a FIFO or a device such as `/dev/zero`
+/// would otherwise hang start-up or read until memory runs out).
+///
+/// # Errors
+/// The path and why: not a regular file, too large, unreadable, not UTF-8.
+pub(crate) fn read_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let at = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{at}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{at}: not a regular file"));
+    }
+    let too_big = || format!("{at}: larger than {MAX_FILE_BYTES} bytes");
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("{at}: {e}"))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 /// A JSON object body (`{}` when empty) as `T`. Unknown fields are ignored, as the real API
 /// does; `null` reads as absent.
 ///
@@ -77,11 +106,20 @@ pub(crate) fn de_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
     }
 }
 
-/// Whether `s` is an absolute `http://` or `https://` URL with a host.
+/// Whether `s` is an absolute `http://` or `https://` URL with a host (and, when it names a
+/// port, one that exists).
 pub(crate) fn is_web_url(s: &str) -> bool {
-    s.parse::<hyper::Uri>()
-        .ok()
-        .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+    s.parse::<hyper::Uri>().ok().is_some_and(|u| {
+        let authority = u.authority().map_or("", |a| a.as_str());
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        // `uri.port()` is `None` for a port that does not fit in 16 bits: look at the text.
+        let names_port = host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, tail)| !tail.contains(']'));
+        matches!(u.scheme_str(), Some("http" | "https"))
+            && u.host().is_some_and(|h| !h.is_empty())
+            && (!names_port || u.port_u16().is_some())
+    })
 }
 
 /// An object or an array (Bland's `request_data` takes either).
@@ -172,6 +210,8 @@ mod tests {
         assert_eq!(e.code, "INVALID_PARAMETER");
         assert!(e.message.contains("`t`"), "{}", e.message);
         assert!(parse::<Probe>(br#"{"u":"ftp://x"}"#).is_err());
+        assert!(parse::<Probe>(br#"{"u":"http://x:99999/"}"#).is_err());
+        assert!(is_web_url("http://[::1]/") && is_web_url("http://u:p@h:8080/x"));
         assert!(parse::<Probe>(br#"{"s":1}"#)
             .unwrap_err()
             .message

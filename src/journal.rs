@@ -81,3 +81,30 @@ impl Journal {
         self.0.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_body_is_copied_not_pinned() {
+        let j = Journal::new(4);
+        let big = Bytes::from(vec![b'x'; 1024 * 1024]);
+        j.record(Entry {
+            id: 0,
+            at: 0,
+            method: Method::POST,
+            path: "/nope".into(),
+            query: None,
+            api_key: None,
+            idempotency_key: None,
+            body: big.clone(),
+            status: StatusCode::NOT_FOUND,
+            error: None,
+        });
+        let kept = &j.list(|_| true)[0].body;
+        assert_eq!(kept.len(), MAX_BODY);
+        // A slice would share the megabyte's allocation and keep it alive.
+        assert_ne!(kept.as_ptr(), big.as_ptr());
+    }
+}

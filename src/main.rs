@@ -72,6 +72,12 @@ struct Cli {
     /// Webhook deliveries kept for GET /_sim/webhooks (oldest dropped first).
     #[arg(long, env = "BLAND_SIM_WEBHOOK_LOG", default_value_t = 10_000)]
     webhook_log: usize,
+    /// Bytes of webhook deliveries kept for GET /_sim/webhooks (oldest dropped first).
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_LOG_BYTES", default_value_t = 64 * 1024 * 1024)]
+    webhook_log_bytes: usize,
+    /// Webhook attempts in flight at once; the rest wait their turn.
+    #[arg(long, env = "BLAND_SIM_WEBHOOK_CONCURRENCY", default_value_t = 256)]
+    webhook_concurrency: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BLAND_SIM_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -90,6 +96,8 @@ impl Cli {
             .webhook_attempts(self.webhook_attempts)
             .webhook_timeout(Duration::from_millis(self.webhook_timeout_ms))
             .webhook_log(self.webhook_log)
+            .webhook_log_bytes(self.webhook_log_bytes)
+            .webhook_concurrency(self.webhook_concurrency)
             .body_limit(self.body_limit)
             .request_log(self.request_log);
         if self.clock == Clock::Manual {
@@ -114,9 +122,7 @@ impl Cli {
             b = if path.is_dir() {
                 b.scenarios_dir(path)?
             } else {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| Error::Scenario(format!("{}: {e}", path.display())))?;
-                b.scenario_json(&text)?
+                b.scenario_path(path)?
             };
         }
         Ok(b)
@@ -140,7 +146,9 @@ async fn run() -> Result<(), Error> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let sim = Cli::parse().into_builder()?.start().await?;
+    let builder = Cli::parse().into_builder()?;
+    let shutdown = shutdown_signal();
+    let sim = builder.start().await?;
     {
         // The first line is exactly `listening on http://HOST:PORT`, for scripts to read.
         // Best effort: a script that reads that line and closes the pipe must not stop the
@@ -150,28 +158,41 @@ async fn run() -> Result<(), Error> {
             .and_then(|_| write!(out, "{}", sim.banner()))
             .and_then(|_| out.flush());
     }
-    shutdown_signal().await;
+    shutdown.await;
     sim.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when it
+/// is first polled, so a signal sent right after the `listening on` line is never missed.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    async move {
+        tokio::select! {
+            _ = received(int.as_mut()) => {}
+            _ = received(term.as_mut()) => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    }
+}
+
+/// Resolves when the signal arrives; never when it could not be installed.
+#[cfg(unix)]
+async fn received(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,24 +1,40 @@
 //! [`Ring`]: a bounded, lock-sharded log keyed by sequence number, for everything the simulator
-//! records for inspection (webhook deliveries, the request journal, the outbox). Entry `n` evicts
-//! entry `n - cap`, so memory stays bounded without a global lock on the recording path.
+//! records for inspection (webhook deliveries, the request journal, the outbox). It keeps at
+//! most `cap` entries and at most `max_bytes` of them (as its size function counts them),
+//! dropping the oldest first, without a global lock on the recording path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 
-pub struct Ring<T> {
+pub(crate) struct Ring<T> {
     entries: DashMap<u64, T>,
     next: AtomicU64,
+    /// Every id below this has been dropped.
+    oldest: AtomicU64,
     cap: u64,
+    max_bytes: usize,
+    bytes: AtomicUsize,
+    size: fn(&T) -> usize,
 }
 
 impl<T: Clone> Ring<T> {
-    /// A ring of `cap` entries; 0 keeps nothing.
+    /// A ring of `cap` entries, unbounded in bytes; 0 keeps nothing.
     pub fn new(cap: usize) -> Self {
+        Self::bounded(cap, usize::MAX, |_| 0)
+    }
+
+    /// A ring of at most `cap` entries and `max_bytes` bytes, each entry counted by `size`.
+    /// An entry larger than `max_bytes` alone is kept until the next one arrives.
+    pub fn bounded(cap: usize, max_bytes: usize, size: fn(&T) -> usize) -> Self {
         Ring {
             entries: DashMap::new(),
             next: AtomicU64::new(1),
+            oldest: AtomicU64::new(1),
             cap: cap as u64,
+            max_bytes,
+            bytes: AtomicUsize::new(0),
+            size,
         }
     }
 
@@ -30,20 +46,55 @@ impl<T: Clone> Ring<T> {
     /// after [`Ring::clear`], so a late writer never touches a newer entry).
     pub fn push(&self, make: impl FnOnce(u64) -> T) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if self.enabled() {
-            self.entries.insert(id, make(id));
-            if id > self.cap {
-                self.entries.remove(&(id - self.cap));
+        if !self.enabled() {
+            return id;
+        }
+        let entry = make(id);
+        self.bytes.fetch_add((self.size)(&entry), Ordering::Relaxed);
+        self.entries.insert(id, entry);
+        if id < self.oldest.load(Ordering::Acquire) {
+            // Dropped by a concurrent eviction before it was stored.
+            self.drop_entry(id);
+        }
+        self.evict(id);
+        id
+    }
+
+    /// Drops the oldest entries while there are more than `cap` up to `newest`, or more bytes
+    /// than `max_bytes`; never `newest` itself.
+    fn evict(&self, newest: u64) {
+        loop {
+            let oldest = self.oldest.load(Ordering::Acquire);
+            if oldest >= newest {
+                return;
+            }
+            let over =
+                newest - oldest >= self.cap || self.bytes.load(Ordering::Relaxed) > self.max_bytes;
+            if !over {
+                return;
+            }
+            if self
+                .oldest
+                .compare_exchange(oldest, oldest + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                self.drop_entry(oldest);
             }
         }
-        id
+    }
+
+    fn drop_entry(&self, id: u64) {
+        if let Some((_, e)) = self.entries.remove(&id) {
+            self.bytes.fetch_sub((self.size)(&e), Ordering::Relaxed);
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<T> {
         self.entries.get(&id).map(|e| e.clone())
     }
 
-    /// Runs `f` on entry `id`, if it is still kept.
+    /// Runs `f` on entry `id`, if it is still kept. (What `f` adds is not counted in bytes:
+    /// callers only add small, bounded things, such as one attempt of a delivery.)
     pub fn update<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         self.entries.get_mut(&id).map(|mut e| f(&mut e))
     }
@@ -60,8 +111,17 @@ impl<T: Clone> Ring<T> {
         v.into_iter().map(|e| e.1).collect()
     }
 
+    /// The bytes the kept entries count for.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     pub fn clear(&self) {
+        self.oldest
+            .store(self.next.load(Ordering::Acquire), Ordering::Release);
         self.entries.clear();
+        self.bytes.store(0, Ordering::Relaxed);
     }
 }
 
@@ -84,5 +144,23 @@ mod tests {
         let off: Ring<u8> = Ring::new(0);
         off.push(|_| 1);
         assert!(off.list(|_| true).is_empty());
+    }
+
+    #[test]
+    fn keeps_at_most_max_bytes() {
+        let r: Ring<String> = Ring::bounded(100, 10, |s| s.len());
+        for s in ["aaaa", "bbbb", "cccc", "dd"] {
+            r.push(|_| s.to_string());
+        }
+        assert_eq!(r.list(|_| true), vec!["bbbb", "cccc", "dd"]);
+        assert_eq!(r.bytes(), 10);
+        r.push(|_| "x".repeat(50));
+        assert_eq!(
+            r.list(|_| true),
+            vec!["x".repeat(50)],
+            "a huge entry stays alone"
+        );
+        r.clear();
+        assert_eq!(r.bytes(), 0);
     }
 }

@@ -11,13 +11,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::MAX_ADVANCE_SECS;
 use crate::app::App;
-use crate::clock::ClockMode;
+use crate::clock::{iso, ClockMode, MAX_TIME_MS};
 use crate::config::Config;
 use crate::engine;
 use crate::error::{ApiError, Error};
 use crate::fixtures::Fixtures;
+use crate::input::is_web_url;
 use crate::scenario::{file, Scenario, Scenarios};
 use crate::server;
 use crate::validation::e164;
@@ -112,6 +112,18 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Bytes of webhook deliveries kept for inspection, oldest dropped first (default 64 MiB).
+    pub fn webhook_log_bytes(mut self, bytes: usize) -> Self {
+        self.config.webhook_log_bytes = bytes;
+        self
+    }
+
+    /// Webhook attempts in flight at once (default 256); the rest wait their turn.
+    pub fn webhook_concurrency(mut self, attempts: usize) -> Self {
+        self.config.webhook_concurrency = attempts.max(1);
+        self
+    }
+
     /// API requests kept for inspection, oldest dropped first (default 1,000; 0 keeps none).
     pub fn request_log(mut self, requests: usize) -> Self {
         self.config.request_log = requests;
@@ -169,6 +181,18 @@ impl SimulatorBuilder {
         Ok(self)
     }
 
+    /// One more scenario, from a scenario file (as [`SimulatorBuilder::scenario_json`]).
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming the file and the reason.
+    pub fn scenario_path(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = crate::input::read_file(path).map_err(Error::Scenario)?;
+        let s = file::compile(&path.display().to_string(), &text).map_err(Error::Scenario)?;
+        self.scenarios.push(s);
+        Ok(self)
+    }
+
     /// Every `*.json` scenario file of a directory, in file-name order.
     ///
     /// # Errors
@@ -190,6 +214,17 @@ impl SimulatorBuilder {
             let at = chrono::DateTime::parse_from_rfc3339(t)
                 .map_err(|e| Error::Option(format!("start time {t:?} is not RFC 3339: {e}")))?;
             config.start_ms = Some(at.timestamp_millis());
+        }
+        if let Some(url) = config.webhook_url.as_deref().filter(|u| !is_web_url(u)) {
+            return Err(Error::Option(format!(
+                "webhook URL {url:?} is not an http:// or https:// URL"
+            )));
+        }
+        if config.start_ms.is_some_and(|t| t > MAX_TIME_MS) {
+            return Err(Error::Option(format!(
+                "start time is past {}",
+                iso(MAX_TIME_MS)
+            )));
         }
         if config.webhook_attempts == 0 {
             return Err(Error::Option("webhook attempts must be at least 1".into()));
@@ -253,6 +288,7 @@ impl Simulator {
         if app.clock.mode() == ClockMode::Real {
             tokio::spawn(engine::drive(app.clone(), stop.clone()));
         }
+        app.webhooks.set_own_addr(addr);
         let server = tokio::spawn(server::run(
             listener,
             app.clone(),
@@ -285,9 +321,11 @@ impl Simulator {
     }
 
     /// Moves the clock ahead, firing every timer that falls due on the way (as
-    /// `POST /_sim/clock/advance`); at most ten years per call.
+    /// `POST /_sim/clock/advance`), but never past 9999-12-31T23:59:59.999Z.
     pub async fn advance(&self, by: Duration) {
-        let ms = by.as_millis().min(MAX_ADVANCE_SECS as u128 * 1000) as i64;
+        // Never past the last time the clock can show: advance stops there.
+        let room = MAX_TIME_MS.saturating_sub(self.app.now()).max(0);
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX).min(room);
         engine::advance(&self.app, ms).await;
     }
 
@@ -296,10 +334,12 @@ impl Simulator {
     ///
     /// # Errors
     /// [`Error::Api`]: `INVALID_PHONE_NUMBER` for a number that is not E.164,
-    /// `INBOUND_NUMBER_NOT_FOUND` for an agent number nobody owns.
+    /// `MESSAGE_TOO_LONG` past 1,600 characters, `INBOUND_NUMBER_NOT_FOUND` for an agent number
+    /// nobody owns.
     pub async fn inbound(&self, user: &str, agent: &str, text: &str) -> Result<Vec<String>, Error> {
         e164("user_number", user)?;
         e164("agent_number", agent)?;
+        crate::api::check_length(text)?;
         let number = self
             .app
             .store

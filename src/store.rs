@@ -306,11 +306,29 @@ impl Store {
         (id, true)
     }
 
-    /// Points the pair at `id` (used when a conversation is re-activated).
-    pub fn set_pair(&self, agent: &str, user: &str, id: &str) {
-        self.inner
-            .pairs
-            .insert((agent.to_string(), user.to_string()), id.to_string());
+    /// Makes conversation `id` (owned by `account`) its pair's current one, atomically: under
+    /// the pair's entry, `retire` runs on the pair's current conversation when that is another
+    /// one, then `revive` on `id`. `None` when `id` is missing or another account's.
+    pub fn make_current<T>(
+        &self,
+        account: &str,
+        id: &str,
+        retire: impl FnOnce(&mut Conversation),
+        revive: impl FnOnce(&mut Conversation) -> T,
+    ) -> Option<T> {
+        let pair_key = self.with_conversation(Some(account), id, |c| {
+            (c.agent_number.clone(), c.user_number.clone())
+        })?;
+        let mut pair = self.inner.pairs.entry(pair_key).or_default();
+        if pair.as_str() != id {
+            if let Some(mut current) = self.inner.conversations.get_mut(pair.as_str()) {
+                retire(&mut current);
+            }
+        }
+        // Deleted since it was looked up: the pair stays as it was.
+        let out = revive(&mut *self.inner.conversations.get_mut(id)?);
+        *pair = id.to_string();
+        Some(out)
     }
 
     /// Runs `f` on a conversation owned by `account` (any owner when `account` is `None`).

@@ -6,6 +6,9 @@
 //! The log is a [`Ring`] of `--webhook-log` entries.
 //! Attempts never hold a map guard across the network call.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +19,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use sha2::Sha256;
+use tokio::sync::Semaphore;
 
 use crate::clock::iso;
 use crate::ring::Ring;
@@ -196,6 +200,33 @@ pub struct Webhooks {
     secret: String,
     max_attempts: u32,
     timeout: Duration,
+    /// Attempts in flight at once; the rest wait their turn (a hanging receiver would
+    /// otherwise use up file descriptors).
+    in_flight: Semaphore,
+    /// Attempts waiting for a turn; past [`MAX_WAITING`] an attempt fails as "busy" and is
+    /// retried on the usual schedule, so the queue stays bounded.
+    waiting: AtomicUsize,
+    /// The simulator's own address: deliveries to its `/_sim/*` are refused.
+    own: OnceLock<SocketAddr>,
+}
+
+/// Attempts that may wait for a turn at once.
+pub(crate) const MAX_WAITING: usize = 10_000;
+
+/// What one delivery counts for against the log's byte bound: its body, URL, signature and
+/// a fixed allowance for the rest (attempts included).
+fn delivery_bytes(d: &Delivery) -> usize {
+    d.body.len() + d.url.len() + d.signature.len() + d.conversation_id.len() + 512
+}
+
+/// The settings of [`Webhooks`].
+pub(crate) struct Settings {
+    pub secret: String,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+    pub log_entries: usize,
+    pub log_bytes: usize,
+    pub concurrency: usize,
 }
 
 /// What an attempt leaves to do.
@@ -206,17 +237,40 @@ pub enum Next {
 }
 
 impl Webhooks {
-    pub fn new(secret: String, max_attempts: u32, timeout_ms: u64, cap: usize) -> Self {
+    pub fn new(s: Settings) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_millis(timeout_ms)));
+        connector.set_connect_timeout(Some(Duration::from_millis(s.timeout_ms)));
         Webhooks {
-            log: Ring::new(cap),
+            log: Ring::bounded(s.log_entries, s.log_bytes, delivery_bytes),
+            // The client keeps idle connections per receiver and reuses them.
             client: Client::builder(TokioExecutor::new()).build(connector),
-            secret,
-            max_attempts,
-            timeout: Duration::from_millis(timeout_ms),
+            secret: s.secret,
+            max_attempts: s.max_attempts,
+            timeout: Duration::from_millis(s.timeout_ms),
+            in_flight: Semaphore::new(s.concurrency.max(1)),
+            waiting: AtomicUsize::new(0),
+            own: OnceLock::new(),
         }
+    }
+
+    /// Tells the dispatcher where the simulator itself listens.
+    pub fn set_own_addr(&self, addr: SocketAddr) {
+        let _ = self.own.set(addr);
+    }
+
+    /// Why a delivery to `uri` is refused without being sent: it addresses this simulator's own
+    /// control API (a webhook could otherwise reset every tenant).
+    fn refusal(&self, uri: &hyper::Uri) -> Option<String> {
+        let own = self.own.get()?;
+        let port = uri.port_u16().unwrap_or(80);
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let local = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || ip == own.ip());
+        (local && port == own.port() && uri.path().starts_with("/_sim"))
+            .then(|| "refused: the URL is this simulator's own /_sim control API".to_string())
     }
 
     pub fn clear(&self) {
@@ -275,57 +329,109 @@ impl Webhooks {
             error: match &result {
                 Ok(code) if (200..300).contains(code) => None,
                 Ok(code) => Some(format!("receiver answered HTTP {code}")),
-                Err(e) => Some(e.clone()),
+                Err(e) => Some(e.message.clone()),
             },
             send_type,
         };
-        let ok = attempt.error.is_none();
-        let max_attempts = self.max_attempts;
+        let final_ = matches!(&result, Err(e) if !e.retry);
         self.log
-            .update(id, |d| {
-                d.attempts.push(attempt);
-                if ok {
-                    d.state = State::Delivered;
-                    d.next_attempt_at = None;
-                    return Next::Done;
-                }
-                if send_type == SendType::Resend {
-                    // A resend is one attempt; it does not restart the retry schedule.
-                    return Next::Done;
-                }
-                let spawned = d
-                    .attempts
-                    .iter()
-                    .filter(|a| a.send_type == SendType::Spawn)
-                    .count() as u32;
-                if spawned >= max_attempts {
-                    d.state = State::Failed;
-                    d.next_attempt_at = None;
-                    Next::Done
-                } else {
-                    let at = now() + backoff_secs(spawned + 1) * 1000;
-                    d.next_attempt_at = Some(at);
-                    Next::RetryAt(at)
-                }
-            })
+            .update(id, |d| self.record(d, attempt, final_, &now))
             .unwrap_or(Next::Done)
     }
 
-    async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, String> {
-        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    /// Adds an attempt to a delivery and decides what comes next.
+    fn record(&self, d: &mut Delivery, a: Attempt, final_: bool, now: &dyn Fn() -> i64) -> Next {
+        let (ok, send_type) = (a.error.is_none(), a.send_type);
+        d.attempts.push(a);
+        if ok {
+            d.state = State::Delivered;
+            d.next_attempt_at = None;
+            return Next::Done;
+        }
+        if send_type == SendType::Resend {
+            // A resend is one attempt; it does not restart the retry schedule.
+            return Next::Done;
+        }
+        let spawned = d
+            .attempts
+            .iter()
+            .filter(|a| a.send_type == SendType::Spawn)
+            .count() as u32;
+        if final_ || spawned >= self.max_attempts {
+            d.state = State::Failed;
+            d.next_attempt_at = None;
+            Next::Done
+        } else {
+            let at = now() + backoff_secs(spawned + 1) * 1000;
+            d.next_attempt_at = Some(at);
+            Next::RetryAt(at)
+        }
+    }
+
+    /// One HTTP request, once a turn is free; the receiver's status, or why there is none.
+    async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, Failure> {
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| Failure::fatal(format!("bad URL: {e}")))?;
         if uri.scheme_str() != Some("http") {
-            return Err("only http:// webhook URLs can be reached from the simulator".into());
+            return Err(Failure::fatal(
+                "only http:// webhook URLs can be reached from the simulator",
+            ));
+        }
+        if let Some(why) = self.refusal(&uri) {
+            return Err(Failure::fatal(why));
         }
         let req = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "bland-sms-sim")
             .header("X-Webhook-Signature", signature)
             .body(Full::new(body))
-            .map_err(|e| format!("bad request: {e}"))?;
+            .map_err(|e| Failure::fatal(format!("bad request: {e}")))?;
+        let _turn = self.turn().await?;
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => Err(format!("timed out after {}ms", self.timeout.as_millis())),
-            Ok(Err(e)) => Err(format!("connection failed: {e}")),
+            Err(_) => Err(Failure::retry(format!(
+                "timed out after {}ms",
+                self.timeout.as_millis()
+            ))),
+            Ok(Err(e)) => Err(Failure::retry(format!("connection failed: {e}"))),
             Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+        }
+    }
+
+    /// Waits for a free turn; fails as busy when too many attempts already wait.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Failure> {
+        if let Ok(p) = self.in_flight.try_acquire() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Failure::retry(format!(
+                "not sent: {MAX_WAITING} webhook attempts were already waiting"
+            )));
+        }
+        let permit = self.in_flight.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| Failure::fatal("the simulator is shutting down"))
+    }
+}
+
+/// Why an attempt got no status from the receiver, and whether a retry can help.
+struct Failure {
+    message: String,
+    retry: bool,
+}
+
+impl Failure {
+    fn retry(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            retry: true,
+        }
+    }
+    fn fatal(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            retry: false,
         }
     }
 }

@@ -13,8 +13,20 @@ use crate::input::{de_text, de_url};
 use crate::req::Req;
 use crate::validation::e164;
 
-/// Longest `/end` reason.
+/// Longest `/end` reason (§3.12), and the handoff `reason` too.
 pub(crate) const MAX_REASON_CHARS: usize = 500;
+
+fn check_reason(reason: &Option<String>) -> Result<(), ApiError> {
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ApiError::invalid(format!(
+            "`reason` must be at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
 
 #[derive(Deserialize)]
 struct HandoffBody {
@@ -29,6 +41,7 @@ struct HandoffBody {
 /// Pauses the agent and gives the thread to a person. Idempotent (`already_active:true`).
 pub(crate) fn handoff(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, ApiError> {
     let b: HandoffBody = req.json()?;
+    check_reason(&b.reason)?;
     if let Some(n) = &b.notify_number {
         e164("notify_number", n)?;
     }
@@ -104,14 +117,7 @@ struct EndBody {
 /// texted. An already-closed conversation answers `was_active:false` and changes nothing.
 pub(crate) fn end(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, ApiError> {
     let b: EndBody = req.json()?;
-    if b.reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
-    {
-        return Err(ApiError::invalid(format!(
-            "`reason` must be at most {MAX_REASON_CHARS} characters"
-        )));
-    }
+    check_reason(&b.reason)?;
     let (closed, view) = engine::apply(app, Some(key), id, |ctx, c| {
         (ctx.close(c, b.reason, b.actor), c.handoff_json())
     })?;

@@ -7,7 +7,8 @@ use serde_json::{json, Map, Value};
 
 use super::numbers::check_timeouts;
 use super::{
-    agent_number, channel, check_opt_out, claim, phone, require, require_enterprise, sender,
+    agent_number, channel, check_length, check_opt_out, claim, phone, require, require_enterprise,
+    sender,
 };
 use crate::app::App;
 use crate::body::Reply;
@@ -132,7 +133,7 @@ fn send_text(b: &mut SendBody) -> Result<Option<String>, ApiError> {
         Some(s) if s.trim().is_empty() => {
             Err(ApiError::invalid("`agent_message` must not be empty"))
         }
-        Some(s) => Ok(Some(s)),
+        Some(s) => check_length(&s).map(|_| Some(s)),
         None => Ok(b.content_sid.as_ref().map(|sid| {
             let vars = b.content_variables.take().map(Value::Object);
             format!("[template {sid}] {}", vars.unwrap_or(json!({})))
@@ -279,6 +280,9 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     let user = phone(&[("user_number", &b.user_number)])?;
     let agent = phone(&[("agent_number", &b.agent_number)])?;
     let message = b.message.filter(|s| !s.trim().is_empty());
+    if let Some(m) = &message {
+        check_length(m)?;
+    }
     require(&[
         ("user_number", user.is_some()),
         ("agent_number", agent.is_some()),

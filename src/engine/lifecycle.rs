@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 use super::{is_start, is_stop, Ctx};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
+use crate::model::{
+    Conversation, EndKind, Message, NumberConfig, NumberRecord, Sender, TimingOverrides,
+};
 use crate::scenario::Selector;
 use crate::validation::Channel;
 use crate::webhook::Status;
@@ -65,25 +67,28 @@ pub(crate) struct Opening<'a> {
 /// a new one, atomically for concurrent callers; returns its id. With `new_conversation` the
 /// active one is archived quietly (no webhook).
 pub(crate) fn open(app: &App, o: &Opening) -> String {
-    let mut archived = None;
     let (id, _) = app.store.resolve_pair(
         o.key,
         &o.number.phone_number,
         o.user,
         |c| {
             if c.is_active && o.new_conversation {
-                archived = Some(c.id.clone());
+                // Archived under the pair's entry, so the pair never has two active ones.
+                archive(app, c);
             }
             (c.is_active && !o.new_conversation) || (!c.is_active && o.reuse_inactive)
         },
         || new_conversation(app, o),
     );
-    if let Some(old) = archived {
-        if let Some(fx) = Ctx::run(app, &old, |ctx, c| ctx.end(c, EndKind::Archived, None)) {
-            app.deliver_in_background(fx.deliveries);
-        }
-    }
     id
+}
+
+/// Ends a conversation quietly because another takes its place: no webhook, no outcomes, so
+/// no number config is needed (and none is read under the guards the caller holds).
+fn archive(app: &App, c: &mut Conversation) {
+    if c.is_active {
+        Ctx::new(app, NumberConfig::default()).end(c, EndKind::Archived, None);
+    }
 }
 
 /// A fresh conversation for the opening: its scenario chosen, its start node, pathway and
@@ -244,30 +249,28 @@ pub(crate) async fn inbound(
     .await
 }
 
-/// PATCH `is_active:true` on an ended conversation: it becomes active again and the pair's
-/// current conversation, and the pair's other active one (if any) is archived.
+/// PATCH `is_active:true`: an ended conversation becomes active again and its pair's current
+/// one; the pair's other active conversation (if any) is archived, all under the pair's entry
+/// so that concurrent re-activations and `new_conversation` sends leave one active conversation.
 ///
 /// # Errors
-/// As [`apply`].
+/// 404 `CONVERSATION_NOT_FOUND`.
 pub(crate) fn reactivate(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
-    let pair = apply(app, Some(key), id, |ctx, c| {
-        if c.is_active {
-            return None;
-        }
-        c.is_active = true;
-        c.ended = None;
-        c.updated_at = ctx.now;
-        Some((c.agent_number.clone(), c.user_number.clone()))
-    })?;
-    if let Some((agent, user)) = pair {
-        if let Some(other) = app.store.pair_latest(&agent, &user).filter(|o| o != id) {
-            if let Some(fx) = Ctx::run(app, &other, |ctx, c| ctx.end(c, EndKind::Archived, None)) {
-                app.deliver_in_background(fx.deliveries);
-            }
-        }
-        app.store.set_pair(&agent, &user, id);
-    }
-    Ok(())
+    let now = app.now();
+    app.store
+        .make_current(
+            key,
+            id,
+            |current| archive(app, current),
+            |c| {
+                if !c.is_active {
+                    c.is_active = true;
+                    c.ended = None;
+                    c.updated_at = now;
+                }
+            },
+        )
+        .ok_or_else(ApiError::conversation_not_found)
 }
 
 /// Deletes a conversation with its messages and its pending inactivity timer.

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
 use crate::app::{App, Stage, TimerKind};
-use crate::clock::TimerKey;
+use crate::clock::{TimerKey, MAX_TIME_MS};
 use crate::webhook::SendType;
 
 /// Does what due timer `key` says, and awaits the first attempt of the webhooks it causes.
@@ -44,7 +44,7 @@ pub(crate) async fn fire(app: &App, key: TimerKey, kind: TimerKind) {
 /// (each at its own due time, its webhooks attempted before the next). Returns the new now.
 pub(crate) async fn advance(app: &App, ms: i64) -> i64 {
     let _guard = app.control.lock().await;
-    let target = app.now().saturating_add(ms);
+    let target = app.now().saturating_add(ms).min(MAX_TIME_MS);
     while let Some((key, kind)) = app.timers.take_next_due(target) {
         app.clock.set_now(key.due);
         fire(app, key, kind).await;

@@ -249,8 +249,7 @@ impl Scenarios {
         paths
             .iter()
             .map(|p| {
-                let text =
-                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let text = crate::input::read_file(p)?;
                 file::compile(&p.display().to_string(), &text)
             })
             .collect()

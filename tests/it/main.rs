@@ -2,6 +2,7 @@
 
 mod support;
 
+mod abuse;
 mod admin;
 #[cfg(feature = "cli")]
 mod binary;

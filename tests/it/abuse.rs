@@ -1,0 +1,272 @@
+//! What a client, a receiver or a long run may throw at the simulator: each case must answer
+//! in the envelope and leave state whole.
+
+use std::sync::Arc;
+
+use bland_sms_sim::{Error, Simulator};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// Every conversation of the key, from the offset-style list.
+async fn all_conversations(sim: &Sim) -> Vec<Value> {
+    let (_, v) = sim.get("/v1/sms/conversations?limit=1000").await;
+    v["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn concurrent_reactivation_and_new_conversations_leave_one_active_per_pair() {
+    let sim = Arc::new(Sim::start().await);
+    let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"});
+    let fresh = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x", "new_conversation": true});
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(
+            sim.send(fresh.clone()).await["conversation_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for round in 0..20 {
+        let mut tasks = Vec::new();
+        for id in &ids {
+            let (sim, id) = (sim.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                sim.patch(
+                    &format!("/v1/sms/conversations/{id}"),
+                    json!({"is_active": true}),
+                )
+                .await
+            }));
+        }
+        let (s2, b2) = (
+            sim.clone(),
+            if round % 2 == 0 {
+                fresh.clone()
+            } else {
+                body.clone()
+            },
+        );
+        tasks.push(tokio::spawn(
+            async move { s2.post("/v1/sms/send", b2).await },
+        ));
+        for t in tasks {
+            assert_eq!(t.await.unwrap().0, 200);
+        }
+        let active = all_conversations(&sim)
+            .await
+            .iter()
+            .filter(|c| c["is_active"] == true)
+            .count();
+        assert_eq!(
+            active, 1,
+            "round {round}: the pair has {active} active conversations"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_text_is_capped_at_1600_characters() {
+    let sim = Sim::start().await;
+    let long = "x".repeat(1601);
+    let id = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cases = [
+        (
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": long}),
+        ),
+        (
+            "/v1/sms/create",
+            json!({"user_number": USER, "agent_number": AGENT, "message": long}),
+        ),
+    ];
+    for (path, body) in cases {
+        assert_error(&sim.post(path, body).await, 400, "MESSAGE_TOO_LONG");
+    }
+    let inbound = json!({"user_number": USER, "agent_number": AGENT, "message": long});
+    assert_error(
+        &sim.sim(Method::POST, "/_sim/inbound", Some(inbound)).await,
+        400,
+        "MESSAGE_TOO_LONG",
+    );
+    match sim.sim.inbound(USER, AGENT, &long).await {
+        Err(Error::Api { code, .. }) => assert_eq!(code, "MESSAGE_TOO_LONG"),
+        other => panic!("expected MESSAGE_TOO_LONG, got {other:?}"),
+    }
+    assert_error(
+        &sim.post(
+            &format!("/v1/sms/conversations/{id}/handoff"),
+            json!({"reason": "r".repeat(501)}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    // Exactly 1,600 is fine, and nothing above was stored.
+    sim.send(
+        json!({"user_number": USER, "agent_number": AGENT, "agent_message": "y".repeat(1600)}),
+    )
+    .await;
+    assert_eq!(sim.conversation(&id).await["message_count"], 2);
+}
+
+#[tokio::test]
+async fn urls_files_and_times_out_of_range_are_refused() {
+    let sim = Sim::start().await;
+    assert_error(
+        &sim.post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "webhook": "http://127.0.0.1:99999/hook"}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    let e = Simulator::builder()
+        .webhook_url("ftp://example.test/")
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::Option(_)), "{e}");
+    let e = Simulator::builder()
+        .fixtures_path("/dev/zero")
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let e = Simulator::builder()
+        .start_time("10000-01-01T00:00:00Z")
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, Error::Option(_)), "{e}");
+
+    // The clock stops at 9999-12-31: a move past it is refused and changes nothing.
+    let before = sim.sim(Method::GET, "/_sim/clock", None).await.1["data"]["now"].clone();
+    let far = json!({"seconds": 3.0e9 * 100.0});
+    assert_error(
+        &sim.sim(Method::POST, "/_sim/clock/advance", Some(far))
+            .await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    for _ in 0..25 {
+        sim.sim(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"seconds": 315_360_000})),
+        )
+        .await;
+    }
+    let now = sim.sim(Method::GET, "/_sim/clock", None).await.1["data"]["now"].clone();
+    assert_ne!(now, before);
+    assert!(now.as_str().unwrap().starts_with("2"), "{now}");
+    sim.sim
+        .advance(std::time::Duration::from_secs(u64::MAX))
+        .await;
+    let end = sim.sim(Method::GET, "/_sim/clock", None).await.1["data"]["now"].clone();
+    assert_eq!(end, "9999-12-31T23:59:59.999Z");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_among_the_scenarios_is_refused_not_waited_on() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        std::fs::remove_dir_all(&dir).unwrap();
+        return; // no mkfifo here: nothing to check
+    }
+    let e = Simulator::builder().scenarios_dir(&dir).err().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+}
+
+#[tokio::test]
+async fn a_webhook_to_the_simulators_own_control_api_is_refused() {
+    let sim = Sim::start().await;
+    let own = format!("{}/_sim/reset", sim.base);
+    set_webhook(&sim, AGENT, &own).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await;
+    // Deliveries run in the background: wait for the refusal to be logged.
+    let mut log = Vec::new();
+    for _ in 0..200 {
+        log = sim.sim.webhooks();
+        if log.first().is_some_and(|d| d["status"] == "failed") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"], "failed");
+    assert_eq!(log[0]["attempts"].as_array().unwrap().len(), 1);
+    let why = log[0]["attempts"][0]["error_message"].as_str().unwrap();
+    assert!(why.starts_with("refused"), "{why}");
+    // Nothing was reset: the conversation is still there.
+    let id = d["conversation_id"].as_str().unwrap();
+    assert_eq!(sim.conversation(id).await["message_count"], 1);
+}
+
+#[tokio::test]
+async fn thousands_of_due_timers_fire_in_one_advance_in_order() {
+    let sim = Sim::start().await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "time_out": 60, "timeout_message": "Bye"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let n = 2_000;
+    for i in 0..n {
+        let user = format!("+1555100{i:04}");
+        sim.send(json!({"user_number": user, "agent_number": AGENT, "agent_message": "x"}))
+            .await;
+    }
+    let (_, clock) = sim.sim(Method::GET, "/_sim/clock", None).await;
+    assert_eq!(clock["data"]["pending_timers"].as_array().unwrap().len(), n);
+    let after = sim.advance(61.0).await;
+    assert_eq!(after["pending_timers"], json!([]));
+    let (_, list) = sim
+        .get("/v1/sms/conversations?limit=1000&filters=%5B%7B%22field%22%3A%22status%22%2C%22operator%22%3A%22eq%22%2C%22value%22%3A%22timed_out%22%7D%5D")
+        .await;
+    assert_eq!(list["pagination"]["totalItems"], n);
+}
+
+#[tokio::test]
+async fn reset_during_an_advance_waits_for_it_and_does_not_deadlock() {
+    let sim = Arc::new(Sim::start().await);
+    sim.post(
+        "/v1/sms/number/update",
+        json!({"phone_number": AGENT, "time_out": 60}),
+    )
+    .await;
+    for i in 0..200 {
+        let user = format!("+1555200{i:04}");
+        sim.send(json!({"user_number": user, "agent_number": AGENT, "agent_message": "x"}))
+            .await;
+    }
+    let (a, b) = (sim.clone(), sim.clone());
+    let advance = tokio::spawn(async move { a.advance(120.0).await });
+    let reset = tokio::spawn(async move { b.sim(Method::POST, "/_sim/reset", None).await });
+    let (advanced, reset) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        (advance.await.unwrap(), reset.await.unwrap())
+    })
+    .await
+    .expect("advance and reset both finish");
+    assert_eq!(reset.0, 200);
+    assert!(advanced["now"].is_string());
+    assert_eq!(all_conversations(&sim).await, Vec::<Value>::new());
+}
