@@ -1,7 +1,9 @@
 //! The `idempotency-key` cache: the first successful answer per (account, scope, key), replayed
-//! to every repeat. Bounded per account; the oldest key is forgotten first.
+//! to every repeat. Failures are not remembered. Bounded per account by count and across all
+//! accounts by bytes; the oldest key is forgotten first.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
@@ -11,17 +13,27 @@ use crate::error::ApiError;
 
 /// Idempotency keys remembered per account; the oldest is forgotten first.
 pub(crate) const KEYS_PER_ACCOUNT: usize = 10_000;
+/// Longest `idempotency-key` accepted, in bytes.
+pub(crate) const MAX_KEY_BYTES: usize = 255;
+/// Bytes of remembered answers (with their keys) across all accounts.
+pub(crate) const MAX_BYTES: usize = 32 * 1024 * 1024;
 
 type Key = (String, String, String);
 
 /// One key's answer, once there is a successful one.
 type Slot = Arc<Mutex<Option<Reply>>>;
 
+/// What a remembered answer counts for: its body, its key and a fixed allowance.
+fn cost(k: &Key, reply: &Reply) -> usize {
+    k.0.len() + k.1.len() + k.2.len() + reply.body.len() + 128
+}
+
 /// The remembered answers.
 #[derive(Default)]
 pub(crate) struct Idempotency {
     replies: DashMap<Key, Slot>,
     order: DashMap<String, VecDeque<Key>>,
+    bytes: AtomicUsize,
 }
 
 impl Idempotency {
@@ -30,7 +42,8 @@ impl Idempotency {
     /// remembered, so a corrected retry with the same key goes through. Without a key, `f` runs.
     ///
     /// # Errors
-    /// Whatever `f` returns.
+    /// 400 `INVALID_PARAMETER` for a key longer than [`MAX_KEY_BYTES`]; else whatever `f`
+    /// returns.
     pub fn run(
         &self,
         account: &str,
@@ -41,36 +54,88 @@ impl Idempotency {
         let Some(key) = key else {
             return f();
         };
-        let slot = self.slot((account.to_string(), scope.to_string(), key.to_string()));
+        if key.len() > MAX_KEY_BYTES {
+            return Err(ApiError::invalid(format!(
+                "idempotency-key must be at most {MAX_KEY_BYTES} bytes; it was {}",
+                key.len()
+            )));
+        }
+        let k: Key = (account.to_string(), scope.to_string(), key.to_string());
+        let slot = self.slot(&k);
         // A repeat waits here while the first runs: `f` is a synchronous step that awaits
         // nothing, so the wait is as short as the request itself.
         let mut answer = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(reply) = &*answer {
             return Ok(reply.clone());
         }
-        let reply = f()?;
-        *answer = Some(reply.clone());
-        Ok(reply)
-    }
-
-    /// The key's slot, made (and the account's oldest key forgotten past the bound) when new.
-    fn slot(&self, k: Key) -> Slot {
-        let slot = match self.replies.entry(k.clone()) {
-            dashmap::Entry::Occupied(e) => return e.get().clone(),
-            dashmap::Entry::Vacant(e) => e.insert(Slot::default()).clone(),
-        };
-        let mut order = self.order.entry(k.0.clone()).or_default();
-        order.push_back(k);
-        while order.len() > KEYS_PER_ACCOUNT {
-            if let Some(old) = order.pop_front() {
-                self.replies.remove(&old);
+        match f() {
+            Ok(reply) => {
+                *answer = Some(reply.clone());
+                drop(answer);
+                self.remember(k, &reply);
+                Ok(reply)
+            }
+            Err(e) => {
+                drop(answer);
+                // Not remembered: the slot goes, unless a concurrent repeat holds it (it is
+                // running `f` itself) or filled it meanwhile.
+                self.replies
+                    .remove_if(&k, |_, s| s.try_lock().is_ok_and(|a| a.is_none()));
+                Err(e)
             }
         }
-        slot
+    }
+
+    /// The key's slot, made when new.
+    fn slot(&self, k: &Key) -> Slot {
+        self.replies.entry(k.clone()).or_default().clone()
+    }
+
+    /// Counts a new answer, and forgets the account's oldest keys past the bounds.
+    fn remember(&self, k: Key, reply: &Reply) {
+        self.bytes.fetch_add(cost(&k, reply), Ordering::Relaxed);
+        let mut order = self.order.entry(k.0.clone()).or_default();
+        order.push_back(k);
+        while order.len() > KEYS_PER_ACCOUNT
+            || (order.len() > 1 && self.bytes.load(Ordering::Relaxed) > MAX_BYTES)
+        {
+            let Some(old) = order.pop_front() else { break };
+            if let Some((_, slot)) = self.replies.remove(&old) {
+                let answer = slot.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(r) = &*answer {
+                    self.bytes.fetch_sub(cost(&old, r), Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     pub fn clear(&self) {
         self.replies.clear();
         self.order.clear();
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::StatusCode;
+
+    fn ok(n: u8) -> Result<Reply, ApiError> {
+        Ok(Reply::new(StatusCode::OK, serde_json::json!(n)))
+    }
+
+    #[test]
+    fn failures_are_not_remembered_and_long_keys_refused() {
+        let i = Idempotency::default();
+        let err = || Err(ApiError::invalid("no"));
+        assert!(i.run("a", "send", Some("k"), err).is_err());
+        assert!(i.replies.is_empty(), "a failure leaves no key behind");
+        assert_eq!(i.run("a", "send", Some("k"), || ok(1)).unwrap().body, "1");
+        assert_eq!(i.run("a", "send", Some("k"), || ok(2)).unwrap().body, "1");
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        let e = i.run("a", "send", Some(&long), || ok(3)).unwrap_err();
+        assert_eq!(e.code, "INVALID_PARAMETER");
+        assert_eq!(i.replies.len(), 1);
     }
 }

@@ -15,11 +15,15 @@ use crate::model::{EndKind, Sender};
 use crate::req::Req;
 
 pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
-    let c = app
+    // Serialized under the guard, straight into the answer's bytes: no copy of the history.
+    let body = app
         .store
-        .conversation(key, id)
+        .with_conversation(Some(key), id, |c| c.detail_body())
         .ok_or_else(ApiError::conversation_not_found)?;
-    Ok(Reply::ok(c.detail_json()))
+    Ok(Reply {
+        status: StatusCode::OK,
+        body: body.into(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -81,14 +85,10 @@ pub(crate) fn post_message(app: &App, req: &Req, key: &str, id: &str) -> Result<
         .ok_or_else(|| ApiError::missing("message is required and must not be empty"))?;
     check_length(&text)?;
     let sender = sender(b.sender.as_deref(), &[Sender::Human, Sender::Agent])?;
-    let c = app
-        .store
-        .conversation(key, id)
-        .ok_or_else(ApiError::conversation_not_found)?;
-    check_opt_out(app, &c.agent_number, &c.user_number)?;
     let (message_id, handoff) = engine::apply(app, Some(key), id, |ctx, c| {
-        (ctx.agent_message(c, sender, text), c.handoff.is_some())
-    })?;
+        check_opt_out(app, &c.agent_number, &c.user_number)?;
+        Ok::<_, ApiError>((ctx.agent_message(c, sender, text), c.handoff.is_some()))
+    })??;
     Ok(Reply::data(
         StatusCode::ACCEPTED,
         json!({

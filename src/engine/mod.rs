@@ -136,7 +136,7 @@ impl<'a> Ctx<'a> {
                 Some(MessageStatus::Delivered),
             ),
         };
-        c.messages.push(Message {
+        c.push_message(Message {
             id: id.unwrap_or_else(|| self.app.store.ids().uuid()),
             created_at: self.now,
             message: text,

@@ -65,21 +65,64 @@ pub struct Message {
     pub deleted: bool,
 }
 
+/// A message as the API shows it (§4.3), serialized straight from the stored one.
+#[derive(Serialize)]
+struct MessageView<'a> {
+    id: &'a str,
+    created_at: String,
+    message: &'a str,
+    from: &'a str,
+    to: &'a str,
+    sender: Sender,
+    status: Option<MessageStatus>,
+    error_code: Option<()>,
+    attachments: [(); 0],
+    app_card: Option<()>,
+}
+
 impl Message {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "created_at": iso(self.created_at),
-            "message": self.message,
-            "from": self.from,
-            "to": self.to,
-            "sender": self.sender,
-            "status": self.status,
-            "error_code": null,
-            "attachments": [],
-            "app_card": null,
-        })
+    fn view(&self) -> MessageView<'_> {
+        MessageView {
+            id: &self.id,
+            created_at: iso(self.created_at),
+            message: &self.message,
+            from: &self.from,
+            to: &self.to,
+            sender: self.sender,
+            status: self.status,
+            error_code: None,
+            attachments: [],
+            app_card: None,
+        }
     }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).expect("a message view serializes")
+    }
+}
+
+/// The visible messages of a conversation, serialized one by one (no intermediate tree).
+struct VisibleMessages<'a>(&'a [Message]);
+
+impl Serialize for VisibleMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter(|m| !m.deleted).map(Message::view))
+    }
+}
+
+/// `GET /v1/sms/conversations/{id}`'s answer, in Bland's envelope.
+#[derive(Serialize)]
+struct DetailReply<'a> {
+    data: Detail<'a>,
+    errors: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(flatten)]
+    common: Map<String, Value>,
+    messages: VisibleMessages<'a>,
+    disposition_logs: Vec<&'a DispositionLog>,
 }
 
 /// Why a conversation stopped being active.
@@ -233,7 +276,10 @@ pub struct Conversation {
     pub citation_variables: Option<Map<String, Value>>,
     pub disposition_tag: Option<String>,
     pub disposition_logs: Vec<DispositionLog>,
+    /// Use [`Conversation::push_message`]: `visible` counts what it stores.
     pub messages: Vec<Message>,
+    /// How many of `messages` are not deleted.
+    pub(crate) visible: usize,
     pub webhook: Option<String>,
     pub timing: TimingOverrides,
     pub disposition_ids: Option<Vec<String>>,
@@ -278,6 +324,7 @@ impl Default for Conversation {
             disposition_tag: None,
             disposition_logs: Vec::new(),
             messages: Vec::new(),
+            visible: 0,
             webhook: None,
             timing: TimingOverrides::default(),
             disposition_ids: None,
@@ -295,23 +342,33 @@ impl Conversation {
     pub fn visible_messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.iter().filter(|m| !m.deleted)
     }
+    /// The visible messages, counted as they are stored and hidden (not by a scan).
     pub fn message_count(&self) -> usize {
-        self.visible_messages().count()
+        self.visible
+    }
+    /// Stores a message.
+    pub fn push_message(&mut self, m: Message) {
+        if !m.deleted {
+            self.visible += 1;
+        }
+        self.messages.push(m);
     }
     pub fn last_message(&self) -> Option<&Message> {
         self.messages.iter().rev().find(|m| !m.deleted)
     }
     /// Marks the visible messages with these ids deleted; returns how many were.
     pub fn hide_messages(&mut self, ids: &[String]) -> usize {
+        let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let mut n = 0;
         for m in self
             .messages
             .iter_mut()
-            .filter(|m| !m.deleted && ids.contains(&m.id))
+            .filter(|m| !m.deleted && ids.contains(m.id.as_str()))
         {
             m.deleted = true;
             n += 1;
         }
+        self.visible -= n;
         n
     }
     /// `active`, `completed`, `timed_out` or `inactive`.
@@ -367,18 +424,18 @@ impl Conversation {
         );
         Value::Object(m)
     }
-    /// The detail view: core fields plus `messages[]` and `disposition_logs[]` (newest first).
-    pub fn detail_json(&self) -> Value {
-        let mut m = self.common_json();
-        m.insert(
-            "messages".into(),
-            Value::Array(self.visible_messages().map(Message::to_json).collect()),
-        );
-        m.insert(
-            "disposition_logs".into(),
-            json!(self.disposition_logs.iter().rev().collect::<Vec<_>>()),
-        );
-        Value::Object(m)
+    /// The detail answer, `{"data": …, "errors": null}`: core fields plus `messages[]` and
+    /// `disposition_logs[]` (newest first), written straight into bytes.
+    pub fn detail_body(&self) -> Vec<u8> {
+        let reply = DetailReply {
+            data: Detail {
+                common: self.common_json(),
+                messages: VisibleMessages(&self.messages),
+                disposition_logs: self.disposition_logs.iter().rev().collect(),
+            },
+            errors: None,
+        };
+        serde_json::to_vec(&reply).expect("a conversation serializes")
     }
     /// The handoff family's `conversation` summary (§3.9).
     pub fn handoff_json(&self) -> Value {
