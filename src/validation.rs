@@ -2,6 +2,9 @@
 
 use crate::error::ApiError;
 
+/// Longest text, inbound or outbound, in characters (Bland's limit on `…/messages`).
+pub(crate) const MAX_TEXT_CHARS: usize = 1600;
+
 /// `+` then 2 to 15 digits, the first not 0.
 pub fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else {

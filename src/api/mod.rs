@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::model::{NumberRecord, Sender};
 use crate::store::ProvisionError;
-use crate::validation::{e164, Channel};
+use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 
 /// 403 `ENTERPRISE_REQUIRED` unless the key's plan is Enterprise (fixtures may say it is not).
 ///
@@ -115,18 +115,15 @@ pub(crate) fn channel(v: &Option<Value>) -> Result<Option<Channel>, ApiError> {
     }
 }
 
-/// Longest text the conversation message endpoints accept.
-pub(crate) const MAX_MESSAGE_CHARS: usize = 1600;
-
-/// 400 `MESSAGE_TOO_LONG` past [`MAX_MESSAGE_CHARS`].
+/// 400 `MESSAGE_TOO_LONG` past [`MAX_TEXT_CHARS`].
 ///
 /// # Errors
 /// As above.
 pub(crate) fn check_length(text: &str) -> Result<(), ApiError> {
-    if text.chars().count() > MAX_MESSAGE_CHARS {
+    if text.chars().count() > MAX_TEXT_CHARS {
         Err(ApiError::bad_request(
             "MESSAGE_TOO_LONG",
-            format!("message must be at most {MAX_MESSAGE_CHARS} characters"),
+            format!("message must be at most {MAX_TEXT_CHARS} characters"),
         ))
     } else {
         Ok(())

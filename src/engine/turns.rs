@@ -10,6 +10,7 @@ use crate::app::TimerKind;
 use crate::model::{Conversation, EndKind, HandoffSource, Sender};
 use crate::scenario::template::{dig_map, value_text, Vars};
 use crate::scenario::{turn_rng, PendingTurn, Scenario};
+use crate::validation::MAX_TEXT_CHARS;
 
 impl Ctx<'_> {
     // ---- scenario turns -------------------------------------------------------------------
@@ -93,7 +94,13 @@ impl Ctx<'_> {
         let mut rng = turn_rng(self.app.store.ids().seed(), &c.id, c.turns);
         c.turns += 1;
         let t = reply.pick(&mut rng);
-        t.render(&self.vars(c, captures, text))
+        let mut text = t.render(&self.vars(c, captures, text));
+        // A reply is a text like any other: at most 1,600 characters.
+        if let Some((at, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
+            tracing::warn!(scenario = %c.scenario, "a scenario reply was cut to 1,600 characters");
+            text.truncate(at);
+        }
+        text
     }
 
     fn apply_rule(&mut self, c: &mut Conversation, sc: &Scenario, turn: &PendingTurn) {

@@ -43,7 +43,9 @@ impl Template {
         Ok(Template(parts))
     }
 
-    /// Fills in the variables.
+    /// Fills in the variables. The result is cut at [`MAX_RENDERED_BYTES`] (on a character
+    /// boundary), so a template that feeds on itself (`set {"a": "{{a}}{{a}}"}`) stops
+    /// growing.
     pub fn render(&self, vars: &dyn Vars) -> String {
         let mut out = String::new();
         for p in &self.0 {
@@ -55,8 +57,30 @@ impl Template {
                     }
                 }
             }
+            if out.len() > MAX_RENDERED_BYTES {
+                tracing::warn!(
+                    limit = MAX_RENDERED_BYTES,
+                    "a rendered template was cut to its size limit"
+                );
+                cut(&mut out, MAX_RENDERED_BYTES);
+                break;
+            }
         }
         out
+    }
+}
+
+/// Longest text a template renders to, in bytes (a variable set by a rule is one too).
+pub(crate) const MAX_RENDERED_BYTES: usize = 16 * 1024;
+
+/// Cuts `s` to at most `max` bytes, on a character boundary.
+pub(crate) fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
     }
 }
 
@@ -134,6 +158,24 @@ mod tests {
         let t = Template::parse("Hi {{ name }}, {{missing}}bye").unwrap();
         let vars = HashMap::from([("name", "Ada")]);
         assert_eq!(t.render(&vars), "Hi Ada, bye");
+    }
+
+    #[test]
+    fn a_self_feeding_template_stops_at_the_limit() {
+        struct Grow(std::cell::RefCell<String>);
+        impl Vars for Grow {
+            fn lookup(&self, _: &str) -> Option<String> {
+                Some(self.0.borrow().clone())
+            }
+        }
+        let t = Template::parse("{{a}}{{a}}é").unwrap();
+        let vars = Grow(std::cell::RefCell::new("x".into()));
+        for _ in 0..40 {
+            let next = t.render(&vars);
+            *vars.0.borrow_mut() = next;
+        }
+        let v = vars.0.borrow();
+        assert!(v.len() <= MAX_RENDERED_BYTES && v.len() > MAX_RENDERED_BYTES - 4);
     }
 
     #[test]
