@@ -78,9 +78,29 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Value, ApiError> {
 pub(crate) fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        ApiError::invalid(format!("Invalid value for `{path}`: {inner}"))
+        ApiError::invalid(describe(&path, &e.into_inner().to_string()))
     })
+}
+
+/// A field error in plain words: "`time_out` must be a number, got string \"soon\"".
+fn describe(path: &str, serde_says: &str) -> String {
+    if let Some((got, expected)) = serde_says
+        .strip_prefix("invalid type: ")
+        .and_then(|t| t.split_once(", expected "))
+    {
+        let expected = match expected {
+            "f64" | "f32" | "u64" | "i64" | "u32" | "i32" | "u16" | "u8" | "usize" => "a number",
+            "a map" => "an object",
+            "a sequence" => "an array",
+            e if e.starts_with("struct ") => "an object",
+            e => e,
+        };
+        return format!("`{path}` must be {expected}, got {got}");
+    }
+    if serde_says.starts_with("must ") {
+        return format!("`{path}` {serde_says}");
+    }
+    format!("`{path}`: {serde_says}")
 }
 
 /// A non-negative number of seconds, rounded up to a whole second.
@@ -89,7 +109,7 @@ pub(crate) fn de_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>,
         None => Ok(None),
         Some(f) if f >= 0.0 && f.is_finite() && f < 1e12 => Ok(Some(f.ceil() as u64)),
         Some(f) => Err(D::Error::custom(format!(
-            "{f} is not a non-negative number of seconds"
+            "must be a non-negative number of seconds, got {f}"
         ))),
     }
 }
@@ -101,7 +121,7 @@ pub(crate) fn de_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
         Some(s) if s.is_empty() => Ok(None),
         Some(s) if is_web_url(&s) => Ok(Some(s)),
         Some(s) => Err(D::Error::custom(format!(
-            "{s:?} is not an http:// or https:// URL"
+            "must be an http:// or https:// URL, got {s:?}"
         ))),
     }
 }
@@ -129,7 +149,7 @@ pub(crate) fn de_object_or_array<'de, D: Deserializer<'de>>(
     match Option::<Value>::deserialize(d)? {
         None => Ok(None),
         Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(Some(v)),
-        Some(_) => Err(D::Error::custom("expected an object or an array")),
+        Some(_) => Err(D::Error::custom("must be an object or an array")),
     }
 }
 
@@ -139,7 +159,7 @@ pub(crate) fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(D::Error::custom("expected a string or a number")),
+        Some(_) => Err(D::Error::custom("must be a string or a number")),
     }
 }
 
@@ -148,7 +168,7 @@ pub(crate) fn de_version_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option
     match Option::<Value>::deserialize(d)? {
         None => Ok(None),
         Some(v @ (Value::String(_) | Value::Number(_))) => Ok(Some(v)),
-        Some(_) => Err(D::Error::custom("expected a string or a number")),
+        Some(_) => Err(D::Error::custom("must be a string or a number")),
     }
 }
 
@@ -165,13 +185,24 @@ pub(crate) fn strict<T: DeserializeOwned>(v: &Map<String, Value>) -> Result<T, A
         serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
     let parsed = parsed.map_err(|e| {
         let path = e.path().to_string();
-        ApiError::invalid(format!("Invalid value for `{path}`: {}", e.into_inner()))
+        ApiError::invalid(describe(&path, &e.into_inner().to_string()))
     })?;
     match unknown.first() {
         Some(k) => Err(ApiError::invalid(format!(
             "unknown key {k:?} (the README's Fixtures section lists the keys)"
         ))),
         None => Ok(parsed),
+    }
+}
+
+/// A nested object read as `T` (a derived struct alone would also take an array, by position).
+pub(crate) fn de_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ Value::Object(_)) => T::deserialize(v).map(Some).map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("must be an object")),
     }
 }
 
@@ -197,6 +228,34 @@ mod tests {
         v: Option<String>,
         #[serde(default)]
         s: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    struct Old {
+        a: Option<String>,
+        b: Option<String>,
+        #[serde(default, deserialize_with = "de_seconds")]
+        t: Option<u64>,
+        #[serde(default, deserialize_with = "de_url")]
+        u: Option<String>,
+        missing: Option<bool>,
+    }
+
+    /// What the field-by-field reader this replaced promised: the wrong field is named.
+    #[test]
+    fn fields_name_the_wrong_field() {
+        let body = br#"{"a":1,"b":"x","t":-1,"u":"ftp://x"}"#;
+        let e = parse::<Old>(body).unwrap_err();
+        assert_eq!(e.message, "`a` must be a string, got integer `1`");
+        let ok: Old = parse(br#"{"b":"x"}"#).unwrap();
+        assert_eq!((ok.b, ok.missing), (Some("x".into()), None));
+        let e = parse::<Old>(br#"{"t":-1}"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "`t` must be a non-negative number of seconds, got -1"
+        );
+        assert!(parse::<Old>(br#"{"u":"ftp://x"}"#).is_err());
+        let _ = (ok.a, ok.t, ok.u);
     }
 
     #[test]

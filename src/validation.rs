@@ -79,6 +79,31 @@ impl Channel {
     }
 }
 
+/// Checks `warning_time < time_out` on the values in force after an update (a given value, else
+/// the stored one; `time_out` as given, before raising it to 30 s). A warning given in this
+/// request also needs a timeout; turning the timeout off under a stored warning is allowed (the
+/// warning then never fires).
+///
+/// # Errors
+/// 400 `INVALID_TIMEOUT_CONFIG`.
+pub(crate) fn check_timeouts(
+    warning: Option<u64>,
+    time_out: Option<u64>,
+    warning_given: bool,
+) -> Result<(), ApiError> {
+    match (warning.filter(|&w| w > 0), time_out.filter(|&t| t > 0)) {
+        (Some(w), Some(t)) if w >= t => Err(ApiError::bad_request(
+            "INVALID_TIMEOUT_CONFIG",
+            format!("warning_time ({w}) must be less than time_out ({t})"),
+        )),
+        (Some(w), None) if warning_given => Err(ApiError::bad_request(
+            "INVALID_TIMEOUT_CONFIG",
+            format!("warning_time ({w}) needs a time_out greater than it"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks an IANA zone name such as `America/New_York`.
 ///
 /// # Errors

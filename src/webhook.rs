@@ -127,6 +127,16 @@ pub enum State {
     Failed,
 }
 
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Failed => "failed",
+        }
+    }
+}
+
 /// A webhook to deliver: the exact bytes and signature, and every attempt so far.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -155,11 +165,7 @@ impl Delivery {
             "type": self.event.kind(),
             "event": self.event.as_str(),
             "url": self.url,
-            "status": match self.state {
-                State::Pending => "pending",
-                State::Delivered => "delivered",
-                State::Failed => "failed",
-            },
+            "status": self.state.as_str(),
             "signature": self.signature,
             "created_at": iso(self.created_at),
             "next_attempt_at": self.next_attempt_at.map(iso),

@@ -11,7 +11,7 @@ use crate::body::Reply;
 use crate::clock::iso;
 use crate::engine;
 use crate::error::ApiError;
-use crate::model::{EndKind, Sender};
+use crate::model::{Conversation, EndKind, Sender};
 use crate::req::Req;
 
 pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
@@ -41,21 +41,16 @@ pub(crate) fn patch(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply, 
             "is_active must be a boolean value",
         ));
     };
-    if is_active {
-        engine::reactivate(app, key, id)?;
+    // The view is taken in the same step as the change, so it shows exactly that change.
+    let view = |c: &Conversation| json!({"id": c.id, "is_active": c.is_active, "updated_at": iso(c.updated_at)});
+    let view = if is_active {
+        engine::reactivate(app, key, id, view)?
     } else {
         engine::apply(app, Some(key), id, |ctx, c| {
-            ctx.end(c, EndKind::Inactive, None)
-        })?;
-    }
-    let view = app
-        .store
-        .with_conversation(
-            Some(key),
-            id,
-            |c| json!({"id": c.id, "is_active": c.is_active, "updated_at": iso(c.updated_at)}),
-        )
-        .ok_or_else(ApiError::conversation_not_found)?;
+            ctx.end(c, EndKind::Inactive, None);
+            view(c)
+        })?
+    };
     Ok(Reply::ok(json!({
         "message": "Conversation updated successfully",
         "conversation": view,

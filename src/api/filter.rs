@@ -98,7 +98,7 @@ impl Field {
             CurrPathwayVersion => json!(c.curr_pathway_version),
             CitationVariables => json!(c.citation_variables),
             DispositionLogs => json!(c.disposition_logs),
-            Status => json!(c.status()),
+            Status => json!(c.status().as_str()),
             Channel => json!(c.channel.as_str()),
             PathwayTags => json!([]),
         }

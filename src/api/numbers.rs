@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::input;
 use crate::model::ConfigPatch;
 use crate::req::Req;
-use crate::validation::{e164, Channel};
+use crate::validation::{check_timeouts, e164, Channel};
 
 /// Lists the key's numbers that have the `channel`'s config (default `sms`).
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
@@ -26,31 +26,6 @@ pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
         .map(|n| n.to_json(channel))
         .collect();
     Ok(Reply::ok(Value::Array(data)))
-}
-
-/// Checks `warning_time < time_out` on the values in force after an update (a given value, else
-/// the stored one; `time_out` as given, before raising it to 30 s). A warning given in this
-/// request also needs a timeout; turning the timeout off under a stored warning is allowed (the
-/// warning then never fires).
-///
-/// # Errors
-/// 400 `INVALID_TIMEOUT_CONFIG`.
-pub(crate) fn check_timeouts(
-    warning: Option<u64>,
-    time_out: Option<u64>,
-    warning_given: bool,
-) -> Result<(), ApiError> {
-    match (warning.filter(|&w| w > 0), time_out.filter(|&t| t > 0)) {
-        (Some(w), Some(t)) if w >= t => Err(ApiError::bad_request(
-            "INVALID_TIMEOUT_CONFIG",
-            format!("warning_time ({w}) must be less than time_out ({t})"),
-        )),
-        (Some(w), None) if warning_given => Err(ApiError::bad_request(
-            "INVALID_TIMEOUT_CONFIG",
-            format!("warning_time ({w}) needs a time_out greater than it"),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The `/number/update` body's number and channel; the rest is a [`ConfigPatch`].
@@ -70,8 +45,9 @@ pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
     })?;
     e164("phone_number", &phone)?;
+    let channel_given = channel(&b.channel)?;
     let number = agent_number(app, key, &phone)?;
-    let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
+    let channel = channel_given.unwrap_or(number.default_channel());
     let current = number.config(channel).cloned().unwrap_or_default();
     // `time_out` as given, before it is raised to 30 s.
     let raw_time_out = config.time_out.clone().over(current.time_out);

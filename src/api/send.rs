@@ -5,16 +5,15 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::numbers::check_timeouts;
 use super::{
     agent_number, channel, check_length, check_opt_out, claim, phone, require, require_enterprise,
     sender,
 };
 use crate::app::App;
 use crate::body::Reply;
-use crate::engine::{self, Opening, Overrides};
+use crate::engine::{self, check_timing, Opening, Overrides};
 use crate::error::ApiError;
-use crate::input::{self, de_object_or_array, de_seconds, de_url, de_version};
+use crate::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
 use crate::model::{NumberRecord, Sender, TimingOverrides};
 use crate::req::Req;
 use crate::validation::Channel;
@@ -63,6 +62,7 @@ struct SendBody {
     content_variables: Option<Map<String, Value>>,
     persona_id: Option<String>,
     persona_version: Option<String>,
+    #[serde(default, deserialize_with = "de_object")]
     persona_settings: Option<PersonaSettings>,
     pathway_id: Option<String>,
     #[serde(default, deserialize_with = "de_version")]
@@ -93,37 +93,6 @@ struct Send {
     start_node_id: Option<String>,
     persona_id: Option<String>,
     overrides: Overrides,
-}
-
-/// Checks that the timing fields, with what is already in force (the active conversation's
-/// overrides, else the number's config), keep `warning_time < time_out`.
-fn check_timing(
-    app: &App,
-    t: &TimingOverrides,
-    number: &NumberRecord,
-    channel: Channel,
-    user: &str,
-    fresh: bool,
-) -> Result<(), ApiError> {
-    if t.time_out.is_none() && t.warning_time.is_none() {
-        return Ok(());
-    }
-    let existing = (!fresh)
-        .then(|| app.store.pair_latest(&number.phone_number, user))
-        .flatten()
-        .and_then(|id| {
-            app.store
-                .with_conversation(None, &id, |c| c.is_active.then(|| c.timing.clone()))
-        })
-        .flatten()
-        .unwrap_or_default();
-    let cfg = number.effective_config(channel);
-    let time_out = t.time_out.or(existing.time_out).or(cfg.time_out);
-    let warning = t
-        .warning_time
-        .or(existing.warning_time)
-        .or(cfg.warning_time);
-    check_timeouts(warning, time_out, t.warning_time.is_some())
 }
 
 /// The text `/send` delivers: `agent_message`, else a rendered WhatsApp template, else none

@@ -12,7 +12,7 @@ use crate::model::{
     Conversation, EndKind, Message, NumberConfig, NumberRecord, Sender, TimingOverrides,
 };
 use crate::scenario::Selector;
-use crate::validation::Channel;
+use crate::validation::{check_timeouts, Channel};
 use crate::webhook::Status;
 
 /// Runs `f` on conversation `id` (owned by `account`, when given) and sends the webhooks it
@@ -255,7 +255,12 @@ pub(crate) async fn inbound(
 ///
 /// # Errors
 /// 404 `CONVERSATION_NOT_FOUND`.
-pub(crate) fn reactivate(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
+pub(crate) fn reactivate<T>(
+    app: &App,
+    key: &str,
+    id: &str,
+    then: impl FnOnce(&Conversation) -> T,
+) -> Result<T, ApiError> {
     let now = app.now();
     app.store
         .make_current(
@@ -268,9 +273,45 @@ pub(crate) fn reactivate(app: &App, key: &str, id: &str) -> Result<(), ApiError>
                     c.ended = None;
                     c.updated_at = now;
                 }
+                then(c)
             },
         )
         .ok_or_else(ApiError::conversation_not_found)
+}
+
+/// Checks, before `/send` or `/create` changes anything, that the timeout fields keep
+/// `warning_time < time_out` with what is already in force: the overrides of the conversation
+/// the request will land on (the pair's active one, unless `fresh`), else the number's config.
+///
+/// # Errors
+/// 400 `INVALID_TIMEOUT_CONFIG`.
+pub(crate) fn check_timing(
+    app: &App,
+    t: &TimingOverrides,
+    number: &NumberRecord,
+    channel: Channel,
+    user: &str,
+    fresh: bool,
+) -> Result<(), ApiError> {
+    if t.time_out.is_none() && t.warning_time.is_none() {
+        return Ok(());
+    }
+    let existing = (!fresh)
+        .then(|| app.store.pair_latest(&number.phone_number, user))
+        .flatten()
+        .and_then(|id| {
+            app.store
+                .with_conversation(None, &id, |c| c.is_active.then(|| c.timing.clone()))
+        })
+        .flatten()
+        .unwrap_or_default();
+    let cfg = number.effective_config(channel);
+    let time_out = t.time_out.or(existing.time_out).or(cfg.time_out);
+    let warning = t
+        .warning_time
+        .or(existing.warning_time)
+        .or(cfg.warning_time);
+    check_timeouts(warning, time_out, t.warning_time.is_some())
 }
 
 /// Deletes a conversation with its messages and its pending inactivity timer.

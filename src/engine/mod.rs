@@ -13,7 +13,9 @@ mod time;
 mod turns;
 
 pub(crate) use handoff::{HandoffRequest, ResumeRequest};
-pub(crate) use lifecycle::{apply, delete, inbound, open, reactivate, Opening, Overrides};
+pub(crate) use lifecycle::{
+    apply, check_timing, delete, inbound, open, reactivate, Opening, Overrides,
+};
 pub(crate) use outcomes::extract;
 pub(crate) use time::{advance, drive};
 

@@ -66,10 +66,16 @@ pub(crate) async fn drive(app: App, stop: CancellationToken) {
             let app = app.clone();
             tokio::spawn(async move { fire(&app, key, kind).await });
         }
-        let wait = match app.timers.next_due() {
-            Some(due) => Duration::from_millis(due.saturating_sub(app.now()).max(0) as u64),
-            None => MAX_SLEEP,
+        // With nothing scheduled there is nothing to sleep for: every insert, clear and
+        // advance wakes the driver (and a paused tokio clock is not spun forward).
+        let Some(due) = app.timers.next_due() else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = app.timers.changed() => {}
+            }
+            continue;
         };
+        let wait = Duration::from_millis(due.saturating_sub(app.now()).max(0) as u64);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = app.timers.changed() => {}

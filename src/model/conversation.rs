@@ -151,11 +151,31 @@ impl EndKind {
         }
     }
     /// The list filter's `status`: `completed`, `timed_out` or `inactive`.
-    pub fn list_status(self) -> &'static str {
+    pub fn list_status(self) -> ConversationStatus {
         match self {
-            EndKind::Ended => "completed",
-            EndKind::Timeout => "timed_out",
-            _ => "inactive",
+            EndKind::Ended => ConversationStatus::Completed,
+            EndKind::Timeout => ConversationStatus::TimedOut,
+            _ => ConversationStatus::Inactive,
+        }
+    }
+}
+
+/// A conversation's `status` (§4.2), as the list filters on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConversationStatus {
+    Active,
+    Completed,
+    TimedOut,
+    Inactive,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Active => "active",
+            ConversationStatus::Completed => "completed",
+            ConversationStatus::TimedOut => "timed_out",
+            ConversationStatus::Inactive => "inactive",
         }
     }
 }
@@ -225,7 +245,9 @@ pub(crate) enum DispositionStatus {
 }
 
 /// One disposition's outcome, as `disposition_logs[]` and the status webhook show it (§4.2).
-#[derive(Clone, Debug, Serialize)]
+/// A `COMPLETE` log carries `error: null` after `result`; an `ERROR` log carries its `error`
+/// last, as Bland's examples order them.
+#[derive(Clone, Debug)]
 pub(crate) struct DispositionLog {
     pub disposition_id: String,
     pub snippet_version: u32,
@@ -235,6 +257,28 @@ pub(crate) struct DispositionLog {
     pub exec_time: u32,
     pub reference_type: &'static str,
     pub tag: Option<String>,
+}
+
+impl Serialize for DispositionLog {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(8))?;
+        m.serialize_entry("disposition_id", &self.disposition_id)?;
+        m.serialize_entry("snippet_version", &self.snippet_version)?;
+        m.serialize_entry("status", &self.status)?;
+        m.serialize_entry("result", &self.result)?;
+        let complete = self.status == DispositionStatus::Complete;
+        if complete {
+            m.serialize_entry("error", &self.error)?;
+        }
+        m.serialize_entry("exec_time", &self.exec_time)?;
+        m.serialize_entry("reference_type", &self.reference_type)?;
+        m.serialize_entry("tag", &self.tag)?;
+        if !complete {
+            m.serialize_entry("error", &self.error)?;
+        }
+        m.end()
+    }
 }
 
 /// An active human handoff.
@@ -372,11 +416,11 @@ impl Conversation {
         n
     }
     /// `active`, `completed`, `timed_out` or `inactive`.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> ConversationStatus {
         match (self.is_active, self.ended) {
-            (true, _) => "active",
+            (true, _) => ConversationStatus::Active,
             (false, Some(k)) => k.list_status(),
-            (false, None) => "inactive",
+            (false, None) => ConversationStatus::Inactive,
         }
     }
     fn common_json(&self) -> Map<String, Value> {
@@ -397,7 +441,7 @@ impl Conversation {
             "timed_out_at": opt_iso(self.timed_out_at),
             "last_message_at": opt_iso(self.last_message_at),
             "is_active": self.is_active,
-            "status": self.status(),
+            "status": self.status().as_str(),
             "effective_channel": self.channel.as_str(),
             "message_count": self.message_count(),
             "summary": self.summary,
