@@ -24,6 +24,8 @@ pub(crate) const DEFAULT_REQUEST_LOG: usize = 1000;
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub api_keys: Vec<String>,
+    /// When set, `/_sim/*` (but health) needs it.
+    pub admin_token: Option<String>,
     pub auto_provision: bool,
     pub seed: u64,
     pub clock: ClockMode,
@@ -44,6 +46,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             api_keys: Vec::new(),
+            admin_token: None,
             auto_provision: false,
             seed: 0,
             clock: ClockMode::Real,

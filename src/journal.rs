@@ -12,6 +12,18 @@ use crate::ring::Ring;
 /// Bytes of a request body kept in the journal.
 pub const MAX_BODY: usize = 16 * 1024;
 
+/// A key as the journal shows it: its first and last four characters (`sk_s…ault`), or only
+/// `…` when it is too short to show any of it safely.
+pub(crate) fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "…".into();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// One journaled request.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -41,7 +53,7 @@ impl Entry {
             "method": self.method.as_str(),
             "path": self.path,
             "query": self.query,
-            "api_key": self.api_key,
+            "api_key": self.api_key.as_deref().map(mask),
             "idempotency_key": self.idempotency_key,
             "body": body,
             "status": self.status.as_u16(),
@@ -106,5 +118,11 @@ mod tests {
         assert_eq!(kept.len(), MAX_BODY);
         // A slice would share the megabyte's allocation and keep it alive.
         assert_ne!(kept.as_ptr(), big.as_ptr());
+    }
+
+    #[test]
+    fn keys_are_masked() {
+        assert_eq!(mask("sk_sim_default"), "sk_s…ault");
+        assert_eq!(mask("short"), "…");
     }
 }

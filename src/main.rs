@@ -37,6 +37,10 @@ struct Cli {
     /// Accept only these API keys (repeatable; env: comma-separated).
     #[arg(long = "api-key", env = "BLAND_SIM_API_KEY", value_delimiter = ',')]
     api_keys: Vec<String>,
+    /// Require this token on /_sim/* (but /_sim/health): `authorization: Bearer TOKEN` or
+    /// `x-sim-admin-token: TOKEN`.
+    #[arg(long, env = "BLAND_SIM_ADMIN_TOKEN")]
+    admin_token: Option<String>,
     /// Provision an unowned agent number to the first key that uses it.
     #[arg(long, env = "BLAND_SIM_AUTO_PROVISION")]
     auto_provision: bool,
@@ -108,6 +112,9 @@ impl Cli {
         }
         if let Some(seed) = self.seed {
             b = b.seed(seed);
+        }
+        if let Some(token) = self.admin_token {
+            b = b.admin_token(token);
         }
         if let Some(url) = self.webhook_url {
             b = b.webhook_url(url);

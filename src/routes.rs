@@ -147,6 +147,31 @@ fn authenticate<'r>(app: &App, req: &'r Req) -> Result<&'r str, ApiError> {
     Ok(key)
 }
 
+/// With an admin token set, every `/_sim/*` call but health must present it, as
+/// `authorization: Bearer TOKEN` or `x-sim-admin-token: TOKEN`.
+///
+/// # Errors
+/// 401 `AUTH_FAILURE` saying how to present it.
+fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> {
+    let Some(token) = app.config.admin_token.as_deref() else {
+        return Ok(());
+    };
+    if matches!(route, Route::SimHealth) {
+        return Ok(());
+    }
+    let given = req.header("x-sim-admin-token").or(req.presented_key());
+    if given == Some(token) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "AUTH_FAILURE",
+            "The /_sim control API needs the admin token: send `authorization: Bearer TOKEN` \
+             or `x-sim-admin-token: TOKEN`",
+        ))
+    }
+}
+
 async fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -160,6 +185,7 @@ async fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let key = if route.needs_key() {
         authenticate(app, req)?
     } else {
+        authorize_admin(app, req, &route)?;
         ""
     };
     dispatch(app, req, key, route).await

@@ -145,6 +145,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Require this token on the `/_sim/*` control API (all of it but `/_sim/health`), as
+    /// `authorization: Bearer TOKEN` or `x-sim-admin-token: TOKEN`.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.config.admin_token = (!token.is_empty()).then_some(token);
+        self
+    }
+
     /// Provision an unowned agent number to the first key that uses it.
     pub fn auto_provision(mut self, on: bool) -> Self {
         self.config.auto_provision = on;
@@ -242,6 +250,14 @@ impl SimulatorBuilder {
             addr: self.addr.clone(),
             source,
         })?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                admin_token = config.admin_token.is_some(),
+                "listening beyond loopback: anyone who reaches this address can use the /_sim \
+                 control API (reset, the request journal, numbers) unless an admin token is set"
+            );
+        }
         Ok(Simulator::serve(
             App::new(config, scenarios, fixtures),
             listener,

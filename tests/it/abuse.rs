@@ -270,3 +270,47 @@ async fn reset_during_an_advance_waits_for_it_and_does_not_deadlock() {
     assert!(advanced["now"].is_string());
     assert_eq!(all_conversations(&sim).await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn an_admin_token_guards_the_control_api_but_health() {
+    let sim = Sim::with(manual().admin_token("s3cret")).await;
+    let refused = sim.sim(Method::POST, "/_sim/reset", None).await;
+    assert_error(&refused, 401, "AUTH_FAILURE");
+    let message = refused.1["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("x-sim-admin-token"), "{message}");
+    let wrong = sim
+        .call(
+            Method::GET,
+            "/_sim/requests",
+            None,
+            &[("x-sim-admin-token", "nope")],
+            None,
+        )
+        .await;
+    assert_error(&wrong, 401, "AUTH_FAILURE");
+    let (s, _) = sim
+        .call(
+            Method::GET,
+            "/_sim/requests",
+            None,
+            &[("x-sim-admin-token", "s3cret")],
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = sim
+        .call(
+            Method::POST,
+            "/_sim/reset",
+            Some("Bearer s3cret"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = sim.sim(Method::GET, "/_sim/health", None).await;
+    assert_eq!((s.as_u16(), v["status"].as_str()), (200, Some("ok")));
+    // Bland's API is unaffected: it takes API keys, not the token.
+    let (s, _) = sim.get("/v1/sms/numbers").await;
+    assert_eq!(s, 200);
+}

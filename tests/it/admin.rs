@@ -104,7 +104,7 @@ async fn the_request_journal_shows_what_clients_sent_and_got() {
     );
     assert_eq!(all[0]["method"], "POST");
     assert_eq!(all[0]["path"], "/v1/sms/send");
-    assert_eq!(all[0]["api_key"], KEY);
+    assert_eq!(all[0]["api_key"], "sk_s…ault", "keys are masked");
     assert_eq!(all[0]["idempotency_key"], "idem-1");
     assert_eq!(all[0]["body"]["agent_message"], "hi");
     assert_eq!(all[0]["status"], 200);
