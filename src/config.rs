@@ -17,6 +17,12 @@ pub(crate) const DEFAULT_WEBHOOK_LOG: usize = 10_000;
 pub(crate) const DEFAULT_WEBHOOK_LOG_BYTES: usize = 64 * 1024 * 1024;
 /// Webhook attempts in flight at once.
 pub(crate) const DEFAULT_WEBHOOK_CONCURRENCY: usize = 256;
+/// How long a connection may wait for a request's headers (also the keep-alive idle timeout).
+pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 30_000;
+/// How long a request body may take to arrive.
+pub(crate) const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
+/// Connections open at once.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// API requests kept for `GET /_sim/requests`.
 pub(crate) const DEFAULT_REQUEST_LOG: usize = 1000;
 
@@ -40,6 +46,9 @@ pub(crate) struct Config {
     pub webhook_concurrency: usize,
     pub body_limit: usize,
     pub request_log: usize,
+    pub keep_alive_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -60,6 +69,9 @@ impl Default for Config {
             webhook_concurrency: DEFAULT_WEBHOOK_CONCURRENCY,
             body_limit: DEFAULT_BODY_LIMIT,
             request_log: DEFAULT_REQUEST_LOG,
+            keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+            body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -82,6 +82,20 @@ struct Cli {
     /// Webhook attempts in flight at once; the rest wait their turn.
     #[arg(long, env = "BLAND_SIM_WEBHOOK_CONCURRENCY", default_value_t = 256)]
     webhook_concurrency: usize,
+    /// How long a connection may wait for a request's headers, from when it opened or sent its
+    /// previous answer: the keep-alive idle timeout and the header read timeout, in ms.
+    #[arg(
+        long,
+        env = "BLAND_SIM_KEEP_ALIVE_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    keep_alive_timeout_ms: u64,
+    /// How long a request body may take to arrive, in ms (then 408).
+    #[arg(long, env = "BLAND_SIM_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    body_timeout_ms: u64,
+    /// Connections open at once; at the cap the longest-idle one is closed to make room.
+    #[arg(long, env = "BLAND_SIM_MAX_CONNECTIONS", default_value_t = 512)]
+    max_connections: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BLAND_SIM_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -103,6 +117,9 @@ impl Cli {
             .webhook_log_bytes(self.webhook_log_bytes)
             .webhook_concurrency(self.webhook_concurrency)
             .body_limit(self.body_limit)
+            .keep_alive_timeout(Duration::from_millis(self.keep_alive_timeout_ms))
+            .body_timeout(Duration::from_millis(self.body_timeout_ms))
+            .max_connections(self.max_connections)
             .request_log(self.request_log);
         if self.clock == Clock::Manual {
             b = b.manual_clock();

@@ -232,13 +232,30 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
     }
 }
 
+/// 408 for a body that did not arrive in time.
+fn body_timed_out(deadline: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        format!(
+            "The request body did not arrive within {} ms",
+            deadline.as_millis()
+        ),
+    )
+}
+
 /// The hyper service: read, route, answer. Never fails at the HTTP level.
 pub(crate) async fn handle(
     app: App,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = match read_limited(body, app.config.body_limit).await {
+    let limit = app.config.body_limit;
+    let deadline = std::time::Duration::from_millis(app.config.body_timeout_ms);
+    let body = match tokio::time::timeout(deadline, read_limited(body, limit))
+        .await
+        .unwrap_or_else(|_| Err(body_timed_out(deadline)))
+    {
         Ok(b) => b,
         Err(e) => return Ok(Reply::from(e).into_response()),
     };

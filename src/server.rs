@@ -1,15 +1,29 @@
-//! The accept loop: each connection is served by hyper's HTTP/1.1 (keep-alive) with the
-//! `routes::handle` service and watched by `GracefulShutdown`, so on shutdown the server stops
-//! accepting, lets in-flight requests finish (bounded), and returns.
+//! The accept loop and the connections. Each connection is served by hyper's HTTP/1.1
+//! (keep-alive) with the `routes::handle` service, under three limits a client cannot get
+//! around:
+//! - a connection may wait at most `keep_alive_timeout` for a request's headers, counted from
+//!   when it opened or sent its previous answer (hyper's header read timer), so an idle
+//!   keep-alive connection and a slowloris both close;
+//! - a body must arrive within `body_timeout` (in `routes`);
+//! - at most `max_connections` are open: at the cap the longest-idle connection is closed to
+//!   make room, and when none is idle new connections wait in the listen backlog.
+//!
+//! On shutdown the server stops accepting, lets in-flight requests finish (bounded), and
+//! returns.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::app::App;
 use crate::routes;
@@ -17,43 +31,139 @@ use crate::routes;
 /// How long in-flight requests get to finish after the shutdown signal.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// One open connection, as the cap sees it.
+struct Slot {
+    /// Requests being answered on it now.
+    busy: AtomicUsize,
+    /// When it last finished an answer (or opened), in ms since the server started.
+    idle_since: AtomicU64,
+    /// Cancelled to close it (gracefully: an idle connection closes at once).
+    close: CancellationToken,
+}
+
+/// The open connections.
+struct Connections {
+    slots: DashMap<u64, Arc<Slot>>,
+    next: AtomicU64,
+    /// Signalled when a connection closes.
+    freed: Notify,
+    started: Instant,
+}
+
+impl Connections {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Counts a new connection; it closes with the server (`stopping`) or on its own token.
+    fn open(&self, stopping: &CancellationToken) -> (u64, Arc<Slot>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot {
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(self.now()),
+            close: stopping.child_token(),
+        });
+        self.slots.insert(id, slot.clone());
+        (id, slot)
+    }
+
+    /// Makes room for one more connection under `max`: closes the longest-idle one, or waits
+    /// until one closes when all are busy.
+    async fn make_room(&self, max: usize) {
+        while self.slots.len() >= max {
+            let freed = self.freed.notified();
+            let idle = self
+                .slots
+                .iter()
+                .filter(|s| s.busy.load(Ordering::Acquire) == 0 && !s.close.is_cancelled())
+                // Ties (same millisecond) go to the older connection.
+                .min_by_key(|s| (s.idle_since.load(Ordering::Acquire), *s.key()))
+                .map(|s| s.close.clone());
+            if let Some(close) = idle {
+                close.cancel();
+            }
+            freed.await;
+        }
+    }
+}
+
 /// Serves `app` on an already-bound listener until `shutdown` completes.
 pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
+    let conns = Arc::new(Connections {
+        slots: DashMap::new(),
+        next: AtomicU64::new(0),
+        freed: Notify::new(),
+        started: Instant::now(),
+    });
+    let tracker = TaskTracker::new();
+    let stopping = CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Typically out of file descriptors: back off instead of spinning.
-                        tracing::warn!(cause = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = service_fn(move |req| routes::handle(app.clone(), req));
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let watched = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = watched.await {
-                        tracing::debug!(cause = %e, "connection ended with an error");
-                    }
-                });
-            }
             _ = &mut shutdown => break,
+            _ = conns.make_room(app.config.max_connections) => {}
+        }
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                // Counted before its task runs, so the next `make_room` sees it.
+                let (id, slot) = conns.open(&stopping);
+                tracker.spawn(serve(app.clone(), stream, conns.clone(), id, slot));
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!(cause = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("in-flight requests did not finish within the grace period");
-        }
+    tracker.close();
+    stopping.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the grace period");
     }
+}
+
+/// Serves one connection until it closes, is closed to make room, or the server stops.
+async fn serve(app: App, stream: TcpStream, conns: Arc<Connections>, id: u64, slot: Arc<Slot>) {
+    let _ = stream.set_nodelay(true);
+    let header_timeout = Duration::from_millis(app.config.keep_alive_timeout_ms);
+    let service = {
+        let (slot, conns) = (slot.clone(), conns.clone());
+        service_fn(move |req| {
+            let (app, slot, conns) = (app.clone(), slot.clone(), conns.clone());
+            slot.busy.fetch_add(1, Ordering::AcqRel);
+            async move {
+                let answer = routes::handle(app, req).await;
+                slot.idle_since.store(conns.now(), Ordering::Release);
+                slot.busy.fetch_sub(1, Ordering::AcqRel);
+                answer
+            }
+        })
+    };
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        _ = slot.close.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(cause = %e, "connection ended with an error");
+    }
+    conns.slots.remove(&id);
+    conns.freed.notify_waiters();
 }

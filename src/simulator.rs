@@ -130,6 +130,27 @@ impl SimulatorBuilder {
         self
     }
 
+    /// How long a connection may wait for a request's headers, counted from when it opened or
+    /// sent its previous answer (default 30 s): both the keep-alive idle timeout and the
+    /// header read timeout.
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.config.keep_alive_timeout_ms = (timeout.as_millis() as u64).max(1);
+        self
+    }
+
+    /// How long a request body may take to arrive (default 30 s); later, the answer is 408.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_timeout_ms = (timeout.as_millis() as u64).max(1);
+        self
+    }
+
+    /// Connections open at once (default 512). At the cap the longest-idle one is closed to
+    /// make room; when all are busy, new ones wait.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.config.max_connections = connections.max(1);
+        self
+    }
+
     /// Largest accepted request body, in bytes (default 1 MiB); larger ones answer 413.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes;

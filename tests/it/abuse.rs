@@ -314,3 +314,79 @@ async fn an_admin_token_guards_the_control_api_but_health() {
     let (s, _) = sim.get("/v1/sms/numbers").await;
     assert_eq!(s, 200);
 }
+
+mod connections {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use crate::support::*;
+
+    /// Reads until the server closes the connection (or 5 s pass); returns what it sent.
+    async fn read_to_close(s: &mut TcpStream) -> Option<String> {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        read.ok()
+            .map(|_| String::from_utf8_lossy(&out).into_owned())
+    }
+
+    async fn connect(sim: &Sim) -> TcpStream {
+        TcpStream::connect(sim.base.trim_start_matches("http://"))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn idle_keep_alive_connections_and_slow_headers_are_closed() {
+        let timeout = Duration::from_millis(300);
+        let sim = Sim::with(manual().keep_alive_timeout(timeout)).await;
+        let mut idle = connect(&sim).await;
+        idle.write_all(b"GET /_sim/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let got = read_to_close(&mut idle)
+            .await
+            .expect("closed after the idle timeout");
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        let mut slow = connect(&sim).await;
+        slow.write_all(b"GET /_sim/health HTTP/1.1\r\nhos")
+            .await
+            .unwrap();
+        let got = read_to_close(&mut slow)
+            .await
+            .expect("closed after the header timeout");
+        assert!(!got.contains("200 OK"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_arrives_answers_408() {
+        let sim = Sim::with(manual().body_timeout(Duration::from_millis(300))).await;
+        let mut s = connect(&sim).await;
+        s.write_all(
+            b"POST /v1/sms/send HTTP/1.1\r\nhost: x\r\nauthorization: sk_sim_default\r\n\
+              content-length: 100000000\r\n\r\n{\"a\"",
+        )
+        .await
+        .unwrap();
+        let got = read_to_close(&mut s).await.expect("answered and closed");
+        assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+        assert!(got.contains("\"error\":\"REQUEST_TIMEOUT\""), "{got}");
+    }
+
+    #[tokio::test]
+    async fn at_the_connection_cap_the_longest_idle_one_makes_room() {
+        let sim = Sim::with(manual().max_connections(4)).await;
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(connect(&sim).await);
+        }
+        // A fifth client still gets answers: the oldest idle connection is closed for it.
+        let (s, v) = sim.sim(hyper::Method::GET, "/_sim/health", None).await;
+        assert_eq!((s.as_u16(), v["status"].as_str()), (200, Some("ok")));
+        let first = read_to_close(&mut idle[0])
+            .await
+            .expect("the oldest was closed");
+        assert_eq!(first, "");
+    }
+}
