@@ -1,7 +1,7 @@
 //! Firing timers: what each [`TimerKind`] does when due, `advance` (the manual clock, and jumps
 //! of the real one), and the real-clock driver, one task that sleeps until the next due timer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -10,13 +10,27 @@ use crate::app::{App, Stage, TimerKind};
 use crate::clock::{TimerKey, MAX_TIME_MS};
 use crate::webhook::SendType;
 
-/// Does what due timer `key` says, and awaits the first attempt of the webhooks it causes.
-pub(crate) async fn fire(app: &App, key: TimerKey, kind: TimerKind) {
-    let effects = match kind {
-        TimerKind::WebhookRetry { delivery_id } => {
-            app.attempt(delivery_id, SendType::Spawn).await;
-            return;
+/// The webhook attempts a fired timer leaves to make.
+enum Sends {
+    /// First attempts of new deliveries, in order.
+    Deliveries(Vec<u64>),
+    /// The next attempt of a delivery.
+    Retry(u64),
+}
+
+impl Sends {
+    async fn send(self, app: &App) {
+        match self {
+            Sends::Deliveries(ids) => app.deliver(ids).await,
+            Sends::Retry(id) => app.attempt(id, SendType::Spawn).await,
         }
+    }
+}
+
+/// Does what due timer `key` says (under the conversation's guard, synchronously).
+fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
+    let effects = match kind {
+        TimerKind::WebhookRetry { delivery_id } => return Sends::Retry(delivery_id),
         TimerKind::Inactivity {
             conversation_id,
             stage,
@@ -35,19 +49,28 @@ pub(crate) async fn fire(app: &App, key: TimerKey, kind: TimerKind) {
             turn,
         } => Ctx::run(app, &conversation_id, |ctx, c| ctx.delayed_turn(c, &turn)),
     };
-    if let Some(fx) = effects {
-        app.deliver(fx.deliveries).await;
-    }
+    Sends::Deliveries(effects.map(|fx| fx.deliveries).unwrap_or_default())
 }
 
-/// Moves the clock `ms` ahead, firing every timer that falls due on the way in time order
-/// (each at its own due time, its webhooks attempted before the next). Returns the new now.
+/// Moves the clock `ms` ahead, firing every timer that falls due on the way in time order,
+/// each at its own due time with its webhooks attempted before the next. Waiting on webhooks
+/// is bounded: once one advance has waited a webhook timeout's worth on slow receivers, the
+/// rest of its attempts go out in the background, so a hanging receiver cannot hold the clock
+/// (and every control call queued behind it) for minutes. Returns the new now.
 pub(crate) async fn advance(app: &App, ms: i64) -> i64 {
     let _guard = app.control.lock().await;
     let target = app.now().saturating_add(ms).min(MAX_TIME_MS);
+    let budget = Duration::from_millis(app.config.webhook_timeout_ms);
+    let started = Instant::now();
     while let Some((key, kind)) = app.timers.take_next_due(target) {
         app.clock.set_now(key.due);
-        fire(app, key, kind).await;
+        let sends = step(app, key, kind);
+        if started.elapsed() < budget {
+            sends.send(app).await;
+        } else {
+            let app = app.clone();
+            tokio::spawn(async move { sends.send(&app).await });
+        }
     }
     app.clock.set_now(target);
     // The real-clock driver may be asleep until a time that has now passed.
@@ -63,8 +86,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 pub(crate) async fn drive(app: App, stop: CancellationToken) {
     loop {
         while let Some((key, kind)) = app.timers.take_next_due(app.now()) {
-            let app = app.clone();
-            tokio::spawn(async move { fire(&app, key, kind).await });
+            let (app, sends) = (app.clone(), step(&app, key, kind));
+            tokio::spawn(async move { sends.send(&app).await });
         }
         // With nothing scheduled there is nothing to sleep for: every insert, clear and
         // advance wakes the driver (and a paused tokio clock is not spun forward).

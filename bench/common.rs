@@ -1,0 +1,173 @@
+//! What the soak and memory tools share: the simulator binary as a child process (its RSS and
+//! its stderr), an HTTP client for it, and webhook receivers on loopback that fail or hang.
+//! Every address is on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+pub const KEY: &str = "sk_sim_default";
+pub const AGENT: &str = "+15550002222";
+
+/// The release binary, started with `args` on 127.0.0.1 and a free port.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub stderr_path: std::path::PathBuf,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Server {
+        let bin =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bland-sms-sim");
+        assert!(bin.exists(), "build it first: cargo build --release");
+        let stderr_path =
+            std::env::temp_dir().join(format!("bland-sim-stderr-{}", std::process::id()));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", "0", "--seed", "1"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("the simulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("first line")
+            .to_string();
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Server {
+            child,
+            base,
+            stderr_path,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+
+    /// (resident, peak) set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// One request; `key` goes in `authorization`. Returns the status and the JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("content-type", "application/json");
+        if let Some(k) = key {
+            req = req.header("authorization", k);
+        }
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let req = req.body(Full::new(body.unwrap_or_default())).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(60), self.client.request(req))
+            .await
+            .expect("the simulator answers within 60 s")
+            .expect("the simulator answers");
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let key = (!path.starts_with("/_sim")).then_some(KEY);
+        self.call(method, path, key, &[], Some(Bytes::from(body.to_string())))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let key = (!path.starts_with("/_sim")).then_some(KEY);
+        self.call(Method::GET, path, key, &[], None).await
+    }
+
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        let _ = std::fs::remove_file(&self.stderr_path);
+        status
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers every request with `status`, after holding it
+/// `hold` (a hanging receiver holds longer than the simulator's webhook timeout).
+pub async fn receiver(status: u16, hold: Duration) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(AtomicU64::new(0));
+    let counter = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let counter = counter.clone();
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(hold).await;
+                        let resp = Response::builder()
+                            .status(status)
+                            .body(Full::new(Bytes::new()))
+                            .unwrap();
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (url, got)
+}

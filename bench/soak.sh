@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Soak the release build on loopback for N seconds (default 20): 48 clients mixing every
+# operation, then the invariants. Exits non-zero when one breaks. See bench/soak.rs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin bland-sms-sim --example soak
+exec ./target/release/examples/soak "${1:-20}"
