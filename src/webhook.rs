@@ -291,9 +291,9 @@ impl Webhooks {
         c: (&str, &str),
         event: Event,
         url: &str,
-        payload: &Value,
+        body: Vec<u8>,
     ) -> u64 {
-        let body = Bytes::from(serde_json::to_vec(payload).expect("a Value always serializes"));
+        let body = Bytes::from(body);
         let signature = sign(&self.secret, &body);
         self.log.push(|id| Delivery {
             id,
@@ -321,13 +321,21 @@ impl Webhooks {
 
     /// Sends one attempt of delivery `id` and records it. `now` reads the simulator clock.
     pub async fn attempt(&self, id: u64, send_type: SendType, now: impl Fn() -> i64) -> Next {
-        let Some((url, body, signature)) = self.log.get(id).map(|d| (d.url, d.body, d.signature))
+        // The turn comes first and the body is read after it, so attempts waiting for a turn
+        // hold no bodies (a delivery dropped from the log meanwhile is not sent).
+        let turn = self.turn().await;
+        let Some((url, body, signature)) = self
+            .log
+            .update(id, |d| (d.url.clone(), d.body.clone(), d.signature.clone()))
         else {
             return Next::Done;
         };
         let sent_at = now();
         let started = Instant::now();
-        let result = self.send(&url, body, &signature).await;
+        let result = match turn {
+            Ok(_turn) => self.send(&url, body, &signature).await,
+            Err(busy) => Err(busy),
+        };
         let attempt = Attempt {
             sent_at,
             response_code: result.as_ref().ok().copied(),
@@ -374,7 +382,7 @@ impl Webhooks {
         }
     }
 
-    /// One HTTP request, once a turn is free; the receiver's status, or why there is none.
+    /// One HTTP request (the caller holds a turn); the receiver's status, or why there is none.
     async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, Failure> {
         let uri: hyper::Uri = url
             .parse()
@@ -393,7 +401,6 @@ impl Webhooks {
             .header("X-Webhook-Signature", signature)
             .body(Full::new(body))
             .map_err(|e| Failure::fatal(format!("bad request: {e}")))?;
-        let _turn = self.turn().await?;
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => Err(Failure::retry(format!(
                 "timed out after {}ms",

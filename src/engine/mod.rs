@@ -9,6 +9,7 @@
 mod handoff;
 mod lifecycle;
 mod outcomes;
+mod payload;
 mod time;
 mod turns;
 
@@ -182,56 +183,15 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.cfg.webhook.clone())
     }
 
-    /// The fields message and status webhooks share.
-    fn base_payload(&self, c: &Conversation) -> Map<String, Value> {
-        let mut metadata = c.metadata.clone();
-        if let Some(h) = &c.handoff {
-            let mut m = h.metadata.clone();
-            m.insert("reason".into(), json!(h.reason));
-            metadata.insert("human_handoff".into(), Value::Object(m));
-        }
-        let history: Vec<Value> = c
-            .visible_messages()
-            .map(|m| {
-                json!({"id": m.id, "sender": m.sender, "message": m.message, "created_at": iso(m.created_at)})
-            })
-            .collect();
-        let v = json!({
-            "conversation_id": c.id,
-            "phone_number": c.user_number,
-            "agent_number": c.agent_number,
-            "channel": c.channel.as_str(),
-            "pathway_id": c.curr_pathway_id,
-            "pathway_version": c.curr_pathway_version,
-            "chat_history": history,
-            "variables": c.variables,
-            "metadata": metadata,
-            "pathway_tags": null,
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!("json! of an object literal is an object"),
-        }
-    }
-
     fn message_webhook(&mut self, c: &Conversation, idx: usize) {
         let Some(url) = self.webhook_url(c) else {
             return;
         };
-        let m = &c.messages[idx];
-        let mut p = self.base_payload(c);
-        p.insert("type".into(), json!("message"));
-        p.insert("message_id".into(), json!(m.id));
-        p.insert("message".into(), json!(m.message));
-        p.insert("sender".into(), json!(m.sender));
-        p.insert("created_at".into(), json!(iso(m.created_at)));
-        let id = self.app.webhooks.prepare(
-            self.now,
-            (&c.id, &c.user_id),
-            Event::Message,
-            &url,
-            &Value::Object(p),
-        );
+        let body = payload::message(c, &c.messages[idx]);
+        let id =
+            self.app
+                .webhooks
+                .prepare(self.now, (&c.id, &c.user_id), Event::Message, &url, body);
         self.fx.deliveries.push(id);
     }
 
@@ -245,27 +205,12 @@ impl<'a> Ctx<'a> {
         let Some(url) = self.webhook_url(c) else {
             return;
         };
-        let mut p = self.base_payload(c);
-        p.insert("type".into(), json!("status"));
-        p.insert("status".into(), json!(status.as_str()));
-        p.insert("message_count".into(), json!(c.message_count()));
-        let transcript: Vec<String> = c
-            .visible_messages()
-            .map(|m| format!("{}: {}", m.sender.transcript_label(), m.message))
-            .collect();
-        p.insert(
-            "concatenated_transcript".into(),
-            json!(transcript.join("\n")),
-        );
-        p.insert("created_at".into(), json!(iso(self.now)));
-        p.extend(extra);
-        let id = self.app.webhooks.prepare(
-            self.now,
-            (&c.id, &c.user_id),
-            Event::Status(status),
-            &url,
-            &Value::Object(p),
-        );
+        let body = payload::status(c, status, self.now, extra);
+        let event = Event::Status(status);
+        let id = self
+            .app
+            .webhooks
+            .prepare(self.now, (&c.id, &c.user_id), event, &url, body);
         c.status_delivery = Some(id);
         self.fx.deliveries.push(id);
     }
