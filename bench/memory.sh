@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # RSS of the release build after each abuse, at fixed sizes, against its documented bound;
-# exits non-zero when one is over. See bench/memory.rs. Takes a minute or two.
+# exits non-zero when one is over. See bench/memory.rs. Takes about a minute; one abuse only:
+#   bench/memory.sh webhooks   # journal, webhooks, connections, receiver, idempotency,
+#                              # conversation, timers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin bland-sms-sim --example memory
-exec ./target/release/examples/memory
+exec ./target/release/examples/memory "$@"

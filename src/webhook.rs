@@ -291,8 +291,11 @@ impl Webhooks {
         c: (&str, &str),
         event: Event,
         url: &str,
-        body: Vec<u8>,
+        mut body: Vec<u8>,
     ) -> u64 {
+        // A serialized body's vector may hold up to twice its length; the log keeps only the
+        // bytes it counts.
+        body.shrink_to_fit();
         let body = Bytes::from(body);
         let signature = sign(&self.secret, &body);
         self.log.push(|id| Delivery {
