@@ -390,3 +390,25 @@ mod connections {
         assert_eq!(first, "");
     }
 }
+
+#[tokio::test]
+async fn a_self_feeding_scenario_variable_stops_growing() {
+    let scenario = r#"{"name":"grow","match":{"agent_numbers":["+15550002222"]},"start_node":"s",
+        "nodes":{"s":{"rules":[{"when":"any","set":{"a":"{{a}}{{a}}x"},"reply":"{{a}}"}]}}}"#;
+    let sim = Sim::with(manual().scenario_json(scenario).unwrap()).await;
+    let mut id = String::new();
+    for _ in 0..30 {
+        let r = sim.text(USER, AGENT, "more").await;
+        let reply = r["replies"][0]["message"].as_str().unwrap();
+        assert!(
+            reply.chars().count() <= 1600,
+            "a reply of {} chars",
+            reply.len()
+        );
+        id = r["conversation_id"].as_str().unwrap().to_string();
+    }
+    let c = sim.conversation(&id).await;
+    let a = c["variables"]["a"].as_str().unwrap();
+    assert!(a.len() <= 16 * 1024, "a variable of {} bytes", a.len());
+    assert_eq!(c["message_count"], 60);
+}
