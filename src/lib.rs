@@ -26,17 +26,19 @@
 //! - `api/*`: one file per `/v1/sms` resource (`filter`: the list's typed filters); `admin`:
 //!   the `/_sim/*` control API; `req`: the request snapshot; `input`: typed body parsing.
 //! - `engine/*`: the conversation lifecycle — `lifecycle` (opening, inbound texts,
-//!   re-activation, `apply`), `turns` (scenario turns), `outcomes`, `time`
-//!   (firing timers, `advance`, the real-clock driver) and messages, timers and handoff in `mod`.
+//!   re-activation, deletion, `apply`), `handoff` (handoff, resume, `/end`), `turns` (scenario
+//!   turns), `outcomes`, `payload` (webhook bodies), `time` (firing timers, `advance`, the
+//!   real-clock driver), and messages, the inactivity timer and ending in `mod`.
 //! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
 //!   journal, idempotency) and what it schedules; `idempotency`: replayed answers.
-//! - `store`: all state in `DashMap`s; `model`: records and their JSON views.
+//! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
+//!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
 //!   and retries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
 //!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
-//! - `body`, `error`, `validation`, `config`: reply bodies, the error types, input checks,
-//!   settings.
+//! - `body`, `error`, `validation`, `config`: reply bodies (and reading request bodies), the
+//!   error types, value checks, settings.
 
 mod admin;
 mod api;

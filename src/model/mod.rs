@@ -3,6 +3,7 @@
 
 mod conversation;
 mod number;
+mod view;
 
 pub use conversation::*;
 pub use number::*;

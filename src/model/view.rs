@@ -1,0 +1,142 @@
+//! The JSON views of conversations and messages: the list item, the detail answer (written
+//! straight into bytes), the handoff summary and a message as the API shows it (§4.2, §4.3).
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::conversation::{Conversation, DispositionLog, Message, MessageStatus, Sender};
+use crate::clock::iso;
+
+/// A message as the API shows it (§4.3), serialized straight from the stored one.
+#[derive(Serialize)]
+struct MessageView<'a> {
+    id: &'a str,
+    created_at: String,
+    message: &'a str,
+    from: &'a str,
+    to: &'a str,
+    sender: Sender,
+    status: Option<MessageStatus>,
+    error_code: Option<()>,
+    attachments: [(); 0],
+    app_card: Option<()>,
+}
+
+impl Message {
+    fn view(&self) -> MessageView<'_> {
+        MessageView {
+            id: &self.id,
+            created_at: iso(self.created_at),
+            message: &self.message,
+            from: &self.from,
+            to: &self.to,
+            sender: self.sender,
+            status: self.status,
+            error_code: None,
+            attachments: [],
+            app_card: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).expect("a message view serializes")
+    }
+}
+
+/// The visible messages of a conversation, serialized one by one (no intermediate tree).
+struct VisibleMessages<'a>(&'a [Message]);
+
+impl Serialize for VisibleMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter(|m| !m.deleted).map(Message::view))
+    }
+}
+
+/// `GET /v1/sms/conversations/{id}`'s answer, in Bland's envelope.
+#[derive(Serialize)]
+struct DetailReply<'a> {
+    data: Detail<'a>,
+    errors: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(flatten)]
+    common: Map<String, Value>,
+    messages: VisibleMessages<'a>,
+    disposition_logs: Vec<&'a DispositionLog>,
+}
+
+impl Conversation {
+    fn common_json(&self) -> Map<String, Value> {
+        let opt_iso = |t: Option<i64>| t.map(iso);
+        let handoff = self.handoff.as_ref();
+        let v = json!({
+            "id": self.id,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "user_id": self.user_id,
+            "user_number": self.user_number,
+            "agent_number": self.agent_number,
+            "inbound_id": self.inbound_id,
+            "variables": self.variables,
+            "current_node_id": self.current_node_id,
+            "curr_pathway_id": self.curr_pathway_id,
+            "curr_pathway_version": self.curr_pathway_version,
+            "timed_out_at": opt_iso(self.timed_out_at),
+            "last_message_at": opt_iso(self.last_message_at),
+            "is_active": self.is_active,
+            "status": self.status().as_str(),
+            "effective_channel": self.channel.as_str(),
+            "message_count": self.message_count(),
+            "summary": self.summary,
+            "citation_variables": self.citation_variables,
+            "disposition_tag": self.disposition_tag,
+            "ended_by_end_call_node": self.ended_by_end_call_node,
+            "pathway_tags": null,
+            "metadata": self.metadata,
+            "human_handoff_at": handoff.map(|h| iso(h.at)),
+            "human_handoff_reason": handoff.and_then(|h| h.reason.clone()),
+            "human_handoff_metadata": handoff.map(|h| Value::Object(h.metadata.clone())),
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("json! of an object literal is an object"),
+        }
+    }
+    /// The list view: core fields plus `last_message`.
+    pub fn list_json(&self) -> Value {
+        let mut m = self.common_json();
+        m.insert(
+            "last_message".into(),
+            json!(self.last_message().map(|m| m.message.clone())),
+        );
+        Value::Object(m)
+    }
+    /// The detail answer, `{"data": …, "errors": null}`: core fields plus `messages[]` and
+    /// `disposition_logs[]` (newest first), written straight into bytes.
+    pub fn detail_body(&self) -> Vec<u8> {
+        let reply = DetailReply {
+            data: Detail {
+                common: self.common_json(),
+                messages: VisibleMessages(&self.messages),
+                disposition_logs: self.disposition_logs.iter().rev().collect(),
+            },
+            errors: None,
+        };
+        serde_json::to_vec(&reply).expect("a conversation serializes")
+    }
+    /// The handoff family's `conversation` summary (§3.9).
+    pub fn handoff_json(&self) -> Value {
+        let h = self.handoff.as_ref();
+        json!({
+            "id": self.id,
+            "is_active": self.is_active,
+            "current_node_id": self.current_node_id,
+            "human_handoff_at": h.map(|h| iso(h.at)),
+            "human_handoff_reason": h.and_then(|h| h.reason.clone()),
+            "human_handoff_metadata": h.map(|h| Value::Object(h.metadata.clone())),
+            "updated_at": iso(self.updated_at),
+        })
+    }
+}
