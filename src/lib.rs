@@ -34,7 +34,8 @@
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
-//!   and retries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
+//!   and retries; `history`: a conversation's `chat_history`, serialized once and shared by
+//!   its deliveries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
 //!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
 //! - `body`, `error`, `validation`, `config`: reply bodies (and reading request bodies), the
@@ -50,6 +51,7 @@ mod config;
 mod engine;
 mod error;
 mod fixtures;
+mod history;
 mod idempotency;
 mod input;
 mod journal;

@@ -22,6 +22,7 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use crate::clock::iso;
+use crate::history::Body;
 use crate::ring::Ring;
 
 /// First retry waits this long; each next one twice as long.
@@ -35,11 +36,11 @@ pub fn backoff_secs(next_attempt: u32) -> i64 {
     (RETRY_BASE_SECS << exp).min(RETRY_CAP_SECS)
 }
 
-/// Hex HMAC-SHA256 of `body` keyed with `secret`.
-pub fn sign(secret: &str, body: &[u8]) -> String {
+/// Hex HMAC-SHA256 of `body` keyed with `secret`, computed over its pieces (no copy).
+pub(crate) fn sign(secret: &str, body: &Body) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(body);
+    body.for_each_piece(|p| mac.update(p));
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -145,7 +146,7 @@ pub struct Delivery {
     pub conversation_id: String,
     pub event: Event,
     pub url: String,
-    pub body: Bytes,
+    pub body: Body,
     pub signature: String,
     pub created_at: i64,
     pub attempts: Vec<Attempt>,
@@ -155,7 +156,7 @@ pub struct Delivery {
 
 impl Delivery {
     fn payload(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+        serde_json::from_slice(&self.body.to_bytes()).unwrap_or(Value::Null)
     }
     /// The `/_sim/webhooks` view.
     pub fn to_json(&self) -> Value {
@@ -222,7 +223,7 @@ pub(crate) const MAX_WAITING: usize = 10_000;
 /// What one delivery counts for against the log's byte bound: its body, URL, signature and
 /// a fixed allowance for the rest (attempts included).
 fn delivery_bytes(d: &Delivery) -> usize {
-    d.body.len() + d.url.len() + d.signature.len() + d.conversation_id.len() + 512
+    d.body.own_len() + d.url.len() + d.signature.len() + d.conversation_id.len() + 512
 }
 
 /// The settings of [`Webhooks`].
@@ -285,18 +286,7 @@ impl Webhooks {
 
     /// Stores a delivery of `payload` about conversation `c` (its id and its account's
     /// `user_id`) to `url` and returns its id; nothing is sent yet.
-    pub fn prepare(
-        &self,
-        now: i64,
-        c: (&str, &str),
-        event: Event,
-        url: &str,
-        mut body: Vec<u8>,
-    ) -> u64 {
-        // A serialized body's vector may hold up to twice its length; the log keeps only the
-        // bytes it counts.
-        body.shrink_to_fit();
-        let body = Bytes::from(body);
+    pub fn prepare(&self, now: i64, c: (&str, &str), event: Event, url: &str, body: Body) -> u64 {
         let signature = sign(&self.secret, &body);
         self.log.push(|id| Delivery {
             id,
@@ -336,7 +326,7 @@ impl Webhooks {
         let sent_at = now();
         let started = Instant::now();
         let result = match turn {
-            Ok(_turn) => self.send(&url, body, &signature).await,
+            Ok(_turn) => self.send(&url, body.to_bytes(), &signature).await,
             Err(busy) => Err(busy),
         };
         let attempt = Attempt {
@@ -460,7 +450,10 @@ mod tests {
     fn signature_is_hex_hmac_sha256() {
         // RFC 4231 test case 2.
         assert_eq!(
-            sign("Jefe", b"what do ya want for nothing?"),
+            sign(
+                "Jefe",
+                &Body::whole(Bytes::from_static(b"what do ya want for nothing?"))
+            ),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

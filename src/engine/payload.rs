@@ -1,77 +1,40 @@
-//! Webhook bodies (§5), written straight into bytes from the conversation: the fields message
-//! and status webhooks share, then each kind's own. Nothing is built as a JSON tree first, so a
-//! long conversation's `chat_history` costs one pass over its messages.
+//! Webhook bodies (§5), written straight into bytes: the fields before `chat_history` (the
+//! head), the conversation's shared `chat_history` list, then the rest (the tail). Field
+//! order and bytes are those of one JSON object with these fields in this order.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::iso;
+use crate::history::Body;
 use crate::model::{Conversation, Message, Sender};
 use crate::webhook::Status;
 
-/// One `chat_history` item.
+/// The fields before `chat_history`.
 #[derive(Serialize)]
-struct HistoryItem<'a> {
-    id: &'a str,
-    sender: Sender,
-    message: &'a str,
-    created_at: String,
-}
-
-/// The visible messages as `chat_history`.
-struct History<'a>(&'a [Message]);
-
-impl Serialize for History<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().filter(|m| !m.deleted).map(|m| HistoryItem {
-            id: &m.id,
-            sender: m.sender,
-            message: &m.message,
-            created_at: iso(m.created_at),
-        }))
-    }
-}
-
-/// The fields both kinds share.
-#[derive(Serialize)]
-struct Common<'a> {
+struct Head<'a> {
     conversation_id: &'a str,
     phone_number: &'a str,
     agent_number: &'a str,
     channel: &'static str,
     pathway_id: &'a Option<String>,
     pathway_version: &'a Option<String>,
-    chat_history: History<'a>,
+}
+
+/// The fields after `chat_history` that both kinds share.
+#[derive(Serialize)]
+struct Shared<'a> {
     variables: &'a Option<Map<String, Value>>,
     metadata: Map<String, Value>,
     pathway_tags: Option<()>,
 }
 
-fn common(c: &Conversation) -> Common<'_> {
-    let mut metadata = c.metadata.clone();
-    if let Some(h) = &c.handoff {
-        let mut m = h.metadata.clone();
-        m.insert("reason".into(), json!(h.reason));
-        metadata.insert("human_handoff".into(), Value::Object(m));
-    }
-    Common {
-        conversation_id: &c.id,
-        phone_number: &c.user_number,
-        agent_number: &c.agent_number,
-        channel: c.channel.as_str(),
-        pathway_id: &c.curr_pathway_id,
-        pathway_version: &c.curr_pathway_version,
-        chat_history: History(&c.messages),
-        variables: &c.variables,
-        metadata,
-        pathway_tags: None,
-    }
-}
-
 #[derive(Serialize)]
-struct MessageBody<'a> {
+struct MessageTail<'a> {
     #[serde(flatten)]
-    common: Common<'a>,
+    shared: Shared<'a>,
     #[serde(rename = "type")]
     kind: &'static str,
     message_id: &'a str,
@@ -81,9 +44,9 @@ struct MessageBody<'a> {
 }
 
 #[derive(Serialize)]
-struct StatusBody<'a> {
+struct StatusTail<'a> {
     #[serde(flatten)]
-    common: Common<'a>,
+    shared: Shared<'a>,
     #[serde(rename = "type")]
     kind: &'static str,
     status: &'static str,
@@ -94,17 +57,54 @@ struct StatusBody<'a> {
     extra: Map<String, Value>,
 }
 
+fn shared(c: &Conversation) -> Shared<'_> {
+    let mut metadata = c.metadata.clone();
+    if let Some(h) = &c.handoff {
+        let mut m = h.metadata.clone();
+        m.insert("reason".into(), json!(h.reason));
+        metadata.insert("human_handoff".into(), Value::Object(m));
+    }
+    Shared {
+        variables: &c.variables,
+        metadata,
+        pathway_tags: None,
+    }
+}
+
+/// `{head fields,"chat_history":` + the conversation's history + `,tail fields}`.
+fn body(c: &Conversation, tail: &impl Serialize) -> Body {
+    let head = Head {
+        conversation_id: &c.id,
+        phone_number: &c.user_number,
+        agent_number: &c.agent_number,
+        channel: c.channel.as_str(),
+        pathway_id: &c.curr_pathway_id,
+        pathway_version: &c.curr_pathway_version,
+    };
+    let mut head = serde_json::to_vec(&head).expect("a webhook head serializes");
+    head.pop(); // the closing brace
+    head.extend_from_slice(b",\"chat_history\":");
+    let mut tail = serde_json::to_vec(tail).expect("a webhook tail serializes");
+    tail[0] = b','; // the opening brace
+    tail.shrink_to_fit();
+    Body {
+        head: head.into(),
+        history: Some((Arc::clone(&c.history), c.history.len())),
+        tail: tail.into(),
+    }
+}
+
 /// A message webhook's body.
-pub(super) fn message(c: &Conversation, m: &Message) -> Vec<u8> {
-    let body = MessageBody {
-        common: common(c),
+pub(super) fn message(c: &Conversation, m: &Message) -> Body {
+    let tail = MessageTail {
+        shared: shared(c),
         kind: "message",
         message_id: &m.id,
         message: &m.message,
         sender: m.sender,
         created_at: iso(m.created_at),
     };
-    serde_json::to_vec(&body).expect("a webhook body serializes")
+    body(c, &tail)
 }
 
 /// A status webhook's body, with `extra` fields (outcomes, reason, actor…) last.
@@ -113,13 +113,13 @@ pub(super) fn status(
     status: Status,
     now: i64,
     extra: Map<String, Value>,
-) -> Vec<u8> {
+) -> Body {
     let transcript: Vec<String> = c
         .visible_messages()
         .map(|m| format!("{}: {}", m.sender.transcript_label(), m.message))
         .collect();
-    let body = StatusBody {
-        common: common(c),
+    let tail = StatusTail {
+        shared: shared(c),
         kind: "status",
         status: status.as_str(),
         message_count: c.message_count(),
@@ -127,5 +127,5 @@ pub(super) fn status(
         created_at: iso(now),
         extra,
     };
-    serde_json::to_vec(&body).expect("a webhook body serializes")
+    body(c, &tail)
 }

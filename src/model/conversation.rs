@@ -1,11 +1,14 @@
 //! Conversations and messages (§4.2, §4.3), the timeout settings in force for one, and their
 //! JSON views.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::number::{normalize_time_out, NumberConfig};
 use crate::clock::TimerKey;
+use crate::history::History;
 use crate::validation::Channel;
 use crate::webhook::Status;
 
@@ -264,6 +267,8 @@ pub struct Conversation {
     pub messages: Vec<Message>,
     /// How many of `messages` are not deleted.
     pub(crate) visible: usize,
+    /// The visible messages' `chat_history` items, shared with the webhooks that carry them.
+    pub history: Arc<History>,
     pub webhook: Option<String>,
     pub timing: TimingOverrides,
     pub disposition_ids: Option<Vec<String>>,
@@ -309,6 +314,7 @@ impl Default for Conversation {
             disposition_logs: Vec::new(),
             messages: Vec::new(),
             visible: 0,
+            history: Arc::default(),
             webhook: None,
             timing: TimingOverrides::default(),
             disposition_ids: None,
@@ -334,6 +340,7 @@ impl Conversation {
     pub fn push_message(&mut self, m: Message) {
         if !m.deleted {
             self.visible += 1;
+            self.history.push(m.history_item());
         }
         self.messages.push(m);
     }
@@ -353,6 +360,14 @@ impl Conversation {
             n += 1;
         }
         self.visible -= n;
+        if n > 0 {
+            // Deliveries made so far keep the old list; later ones see the messages left.
+            let history = History::default();
+            for m in self.visible_messages() {
+                history.push(m.history_item());
+            }
+            self.history = Arc::new(history);
+        }
         n
     }
     /// `active`, `completed`, `timed_out` or `inactive`.

@@ -22,7 +22,29 @@ struct MessageView<'a> {
     app_card: Option<()>,
 }
 
+/// One `chat_history` item of a webhook (§5).
+#[derive(Serialize)]
+struct HistoryItem<'a> {
+    id: &'a str,
+    sender: Sender,
+    message: &'a str,
+    created_at: String,
+}
+
 impl Message {
+    /// The message as a webhook's `chat_history` item, serialized.
+    pub fn history_item(&self) -> bytes::Bytes {
+        let item = HistoryItem {
+            id: &self.id,
+            sender: self.sender,
+            message: &self.message,
+            created_at: iso(self.created_at),
+        };
+        serde_json::to_vec(&item)
+            .expect("a history item serializes")
+            .into()
+    }
+
     fn view(&self) -> MessageView<'_> {
         MessageView {
             id: &self.id,

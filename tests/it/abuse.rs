@@ -412,3 +412,46 @@ async fn a_self_feeding_scenario_variable_stops_growing() {
     assert!(a.len() <= 16 * 1024, "a variable of {} bytes", a.len());
     assert_eq!(c["message_count"], 60);
 }
+
+#[tokio::test]
+async fn chat_history_is_shared_yet_each_body_stays_as_it_was_sent() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    let body = |t: &str| json!({"user_number": USER, "agent_number": AGENT, "agent_message": t});
+    let id = sim.send(body("one")).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.send(body("two")).await;
+    let first_id = sim.conversation(&id).await["messages"][0]["id"].clone();
+    let (s, _) = sim
+        .delete(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            Some(json!({"message_ids": [first_id]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    sim.send(body("three")).await;
+    let hooks = rx.wait_for(3).await;
+    let history = |h: &Hook| -> Vec<String> {
+        h.json["chat_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(history(&hooks[0]), ["one"]);
+    assert_eq!(history(&hooks[1]), ["one", "two"]);
+    assert_eq!(history(&hooks[2]), ["two", "three"]);
+    // What the log keeps is what was sent, byte for byte.
+    let log = sim.sim.webhooks();
+    for (h, d) in hooks.iter().zip(&log) {
+        assert_eq!(
+            serde_json::from_slice::<Value>(&h.body).unwrap(),
+            d["payload"]
+        );
+        assert_eq!(h.signature, d["signature"]);
+    }
+}
