@@ -42,8 +42,9 @@ impl<T: Clone> Ring<T> {
         self.cap > 0
     }
 
-    /// Stores the entry `make(id)` builds and returns its id (from 1, never reused, also not
-    /// after [`Ring::clear`], so a late writer never touches a newer entry).
+    /// Stores the entry `make(id)` builds and returns its id (from 1; [`Ring::clear`] starts
+    /// over, so an entry that can be written after its push must tell its generations apart,
+    /// as a webhook delivery does).
     pub fn push(&self, make: impl FnOnce(u64) -> T) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if !self.enabled() {
@@ -117,11 +118,12 @@ impl<T: Clone> Ring<T> {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Drops every entry and starts the ids over at 1, as a reset restarts every sequence.
     pub fn clear(&self) {
-        self.oldest
-            .store(self.next.load(Ordering::Acquire), Ordering::Release);
         self.entries.clear();
         self.bytes.store(0, Ordering::Relaxed);
+        self.next.store(1, Ordering::Release);
+        self.oldest.store(1, Ordering::Release);
     }
 }
 
@@ -140,7 +142,7 @@ mod tests {
         assert_eq!(r.update(5, |v| std::mem::replace(v, 40)), Some(4));
         assert_eq!(r.get(5), Some(40));
         r.clear();
-        assert_eq!(r.push(|id| id as i32), 6, "ids are not reused after clear");
+        assert_eq!(r.push(|id| id as i32), 1, "ids start over after clear");
         let off: Ring<u8> = Ring::new(0);
         off.push(|_| 1);
         assert!(off.list(|_| true).is_empty());

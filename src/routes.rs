@@ -225,10 +225,10 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
         Route::SimInbound => admin::inbound(app, req).await,
         Route::SimClock => Ok(Reply::ok(admin::clock_json(app))),
         Route::SimAdvance => admin::advance(app, req).await,
-        Route::SimWebhooks => Ok(Reply::ok(admin::webhooks(app, req))),
+        Route::SimWebhooks => admin::webhooks(app, req),
         Route::SimScenarios => Ok(Reply::ok(app.scenarios.to_json())),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
-        Route::SimRequests => Ok(Reply::ok(admin::requests(app, req))),
+        Route::SimRequests => admin::requests(app, req),
     }
 }
 

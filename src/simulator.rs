@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::clock::{iso, ClockMode, MAX_TIME_MS};
 use crate::config::Config;
 use crate::engine;
-use crate::error::{ApiError, Error};
+use crate::error::Error;
 use crate::fixtures::Fixtures;
 use crate::input::is_web_url;
 use crate::scenario::{file, Scenario, Scenarios};
@@ -381,7 +381,7 @@ impl Simulator {
             .app
             .store
             .number(agent)
-            .ok_or_else(|| ApiError::number_not_found(agent))?;
+            .ok_or_else(|| crate::admin::unowned(agent))?;
         let channel = number.default_channel();
         let r = engine::inbound(&self.app, &number, user, channel, text.to_string()).await?;
         Ok(r.replies.into_iter().map(|m| m.message).collect())

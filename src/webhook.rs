@@ -7,7 +7,7 @@
 //! Attempts never hold a map guard across the network call.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,32 @@ pub(crate) enum Event {
 }
 
 impl Event {
+    /// Every event's name, as `/_sim/webhooks?event=` takes it.
+    pub const NAMES: &'static [&'static str] = &[
+        "message",
+        "ended",
+        "timeout",
+        "blacklisted",
+        "inactive",
+        "human_handoff",
+        "human_handoff_ended",
+    ];
+
+    /// The event a name stands for.
+    pub fn parse(name: &str) -> Option<Event> {
+        use Status::*;
+        Some(match name {
+            "message" => Event::Message,
+            "ended" => Event::Status(Ended),
+            "timeout" => Event::Status(Timeout),
+            "blacklisted" => Event::Status(Blacklisted),
+            "inactive" => Event::Status(Inactive),
+            "human_handoff" => Event::Status(HumanHandoff),
+            "human_handoff_ended" => Event::Status(HumanHandoffEnded),
+            _ => return None,
+        })
+    }
+
     /// The payload's `type`: `message` or `status`.
     pub fn kind(self) -> &'static str {
         match self {
@@ -152,6 +178,8 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     pub state: State,
     pub next_attempt_at: Option<i64>,
+    /// The log's generation when it was made.
+    pub generation: u64,
 }
 
 impl Delivery {
@@ -215,6 +243,9 @@ pub struct Webhooks {
     waiting: AtomicUsize,
     /// The simulator's own address: deliveries to its `/_sim/*` are refused.
     own: OnceLock<SocketAddr>,
+    /// Counts resets, so an attempt begun before one never writes into a newer delivery that
+    /// reuses its id.
+    generation: AtomicU64,
 }
 
 /// Attempts that may wait for a turn at once.
@@ -258,6 +289,7 @@ impl Webhooks {
             in_flight: Semaphore::new(s.concurrency.max(1)),
             waiting: AtomicUsize::new(0),
             own: OnceLock::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -280,7 +312,10 @@ impl Webhooks {
             .then(|| "refused: the URL is this simulator's own /_sim control API".to_string())
     }
 
+    /// Drops every delivery; ids start over. Attempts still in flight belong to the old
+    /// generation and record nothing.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.log.clear();
     }
 
@@ -300,6 +335,7 @@ impl Webhooks {
             attempts: Vec::new(),
             state: State::Pending,
             next_attempt_at: Some(now),
+            generation: self.generation.load(Ordering::Acquire),
         })
     }
 
@@ -317,10 +353,14 @@ impl Webhooks {
         // The turn comes first and the body is read after it, so attempts waiting for a turn
         // hold no bodies (a delivery dropped from the log meanwhile is not sent).
         let turn = self.turn().await;
-        let Some((url, body, signature)) = self
-            .log
-            .update(id, |d| (d.url.clone(), d.body.clone(), d.signature.clone()))
-        else {
+        let Some((url, body, signature, generation)) = self.log.update(id, |d| {
+            (
+                d.url.clone(),
+                d.body.clone(),
+                d.signature.clone(),
+                d.generation,
+            )
+        }) else {
             return Next::Done;
         };
         let sent_at = now();
@@ -342,7 +382,12 @@ impl Webhooks {
         };
         let final_ = matches!(&result, Err(e) if !e.retry);
         self.log
-            .update(id, |d| self.record(d, attempt, final_, &now))
+            .update(id, |d| {
+                if d.generation != generation {
+                    return Next::Done; // reset meanwhile: this id is another delivery now
+                }
+                self.record(d, attempt, final_, &now)
+            })
             .unwrap_or(Next::Done)
     }
 

@@ -25,19 +25,18 @@ impl Ctx<'_> {
         let sc = self.scenario(c);
         let mut extra = Map::new();
         if self.cfg.summary_prompt.is_some() {
-            let summary = {
-                let vars = self.vars(c, &[], None);
-                sc.outcomes.summary.as_ref().map(|t| t.render(&vars))
-            }
-            .unwrap_or_else(|| {
-                format!(
+            // A summary template that renders empty gives no summary (null), like every value
+            // a template fills.
+            let summary = match &sc.outcomes.summary {
+                Some(t) => Some(t.render(&self.vars(c, &[], None))).filter(|s| !s.is_empty()),
+                None => Some(format!(
                     "Conversation between agent {} and user {} with {} messages.",
                     c.agent_number,
                     c.user_number,
                     c.message_count()
-                )
-            });
-            c.summary = Some(summary.clone());
+                )),
+            };
+            c.summary = summary.clone();
             extra.insert("summary".into(), json!(summary));
         }
         let disposition_ids = c
@@ -80,16 +79,17 @@ impl Ctx<'_> {
         let vars = self.vars(c, &[], None);
         let (status, result, error, tag) = match sc.outcomes.dispositions.get(&id) {
             Some(d) => {
-                let tag = d.tag.as_ref().map(|t| {
-                    Template::parse(t)
+                let tag = match &d.tag {
+                    Some(t) => Template::parse(t)
                         .map(|t| t.render(&vars))
-                        .unwrap_or(t.clone())
-                });
+                        .unwrap_or(t.clone()),
+                    None => id.clone(),
+                };
                 (
                     DispositionStatus::Complete,
                     render_value(&d.result, &vars).unwrap_or(Value::Null),
                     None,
-                    Some(tag.unwrap_or(id.clone())),
+                    Some(tag).filter(|t| !t.is_empty()),
                 )
             }
             None => (

@@ -1,6 +1,7 @@
 //! `{{variable}}` templates for scenario replies, variables and outcomes. Parsed once at load
-//! (an unclosed `{{` is a load error); rendered against a [`Vars`] lookup. An unknown variable
-//! renders as an empty string.
+//! (an unclosed `{{` is a load error); rendered against a [`Vars`] lookup. One rule for unset
+//! variables everywhere: in text an unset variable is empty text, and a value a template fills
+//! (a citation, the summary, a disposition's tag or result field) is null when it renders empty.
 
 use serde_json::Value;
 
@@ -127,7 +128,15 @@ pub fn dig_map<'a>(m: &'a serde_json::Map<String, Value>, path: &str) -> Option<
 /// A string that is not a valid template.
 pub fn render_value(v: &Value, vars: &dyn Vars) -> Result<Value, String> {
     Ok(match v {
-        Value::String(s) => Value::String(Template::parse(s)?.render(vars)),
+        Value::String(s) => {
+            let text = Template::parse(s)?.render(vars);
+            // A value that renders empty is null, like every value a template fills.
+            if text.is_empty() {
+                Value::Null
+            } else {
+                Value::String(text)
+            }
+        }
         Value::Array(a) => Value::Array(
             a.iter()
                 .map(|x| render_value(x, vars))

@@ -12,6 +12,7 @@ mod errors;
 mod handoff;
 mod idempotency;
 mod list;
+mod newcomer;
 mod numbers;
 mod scenarios;
 mod send;
