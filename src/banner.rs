@@ -4,6 +4,37 @@
 use std::fmt::Write;
 
 use crate::app::App;
+use crate::scenario::Selector;
+
+/// Every fixtures account with its numbers and the scenario each number plays.
+fn accounts(app: &App, out: &mut String) {
+    let _ = writeln!(out, "accounts:");
+    for key in app.fixtures.keys() {
+        let refused =
+            !app.config.api_keys.is_empty() && !app.config.api_keys.iter().any(|k| k == key);
+        let numbers: Vec<String> = app
+            .store
+            .numbers_of(key)
+            .iter()
+            .map(|n| {
+                let cfg = n.effective_config(n.default_channel());
+                let plays = app.scenarios.choose(&Selector {
+                    pathway_id: cfg.pathway_id.as_deref(),
+                    persona_id: None,
+                    start_node_id: cfg.start_node_id.as_deref(),
+                    agent_number: &n.phone_number,
+                });
+                format!("{} ({})", n.phone_number, plays.name)
+            })
+            .collect();
+        let note = if refused {
+            " [not an accepted key]"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {key}{note}: {}", numbers.join(", "));
+    }
+}
 
 /// The banner, for the key `key` (the one that works; see `Simulator::api_key`).
 pub(crate) fn banner(app: &App, key: &str) -> String {
@@ -26,6 +57,7 @@ pub(crate) fn banner(app: &App, key: &str) -> String {
     if !app.config.api_keys.is_empty() {
         let _ = writeln!(out, "accepted keys: {}", app.config.api_keys.join(", "));
     }
+    accounts(app, &mut out);
     let _ = writeln!(out, "webhook secret: {}", app.config.webhook_secret);
     let _ = writeln!(
         out,

@@ -22,7 +22,16 @@ enum Clock {
 #[command(
     name = "bland-sms-sim",
     version,
-    about = "In-memory simulator of Bland AI's SMS API"
+    about = "In-memory simulator of Bland AI's SMS API",
+    long_about = "In-memory simulator of Bland AI's SMS API: point a Bland SMS client at it \
+                  instead of https://api.bland.ai. Scenario files play the agent, webhooks fire \
+                  signed and retried, and a control API drives what the real service cannot.",
+    after_help = "Bland's API: /v1/sms/* (an API key in `authorization`).\n\
+                  Control API: /_sim/health, reset, numbers, inbound, clock, clock/advance, \
+                  webhooks, requests, outbox, scenarios.\n\
+                  Logs go to stderr: BLAND_SIM_LOG=debug for more (default: warn).\n\
+                  Every flag can be set by the environment variable shown with it.\n\
+                  The README (README.md in the source) has the walk-through, formats and choices."
 )]
 struct Cli {
     /// Address to bind.
@@ -169,6 +178,7 @@ async fn run() -> Result<(), Error> {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let builder = Cli::parse().into_builder()?;
     let shutdown = shutdown_signal();

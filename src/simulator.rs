@@ -239,6 +239,11 @@ impl SimulatorBuilder {
     /// clashing scenarios, [`Error::Bind`] when the address cannot be bound.
     pub async fn start(self) -> Result<Simulator, Error> {
         let mut config = self.config;
+        if self.start_time.is_some() && config.clock == ClockMode::Real {
+            tracing::warn!(
+                "the start time has no effect with the real clock (it sets the manual clock's)"
+            );
+        }
         if let Some(t) = &self.start_time {
             let at = chrono::DateTime::parse_from_rfc3339(t)
                 .map_err(|e| Error::Option(format!("start time {t:?} is not RFC 3339: {e}")))?;

@@ -246,6 +246,9 @@ impl Scenarios {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         paths.sort();
+        if paths.is_empty() {
+            tracing::warn!("{} holds no *.json scenario files", dir.display());
+        }
         paths
             .iter()
             .map(|p| {
@@ -266,6 +269,12 @@ impl Scenarios {
                         s.source, s.name, prev.source
                     ));
                 }
+                tracing::warn!(
+                    "scenario {:?} from {} replaces the embedded one from {}",
+                    s.name,
+                    s.source,
+                    prev.source
+                );
             } else {
                 order.push(s.name.clone());
             }

@@ -43,3 +43,56 @@ async fn the_binary_announces_its_real_port_first() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// Options that do nothing or replace something say so on stderr, and the banner names every
+/// account's numbers with the scenario each plays.
+#[test]
+fn the_binary_says_what_it_ignores_replaces_and_runs() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-notices-{}", std::process::id()));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let replacement = dir.join("default.json");
+    std::fs::write(
+        &replacement,
+        r#"{"name":"default","default":true,"start_node":"s","nodes":{"s":{}}}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["--port", "0", "--start-time", "2026-01-01T00:00:00Z"])
+        .arg("--scenarios")
+        .arg(&empty)
+        .arg("--scenarios")
+        .arg(&replacement)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    while !banner.contains("scenarios: ") {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        banner.push_str(&line);
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        banner.contains(
+            "accounts:\n  sk_sim_default: +15550002222 (default), +15550003333 \
+             (appointment-booking), +15550004444 (default)\n"
+        ),
+        "{banner}"
+    );
+    assert!(banner.contains("clock: real, seed: "), "{banner}");
+    assert!(err.contains("no effect with the real clock"), "{err}");
+    assert!(err.contains("holds no *.json scenario files"), "{err}");
+    assert!(err.contains("replaces the embedded one"), "{err}");
+}

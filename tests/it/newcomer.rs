@@ -142,3 +142,24 @@ async fn a_text_to_an_unowned_number_says_how_to_give_it_an_owner() {
         other => panic!("expected a 404, got {other:?}"),
     }
 }
+
+#[test]
+fn the_readme_shows_the_shipped_fixtures_and_scenario_as_they_are() {
+    let readme = include_str!("../../README.md");
+    for (name, file) in [
+        (
+            "fixtures/default.json",
+            include_str!("../../fixtures/default.json"),
+        ),
+        (
+            "scenarios/appointment-booking.json",
+            include_str!("../../scenarios/appointment-booking.json"),
+        ),
+    ] {
+        let block = format!("```json\n{}\n```", file.trim_end());
+        assert!(
+            readme.contains(&block),
+            "README.md does not show {name} as shipped"
+        );
+    }
+}
