@@ -130,9 +130,18 @@ impl Server {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let status = self.child.wait().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    /// However the tool ends (a failed check, a panic), the simulator does not outlive it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let _ = std::fs::remove_file(&self.stderr_path);
-        status
     }
 }
 
