@@ -32,7 +32,10 @@ pub struct Server {
 impl Server {
     pub fn start(args: &[&str]) -> Server {
         let bin =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bland-sms-sim");
+            // The scripts name it (they know CARGO_TARGET_DIR); else the usual place.
+            std::env::var_os("SIM_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bland-sms-sim")
+            });
         assert!(bin.exists(), "build it first: cargo build --release");
         let stderr_path =
             std::env::temp_dir().join(format!("bland-sim-stderr-{}", std::process::id()));

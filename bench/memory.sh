@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin bland-sms-sim --example memory
-exec ./target/release/examples/memory "$@"
+target=${CARGO_TARGET_DIR:-target}
+export SIM_BIN="$target/release/bland-sms-sim"
+exec "$target/release/examples/memory" "$@"

@@ -14,7 +14,7 @@ command -v oha >/dev/null || cargo install oha --locked
 cargo build --release --quiet
 
 log=$(mktemp)
-./target/release/bland-sms-sim --host 127.0.0.1 --port 0 --seed 1 >"$log" 2>/dev/null &
+"${CARGO_TARGET_DIR:-target}/release/bland-sms-sim" --host 127.0.0.1 --port 0 --seed 1 >"$log" 2>/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 200); do grep -q '^listening on' "$log" && break; sleep 0.05; done

@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin bland-sms-sim --example soak
-exec ./target/release/examples/soak "${1:-20}"
+target=${CARGO_TARGET_DIR:-target}
+export SIM_BIN="$target/release/bland-sms-sim"
+exec "$target/release/examples/soak" "${1:-20}"

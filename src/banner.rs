@@ -46,7 +46,12 @@ pub(crate) fn banner(app: &App, key: &str) -> String {
         .map(|n| n.phone_number)
         .collect();
     let _ = writeln!(out, "api key: {key}");
-    if numbers.is_empty() {
+    if numbers.is_empty() && app.config.auto_provision {
+        let _ = writeln!(
+            out,
+            "agent numbers: none yet (the first unowned number this key uses becomes its own)"
+        );
+    } else if numbers.is_empty() {
         let _ = writeln!(
             out,
             "agent numbers: none yet (POST /_sim/numbers, or start with --auto-provision)"
