@@ -63,6 +63,21 @@ fn send_body(user: &str, text: &str) -> Bytes {
     )
 }
 
+/// `n` sends (`c` at a time) from users `PREFIX0000000`, `PREFIX0000001`, … to the agent.
+async fn sends(s: &Arc<Server>, n: usize, c: usize, prefix: &'static str) {
+    let srv = s.clone();
+    many(n, c, move |i| {
+        let s = srv.clone();
+        async move {
+            let user = format!("{prefix}{i:07}");
+            let body = Some(send_body(&user, "x"));
+            s.call(Method::POST, "/v1/sms/send", Some(KEY), &[], body)
+                .await;
+        }
+    })
+    .await;
+}
+
 /// 1,500 POSTs of 1 MB to an unknown path: the journal keeps copies of 16 KiB prefixes.
 async fn journal(s: Arc<Server>) -> Figure {
     let body = Bytes::from(vec![b'x'; 1_000_000]);
@@ -127,22 +142,7 @@ async fn timers(s: Arc<Server>) -> Figure {
         json!({"phone_number": AGENT, "webhook": null, "time_out": 60}),
     )
     .await;
-    let srv = s.clone();
-    many(100_000, 32, move |i| {
-        let s = srv.clone();
-        async move {
-            let user = format!("+1556{i:07}");
-            s.call(
-                Method::POST,
-                "/v1/sms/send",
-                Some(KEY),
-                &[],
-                Some(send_body(&user, "x")),
-            )
-            .await;
-        }
-    })
-    .await;
+    sends(&s, 100_000, 32, "+1556").await;
     let started = Instant::now();
     let (st, _) = s
         .json(Method::POST, "/_sim/clock/advance", json!({"seconds": 61}))
@@ -193,22 +193,7 @@ async fn hanging_receiver(s: Arc<Server>) -> Figure {
         json!({"phone_number": AGENT, "webhook": hang, "time_out": null}),
     )
     .await;
-    let srv = s.clone();
-    many(1500, 16, move |i| {
-        let s = srv.clone();
-        async move {
-            let user = format!("+1557{i:07}");
-            s.call(
-                Method::POST,
-                "/v1/sms/send",
-                Some(KEY),
-                &[],
-                Some(send_body(&user, "x")),
-            )
-            .await;
-        }
-    })
-    .await;
+    sends(&s, 1500, 16, "+1557").await;
     let started = Instant::now();
     let (st, _) = s.get("/v1/sms/numbers").await;
     let took = started.elapsed();
