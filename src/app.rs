@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, TimerKey, Timers};
 use crate::config::Config;
+use crate::faults::Faults;
 use crate::fixtures::Fixtures;
 use crate::idempotency::Idempotency;
 use crate::journal::Journal;
@@ -79,6 +80,7 @@ pub(crate) struct Inner {
     pub fixtures: Fixtures,
     pub journal: Journal,
     pub idempotency: Idempotency,
+    pub faults: Arc<Faults>,
     /// Serializes `advance` and `reset` (control calls only, never the API paths).
     pub control: tokio::sync::Mutex<()>,
 }
@@ -95,6 +97,7 @@ impl App {
     pub fn new(config: Config, scenarios: Scenarios, fixtures: Fixtures) -> App {
         let store = Store::new(config.seed);
         fixtures.apply(&store);
+        let faults = Arc::new(Faults::new(config.seed));
         App(Arc::new(Inner {
             clock: Clock::new(config.clock, config.start_ms),
             timers: Timers::new(),
@@ -105,7 +108,9 @@ impl App {
                 log_entries: config.webhook_log,
                 log_bytes: config.webhook_log_bytes,
                 concurrency: config.webhook_concurrency,
+                faults: faults.clone(),
             }),
+            faults,
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,
@@ -161,6 +166,7 @@ impl App {
         self.webhooks.clear();
         self.journal.clear();
         self.idempotency.clear();
+        self.faults.clear();
         self.clock.reset();
         self.fixtures.apply(&self.store);
     }

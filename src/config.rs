@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub keep_alive_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_connections: usize,
+    /// Added to every answer outside `/_sim`, in ms.
+    pub latency_ms: u64,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            latency_ms: 0,
         }
     }
 }

@@ -89,6 +89,11 @@ impl Journal {
         self.0.list(keep)
     }
 
+    /// How many journaled requests match, without copying them.
+    pub fn count(&self, keep: impl Fn(&Entry) -> bool) -> usize {
+        self.0.count(keep)
+    }
+
     pub fn clear(&self) {
         self.0.clear();
     }

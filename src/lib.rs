@@ -30,7 +30,8 @@
 //!   turns), `outcomes`, `payload` (webhook bodies), `time` (firing timers, `advance`, the
 //!   real-clock driver), and messages, the inactivity timer and ending in `mod`.
 //! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
-//!   journal, idempotency) and what it schedules; `idempotency`: replayed answers.
+//!   journal, idempotency, faults) and what it schedules; `idempotency`: replayed answers;
+//!   `faults`: the fault rules of `/_sim/faults`.
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
@@ -50,6 +51,7 @@ mod clock;
 mod config;
 mod engine;
 mod error;
+mod faults;
 mod fixtures;
 mod history;
 mod idempotency;

@@ -105,6 +105,9 @@ struct Cli {
     /// Connections open at once; at the cap the longest-idle one is closed to make room.
     #[arg(long, env = "BLAND_SIM_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Added to every answer outside /_sim, in ms.
+    #[arg(long, env = "BLAND_SIM_LATENCY_MS", default_value_t = 0)]
+    latency_ms: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "BLAND_SIM_BODY_LIMIT", default_value_t = 1024 * 1024)]
     body_limit: usize,
@@ -126,6 +129,7 @@ impl Cli {
             .webhook_log_bytes(self.webhook_log_bytes)
             .webhook_concurrency(self.webhook_concurrency)
             .body_limit(self.body_limit)
+            .latency(Duration::from_millis(self.latency_ms))
             .keep_alive_timeout(Duration::from_millis(self.keep_alive_timeout_ms))
             .body_timeout(Duration::from_millis(self.body_timeout_ms))
             .max_connections(self.max_connections)

@@ -112,6 +112,11 @@ impl<T: Clone> Ring<T> {
         v.into_iter().map(|e| e.1).collect()
     }
 
+    /// How many kept entries match.
+    pub fn count(&self, keep: impl Fn(&T) -> bool) -> usize {
+        self.entries.iter().filter(|e| keep(e.value())).count()
+    }
+
     /// The bytes the kept entries count for.
     #[cfg(test)]
     fn bytes(&self) -> usize {

@@ -4,8 +4,6 @@
 //! authentication. `/v1/sms/*` needs an API key; `/_sim/*` does not. Every `/v1` request is
 //! journaled with the answer it got.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -16,6 +14,7 @@ use crate::api::{analyze, conversations, handoff, list, numbers, send, webhooks}
 use crate::app::App;
 use crate::body::{read_limited, Reply};
 use crate::error::ApiError;
+use crate::faults::ApiFault;
 use crate::journal::Entry;
 use crate::req::Req;
 
@@ -48,6 +47,12 @@ enum Route<'a> {
     SimScenarios,
     SimOutbox,
     SimRequests,
+    SimRequestsCount,
+    SimWebhooksWait,
+    SimFaults,
+    SimAddFault,
+    SimClearFaults,
+    SimRemoveFault(&'a str),
 }
 
 impl Route<'_> {
@@ -66,6 +71,12 @@ impl Route<'_> {
                 | Route::SimScenarios
                 | Route::SimOutbox
                 | Route::SimRequests
+                | Route::SimRequestsCount
+                | Route::SimWebhooksWait
+                | Route::SimFaults
+                | Route::SimAddFault
+                | Route::SimClearFaults
+                | Route::SimRemoveFault(_)
         )
     }
 }
@@ -115,6 +126,17 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["_sim", "scenarios"] => one(M::GET, R::SimScenarios),
         ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
+        ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
+        ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
+        ["_sim", "faults"] => pick(
+            method,
+            vec![
+                (M::GET, R::SimFaults),
+                (M::POST, R::SimAddFault),
+                (M::DELETE, R::SimClearFaults),
+            ],
+        ),
+        ["_sim", "faults", id] => one(M::DELETE, R::SimRemoveFault(id)),
         _ => return None,
     })
 }
@@ -229,6 +251,15 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
         Route::SimScenarios => Ok(Reply::ok(app.scenarios.to_json())),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),
+        Route::SimRequestsCount => admin::count_requests(app, req),
+        Route::SimWebhooksWait => admin::wait(app, req).await,
+        Route::SimFaults => Ok(Reply::ok(app.faults.list().into())),
+        Route::SimAddFault => admin::add_fault(app, req),
+        Route::SimClearFaults => {
+            app.faults.clear();
+            Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
+        }
+        Route::SimRemoveFault(id) => admin::remove_fault(app, id),
     }
 }
 
@@ -244,11 +275,48 @@ fn body_timed_out(deadline: std::time::Duration) -> ApiError {
     )
 }
 
-/// The hyper service: read, route, answer. Never fails at the HTTP level.
+/// A fault rule's order to close the connection with no answer.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a /_sim/faults rule")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// The fault (if any) for a request outside `/_sim`, after the base latency; a delay-only
+/// fault is waited out here and the request then answers normally.
+async fn fault_for(app: &App, req: &Req) -> Option<ApiFault> {
+    if req.path.starts_with("/_sim/") {
+        return None;
+    }
+    if app.config.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(app.config.latency_ms)).await;
+    }
+    let fault = app
+        .faults
+        .for_request(req.method.as_str(), &req.path, req.presented_key());
+    if let Some(ApiFault::Delay(ms)) = fault {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    fault
+}
+
+/// A fault rule's error answer.
+fn injected(status: u16, code: &'static str, message: String) -> ApiError {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    ApiError::new(status, code, message)
+}
+
+/// The hyper service: read, route, answer. Fails at the HTTP level only when a fault rule
+/// drops the connection.
 pub(crate) async fn handle(
     app: App,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let limit = app.config.body_limit;
     let deadline = std::time::Duration::from_millis(app.config.body_timeout_ms);
@@ -266,7 +334,17 @@ pub(crate) async fn handle(
         headers: parts.headers,
         body,
     };
-    let (reply, error) = match route(&app, &req).await {
+    let fault = fault_for(&app, &req).await;
+    let answer = match fault {
+        Some(ApiFault::Drop) => return Err(Dropped),
+        Some(ApiFault::Error {
+            status,
+            code,
+            message,
+        }) => Err(injected(status, code, message)),
+        _ => route(&app, &req).await,
+    };
+    let (reply, error) = match answer {
         Ok(r) => (r, None),
         Err(e) => {
             let code = e.code;

@@ -151,6 +151,12 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Adds this much time to every answer outside `/_sim` (default none).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.config.latency_ms = latency.as_millis() as u64;
+        self
+    }
+
     /// Largest accepted request body, in bytes (default 1 MiB); larger ones answer 413.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.config.body_limit = bytes;
@@ -402,6 +408,29 @@ impl Simulator {
     pub fn requests(&self) -> Vec<Value> {
         let all = self.app.journal.list(|_| true);
         all.iter().map(|e| e.to_json()).collect()
+    }
+
+    /// Adds a fault rule (as `POST /_sim/faults`, with the same JSON); returns it with its `id`.
+    ///
+    /// # Errors
+    /// [`Error::Api`] `INVALID_PARAMETER` naming what is wrong with the rule.
+    pub fn add_fault(&self, rule: Value) -> Result<Value, Error> {
+        Ok(self.app.faults.add(&rule)?)
+    }
+
+    /// Removes every fault rule (as `DELETE /_sim/faults`).
+    pub fn clear_faults(&self) {
+        self.app.faults.clear();
+    }
+
+    /// Waits for webhook deliveries (as `POST /_sim/webhooks/wait`, with the same JSON:
+    /// `conversation_id`, `event`, `type`, `count`, `timeout_ms`); returns them.
+    ///
+    /// # Errors
+    /// [`Error::Api`] 408 `WAIT_TIMEOUT`, or 400 for a bad filter.
+    pub async fn wait_for_webhooks(&self, filter: Value) -> Result<Vec<Value>, Error> {
+        let found = crate::admin::wait_json(&self.app, &filter).await?;
+        Ok(found)
     }
 
     /// Clears all state and reloads the fixtures (as `POST /_sim/reset`).

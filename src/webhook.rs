@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,7 +19,9 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::faults::{Faults, WebhookFault};
 
 use crate::clock::iso;
 use crate::history::Body;
@@ -246,6 +248,10 @@ pub struct Webhooks {
     /// Counts resets, so an attempt begun before one never writes into a newer delivery that
     /// reuses its id.
     generation: AtomicU64,
+    /// The fault rules, shared with the API side.
+    faults: Arc<Faults>,
+    /// Signalled after every recorded attempt, for `/_sim/webhooks/wait`.
+    attempted: Notify,
 }
 
 /// Attempts that may wait for a turn at once.
@@ -265,6 +271,7 @@ pub(crate) struct Settings {
     pub log_entries: usize,
     pub log_bytes: usize,
     pub concurrency: usize,
+    pub faults: Arc<Faults>,
 }
 
 /// What an attempt leaves to do.
@@ -290,6 +297,8 @@ impl Webhooks {
             waiting: AtomicUsize::new(0),
             own: OnceLock::new(),
             generation: AtomicU64::new(0),
+            faults: s.faults,
+            attempted: Notify::new(),
         }
     }
 
@@ -353,42 +362,75 @@ impl Webhooks {
         // The turn comes first and the body is read after it, so attempts waiting for a turn
         // hold no bodies (a delivery dropped from the log meanwhile is not sent).
         let turn = self.turn().await;
-        let Some((url, body, signature, generation)) = self.log.update(id, |d| {
-            (
-                d.url.clone(),
-                d.body.clone(),
-                d.signature.clone(),
-                d.generation,
-            )
-        }) else {
+        let Some((url, body, signature, generation, event, conversation)) =
+            self.log.update(id, |d| {
+                let (u, b, s) = (d.url.clone(), d.body.clone(), d.signature.clone());
+                (u, b, s, d.generation, d.event, d.conversation_id.clone())
+            })
+        else {
             return Next::Done;
         };
         let sent_at = now();
         let started = Instant::now();
-        let result = match turn {
-            Ok(_turn) => self.send(&url, body.to_bytes(), &signature).await,
-            Err(busy) => Err(busy),
+        let fault = self.faults.for_delivery(event, &conversation);
+        let mut extra = None;
+        let result = match (turn, fault) {
+            (Err(busy), _) => Err(busy),
+            (Ok(_), Some((rule, WebhookFault::Drop))) => Err(Failure::fatal(format!(
+                "dropped by fault rule {rule}: not sent"
+            ))),
+            (Ok(_), Some((_, WebhookFault::Status(code)))) => Ok(code),
+            (Ok(_turn), fault) => {
+                if let Some((_, WebhookFault::Delay(ms))) = fault {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                let bytes = body.to_bytes();
+                let result = self.send(&url, bytes.clone(), &signature).await;
+                if let Some((_, WebhookFault::Duplicate)) = fault {
+                    let again = self.send(&url, bytes, &signature).await;
+                    extra = Some(attempt_of(sent_at, started, &again, send_type));
+                }
+                result
+            }
         };
-        let attempt = Attempt {
-            sent_at,
-            response_code: result.as_ref().ok().copied(),
-            response_time_ms: started.elapsed().as_millis() as u64,
-            error: match &result {
-                Ok(code) if (200..300).contains(code) => None,
-                Ok(code) => Some(format!("receiver answered HTTP {code}")),
-                Err(e) => Some(e.message.clone()),
-            },
-            send_type,
-        };
+        let attempt = attempt_of(sent_at, started, &result, send_type);
         let final_ = matches!(&result, Err(e) if !e.retry);
-        self.log
+        let next = self
+            .log
             .update(id, |d| {
                 if d.generation != generation {
                     return Next::Done; // reset meanwhile: this id is another delivery now
                 }
+                d.attempts.extend(extra);
                 self.record(d, attempt, final_, &now)
             })
-            .unwrap_or(Next::Done)
+            .unwrap_or(Next::Done);
+        self.attempted.notify_waiters();
+        next
+    }
+
+    /// Waits until at least `count` deliveries that `keep` accepts have had an attempt; `Err`
+    /// with those found when `timeout` passes first.
+    pub async fn wait_for(
+        &self,
+        count: usize,
+        timeout: Duration,
+        keep: impl Fn(&Delivery) -> bool,
+    ) -> Result<Vec<Delivery>, Vec<Delivery>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before looking, so an attempt recorded in between is not missed.
+            let notified = self.attempted.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let found = self.list(|d| !d.attempts.is_empty() && keep(d));
+            if found.len() >= count {
+                return Ok(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(found);
+            }
+        }
     }
 
     /// Adds an attempt to a delivery and decides what comes next.
@@ -463,6 +505,26 @@ impl Webhooks {
         let permit = self.in_flight.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         permit.map_err(|_| Failure::fatal("the simulator is shutting down"))
+    }
+}
+
+/// The log's record of one attempt.
+fn attempt_of(
+    sent_at: i64,
+    started: Instant,
+    result: &Result<u16, Failure>,
+    send_type: SendType,
+) -> Attempt {
+    Attempt {
+        sent_at,
+        response_code: result.as_ref().ok().copied(),
+        response_time_ms: started.elapsed().as_millis() as u64,
+        error: match result {
+            Ok(code) if (200..300).contains(code) => None,
+            Ok(code) => Some(format!("receiver answered HTTP {code}")),
+            Err(e) => Some(e.message.clone()),
+        },
+        send_type,
     }
 }
 

@@ -10,6 +10,7 @@ mod conversations;
 mod embedding;
 mod errors;
 mod handoff;
+mod harness;
 mod idempotency;
 mod list;
 mod newcomer;

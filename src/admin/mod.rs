@@ -1,7 +1,14 @@
 //! The `/_sim/*` control API, which the real service does not have and tests need: health,
 //! reset, provisioning numbers, texting as the user, the virtual clock, and inspecting webhook
 //! deliveries, requests and scenarios. No API key is asked for (one reason the default host is
-//! loopback). Routed by `routes`, like the API.
+//! loopback). Routed by `routes`, like the API. Inspection (webhooks, requests, waiting) is in
+//! `inspect`; fault rules in `faults`.
+
+mod faults;
+mod inspect;
+
+pub(crate) use faults::{add_fault, remove_fault};
+pub(crate) use inspect::{count_requests, requests, wait, wait_json, webhooks};
 
 use hyper::StatusCode;
 use serde::Deserialize;
@@ -17,7 +24,6 @@ use crate::fixtures::config_from;
 use crate::req::Req;
 use crate::store::ProvisionError;
 use crate::validation::Channel;
-use crate::webhook::Event;
 
 /// Longest clock jump one call may ask for (ten years).
 pub(crate) const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
@@ -136,74 +142,6 @@ pub(crate) async fn advance(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
     engine::advance(app, ms).await;
     Ok(Reply::ok(clock_json(app)))
-}
-
-/// A query parameter by name.
-fn param(q: &[(String, String)], name: &str) -> Option<String> {
-    q.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-}
-
-/// 400 naming a query parameter and what it takes.
-fn bad_param(name: &str, got: &str, takes: &str) -> ApiError {
-    ApiError::invalid(format!("`{name}` must be {takes}, got {got:?}"))
-}
-
-/// `GET /_sim/webhooks[?conversation_id=…&event=…&type=…]`.
-pub(crate) fn webhooks(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let q = req.query_pairs();
-    let conv = param(&q, "conversation_id");
-    let event = match param(&q, "event") {
-        Some(e) => Some(Event::parse(&e).ok_or_else(|| {
-            bad_param("event", &e, &format!("one of {}", Event::NAMES.join(", ")))
-        })?),
-        None => None,
-    };
-    let kind = match param(&q, "type") {
-        Some(k) if k == "message" || k == "status" => Some(k),
-        Some(k) => return Err(bad_param("type", &k, "message or status")),
-        None => None,
-    };
-    let list = app.webhooks.list(|d| {
-        conv.as_ref().is_none_or(|c| *c == d.conversation_id)
-            && event.is_none_or(|e| e == d.event)
-            && kind.as_deref().is_none_or(|k| k == d.event.kind())
-    });
-    Ok(Reply::ok(list.iter().map(|d| d.to_json()).collect()))
-}
-
-/// Whether `path` is `prefix` or lies under it (`/v1/sms/conversations` covers
-/// `/v1/sms/conversations/abc/messages`).
-fn under(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
-/// `GET /_sim/requests[?method=…&path=…&status=…&api_key=…]`: the journaled API requests;
-/// `path` matches itself and every path under it.
-pub(crate) fn requests(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let q = req.query_pairs();
-    let (method, path, key) = (param(&q, "method"), param(&q, "path"), param(&q, "api_key"));
-    let status = match param(&q, "status") {
-        Some(s) => Some(
-            s.parse::<u16>()
-                .ok()
-                .filter(|n| (100..600).contains(n))
-                .ok_or_else(|| bad_param("status", &s, "an HTTP status such as 404"))?,
-        ),
-        None => None,
-    };
-    let list = app.journal.list(|e| {
-        method
-            .as_ref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
-            && path.as_ref().is_none_or(|p| under(&e.path, p))
-            && status.is_none_or(|s| s == e.status.as_u16())
-            && key.as_ref().is_none_or(|k| Some(k) == e.api_key.as_ref())
-    });
-    Ok(Reply::ok(list.iter().map(|e| e.to_json()).collect()))
 }
 
 /// 404 for a text to an agent number no account owns, saying how to give it one.

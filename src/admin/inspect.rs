@@ -1,0 +1,200 @@
+//! Inspection: `GET /_sim/webhooks`, `POST /_sim/webhooks/wait`, `GET /_sim/requests` and
+//! `GET /_sim/requests/count`. Filters are parsed once and refuse values that cannot match.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::body::Reply;
+use crate::error::ApiError;
+use crate::journal::Entry;
+use crate::req::Req;
+use crate::webhook::{Delivery, Event};
+
+/// A query parameter by name.
+fn param(q: &[(String, String)], name: &str) -> Option<String> {
+    q.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
+/// 400 naming a parameter and what it takes.
+fn bad_param(name: &str, got: &str, takes: &str) -> ApiError {
+    ApiError::invalid(format!("`{name}` must be {takes}, got {got:?}"))
+}
+
+/// Which deliveries: by conversation, event and type.
+#[derive(Default)]
+struct DeliveryFilter {
+    conversation_id: Option<String>,
+    event: Option<Event>,
+    kind: Option<&'static str>,
+}
+
+impl DeliveryFilter {
+    fn new(
+        conversation_id: Option<String>,
+        event: Option<String>,
+        kind: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let event = match event {
+            Some(e) => Some(Event::parse(&e).ok_or_else(|| {
+                bad_param("event", &e, &format!("one of {}", Event::NAMES.join(", ")))
+            })?),
+            None => None,
+        };
+        let kind = match kind.as_deref() {
+            Some("message") => Some("message"),
+            Some("status") => Some("status"),
+            Some(k) => return Err(bad_param("type", k, "message or status")),
+            None => None,
+        };
+        Ok(DeliveryFilter {
+            conversation_id,
+            event,
+            kind,
+        })
+    }
+
+    fn keeps(&self, d: &Delivery) -> bool {
+        self.conversation_id
+            .as_ref()
+            .is_none_or(|c| *c == d.conversation_id)
+            && self.event.is_none_or(|e| e == d.event)
+            && self.kind.is_none_or(|k| k == d.event.kind())
+    }
+}
+
+/// `GET /_sim/webhooks[?conversation_id=…&event=…&type=…]`.
+pub(crate) fn webhooks(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let q = req.query_pairs();
+    let filter = DeliveryFilter::new(
+        param(&q, "conversation_id"),
+        param(&q, "event"),
+        param(&q, "type"),
+    )?;
+    let list = app.webhooks.list(|d| filter.keeps(d));
+    Ok(Reply::ok(list.iter().map(|d| d.to_json()).collect()))
+}
+
+/// Longest `/_sim/webhooks/wait` (a minute).
+pub(crate) const MAX_WAIT_MS: u64 = 60_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitBody {
+    conversation_id: Option<String>,
+    event: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    count: Option<usize>,
+    timeout_ms: Option<u64>,
+}
+
+/// `POST /_sim/webhooks/wait {"conversation_id"?, "event"?, "type"?, "count"?: 1,
+/// "timeout_ms"?: 5000}`: answers once that many matching deliveries have had their first
+/// attempt (with them), or 408 `WAIT_TIMEOUT`.
+pub(crate) async fn wait(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let found = wait_json(app, &req.json_object()?).await?;
+    Ok(Reply::ok(Value::Array(found)))
+}
+
+/// [`wait`] over its JSON body; the deliveries found.
+///
+/// # Errors
+/// 408 `WAIT_TIMEOUT`, or 400 for a bad filter.
+pub(crate) async fn wait_json(app: &App, body: &Value) -> Result<Vec<Value>, ApiError> {
+    let b: WaitBody = crate::input::typed(body)?;
+    let filter = DeliveryFilter::new(b.conversation_id, b.event, b.kind)?;
+    let count = b.count.unwrap_or(1).max(1);
+    let timeout_ms = b.timeout_ms.unwrap_or(5000);
+    if timeout_ms > MAX_WAIT_MS {
+        return Err(ApiError::invalid(format!(
+            "`timeout_ms` must be at most {MAX_WAIT_MS}"
+        )));
+    }
+    let timeout = Duration::from_millis(timeout_ms);
+    match app
+        .webhooks
+        .wait_for(count, timeout, |d| filter.keeps(d))
+        .await
+    {
+        Ok(found) => Ok(found.iter().map(|d| d.to_json()).collect()),
+        Err(found) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "WAIT_TIMEOUT",
+            format!(
+                "{} of {count} matching deliveries were attempted within {timeout_ms} ms; \
+                 GET /_sim/webhooks shows what was sent",
+                found.len()
+            ),
+        )),
+    }
+}
+
+/// Which journal entries: by method, path (and the paths under it), status and key.
+struct RequestFilter {
+    method: Option<String>,
+    path: Option<String>,
+    status: Option<u16>,
+    api_key: Option<String>,
+}
+
+/// Whether `path` is `prefix` or lies under it (`/v1/sms/conversations` covers
+/// `/v1/sms/conversations/abc/messages`).
+fn under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl RequestFilter {
+    fn parse(req: &Req) -> Result<Self, ApiError> {
+        let q = req.query_pairs();
+        let status = match param(&q, "status") {
+            Some(s) => Some(
+                s.parse::<u16>()
+                    .ok()
+                    .filter(|n| (100..600).contains(n))
+                    .ok_or_else(|| bad_param("status", &s, "an HTTP status such as 404"))?,
+            ),
+            None => None,
+        };
+        Ok(RequestFilter {
+            method: param(&q, "method"),
+            path: param(&q, "path"),
+            status,
+            api_key: param(&q, "api_key"),
+        })
+    }
+
+    fn keeps(&self, e: &Entry) -> bool {
+        self.method
+            .as_ref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
+            && self.path.as_ref().is_none_or(|p| under(&e.path, p))
+            && self.status.is_none_or(|s| s == e.status.as_u16())
+            && self
+                .api_key
+                .as_ref()
+                .is_none_or(|k| Some(k) == e.api_key.as_ref())
+    }
+}
+
+/// `GET /_sim/requests[?method=…&path=…&status=…&api_key=…]`: the journaled API requests;
+/// `path` matches itself and every path under it.
+pub(crate) fn requests(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let filter = RequestFilter::parse(req)?;
+    let list = app.journal.list(|e| filter.keeps(e));
+    Ok(Reply::ok(list.iter().map(|e| e.to_json()).collect()))
+}
+
+/// `GET /_sim/requests/count?…`: how many journaled requests match (the same filters).
+pub(crate) fn count_requests(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let filter = RequestFilter::parse(req)?;
+    let count = app.journal.count(|e| filter.keeps(e));
+    Ok(Reply::ok(json!({ "count": count })))
+}

@@ -1,0 +1,274 @@
+//! Test-harness controls: fault rules on the API and on webhooks, waiting for webhooks, and
+//! counting requests.
+
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn fault(sim: &Sim, rule: Value) -> Value {
+    let (s, v) = sim.sim(Method::POST, "/_sim/faults", Some(rule)).await;
+    assert_eq!(s, 201, "{v}");
+    v["data"].clone()
+}
+
+fn send_body() -> Value {
+    json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"})
+}
+
+#[tokio::test]
+async fn an_api_fault_answers_instead_changes_nothing_and_stops_after_times() {
+    let sim = Sim::start().await;
+    let rule = fault(
+        &sim,
+        json!({"method": "POST", "path": "/v1/sms/send", "status": 429,
+        "error": "SMS_RL_PLAN_HOURLY", "message": "Hourly limit reached", "times": 2}),
+    )
+    .await;
+    assert_eq!(rule["id"], 1);
+    for _ in 0..2 {
+        let got = sim.post("/v1/sms/send", send_body()).await;
+        assert_error(&got, 429, "SMS_RL_PLAN_HOURLY");
+        assert_eq!(got.1["errors"][0]["message"], "Hourly limit reached");
+    }
+    let (_, list) = sim.get("/v1/sms/conversations").await;
+    assert_eq!(
+        list["data"],
+        json!([]),
+        "a faulted request changes no state"
+    );
+    assert_eq!(sim.post("/v1/sms/send", send_body()).await.0, 200);
+    let (_, rules) = sim.sim(Method::GET, "/_sim/faults", None).await;
+    assert_eq!(rules["data"][0]["fired"], 2);
+    // Other methods, paths and keys are untouched.
+    assert_eq!(sim.get("/v1/sms/numbers").await.0, 200);
+}
+
+#[tokio::test]
+async fn faults_match_by_wildcard_path_method_and_key() {
+    let sim = Sim::start().await;
+    let id = sim.send(send_body()).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fault(&sim, json!({"method": "*", "path": "/v1/sms/conversations/*/messages", "api_key": "sk_other", "status": 503, "error": "UNAVAILABLE"})).await;
+    fault(&sim, json!({"path": "/v1/sms/conversations/*/messages", "api_key": KEY, "status": 500, "error": "BOOM"})).await;
+    let got = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": "x"}),
+        )
+        .await;
+    assert_error(&got, 500, "BOOM");
+    assert_eq!(
+        sim.get(&format!("/v1/sms/conversations/{id}")).await.0,
+        200,
+        "one segment only"
+    );
+}
+
+#[tokio::test]
+async fn delay_and_dropped_connections() {
+    let sim = Sim::start().await;
+    fault(
+        &sim,
+        json!({"path": "/v1/sms/numbers", "delay_ms": 150, "times": 1}),
+    )
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        sim.get("/v1/sms/numbers").await.0,
+        200,
+        "answered normally after the delay"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    fault(
+        &sim,
+        json!({"method": "POST", "path": "/v1/sms/send", "drop_connection": true}),
+    )
+    .await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(sim.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(b"POST /v1/sms/send HTTP/1.1\r\nhost: x\r\nauthorization: sk_sim_default\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the connection closes");
+    assert!(
+        got.is_empty(),
+        "with no answer: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[tokio::test]
+async fn a_probability_is_drawn_from_the_seed() {
+    async fn outcomes(seed: u64) -> Vec<u16> {
+        let sim = Sim::with(manual().seed(seed)).await;
+        fault(
+            &sim,
+            json!({"path": "/v1/sms/numbers", "status": 500, "probability": 0.3}),
+        )
+        .await;
+        let mut out = Vec::new();
+        for _ in 0..60 {
+            out.push(sim.get("/v1/sms/numbers").await.0.as_u16());
+        }
+        out
+    }
+    let a = outcomes(5).await;
+    assert_eq!(a, outcomes(5).await, "reproducible under --seed");
+    let faulted = a.iter().filter(|s| **s == 500).count();
+    assert!((5..40).contains(&faulted), "about 30% faulted: {faulted}");
+}
+
+#[tokio::test]
+async fn rules_are_listed_removed_cleared_and_reset() {
+    let sim = Sim::start().await;
+    fault(&sim, json!({"path": "/v1/sms/numbers", "status": 500})).await;
+    fault(&sim, json!({"path": "/v1/sms/send", "status": 500})).await;
+    let (s, _) = sim.sim(Method::DELETE, "/_sim/faults/1", None).await;
+    assert_eq!(s, 200);
+    assert_error(
+        &sim.sim(Method::DELETE, "/_sim/faults/1", None).await,
+        404,
+        "FAULT_NOT_FOUND",
+    );
+    assert_eq!(sim.get("/v1/sms/numbers").await.0, 200);
+    sim.sim(Method::POST, "/_sim/reset", None).await;
+    let (_, rules) = sim.sim(Method::GET, "/_sim/faults", None).await;
+    assert_eq!(rules["data"], json!([]));
+    for bad in [
+        json!({"status": 500}),
+        json!({"path": "/x", "status": 200}),
+        json!({"path": "/x", "status": 500, "error": "lower case"}),
+        json!({"path": "/x", "status": 500, "probability": 2}),
+        json!({"target": "webhook"}),
+        json!({"path": "/x", "status": 500, "typo": 1}),
+    ] {
+        assert_error(
+            &sim.sim(Method::POST, "/_sim/faults", Some(bad)).await,
+            400,
+            "INVALID_PARAMETER",
+        );
+    }
+}
+
+#[tokio::test]
+async fn webhook_faults_drop_duplicate_and_fake_the_status() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    fault(
+        &sim,
+        json!({"target": "webhook", "event": "message", "effect": "duplicate", "times": 1}),
+    )
+    .await;
+    sim.send(send_body()).await;
+    let hooks = rx.wait_for(2).await;
+    assert_eq!(
+        (hooks[0].body.clone(), hooks[0].signature.clone()),
+        (hooks[1].body.clone(), hooks[1].signature.clone())
+    );
+    sim.sim(Method::DELETE, "/_sim/faults", None).await;
+
+    fault(
+        &sim,
+        json!({"target": "webhook", "effect": "drop", "times": 1}),
+    )
+    .await;
+    sim.send(send_body()).await;
+    let log = sim
+        .sim(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"count": 2, "type": "message"})),
+        )
+        .await
+        .1["data"]
+        .clone();
+    assert_eq!(log[1]["status"], "failed");
+    assert!(log[1]["attempts"][0]["error_message"]
+        .as_str()
+        .unwrap()
+        .starts_with("dropped by fault rule"));
+    assert_eq!(rx.hooks().len(), 2, "nothing was sent");
+
+    fault(
+        &sim,
+        json!({"target": "webhook", "effect": "status", "status": 500, "times": 1}),
+    )
+    .await;
+    sim.send(send_body()).await;
+    let log = sim
+        .sim(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"count": 3})),
+        )
+        .await
+        .1["data"]
+        .clone();
+    assert_eq!(log[2]["attempts"][0]["response_code"], 500);
+    assert_eq!(log[2]["status"], "pending", "a retry follows");
+    assert_eq!(rx.hooks().len(), 2, "nothing was sent");
+    sim.advance(5.0).await;
+    assert_eq!(rx.wait_for(3).await.len(), 3, "the retry goes out");
+}
+
+#[tokio::test]
+async fn waiting_for_webhooks_and_counting_requests() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    let id = sim.send(send_body()).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"conversation_id": id, "event": "message", "timeout_ms": 5000})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["conversation_id"], id.as_str());
+    let late = sim
+        .sim(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"event": "ended", "timeout_ms": 100})),
+        )
+        .await;
+    assert_error(&late, 408, "WAIT_TIMEOUT");
+    sim.get("/v1/sms/numbers").await;
+    let (_, v) = sim
+        .sim(Method::GET, "/_sim/requests/count?path=/v1/sms", None)
+        .await;
+    assert_eq!(v["data"], json!({"count": 3}));
+    let (_, v) = sim
+        .sim(Method::GET, "/_sim/requests/count?method=GET", None)
+        .await;
+    assert_eq!(v["data"]["count"], 1);
+    // The Rust handle has the same controls.
+    let found = sim
+        .sim
+        .wait_for_webhooks(json!({"type": "message"}))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let rule = sim
+        .sim
+        .add_fault(json!({"path": "/v1/sms/numbers", "status": 502, "error": "BAD_GATEWAY"}))
+        .unwrap();
+    assert_eq!(rule["id"], 1);
+    assert_error(&sim.get("/v1/sms/numbers").await, 502, "BAD_GATEWAY");
+    sim.sim.clear_faults();
+    assert_eq!(sim.get("/v1/sms/numbers").await.0, 200);
+}
