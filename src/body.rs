@@ -13,6 +13,8 @@ use crate::error::ApiError;
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
+    /// Replayed for a repeated `idempotency-key` (the journal says so).
+    pub replay: bool,
 }
 
 impl Reply {
@@ -20,6 +22,7 @@ impl Reply {
         Reply {
             status,
             body: Bytes::from(serde_json::to_vec(&body).expect("a Value always serializes")),
+            replay: false,
         }
     }
     /// 200 with `{"data": data, "errors": null}`.

@@ -51,6 +51,8 @@ pub(crate) struct Config {
     pub max_connections: usize,
     /// Added to every answer outside `/_sim`, in ms.
     pub latency_ms: u64,
+    /// Refuse what Bland ignores (unknown body fields, list filters).
+    pub strict: bool,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             latency_ms: 0,
+            strict: false,
         }
     }
 }

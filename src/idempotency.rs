@@ -66,7 +66,9 @@ impl Idempotency {
         // nothing, so the wait is as short as the request itself.
         let mut answer = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(reply) = &*answer {
-            return Ok(reply.clone());
+            let mut replay = reply.clone();
+            replay.replay = true;
+            return Ok(replay);
         }
         match f() {
             Ok(reply) => {

@@ -44,6 +44,7 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<String, String> {
 /// # Errors
 /// 400 `INVALID_JSON` for malformed JSON or a non-object, 400 `INVALID_PARAMETER` naming the
 /// field whose type or value is wrong.
+#[cfg(test)]
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     typed(&object(bytes)?)
 }
@@ -80,6 +81,46 @@ pub(crate) fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
         let path = e.path().to_string();
         ApiError::invalid(describe(&path, &e.into_inner().to_string()))
     })
+}
+
+/// [`typed`], and the paths of the fields `T` does not know (`a`, `a.b`).
+///
+/// # Errors
+/// As [`typed`].
+pub(crate) fn typed_noting<T: DeserializeOwned>(v: &Value) -> Result<(T, Vec<String>), ApiError> {
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| unknown.push(path.to_string());
+    let parsed: Result<T, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(v, &mut note));
+    let parsed = parsed.map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid(describe(&path, &e.into_inner().to_string()))
+    })?;
+    Ok((parsed, unknown))
+}
+
+/// The fields no reader knew: those every reader's `ignored` list names (or names a parent
+/// of), when several structs read one body.
+pub(crate) fn unknown_to_all(ignored: &[Vec<String>]) -> Vec<String> {
+    let covers = |set: &Vec<String>, p: &str| {
+        set.iter().any(|q| {
+            q == p
+                || p.strip_prefix(q.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    };
+    let mut out: Vec<String> = ignored
+        .iter()
+        .flatten()
+        .filter(|p| ignored.iter().all(|set| covers(set, p)))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    // A parent another reader ignored wholesale says less than the child one reader saw.
+    let all = out.clone();
+    out.retain(|p| !all.iter().any(|q| q.starts_with(&format!("{p}."))));
+    out
 }
 
 /// A field error in plain words: "`time_out` must be a number, got string \"soon\"".
@@ -178,15 +219,7 @@ pub(crate) fn de_version_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option
 /// # Errors
 /// The first unknown key, or as serde.
 pub(crate) fn strict<T: DeserializeOwned>(v: &Map<String, Value>) -> Result<T, ApiError> {
-    let mut unknown = Vec::new();
-    let mut note = |path: serde_ignored::Path| unknown.push(path.to_string());
-    let value = Value::Object(v.clone());
-    let parsed: Result<T, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
-    let parsed = parsed.map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::invalid(describe(&path, &e.into_inner().to_string()))
-    })?;
+    let (parsed, unknown) = typed_noting::<T>(&Value::Object(v.clone()))?;
     match unknown.first() {
         Some(k) => Err(ApiError::invalid(format!(
             "unknown key {k:?} (the README's Fixtures section lists the keys)"
@@ -256,6 +289,23 @@ mod tests {
         );
         assert!(parse::<Old>(br#"{"u":"ftp://x"}"#).is_err());
         let _ = (ok.a, ok.t, ok.u);
+    }
+
+    #[test]
+    fn unknown_fields_are_those_no_reader_knows() {
+        let sets = vec![
+            vec![
+                "time_out".to_string(),
+                "typo".into(),
+                "persona_settings".into(),
+            ],
+            vec![
+                "user_number".to_string(),
+                "typo".into(),
+                "persona_settings.oops".into(),
+            ],
+        ];
+        assert_eq!(unknown_to_all(&sets), ["persona_settings.oops", "typo"]);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct Entry {
     pub body: Bytes,
     pub status: StatusCode,
     pub error: Option<&'static str>,
+    /// What Bland would have ignored silently.
+    pub warnings: Vec<String>,
+    /// An idempotent repeat answered from the first success.
+    pub replay: bool,
 }
 
 impl Entry {
@@ -58,6 +62,8 @@ impl Entry {
             "body": body,
             "status": self.status.as_u16(),
             "error": self.error,
+            "idempotent_replay": self.replay,
+            "warnings": self.warnings,
         })
     }
 }
@@ -118,6 +124,8 @@ mod tests {
             body: big.clone(),
             status: StatusCode::NOT_FOUND,
             error: None,
+            warnings: Vec::new(),
+            replay: false,
         });
         let kept = &j.list(|_| true)[0].body;
         assert_eq!(kept.len(), MAX_BODY);

@@ -105,6 +105,9 @@ struct Cli {
     /// Connections open at once; at the cap the longest-idle one is closed to make room.
     #[arg(long, env = "BLAND_SIM_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Refuse (400) what Bland ignores: unknown /v1 body fields, unknown list filters.
+    #[arg(long, env = "BLAND_SIM_STRICT")]
+    strict: bool,
     /// Added to every answer outside /_sim, in ms.
     #[arg(long, env = "BLAND_SIM_LATENCY_MS", default_value_t = 0)]
     latency_ms: u64,
@@ -130,6 +133,7 @@ impl Cli {
             .webhook_concurrency(self.webhook_concurrency)
             .body_limit(self.body_limit)
             .latency(Duration::from_millis(self.latency_ms))
+            .strict(self.strict)
             .keep_alive_timeout(Duration::from_millis(self.keep_alive_timeout_ms))
             .body_timeout(Duration::from_millis(self.body_timeout_ms))
             .max_connections(self.max_connections)

@@ -1,6 +1,8 @@
 //! [`Req`]: a request read once (method, path, query, headers, body under the size cap), with
 //! the few ways handlers look at it.
 
+use std::sync::Mutex;
+
 use bytes::Bytes;
 use hyper::{HeaderMap, Method};
 use serde::de::DeserializeOwned;
@@ -15,6 +17,10 @@ pub(crate) struct Req {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// `--strict`: what would be a warning is refused instead.
+    pub strict: bool,
+    /// What the request did that Bland ignores silently (`x-bland-sim-warning`).
+    pub warnings: Mutex<Vec<String>>,
 }
 
 impl Req {
@@ -55,11 +61,51 @@ impl Req {
         input::object(&self.body)
     }
 
-    /// The JSON body as `T`.
+    /// The JSON body as `T`. Fields `T` does not know are ignored, as Bland does, with a
+    /// warning on `/v1` (refused under `--strict`).
     ///
     /// # Errors
-    /// As [`input::parse`].
+    /// As [`input::parse`]; under `--strict`, 400 `INVALID_PARAMETER` for an unknown field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        input::parse(&self.body)
+        let body = self.json_object()?;
+        let (t, ignored) = input::typed_noting(&body)?;
+        self.ignored("body field", input::unknown_to_all(&[ignored]))?;
+        Ok(t)
+    }
+
+    /// The JSON body read as two structs that share it (each knows some of its fields).
+    ///
+    /// # Errors
+    /// As [`Req::json`].
+    pub fn json2<A: DeserializeOwned, B: DeserializeOwned>(&self) -> Result<(A, B), ApiError> {
+        let body = self.json_object()?;
+        let (a, ia) = input::typed_noting(&body)?;
+        let (b, ib) = input::typed_noting(&body)?;
+        self.ignored("body field", input::unknown_to_all(&[ia, ib]))?;
+        Ok((a, b))
+    }
+
+    /// Notes what Bland would ignore: a warning on `/v1`, or under `--strict` a refusal.
+    ///
+    /// # Errors
+    /// Under `--strict`, 400 `INVALID_PARAMETER` naming what was not understood.
+    pub fn ignored(&self, what: &str, names: Vec<String>) -> Result<(), ApiError> {
+        if names.is_empty() || !self.path.starts_with("/v1/") {
+            return Ok(());
+        }
+        let list = names.join(", ");
+        if self.strict {
+            return Err(ApiError::invalid(format!(
+                "unknown {what}: {list} (refused under --strict; Bland ignores it)"
+            )));
+        }
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        w.push(format!("ignored {what}: {list}"));
+        Ok(())
+    }
+
+    /// The warnings noted so far.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

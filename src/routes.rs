@@ -333,6 +333,8 @@ pub(crate) async fn handle(
         query: parts.uri.query().map(String::from),
         headers: parts.headers,
         body,
+        strict: app.config.strict,
+        warnings: Default::default(),
     };
     let fault = fault_for(&app, &req).await;
     let answer = match fault {
@@ -344,6 +346,7 @@ pub(crate) async fn handle(
         }) => Err(injected(status, code, message)),
         _ => route(&app, &req).await,
     };
+    let replay = answer.as_ref().is_ok_and(|r| r.replay);
     let (reply, error) = match answer {
         Ok(r) => (r, None),
         Err(e) => {
@@ -351,6 +354,24 @@ pub(crate) async fn handle(
             (Reply::from(e), Some(code))
         }
     };
+    let warnings = req.take_warnings();
+    let mut response = reply.into_response();
+    if !warnings.is_empty() {
+        let text: String = warnings
+            .join("; ")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&text) {
+            response.headers_mut().insert("x-bland-sim-warning", v);
+        }
+    }
     if app.journal.enabled() && !req.path.starts_with("/_sim/") {
         app.journal.record(Entry {
             id: 0,
@@ -361,9 +382,11 @@ pub(crate) async fn handle(
             path: req.path,
             query: req.query,
             body: req.body,
-            status: reply.status,
+            status: response.status(),
             error,
+            warnings,
+            replay,
         });
     }
-    Ok(reply.into_response())
+    Ok(response)
 }

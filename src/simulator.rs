@@ -151,6 +151,14 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Refuse what Bland silently ignores — unknown body fields on `/v1` and list filters with
+    /// an unknown field or operator — with 400 `INVALID_PARAMETER` (by default they are
+    /// ignored with an `x-bland-sim-warning` header).
+    pub fn strict(mut self, on: bool) -> Self {
+        self.config.strict = on;
+        self
+    }
+
     /// Adds this much time to every answer outside `/_sim` (default none).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.config.latency_ms = latency.as_millis() as u64;

@@ -23,6 +23,7 @@ pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     Ok(Reply {
         status: StatusCode::OK,
         body: body.into(),
+        replay: false,
     })
 }
 

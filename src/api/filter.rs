@@ -209,16 +209,22 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    /// A filter object; `None` for an unknown field or operator.
-    fn parse(f: &Value) -> Option<Filter> {
-        let field = Field::parse(f.get("field")?.as_str()?)?;
-        let op = Op::parse(f.get("operator")?.as_str()?)?;
+    /// A filter object; `Err` says what makes Bland ignore it (an unknown field or operator).
+    fn parse(f: &Value) -> Result<Filter, String> {
+        let name = f.get("field").and_then(Value::as_str).unwrap_or_default();
+        let op_name = f
+            .get("operator")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let field = Field::parse(name).ok_or_else(|| format!("{name:?} (no such field)"))?;
+        let op = Op::parse(op_name)
+            .ok_or_else(|| format!("{op_name:?} on {name:?} (no such operator)"))?;
         let raw = f.get("value").cloned().unwrap_or(Value::Null);
         let list = match &raw {
             Value::Array(a) => a.iter().map(|x| field.coerce(x)).collect(),
             other => vec![field.coerce(other)],
         };
-        Some(Filter {
+        Ok(Filter {
             field,
             op,
             want: field.coerce(&raw),
@@ -298,9 +304,13 @@ fn items_of_one(v: &Value) -> Vec<(String, Value)> {
 /// The `filters` (or repeated `filters[]`) query parameters: each a JSON array of filter
 /// objects, or one object.
 ///
+/// Returns the filters and what was ignored in them (an unknown field or operator).
+///
 /// # Errors
 /// 400 `INVALID_PARAMETER` for a value that is not such JSON.
-pub(crate) fn parse_filters(pairs: &[(String, String)]) -> Result<Vec<Filter>, ApiError> {
+pub(crate) fn parse_filters(
+    pairs: &[(String, String)],
+) -> Result<(Vec<Filter>, Vec<String>), ApiError> {
     let mut raw = Vec::new();
     for (k, v) in pairs {
         if (k != "filters" && k != "filters[]") || v.trim().is_empty() {
@@ -321,5 +331,12 @@ pub(crate) fn parse_filters(pairs: &[(String, String)]) -> Result<Vec<Filter>, A
             "each filter must be a {field, operator, value} object",
         ));
     }
-    Ok(raw.iter().filter_map(Filter::parse).collect())
+    let (mut filters, mut ignored) = (Vec::new(), Vec::new());
+    for f in &raw {
+        match Filter::parse(f) {
+            Ok(f) => filters.push(f),
+            Err(why) => ignored.push(why),
+        }
+    }
+    Ok((filters, ignored))
 }

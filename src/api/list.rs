@@ -96,12 +96,13 @@ fn ascending(asc: Option<&str>, dir: Option<&str>) -> Result<bool, ApiError> {
 }
 
 impl ListQuery {
-    fn parse(q: &[(String, String)]) -> Result<ListQuery, ApiError> {
+    fn parse(req: &Req, q: &[(String, String)]) -> Result<ListQuery, ApiError> {
         let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let offset_style = ["limit", "from", "sort_by", "ascending", "mode"]
             .iter()
             .any(|k| get(k).is_some());
-        let filters = parse_filters(q)?;
+        let (filters, ignored) = parse_filters(q)?;
+        req.ignored("list filter", ignored)?;
         let any = match get("mode") {
             None => false,
             Some(m) if m.eq_ignore_ascii_case("and") => false,
@@ -185,7 +186,7 @@ impl ListQuery {
 }
 
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    let query = ListQuery::parse(&req.query_pairs())?;
+    let query = ListQuery::parse(req, &req.query_pairs())?;
     let (total, page_ids) = query.run(app, key);
     // Only the rows of the page are rendered.
     let data: Vec<Value> = page_ids

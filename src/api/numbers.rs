@@ -7,7 +7,6 @@ use super::{agent_number, channel, claim, require_enterprise};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
-use crate::input;
 use crate::model::ConfigPatch;
 use crate::req::Req;
 use crate::validation::{check_timeouts, e164, Channel};
@@ -38,9 +37,7 @@ struct UpdateTarget {
 /// Merges the body into the number's config for the channel; nothing changes on an error.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
-    let body = req.json_object()?;
-    let b: UpdateTarget = input::typed(&body)?;
-    let config: ConfigPatch = input::typed(&body)?;
+    let (b, config): (UpdateTarget, ConfigPatch) = req.json2()?;
     let phone = b.phone_number.filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
     })?;

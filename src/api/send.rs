@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::body::Reply;
 use crate::engine::{self, check_timing, Opening, Overrides};
 use crate::error::ApiError;
-use crate::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
+use crate::input::{de_object, de_object_or_array, de_seconds, de_url, de_version};
 use crate::model::{NumberRecord, Sender, TimingOverrides};
 use crate::req::Req;
 use crate::validation::Channel;
@@ -129,9 +129,8 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 
 /// Reads and checks a `/send`; changes nothing.
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
-    let body = req.json_object()?;
-    let mut b: SendBody = input::typed(&body)?;
-    let timing = input::typed::<TimingFields>(&body)?.overrides();
+    let (mut b, timing): (SendBody, TimingFields) = req.json2()?;
+    let timing = timing.overrides();
     let user = phone(&[
         ("user_number", &b.user_number),
         ("phone_number", &b.phone_number),
@@ -243,9 +242,8 @@ struct CreateBody {
 /// `POST /v1/sms/create`: stores a message and positions the conversation; sends nothing and
 /// fires no webhook.
 pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    let body = req.json_object()?;
-    let b: CreateBody = input::typed(&body)?;
-    let timing = input::typed::<TimingFields>(&body)?.overrides();
+    let (b, timing): (CreateBody, TimingFields) = req.json2()?;
+    let timing = timing.overrides();
     let user = phone(&[("user_number", &b.user_number)])?;
     let agent = phone(&[("agent_number", &b.agent_number)])?;
     let message = b.message.filter(|s| !s.trim().is_empty());

@@ -272,3 +272,67 @@ async fn waiting_for_webhooks_and_counting_requests() {
     sim.sim.clear_faults();
     assert_eq!(sim.get("/v1/sms/numbers").await.0, 200);
 }
+
+#[tokio::test]
+async fn what_bland_ignores_is_warned_journaled_or_refused_under_strict() {
+    let sim = Sim::start().await;
+    let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi", "agentMessage": "typo", "time_out": 60});
+    let (s, h, _) = sim
+        .full(
+            Method::POST,
+            "/v1/sms/send",
+            Some(KEY),
+            &[],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200, "ignored, as Bland does");
+    let warning = h["x-bland-sim-warning"].to_str().unwrap();
+    assert_eq!(warning, "ignored body field: agentMessage");
+    let filters = "/v1/sms/conversations?filters=%5B%7B%22field%22%3A%22colour%22%2C%22operator%22%3A%22eq%22%2C%22value%22%3A1%7D%5D";
+    let (s, h, _) = sim
+        .full(Method::GET, filters, Some(KEY), &[], Vec::new())
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        h["x-bland-sim-warning"],
+        "ignored list filter: \"colour\" (no such field)"
+    );
+    // A known field with every documented name passes quietly.
+    let (_, h, _) = sim
+        .full(Method::GET, "/v1/sms/numbers", Some(KEY), &[], Vec::new())
+        .await;
+    assert!(h.get("x-bland-sim-warning").is_none());
+    let (_, v) = sim.sim(Method::GET, "/_sim/requests", None).await;
+    assert_eq!(
+        v["data"][0]["warnings"],
+        json!(["ignored body field: agentMessage"])
+    );
+
+    let strict = Sim::with(manual().strict(true)).await;
+    let got = strict.post("/v1/sms/send", body).await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("agentMessage"));
+    let (_, list) = strict.get("/v1/sms/conversations").await;
+    assert_eq!(list["data"], json!([]), "refused before any change");
+    assert_error(&strict.get(filters).await, 400, "INVALID_PARAMETER");
+}
+
+#[tokio::test]
+async fn the_journal_marks_idempotent_replays() {
+    let sim = Sim::start().await;
+    for _ in 0..2 {
+        sim.post_idem("k1", "/v1/sms/send", send_body()).await;
+    }
+    let (_, v) = sim.sim(Method::GET, "/_sim/requests", None).await;
+    let replays: Vec<&Value> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["idempotent_replay"])
+        .collect();
+    assert_eq!(replays, [&json!(false), &json!(true)]);
+}

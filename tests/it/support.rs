@@ -79,6 +79,19 @@ impl Sim {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
+        let (s, _, v) = self.full(method, path, key, headers, body).await;
+        (s, v)
+    }
+
+    /// [`Sim::raw`] with the response headers.
+    pub async fn full(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, hyper::HeaderMap, Value) {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path))
@@ -95,6 +108,7 @@ impl Sim {
             .await
             .expect("simulator answers");
         let status = resp.status();
+        let response_headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let v = if bytes.is_empty() {
             Value::Null
@@ -102,7 +116,7 @@ impl Sim {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
         };
-        (status, v)
+        (status, response_headers, v)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
