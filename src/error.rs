@@ -41,6 +41,13 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Option(m) | Error::Fixtures(m) | Error::Scenario(m) => f.write_str(m),
+            Error::Bind { addr, source } if source.kind() == std::io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "cannot listen on {addr}: {source}; another process holds that port: choose \
+                     another with --port, or --port 0 for any free one"
+                )
+            }
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Api {
                 status,

@@ -88,7 +88,10 @@ pub(crate) fn config_from(m: &Map<String, Value>) -> Result<NumberConfig, ApiErr
         if t.is_none_or(|t| w >= t) {
             return Err(ApiError::bad_request(
                 "INVALID_TIMEOUT_CONFIG",
-                format!("warning_time ({w}) must be less than time_out ({t:?})"),
+                match t {
+                    Some(t) => format!("warning_time ({w}) must be less than time_out ({t})"),
+                    None => format!("warning_time ({w}) needs a time_out greater than it"),
+                },
             ));
         }
     }

@@ -34,6 +34,8 @@ enum Clock {
                   The README (README.md in the source) has the walk-through, formats and choices."
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to bind.
     #[arg(long, env = "BLAND_SIM_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -51,7 +53,7 @@ struct Cli {
     #[arg(long, env = "BLAND_SIM_ADMIN_TOKEN")]
     admin_token: Option<String>,
     /// Provision an unowned agent number to the first key that uses it.
-    #[arg(long, env = "BLAND_SIM_AUTO_PROVISION")]
+    #[arg(long, env = "BLAND_SIM_AUTO_PROVISION", value_parser = boolish(), default_missing_value = "true", num_args = 0..=1)]
     auto_provision: bool,
     /// Seed for ids and the scenarios' random choices (random when absent).
     #[arg(long, env = "BLAND_SIM_SEED")]
@@ -106,7 +108,7 @@ struct Cli {
     #[arg(long, env = "BLAND_SIM_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
     /// Refuse (400) what Bland ignores: unknown /v1 body fields, unknown list filters.
-    #[arg(long, env = "BLAND_SIM_STRICT")]
+    #[arg(long, env = "BLAND_SIM_STRICT", value_parser = boolish(), default_missing_value = "true", num_args = 0..=1)]
     strict: bool,
     /// Added to every answer outside /_sim, in ms.
     #[arg(long, env = "BLAND_SIM_LATENCY_MS", default_value_t = 0)]
@@ -117,6 +119,80 @@ struct Cli {
     /// API requests kept for GET /_sim/requests (oldest dropped first); 0 turns the journal off.
     #[arg(long, env = "BLAND_SIM_REQUEST_LOG", default_value_t = 1000)]
     request_log: usize,
+}
+
+/// What else the binary does.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Exit 0 when a simulator answers /_sim/health within a second, else 1 with the reason
+    /// (a container health check without curl).
+    Healthcheck {
+        /// The simulator's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8790")]
+        url: String,
+    },
+}
+
+/// `bland-sms-sim healthcheck`: 0 when `/_sim/health` answers 200 within a second, else 1.
+async fn healthcheck(url: &str) -> i32 {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let target = format!("{}/_sim/health", url.trim_end_matches('/'));
+    let uri: hyper::Uri = match target.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("bland-sms-sim healthcheck: {target:?} is not a URL: {e}");
+            return 1;
+        }
+    };
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    match tokio::time::timeout(Duration::from_secs(1), client.get(uri)).await {
+        Ok(Ok(r)) if r.status() == 200 => 0,
+        Ok(Ok(r)) => {
+            eprintln!(
+                "bland-sms-sim healthcheck: {target} answered {}",
+                r.status()
+            );
+            1
+        }
+        Ok(Err(e)) => {
+            eprintln!("bland-sms-sim healthcheck: {target}: {e}");
+            1
+        }
+        Err(_) => {
+            eprintln!("bland-sms-sim healthcheck: {target} did not answer within a second");
+            1
+        }
+    }
+}
+
+/// `1/0`, `true/false`, `yes/no`, `on/off` (any case), for switches set by environment.
+fn boolish() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
+/// Parses the command line; an invalid value that came from a `BLAND_SIM_*` variable says so.
+fn parse_cli() -> Cli {
+    use clap::CommandFactory;
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let from_env = Cli::command().get_arguments().find_map(|a| {
+        let (long, var) = (a.get_long()?, a.get_env()?.to_str()?.to_string());
+        let flag = format!("--{long}");
+        let named = err.to_string().contains(&flag);
+        let given = args
+            .iter()
+            .any(|x| x == &flag || x.starts_with(&format!("{flag}=")));
+        (named && !given && std::env::var_os(&var).is_some()).then_some(var)
+    });
+    if let Some(var) = from_env {
+        eprintln!("bland-sms-sim: the value comes from the environment variable {var}");
+    }
+    err.exit()
 }
 
 impl Cli {
@@ -188,7 +264,11 @@ async fn run() -> Result<(), Error> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let builder = Cli::parse().into_builder()?;
+    let cli = parse_cli();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        std::process::exit(healthcheck(url).await);
+    }
+    let builder = cli.into_builder()?;
     let shutdown = shutdown_signal();
     let sim = builder.start().await?;
     {

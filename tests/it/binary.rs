@@ -96,3 +96,64 @@ fn the_binary_says_what_it_ignores_replaces_and_runs() {
     assert!(err.contains("holds no *.json scenario files"), "{err}");
     assert!(err.contains("replaces the embedded one"), "{err}");
 }
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_live_simulator_and_1_otherwise() {
+    let sim = crate::support::Sim::start().await;
+    let bin = env!("CARGO_BIN_EXE_bland-sms-sim");
+    let base = sim.base.clone();
+    let ok = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["healthcheck", "--url", &base])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A port nothing listens on (the listener is dropped before the check).
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let down = Command::new(bin)
+        .args(["healthcheck", "--url", &dead])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/_sim/health"));
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .env("BLAND_SIM_PORT", "abc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("BLAND_SIM_PORT") && err.contains("--port"),
+        "{err}"
+    );
+    let mut on = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["--port", "0", "--api-key", "kx"])
+        .env("BLAND_SIM_AUTO_PROVISION", "yes")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(on.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = (0..3).filter_map(|_| lines.next()?.ok()).collect();
+    on.kill().unwrap();
+    on.wait().unwrap();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("the first unowned number this key uses")),
+        "{banner:?}"
+    );
+}
