@@ -6,6 +6,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use crate::clock::{Clock, TimerKey, Timers};
 use crate::config::Config;
 use crate::faults::Faults;
@@ -76,7 +78,10 @@ pub(crate) struct Inner {
     pub clock: Clock,
     pub timers: Timers<TimerKind>,
     pub webhooks: Webhooks,
-    pub scenarios: Scenarios,
+    /// The scenarios in force; `POST /_sim/scenarios` swaps in a new set.
+    pub scenarios: ArcSwap<Scenarios>,
+    /// The set loaded at start-up, which a reset restores.
+    initial_scenarios: Arc<Scenarios>,
     pub fixtures: Fixtures,
     pub journal: Journal,
     pub idempotency: Idempotency,
@@ -114,7 +119,8 @@ impl App {
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,
-            scenarios,
+            initial_scenarios: Arc::new(scenarios.clone()),
+            scenarios: ArcSwap::from_pointee(scenarios),
             fixtures,
             config,
             control: tokio::sync::Mutex::new(()),
@@ -167,6 +173,7 @@ impl App {
         self.journal.clear();
         self.idempotency.clear();
         self.faults.clear();
+        self.scenarios.store(self.initial_scenarios.clone());
         self.clock.reset();
         self.fixtures.apply(&self.store);
     }

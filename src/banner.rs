@@ -18,7 +18,7 @@ fn accounts(app: &App, out: &mut String) {
             .iter()
             .map(|n| {
                 let cfg = n.effective_config(n.default_channel());
-                let plays = app.scenarios.choose(&Selector {
+                let plays = app.scenarios.load().choose(&Selector {
                     pathway_id: cfg.pathway_id.as_deref(),
                     persona_id: None,
                     start_node_id: cfg.start_node_id.as_deref(),
@@ -70,6 +70,10 @@ pub(crate) fn banner(app: &App, key: &str) -> String {
         app.clock.mode().as_str(),
         app.config.seed
     );
-    let _ = writeln!(out, "scenarios: {}", app.scenarios.names().join(", "));
+    let _ = writeln!(
+        out,
+        "scenarios: {}",
+        app.scenarios.load().names().join(", ")
+    );
     out
 }

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::event::Event;
 use crate::input::typed;
-use crate::webhook::Event;
 
 /// What an API rule does to a matching request.
 #[derive(Clone, Debug, PartialEq)]

@@ -35,7 +35,7 @@
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
-//!   and retries; `history`: a conversation's `chat_history`, serialized once and shared by
+//!   and retries; `event`: what a webhook is about; `history`: a conversation's `chat_history`, serialized once and shared by
 //!   its deliveries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
 //!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
@@ -51,6 +51,7 @@ mod clock;
 mod config;
 mod engine;
 mod error;
+mod event;
 mod faults;
 mod fixtures;
 mod history;

@@ -53,6 +53,8 @@ enum Route<'a> {
     SimAddFault,
     SimClearFaults,
     SimRemoveFault(&'a str),
+    SimAddScenario,
+    SimRemoveScenario(&'a str),
 }
 
 impl Route<'_> {
@@ -77,6 +79,8 @@ impl Route<'_> {
                 | Route::SimAddFault
                 | Route::SimClearFaults
                 | Route::SimRemoveFault(_)
+                | Route::SimAddScenario
+                | Route::SimRemoveScenario(_)
         )
     }
 }
@@ -123,7 +127,11 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["_sim", "clock"] => one(M::GET, R::SimClock),
         ["_sim", "clock", "advance"] => one(M::POST, R::SimAdvance),
         ["_sim", "webhooks"] => one(M::GET, R::SimWebhooks),
-        ["_sim", "scenarios"] => one(M::GET, R::SimScenarios),
+        ["_sim", "scenarios"] => pick(
+            method,
+            vec![(M::GET, R::SimScenarios), (M::POST, R::SimAddScenario)],
+        ),
+        ["_sim", "scenarios", name] => one(M::DELETE, R::SimRemoveScenario(name)),
         ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
@@ -248,7 +256,9 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
         Route::SimClock => Ok(Reply::ok(admin::clock_json(app))),
         Route::SimAdvance => admin::advance(app, req).await,
         Route::SimWebhooks => admin::webhooks(app, req),
-        Route::SimScenarios => Ok(Reply::ok(app.scenarios.to_json())),
+        Route::SimScenarios => Ok(Reply::ok(app.scenarios.load().to_json())),
+        Route::SimAddScenario => admin::add_scenario(app, req),
+        Route::SimRemoveScenario(name) => admin::remove_scenario(app, name),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),
         Route::SimRequestsCount => admin::count_requests(app, req),

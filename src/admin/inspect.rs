@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
+use crate::event::Event;
 use crate::journal::Entry;
 use crate::req::Req;
-use crate::webhook::{Delivery, Event};
+use crate::webhook::Delivery;
 
 /// A query parameter by name.
 fn param(q: &[(String, String)], name: &str) -> Option<String> {

@@ -6,9 +6,11 @@
 
 mod faults;
 mod inspect;
+mod scenarios;
 
 pub(crate) use faults::{add_fault, remove_fault};
 pub(crate) use inspect::{count_requests, requests, wait, wait_json, webhooks};
+pub(crate) use scenarios::{add_scenario, remove_scenario};
 
 use hyper::StatusCode;
 use serde::Deserialize;

@@ -39,6 +39,7 @@ pub(crate) fn analyze(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError
     };
     let schema = app
         .scenarios
+        .load()
         .citation_schema(&c.scenario, &schema_id)
         .ok_or_else(|| {
             ApiError::new(

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use super::Ctx;
 use crate::clock::iso;
 use crate::error::ApiError;
+use crate::event::Status;
 use crate::model::{Conversation, EndKind, Handoff, HandoffSource, Sender};
-use crate::webhook::Status;
 
 /// `POST …/handoff`, checked.
 pub(crate) struct HandoffRequest {

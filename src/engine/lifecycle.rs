@@ -8,12 +8,12 @@ use serde_json::{Map, Value};
 use super::{is_start, is_stop, Ctx};
 use crate::app::App;
 use crate::error::ApiError;
+use crate::event::Status;
 use crate::model::{
     Conversation, EndKind, Message, NumberConfig, NumberRecord, Sender, TimingOverrides,
 };
 use crate::scenario::Selector;
 use crate::validation::{check_timeouts, Channel};
-use crate::webhook::Status;
 
 /// Runs `f` on conversation `id` (owned by `account`, when given) and sends the webhooks it
 /// prepared in the background.
@@ -98,7 +98,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
     let cfg = o.number.effective_config(o.channel);
     let pathway_id = o.pathway_id.clone().or(cfg.pathway_id.clone());
     let start_node = o.start_node_id.clone().or(cfg.start_node_id.clone());
-    let scenario = app.scenarios.choose(&Selector {
+    let scenario = app.scenarios.load().choose(&Selector {
         pathway_id: pathway_id.as_deref(),
         persona_id: o.persona_id.as_deref(),
         start_node_id: start_node.as_deref(),
@@ -133,6 +133,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         curr_pathway_id: pathway_id,
         curr_pathway_version: version,
         scenario: scenario.name.clone(),
+        script: Some(scenario),
         ..Conversation::default()
     }
 }

@@ -31,8 +31,8 @@ use crate::model::{
     Conversation, EndKind, Message, MessageStatus, NumberConfig, Sender, TimeoutAction, Timing,
 };
 
+use crate::event::{Event, Status};
 use crate::scenario::Scenario;
-use crate::webhook::{Event, Status};
 
 /// What a step leaves for after the guard: the webhook deliveries to attempt, in order.
 #[derive(Default, Debug)]
@@ -117,7 +117,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn scenario(&self, c: &Conversation) -> Arc<Scenario> {
-        self.app.scenarios.get(&c.scenario)
+        match &c.script {
+            Some(s) => s.clone(),
+            None => self.app.scenarios.load().get(&c.scenario),
+        }
     }
 
     // ---- messages and webhooks ------------------------------------------------------------

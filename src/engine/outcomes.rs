@@ -64,7 +64,7 @@ impl Ctx<'_> {
         if let Some(ids) = schema_ids.filter(|v| !v.is_empty()) {
             let mut found = Map::new();
             for id in ids {
-                if let Some(schema) = self.app.scenarios.citation_schema(&c.scenario, &id) {
+                if let Some(schema) = self.app.scenarios.load().citation_schema(&c.scenario, &id) {
                     found.extend(self.extract(c, &schema.variables));
                 }
             }

@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::iso;
+use crate::event::Status;
 use crate::history::Body;
 use crate::model::{Conversation, Message, Sender};
-use crate::webhook::Status;
 
 /// The fields before `chat_history`.
 #[derive(Serialize)]

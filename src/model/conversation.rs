@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 
 use super::number::{normalize_time_out, NumberConfig};
 use crate::clock::TimerKey;
+use crate::event::Status;
 use crate::history::History;
+use crate::scenario::Scenario;
 use crate::validation::Channel;
-use crate::webhook::Status;
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -254,6 +255,9 @@ pub struct Conversation {
     pub curr_pathway_version: Option<String>,
     /// Name of the scenario that plays the agent.
     pub scenario: String,
+    /// That scenario as it was when the conversation started (a later change to the
+    /// scenario set does not change a running conversation).
+    pub script: Option<Arc<Scenario>>,
     pub timed_out_at: Option<i64>,
     pub last_message_at: Option<i64>,
     pub is_active: bool,
@@ -303,6 +307,7 @@ impl Default for Conversation {
             curr_pathway_id: None,
             curr_pathway_version: None,
             scenario: String::new(),
+            script: None,
             timed_out_at: None,
             last_message_at: None,
             is_active: true,

@@ -213,7 +213,9 @@ pub struct Selector<'a> {
     pub agent_number: &'a str,
 }
 
-/// All loaded scenarios; immutable after start-up.
+/// The loaded scenarios. A set is immutable: a change at run time (`POST /_sim/scenarios`)
+/// makes a new set, and conversations keep the scenario they started with.
+#[derive(Clone)]
 pub struct Scenarios {
     by_name: HashMap<String, Arc<Scenario>>,
     order: Vec<String>,
@@ -329,6 +331,39 @@ impl Scenarios {
             .or_else(|| find(&|m| has(&m.start_node_ids, sel.start_node_id)))
             .or_else(|| find(&|m| has(&m.agent_numbers, Some(sel.agent_number))))
             .unwrap_or_else(|| self.by_name[&self.default].clone())
+    }
+
+    /// This set with `s` added, or replacing the scenario of its name; a default `s` becomes
+    /// the default.
+    pub fn with(&self, s: Scenario) -> Scenarios {
+        let mut next = self.clone();
+        if !next.by_name.contains_key(&s.name) {
+            next.order.push(s.name.clone());
+        }
+        if s.default {
+            next.default = s.name.clone();
+        }
+        next.by_name.insert(s.name.clone(), Arc::new(s));
+        next
+    }
+
+    /// This set without scenario `name`; `None` when it has no such scenario.
+    ///
+    /// # Errors
+    /// The default scenario cannot go (another must become the default first).
+    pub fn without(&self, name: &str) -> Result<Option<Scenarios>, String> {
+        if !self.by_name.contains_key(name) {
+            return Ok(None);
+        }
+        if self.default == name {
+            return Err(format!(
+                "{name:?} is the default scenario; add another with \"default\": true first"
+            ));
+        }
+        let mut next = self.clone();
+        next.by_name.remove(name);
+        next.order.retain(|n| n != name);
+        Ok(Some(next))
     }
 
     /// The scenarios' names, in load order.

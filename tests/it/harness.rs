@@ -336,3 +336,94 @@ async fn the_journal_marks_idempotent_replays() {
         .collect();
     assert_eq!(replays, [&json!(false), &json!(true)]);
 }
+
+#[tokio::test]
+async fn scenarios_are_added_replaced_and_removed_at_run_time() {
+    let sim = Sim::start().await;
+    // A running conversation on the default scenario.
+    let before = sim.text(USER, AGENT, "hello").await;
+    let echo = r#"{"name":"echo","match":{"agent_numbers":["+15550002222"]},"start_node":"s",
+        "nodes":{"s":{"rules":[{"when":"any","reply":"echo: {{message}}"}]}}}"#;
+    let (s, _, v) = sim
+        .full(
+            Method::POST,
+            "/_sim/scenarios",
+            None,
+            &[],
+            echo.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["data"]["name"], "echo");
+    // The running conversation keeps its scenario; a new one plays the new scenario.
+    let again = sim.text(USER, AGENT, "still there?").await;
+    assert_eq!(again["conversation_id"], before["conversation_id"]);
+    assert_ne!(again["replies"][0]["message"], "echo: still there?");
+    let other = sim.text("+15550007777", AGENT, "hi").await;
+    assert_eq!(other["replies"][0]["message"], "echo: hi");
+    // Replacing answers 200; a bad scenario answers 400 naming the place and changes nothing.
+    let (s, _, _) = sim
+        .full(
+            Method::POST,
+            "/_sim/scenarios",
+            None,
+            &[],
+            echo.replace("echo: ", "echo2: ").into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let bad = r#"{"name":"echo","start_node":"s","nodes":{"s":{"rules":[{"when":"any","goto":"nope"}]}}}"#;
+    let got = sim
+        .raw(
+            Method::POST,
+            "/_sim/scenarios",
+            None,
+            &[],
+            bad.as_bytes().to_vec(),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_SCENARIO");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("rule 1"));
+    let third = sim.text("+15550008888", AGENT, "hi").await;
+    assert_eq!(third["replies"][0]["message"], "echo2: hi");
+    // Removing: the default cannot go; an unknown name is 404; a removed one stops playing.
+    assert_error(
+        &sim.sim(Method::DELETE, "/_sim/scenarios/default", None)
+            .await,
+        409,
+        "SCENARIO_IS_DEFAULT",
+    );
+    assert_error(
+        &sim.sim(Method::DELETE, "/_sim/scenarios/nope", None).await,
+        404,
+        "SCENARIO_NOT_FOUND",
+    );
+    let (s, _) = sim.sim(Method::DELETE, "/_sim/scenarios/echo", None).await;
+    assert_eq!(s, 200);
+    let fourth = sim.text("+15550009999", AGENT, "hi").await;
+    assert_ne!(fourth["replies"][0]["message"], "echo2: hi");
+    // A reset restores the start-up set.
+    sim.full(
+        Method::POST,
+        "/_sim/scenarios",
+        None,
+        &[],
+        echo.as_bytes().to_vec(),
+    )
+    .await;
+    sim.sim(Method::POST, "/_sim/reset", None).await;
+    let (_, list) = sim.sim(Method::GET, "/_sim/scenarios", None).await;
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "appointment-booking", "support-escalation"]
+    );
+}

@@ -1,0 +1,64 @@
+//! Scenarios at run time: `POST /_sim/scenarios` adds or replaces one (checked as at start-up;
+//! a bad one changes nothing), `DELETE /_sim/scenarios/{name}` removes one. Running
+//! conversations keep the scenario they started with; a reset restores the start-up set.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::app::App;
+use crate::body::Reply;
+use crate::error::ApiError;
+use crate::req::Req;
+use crate::scenario::file;
+
+/// `POST /_sim/scenarios` with a scenario document: 201 with the scenario, or 200 when it
+/// replaced one of the same name.
+pub(crate) fn add_scenario(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::bad_request("INVALID_JSON", "The scenario must be UTF-8 JSON"))?;
+    let name = file::peek_name(text).unwrap_or_else(|| "scenario".into());
+    let scenario = file::compile(&format!("scenario {name:?}"), text)
+        .map_err(|e| ApiError::bad_request("INVALID_SCENARIO", e))?;
+    let view = scenario.to_json();
+    let mut replaced = false;
+    app.scenarios.rcu(|current| {
+        replaced = current.names().contains(&scenario.name.as_str());
+        current.with(scenario.clone())
+    });
+    let status = if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(Reply::data(status, view))
+}
+
+/// `DELETE /_sim/scenarios/{name}`.
+pub(crate) fn remove_scenario(app: &App, name: &str) -> Result<Reply, ApiError> {
+    let mut outcome = Ok(None);
+    app.scenarios.rcu(|current| match current.without(name) {
+        Ok(Some(next)) => {
+            outcome = Ok(Some(()));
+            Arc::new(next)
+        }
+        other => {
+            outcome = other.map(|_| None);
+            current.clone()
+        }
+    });
+    match outcome {
+        Ok(Some(())) => Ok(Reply::ok(json!({"status": "removed", "name": name}))),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SCENARIO_NOT_FOUND",
+            format!("No scenario {name:?}; GET /_sim/scenarios lists them"),
+        )),
+        Err(why) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "SCENARIO_IS_DEFAULT",
+            why,
+        )),
+    }
+}
