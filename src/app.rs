@@ -14,6 +14,7 @@ use crate::faults::Faults;
 use crate::fixtures::Fixtures;
 use crate::idempotency::Idempotency;
 use crate::journal::Journal;
+use crate::metrics::{Metrics, Snapshot};
 use crate::scenario::{PendingTurn, Scenarios};
 use crate::store::Store;
 use crate::webhook::{Next, SendType, Settings, Webhooks};
@@ -86,6 +87,7 @@ pub(crate) struct Inner {
     pub journal: Journal,
     pub idempotency: Idempotency,
     pub faults: Arc<Faults>,
+    pub metrics: Arc<Metrics>,
     /// Serializes `advance` and `reset` (control calls only, never the API paths).
     pub control: tokio::sync::Mutex<()>,
 }
@@ -103,6 +105,7 @@ impl App {
         let store = Store::new(config.seed);
         fixtures.apply(&store);
         let faults = Arc::new(Faults::new(config.seed));
+        let metrics = Arc::new(Metrics::new());
         App(Arc::new(Inner {
             clock: Clock::new(config.clock, config.start_ms),
             timers: Timers::new(),
@@ -114,8 +117,10 @@ impl App {
                 log_bytes: config.webhook_log_bytes,
                 concurrency: config.webhook_concurrency,
                 faults: faults.clone(),
+                metrics: metrics.clone(),
             }),
             faults,
+            metrics,
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,
@@ -162,6 +167,24 @@ impl App {
         }
         let app = self.clone();
         tokio::spawn(async move { app.deliver(ids).await });
+    }
+
+    /// The metrics text, with gauges read now.
+    pub fn metrics_text(&self) -> String {
+        let (conversations, active) = self.store.conversation_counts();
+        let (journal, journal_bytes) = self.journal.size();
+        let (hooks, hook_bytes) = self.webhooks.size();
+        let (keys, key_bytes) = self.idempotency.size();
+        self.metrics.render(Snapshot {
+            conversations: conversations as i64,
+            active_conversations: active as i64,
+            webhooks_pending: self.webhooks.pending() as i64,
+            logs: vec![
+                ("journal", journal as i64, journal_bytes as i64),
+                ("webhooks", hooks as i64, hook_bytes as i64),
+                ("idempotency", keys as i64, key_bytes as i64),
+            ],
+        })
     }
 
     /// Clears all state, cancels timers, rewinds the clock and id sequences, reloads fixtures.

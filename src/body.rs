@@ -15,6 +15,8 @@ pub(crate) struct Reply {
     pub body: Bytes,
     /// Replayed for a repeated `idempotency-key` (the journal says so).
     pub replay: bool,
+    /// The body's media type.
+    pub content_type: &'static str,
 }
 
 impl Reply {
@@ -23,6 +25,16 @@ impl Reply {
             status,
             body: Bytes::from(serde_json::to_vec(&body).expect("a Value always serializes")),
             replay: false,
+            content_type: "application/json",
+        }
+    }
+    /// 200 with a plain-text body of this media type.
+    pub fn text(content_type: &'static str, body: String) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            body: Bytes::from(body),
+            replay: false,
+            content_type,
         }
     }
     /// 200 with `{"data": data, "errors": null}`.
@@ -36,7 +48,7 @@ impl Reply {
     pub fn into_response(self) -> Response<Full<Bytes>> {
         Response::builder()
             .status(self.status)
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, self.content_type)
             .body(Full::new(self.body))
             .expect("status and a constant header are valid")
     }

@@ -111,6 +111,11 @@ impl Idempotency {
         }
     }
 
+    /// Keys remembered and the bytes their answers count for.
+    pub fn size(&self) -> (usize, usize) {
+        (self.replies.len(), self.bytes.load(Ordering::Relaxed))
+    }
+
     pub fn clear(&self) {
         self.replies.clear();
         self.order.clear();

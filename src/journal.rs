@@ -74,7 +74,7 @@ pub struct Journal(Ring<Entry>);
 impl Journal {
     /// A journal of `cap` entries; 0 turns it off.
     pub fn new(cap: usize) -> Self {
-        Journal(Ring::new(cap))
+        Journal(Ring::bounded(cap, usize::MAX, |e: &Entry| e.body.len()))
     }
 
     pub fn enabled(&self) -> bool {
@@ -93,6 +93,11 @@ impl Journal {
     /// Journaled requests matching the filter, oldest first.
     pub fn list(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
         self.0.list(keep)
+    }
+
+    /// Entries kept and the bytes of their bodies.
+    pub fn size(&self) -> (usize, usize) {
+        (self.0.len(), self.0.bytes())
     }
 
     /// How many journaled requests match, without copying them.

@@ -31,7 +31,7 @@
 //!   real-clock driver), and messages, the inactivity timer and ending in `mod`.
 //! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
 //!   journal, idempotency, faults) and what it schedules; `idempotency`: replayed answers;
-//!   `faults`: the fault rules of `/_sim/faults`.
+//!   `faults`: the fault rules of `/_sim/faults`; `metrics`: `/_sim/metrics`.
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
@@ -58,6 +58,7 @@ mod history;
 mod idempotency;
 mod input;
 mod journal;
+mod metrics;
 mod model;
 mod req;
 mod ring;

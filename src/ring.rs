@@ -112,14 +112,18 @@ impl<T: Clone> Ring<T> {
         v.into_iter().map(|e| e.1).collect()
     }
 
+    /// How many entries are kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// How many kept entries match.
     pub fn count(&self, keep: impl Fn(&T) -> bool) -> usize {
         self.entries.iter().filter(|e| keep(e.value())).count()
     }
 
     /// The bytes the kept entries count for.
-    #[cfg(test)]
-    fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
 

@@ -55,9 +55,53 @@ enum Route<'a> {
     SimRemoveFault(&'a str),
     SimAddScenario,
     SimRemoveScenario(&'a str),
+    SimMetrics,
 }
 
 impl Route<'_> {
+    /// The route as metrics name it: method and path pattern.
+    fn name(&self) -> &'static str {
+        use Route::*;
+        match self {
+            Numbers => "GET /v1/sms/numbers",
+            NumberUpdate => "POST /v1/sms/number/update",
+            Send => "POST /v1/sms/send",
+            Create => "POST /v1/sms/create",
+            Analyze => "POST /v1/sms/analyze",
+            ListConversations => "GET /v1/sms/conversations",
+            Resend => "POST /v1/sms/conversations/webhooks/resend",
+            GetConversation(_) => "GET /v1/sms/conversations/{id}",
+            PatchConversation(_) => "PATCH /v1/sms/conversations/{id}",
+            DeleteConversation(_) => "DELETE /v1/sms/conversations/{id}",
+            PostMessages(_) => "POST /v1/sms/conversations/{id}/messages",
+            DeleteMessages(_) => "DELETE /v1/sms/conversations/{id}/messages",
+            Handoff(_) => "POST /v1/sms/conversations/{id}/handoff",
+            Resume(_) => "POST /v1/sms/conversations/{id}/resume",
+            End(_) => "POST /v1/sms/conversations/{id}/end",
+            WebhookLog(_) => "GET /v1/sms/conversations/{id}/webhook",
+            SimHealth => "GET /_sim/health",
+            SimReset => "POST /_sim/reset",
+            SimNumbers => "GET /_sim/numbers",
+            SimProvision => "POST /_sim/numbers",
+            SimInbound => "POST /_sim/inbound",
+            SimClock => "GET /_sim/clock",
+            SimAdvance => "POST /_sim/clock/advance",
+            SimWebhooks => "GET /_sim/webhooks",
+            SimScenarios => "GET /_sim/scenarios",
+            SimOutbox => "GET /_sim/outbox",
+            SimRequests => "GET /_sim/requests",
+            SimRequestsCount => "GET /_sim/requests/count",
+            SimWebhooksWait => "POST /_sim/webhooks/wait",
+            SimFaults => "GET /_sim/faults",
+            SimAddFault => "POST /_sim/faults",
+            SimClearFaults => "DELETE /_sim/faults",
+            SimRemoveFault(_) => "DELETE /_sim/faults/{id}",
+            SimAddScenario => "POST /_sim/scenarios",
+            SimRemoveScenario(_) => "DELETE /_sim/scenarios/{name}",
+            SimMetrics => "GET /_sim/metrics",
+        }
+    }
+
     /// Bland's API needs a key; the control API does not.
     fn needs_key(&self) -> bool {
         !matches!(
@@ -81,6 +125,7 @@ impl Route<'_> {
                 | Route::SimRemoveFault(_)
                 | Route::SimAddScenario
                 | Route::SimRemoveScenario(_)
+                | Route::SimMetrics
         )
     }
 }
@@ -133,6 +178,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ),
         ["_sim", "scenarios", name] => one(M::DELETE, R::SimRemoveScenario(name)),
         ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
+        ["_sim", "metrics"] => one(M::GET, R::SimMetrics),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
@@ -202,7 +248,8 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
     }
 }
 
-async fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
+/// Routes and answers; `name` is set to the route's name once it is known.
+async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route = table(&req.method, &segs).unwrap_or_else(|| {
@@ -212,6 +259,7 @@ async fn route(app: &App, req: &Req) -> Result<Reply, ApiError> {
             format!("No route for {} {}", req.method, req.path),
         ))
     })?;
+    *name = route.name();
     let key = if route.needs_key() {
         authenticate(app, req)?
     } else {
@@ -258,6 +306,10 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
         Route::SimWebhooks => admin::webhooks(app, req),
         Route::SimScenarios => Ok(Reply::ok(app.scenarios.load().to_json())),
         Route::SimAddScenario => admin::add_scenario(app, req),
+        Route::SimMetrics => Ok(Reply::text(
+            "text/plain; version=0.0.4; charset=utf-8",
+            app.metrics_text(),
+        )),
         Route::SimRemoveScenario(name) => admin::remove_scenario(app, name),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),
@@ -346,6 +398,8 @@ pub(crate) async fn handle(
         strict: app.config.strict,
         warnings: Default::default(),
     };
+    let started = std::time::Instant::now();
+    let mut name = "unknown route";
     let fault = fault_for(&app, &req).await;
     let answer = match fault {
         Some(ApiFault::Drop) => return Err(Dropped),
@@ -353,8 +407,11 @@ pub(crate) async fn handle(
             status,
             code,
             message,
-        }) => Err(injected(status, code, message)),
-        _ => route(&app, &req).await,
+        }) => {
+            name = "faulted request";
+            Err(injected(status, code, message))
+        }
+        _ => route(&app, &req, &mut name).await,
     };
     let replay = answer.as_ref().is_ok_and(|r| r.replay);
     let (reply, error) = match answer {
@@ -364,6 +421,8 @@ pub(crate) async fn handle(
             (Reply::from(e), Some(code))
         }
     };
+    let seconds = started.elapsed().as_secs_f64();
+    app.metrics.request(name, reply.status.as_u16(), seconds);
     let warnings = req.take_warnings();
     let mut response = reply.into_response();
     if !warnings.is_empty() {

@@ -385,6 +385,17 @@ impl Store {
         (all.len(), page)
     }
 
+    /// Conversations held, and how many are active (one pass, one shard at a time).
+    pub fn conversation_counts(&self) -> (usize, usize) {
+        let active = self
+            .inner
+            .conversations
+            .iter()
+            .filter(|c| c.is_active)
+            .count();
+        (self.inner.conversations.len(), active)
+    }
+
     /// Deletes a conversation owned by `account`; returns it.
     pub fn delete_conversation(&self, account: &str, id: &str) -> Option<Conversation> {
         let (_, conv) = self

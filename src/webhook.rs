@@ -23,6 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::event::Event;
 use crate::faults::{Faults, WebhookFault};
+use crate::metrics::Metrics;
 
 use crate::clock::iso;
 use crate::history::Body;
@@ -179,6 +180,7 @@ pub struct Webhooks {
     faults: Arc<Faults>,
     /// Signalled after every recorded attempt, for `/_sim/webhooks/wait`.
     attempted: Notify,
+    metrics: Arc<Metrics>,
 }
 
 /// Attempts that may wait for a turn at once.
@@ -199,6 +201,7 @@ pub(crate) struct Settings {
     pub log_bytes: usize,
     pub concurrency: usize,
     pub faults: Arc<Faults>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What an attempt leaves to do.
@@ -226,6 +229,7 @@ impl Webhooks {
             generation: AtomicU64::new(0),
             faults: s.faults,
             attempted: Notify::new(),
+            metrics: s.metrics,
         }
     }
 
@@ -250,6 +254,16 @@ impl Webhooks {
 
     /// Drops every delivery; ids start over. Attempts still in flight belong to the old
     /// generation and record nothing.
+    /// Deliveries kept and the bytes they count for.
+    pub fn size(&self) -> (usize, usize) {
+        (self.log.len(), self.log.bytes())
+    }
+
+    /// Deliveries waiting for a retry.
+    pub fn pending(&self) -> usize {
+        self.log.count(|d| d.state == State::Pending)
+    }
+
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.log.clear();
@@ -321,6 +335,11 @@ impl Webhooks {
             }
         };
         let attempt = attempt_of(sent_at, started, &result, send_type);
+        self.metrics.attempt(match &result {
+            Ok(code) if (200..300).contains(code) => "delivered",
+            Ok(_) => "failed",
+            Err(_) => "error",
+        });
         let final_ = matches!(&result, Err(e) if !e.retry);
         let next = self
             .log

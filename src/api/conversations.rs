@@ -24,6 +24,7 @@ pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
         status: StatusCode::OK,
         body: body.into(),
         replay: false,
+        content_type: "application/json",
     })
 }
 

@@ -142,6 +142,7 @@ impl<'a> Ctx<'a> {
                 Some(MessageStatus::Delivered),
             ),
         };
+        self.app.metrics.message();
         c.push_message(Message {
             id: id.unwrap_or_else(|| self.app.store.ids().uuid()),
             created_at: self.now,

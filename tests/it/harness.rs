@@ -427,3 +427,61 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
         ["default", "appointment-booking", "support-escalation"]
     );
 }
+
+#[tokio::test]
+async fn metrics_speak_the_prometheus_text_format() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    set_webhook(&sim, AGENT, &rx.url).await;
+    sim.send(send_body()).await;
+    rx.wait_for(1).await;
+    sim.sim(
+        Method::POST,
+        "/_sim/webhooks/wait",
+        Some(json!({"count": 1})),
+    )
+    .await;
+    // The body is text, not JSON: read it with a plain client.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let r = client
+        .get(format!("{}/_sim/metrics", sim.base).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    use http_body_util::BodyExt;
+    let text =
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let mut samples = std::collections::HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        samples.insert(name.to_string(), value);
+    }
+    assert_eq!(
+        samples["bland_sim_requests_total{route=\"POST /v1/sms/send\",status=\"200\"}"],
+        1.0
+    );
+    assert_eq!(
+        samples["bland_sim_webhook_attempts_total{outcome=\"delivered\"}"],
+        1.0
+    );
+    assert_eq!(samples["bland_sim_messages_total"], 1.0);
+    assert_eq!(samples["bland_sim_conversations_active"], 1.0);
+    assert_eq!(samples["bland_sim_log_entries{log=\"webhooks\"}"], 1.0);
+    assert!(samples
+        .keys()
+        .any(|k| k.starts_with("bland_sim_request_duration_seconds_bucket")));
+    assert!(text.ends_with("# EOF\n"));
+}
