@@ -81,8 +81,9 @@ pub(crate) struct Inner {
     pub webhooks: Webhooks,
     /// The scenarios in force; `POST /_sim/scenarios` swaps in a new set.
     pub scenarios: ArcSwap<Scenarios>,
-    /// The set loaded at start-up, which a reset restores.
-    initial_scenarios: Arc<Scenarios>,
+    /// The set loaded at start-up (or last reloaded from watched files), which a reset
+    /// restores.
+    initial_scenarios: ArcSwap<Scenarios>,
     pub fixtures: Fixtures,
     pub journal: Journal,
     pub idempotency: Idempotency,
@@ -124,7 +125,7 @@ impl App {
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,
-            initial_scenarios: Arc::new(scenarios.clone()),
+            initial_scenarios: ArcSwap::from_pointee(scenarios.clone()),
             scenarios: ArcSwap::from_pointee(scenarios),
             fixtures,
             config,
@@ -169,6 +170,13 @@ impl App {
         tokio::spawn(async move { app.deliver(ids).await });
     }
 
+    /// Puts a reloaded scenario set in force, also for later resets.
+    pub fn replace_scenarios(&self, scenarios: Scenarios) {
+        let scenarios = Arc::new(scenarios);
+        self.initial_scenarios.store(scenarios.clone());
+        self.scenarios.store(scenarios);
+    }
+
     /// The metrics text, with gauges read now.
     pub fn metrics_text(&self) -> String {
         let (conversations, active) = self.store.conversation_counts();
@@ -196,7 +204,7 @@ impl App {
         self.journal.clear();
         self.idempotency.clear();
         self.faults.clear();
-        self.scenarios.store(self.initial_scenarios.clone());
+        self.scenarios.store(self.initial_scenarios.load_full());
         self.clock.reset();
         self.fixtures.apply(&self.store);
     }

@@ -62,6 +62,9 @@ struct Cli {
     /// the embedded ones.
     #[arg(long, env = "BLAND_SIM_SCENARIOS", value_delimiter = ',')]
     scenarios: Vec<PathBuf>,
+    /// Reload the --scenarios files when they change (a broken edit keeps the old ones).
+    #[arg(long, env = "BLAND_SIM_WATCH", value_parser = boolish(), default_missing_value = "true", num_args = 0..=1)]
+    watch: bool,
     /// `real` (default) or `manual` (time moves only by POST /_sim/clock/advance).
     #[arg(long, env = "BLAND_SIM_CLOCK", value_enum, default_value = "real")]
     clock: Clock,
@@ -210,6 +213,7 @@ impl Cli {
             .body_limit(self.body_limit)
             .latency(Duration::from_millis(self.latency_ms))
             .strict(self.strict)
+            .watch_scenarios(self.watch)
             .keep_alive_timeout(Duration::from_millis(self.keep_alive_timeout_ms))
             .body_timeout(Duration::from_millis(self.body_timeout_ms))
             .max_connections(self.max_connections)

@@ -21,6 +21,7 @@ use crate::input::is_web_url;
 use crate::scenario::{file, Scenario, Scenarios};
 use crate::server;
 use crate::validation::e164;
+use std::path::PathBuf;
 
 /// The address a simulator binds when none is given: loopback, any free port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:0";
@@ -36,7 +37,8 @@ pub struct SimulatorBuilder {
     seed: Option<u64>,
     start_time: Option<String>,
     fixtures: Option<Fixtures>,
-    scenarios: Vec<Scenario>,
+    scenarios: Vec<Source>,
+    watch: bool,
     addr: String,
 }
 
@@ -48,6 +50,7 @@ impl SimulatorBuilder {
             start_time: None,
             fixtures: None,
             scenarios: Vec::new(),
+            watch: false,
             addr: DEFAULT_ADDR.to_string(),
         }
     }
@@ -220,7 +223,7 @@ impl SimulatorBuilder {
     pub fn scenario_json(mut self, json: &str) -> Result<Self, Error> {
         let name = file::peek_name(json).unwrap_or_else(|| "scenario".into());
         let s = file::compile(&format!("scenario {name:?}"), json).map_err(Error::Scenario)?;
-        self.scenarios.push(s);
+        self.scenarios.push(Source::Doc(s));
         Ok(self)
     }
 
@@ -229,10 +232,9 @@ impl SimulatorBuilder {
     /// # Errors
     /// [`Error::Scenario`] naming the file and the reason.
     pub fn scenario_path(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let text = crate::input::read_file(path).map_err(Error::Scenario)?;
-        let s = file::compile(&path.display().to_string(), &text).map_err(Error::Scenario)?;
-        self.scenarios.push(s);
+        let source = Source::File(path.as_ref().to_path_buf());
+        source.load().map_err(Error::Scenario)?;
+        self.scenarios.push(source);
         Ok(self)
     }
 
@@ -241,9 +243,18 @@ impl SimulatorBuilder {
     /// # Errors
     /// [`Error::Scenario`] naming the file and the reason.
     pub fn scenarios_dir(mut self, dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let found = Scenarios::read_dir(dir.as_ref()).map_err(Error::Scenario)?;
-        self.scenarios.extend(found);
+        let source = Source::Dir(dir.as_ref().to_path_buf());
+        source.load().map_err(Error::Scenario)?;
+        self.scenarios.push(source);
         Ok(self)
+    }
+
+    /// Reload the scenario files and directories given (`scenario_path`, `scenarios_dir`)
+    /// when they change. A broken edit is logged and the scenarios in force are kept; running
+    /// conversations keep the scenario they started with.
+    pub fn watch_scenarios(mut self, on: bool) -> Self {
+        self.watch = on;
+        self
     }
 
     /// Checks the options, binds the listener and starts serving.
@@ -278,7 +289,7 @@ impl SimulatorBuilder {
             return Err(Error::Option("webhook attempts must be at least 1".into()));
         }
         config.seed = self.seed.unwrap_or_else(rand::random);
-        let scenarios = Scenarios::build(self.scenarios).map_err(Error::Scenario)?;
+        let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
         let fixtures = self.fixtures.unwrap_or_else(Fixtures::embedded);
         let listener = TcpListener::bind(&self.addr)
             .await
@@ -298,11 +309,12 @@ impl SimulatorBuilder {
                  control API (reset, the request journal, numbers) unless an admin token is set"
             );
         }
-        Ok(Simulator::serve(
-            App::new(config, scenarios, fixtures),
-            listener,
-            addr,
-        ))
+        let sim = Simulator::serve(App::new(config, scenarios, fixtures), listener, addr);
+        if self.watch {
+            let (app, stop) = (sim.app.clone(), sim.stop.clone());
+            tokio::spawn(watch(app, self.scenarios, stop));
+        }
+        Ok(sim)
     }
 }
 
@@ -464,6 +476,83 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// Where scenarios come from, kept so `watch_scenarios` can load them again.
+enum Source {
+    Doc(Scenario),
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+impl Source {
+    fn load(&self) -> Result<Vec<Scenario>, String> {
+        match self {
+            Source::Doc(s) => Ok(vec![s.clone()]),
+            Source::File(p) => {
+                let text = crate::input::read_file(p)?;
+                Ok(vec![file::compile(&p.display().to_string(), &text)?])
+            }
+            Source::Dir(d) => Scenarios::read_dir(d),
+        }
+    }
+
+    /// What changes when a file changes: each file's path, length and modification time.
+    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let files = match self {
+            Source::Doc(_) => Vec::new(),
+            Source::File(p) => vec![p.clone()],
+            Source::Dir(d) => std::fs::read_dir(d)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default(),
+        };
+        let mut out: Vec<_> = files
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                (p, len, meta.and_then(|m| m.modified().ok()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// The embedded scenarios and those of `sources`, in order.
+fn load_all(sources: &[Source]) -> Result<Scenarios, String> {
+    let mut all = Vec::new();
+    for s in sources {
+        all.extend(s.load()?);
+    }
+    Scenarios::build(all)
+}
+
+/// How often watched scenario files are looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Reloads the scenarios when a watched file changes, until `stop`.
+async fn watch(app: App, sources: Vec<Source>, stop: CancellationToken) {
+    let look = || sources.iter().map(Source::fingerprint).collect::<Vec<_>>();
+    let mut seen = look();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+        let now = look();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match load_all(&sources) {
+            Ok(scenarios) => {
+                tracing::info!("scenario files changed: reloaded");
+                app.replace_scenarios(scenarios);
+            }
+            Err(e) => tracing::warn!("{e}; keeping the scenarios in force"),
+        }
     }
 }
 

@@ -485,3 +485,41 @@ async fn metrics_speak_the_prometheus_text_format() {
         .any(|k| k.starts_with("bland_sim_request_duration_seconds_bucket")));
     assert!(text.ends_with("# EOF\n"));
 }
+
+#[tokio::test]
+async fn watched_scenario_files_reload_and_a_broken_edit_keeps_the_old_ones() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("echo.json");
+    let scenario = |reply: &str| {
+        format!(
+            r#"{{"name":"echo","match":{{"agent_numbers":["+15550002222"]}},"start_node":"s",
+            "nodes":{{"s":{{"rules":[{{"when":"any","reply":"{reply}"}}]}}}}}}"#
+        )
+    };
+    std::fs::write(&file, scenario("first")).unwrap();
+    let sim = Sim::with(manual().scenarios_dir(&dir).unwrap().watch_scenarios(true)).await;
+    assert_eq!(
+        sim.text("+15550000001", AGENT, "hi").await["replies"][0]["message"],
+        "first"
+    );
+    std::fs::write(&file, scenario("the second version")).unwrap();
+    let mut reply = Value::Null;
+    for i in 0..100 {
+        let user = format!("+155500010{i:02}");
+        reply = sim.text(&user, AGENT, "hi").await["replies"][0]["message"].clone();
+        if reply == "the second version" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reply, "the second version", "reloaded within 5 s");
+    std::fs::write(&file, "{ not json").unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = sim.text("+15550002000", AGENT, "hi").await;
+    assert_eq!(
+        after["replies"][0]["message"], "the second version",
+        "a broken edit keeps the old"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
