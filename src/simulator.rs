@@ -223,7 +223,7 @@ impl SimulatorBuilder {
     pub fn scenario_json(mut self, json: &str) -> Result<Self, Error> {
         let name = file::peek_name(json).unwrap_or_else(|| "scenario".into());
         let s = file::compile(&format!("scenario {name:?}"), json).map_err(Error::Scenario)?;
-        self.scenarios.push(Source::Doc(s));
+        self.scenarios.push(Source::Doc(Box::new(s)));
         Ok(self)
     }
 
@@ -481,7 +481,7 @@ impl Drop for Simulator {
 
 /// Where scenarios come from, kept so `watch_scenarios` can load them again.
 enum Source {
-    Doc(Scenario),
+    Doc(Box<Scenario>),
     File(PathBuf),
     Dir(PathBuf),
 }
@@ -489,7 +489,7 @@ enum Source {
 impl Source {
     fn load(&self) -> Result<Vec<Scenario>, String> {
         match self {
-            Source::Doc(s) => Ok(vec![s.clone()]),
+            Source::Doc(s) => Ok(vec![(**s).clone()]),
             Source::File(p) => {
                 let text = crate::input::read_file(p)?;
                 Ok(vec![file::compile(&p.display().to_string(), &text)?])
