@@ -14,6 +14,18 @@ async fn fault(sim: &Sim, rule: Value) -> Value {
     v["data"].clone()
 }
 
+/// `POST /_sim/scenarios` with a scenario document.
+async fn post_scenario(sim: &Sim, doc: &str) -> (hyper::StatusCode, Value) {
+    sim.raw(
+        Method::POST,
+        "/_sim/scenarios",
+        None,
+        &[],
+        doc.as_bytes().to_vec(),
+    )
+    .await
+}
+
 fn send_body() -> Value {
     json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"})
 }
@@ -344,15 +356,7 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
     let before = sim.text(USER, AGENT, "hello").await;
     let echo = r#"{"name":"echo","match":{"agent_numbers":["+15550002222"]},"start_node":"s",
         "nodes":{"s":{"rules":[{"when":"any","reply":"echo: {{message}}"}]}}}"#;
-    let (s, _, v) = sim
-        .full(
-            Method::POST,
-            "/_sim/scenarios",
-            None,
-            &[],
-            echo.as_bytes().to_vec(),
-        )
-        .await;
+    let (s, v) = post_scenario(&sim, echo).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["data"]["name"], "echo");
     // The running conversation keeps its scenario; a new one plays the new scenario.
@@ -362,26 +366,10 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
     let other = sim.text("+15550007777", AGENT, "hi").await;
     assert_eq!(other["replies"][0]["message"], "echo: hi");
     // Replacing answers 200; a bad scenario answers 400 naming the place and changes nothing.
-    let (s, _, _) = sim
-        .full(
-            Method::POST,
-            "/_sim/scenarios",
-            None,
-            &[],
-            echo.replace("echo: ", "echo2: ").into_bytes(),
-        )
-        .await;
+    let (s, _) = post_scenario(&sim, &echo.replace("echo: ", "echo2: ")).await;
     assert_eq!(s, 200);
     let bad = r#"{"name":"echo","start_node":"s","nodes":{"s":{"rules":[{"when":"any","goto":"nope"}]}}}"#;
-    let got = sim
-        .raw(
-            Method::POST,
-            "/_sim/scenarios",
-            None,
-            &[],
-            bad.as_bytes().to_vec(),
-        )
-        .await;
+    let got = post_scenario(&sim, bad).await;
     assert_error(&got, 400, "INVALID_SCENARIO");
     assert!(got.1["errors"][0]["message"]
         .as_str()
@@ -406,14 +394,7 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
     let fourth = sim.text("+15550009999", AGENT, "hi").await;
     assert_ne!(fourth["replies"][0]["message"], "echo2: hi");
     // A reset restores the start-up set.
-    sim.full(
-        Method::POST,
-        "/_sim/scenarios",
-        None,
-        &[],
-        echo.as_bytes().to_vec(),
-    )
-    .await;
+    post_scenario(&sim, echo).await;
     sim.sim(Method::POST, "/_sim/reset", None).await;
     let (_, list) = sim.sim(Method::GET, "/_sim/scenarios", None).await;
     let names: Vec<&str> = list["data"]
