@@ -21,10 +21,12 @@
 //! Requests flow one way: `server` → `routes` → a handler in `api/*` (Bland's API) or `admin`
 //! (`/_sim/*`), which parses the request, calls `engine`, and renders the answer → `engine`
 //! (every conversation rule) → `store`. Lower modules never import upper ones.
-//! - `simulator`: the public [`Simulator`] and [`SimulatorBuilder`]; `banner`: the start-up text.
+//! - `simulator/*`: the public [`Simulator`] (`mod`), [`SimulatorBuilder`] (`builder`) and
+//!   scenario sources with `--watch` (`watch`); `banner`: the start-up text.
 //! - `server`: accept loop and graceful shutdown; `routes`: the one route table, auth, journal.
 //! - `api/*`: one file per `/v1/sms` resource (`filter`: the list's typed filters); `admin`:
-//!   the `/_sim/*` control API; `req`: the request snapshot; `input`: typed body parsing.
+//!   the `/_sim/*` control API (`admin/*`: `mod`, `inspect`, `faults`, `scenarios`); `req`: the
+//!   request snapshot; `input`: typed body parsing.
 //! - `engine/*`: the conversation lifecycle — `lifecycle` (opening, inbound texts,
 //!   re-activation, deletion, `apply`), `handoff` (handoff, resume, `/end`), `turns` (scenario
 //!   turns), `outcomes`, `payload` (webhook bodies), `time` (firing timers, `advance`, the
@@ -34,8 +36,8 @@
 //!   `faults`: the fault rules of `/_sim/faults`; `metrics`: `/_sim/metrics`.
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
-//! - `clock`: the real/manual clock and the ordered timer queue; `webhook`: signed deliveries
-//!   and retries; `event`: what a webhook is about; `history`: a conversation's `chat_history`, serialized once and shared by
+//! - `clock`: the real/manual clock and the ordered timer queue; `webhook/*`: signed deliveries
+//!   and retries (`delivery`: one delivery and its views); `event`: what a webhook is about; `history`: a conversation's `chat_history`, serialized once and shared by
 //!   its deliveries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
 //!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.

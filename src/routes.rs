@@ -379,29 +379,13 @@ pub(crate) async fn handle(
     app: App,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
-    let (parts, body) = req.into_parts();
-    let limit = app.config.body_limit;
-    let deadline = std::time::Duration::from_millis(app.config.body_timeout_ms);
-    let body = match tokio::time::timeout(deadline, read_limited(body, limit))
-        .await
-        .unwrap_or_else(|_| Err(body_timed_out(deadline)))
-    {
-        Ok(b) => b,
+    let req = match read(&app, req).await {
+        Ok(r) => r,
         Err(e) => return Ok(Reply::from(e).into_response()),
-    };
-    let req = Req {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(String::from),
-        headers: parts.headers,
-        body,
-        strict: app.config.strict,
-        warnings: Default::default(),
     };
     let started = std::time::Instant::now();
     let mut name = "unknown route";
-    let fault = fault_for(&app, &req).await;
-    let answer = match fault {
+    let answer = match fault_for(&app, &req).await {
         Some(ApiFault::Drop) => return Err(Dropped),
         Some(ApiFault::Error {
             status,
@@ -416,30 +400,14 @@ pub(crate) async fn handle(
     let replay = answer.as_ref().is_ok_and(|r| r.replay);
     let (reply, error) = match answer {
         Ok(r) => (r, None),
-        Err(e) => {
-            let code = e.code;
-            (Reply::from(e), Some(code))
-        }
+        Err(e) => (Reply::from(e.clone()), Some(e.code)),
     };
-    let seconds = started.elapsed().as_secs_f64();
-    app.metrics.request(name, reply.status.as_u16(), seconds);
+    app.metrics
+        .request(name, reply.status.as_u16(), started.elapsed().as_secs_f64());
     let warnings = req.take_warnings();
     let mut response = reply.into_response();
-    if !warnings.is_empty() {
-        let text: String = warnings
-            .join("; ")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&text) {
-            response.headers_mut().insert("x-bland-sim-warning", v);
-        }
+    if let Some(v) = warning_header(&warnings) {
+        response.headers_mut().insert("x-bland-sim-warning", v);
     }
     if app.journal.enabled() && !req.path.starts_with("/_sim/") {
         app.journal.record(Entry {
@@ -458,4 +426,37 @@ pub(crate) async fn handle(
         });
     }
     Ok(response)
+}
+
+/// The request read once: its body within the size limit and the body timeout.
+async fn read(app: &App, req: Request<Incoming>) -> Result<Req, ApiError> {
+    let (parts, body) = req.into_parts();
+    let limit = app.config.body_limit;
+    let deadline = std::time::Duration::from_millis(app.config.body_timeout_ms);
+    let body = tokio::time::timeout(deadline, read_limited(body, limit))
+        .await
+        .unwrap_or_else(|_| Err(body_timed_out(deadline)))?;
+    Ok(Req {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(String::from),
+        headers: parts.headers,
+        body,
+        strict: app.config.strict,
+        warnings: Default::default(),
+    })
+}
+
+/// The warnings as one header value (anything but printable ASCII becomes `?`).
+fn warning_header(warnings: &[String]) -> Option<hyper::header::HeaderValue> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let printable = |c: char| c.is_ascii_graphic() || c == ' ';
+    let text: String = warnings
+        .join("; ")
+        .chars()
+        .map(|c| if printable(c) { c } else { '?' })
+        .collect();
+    hyper::header::HeaderValue::from_str(&text).ok()
 }

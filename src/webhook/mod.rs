@@ -17,7 +17,6 @@ use http_body_util::Full;
 use hyper::{header, Request};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 
@@ -25,9 +24,12 @@ use crate::event::Event;
 use crate::faults::{Faults, WebhookFault};
 use crate::metrics::Metrics;
 
-use crate::clock::iso;
 use crate::history::Body;
 use crate::ring::Ring;
+
+mod delivery;
+
+pub(crate) use delivery::{Attempt, Delivery, SendType, State};
 
 /// First retry waits this long; each next one twice as long.
 pub const RETRY_BASE_SECS: i64 = 5;
@@ -46,116 +48,6 @@ pub(crate) fn sign(secret: &str, body: &Body) -> String {
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     body.for_each_piece(|p| mac.update(p));
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// Why an attempt was sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendType {
-    /// The original delivery and its retries.
-    Spawn,
-    /// A re-delivery asked for through `/v1/sms/conversations/webhooks/resend`.
-    Resend,
-}
-
-impl SendType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SendType::Spawn => "spawn",
-            SendType::Resend => "resend",
-        }
-    }
-}
-
-/// One HTTP attempt of a delivery.
-#[derive(Clone, Debug)]
-pub struct Attempt {
-    pub sent_at: i64,
-    pub response_code: Option<u16>,
-    pub response_time_ms: u64,
-    pub error: Option<String>,
-    pub send_type: SendType,
-}
-
-/// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Delivered => "delivered",
-            State::Failed => "failed",
-        }
-    }
-}
-
-/// A webhook to deliver: the exact bytes and signature, and every attempt so far.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub id: u64,
-    pub user_id: String,
-    pub conversation_id: String,
-    pub event: Event,
-    pub url: String,
-    pub body: Body,
-    pub signature: String,
-    pub created_at: i64,
-    pub attempts: Vec<Attempt>,
-    pub state: State,
-    pub next_attempt_at: Option<i64>,
-    /// The log's generation when it was made.
-    pub generation: u64,
-}
-
-impl Delivery {
-    fn payload(&self) -> Value {
-        serde_json::from_slice(&self.body.to_bytes()).unwrap_or(Value::Null)
-    }
-    /// The `/_sim/webhooks` view.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "conversation_id": self.conversation_id,
-            "type": self.event.kind(),
-            "event": self.event.as_str(),
-            "url": self.url,
-            "status": self.state.as_str(),
-            "signature": self.signature,
-            "created_at": iso(self.created_at),
-            "next_attempt_at": self.next_attempt_at.map(iso),
-            "attempts": self.attempts.iter().enumerate().map(|(i, a)| json!({
-                "attempt": i + 1,
-                "sent_at": iso(a.sent_at),
-                "response_code": a.response_code,
-                "response_time": format!("{}ms", a.response_time_ms),
-                "error_message": a.error,
-                "send_type": a.send_type.as_str(),
-            })).collect::<Vec<_>>(),
-            "payload": self.payload(),
-        })
-    }
-    /// The §3.15 webhook-log view.
-    pub fn log_json(&self) -> Value {
-        json!({
-            "conversation_id": self.conversation_id,
-            "url": self.url,
-            "payload": self.payload(),
-            "created_at": iso(self.created_at),
-            "user_id": self.user_id,
-            "metadata": self.attempts.iter().map(|a| json!({
-                "sent_at": iso(a.sent_at),
-                "response_code": a.response_code,
-                "response_time": format!("{}ms", a.response_time_ms),
-                "send_type": a.send_type.as_str(),
-                "error_message": a.error,
-            })).collect::<Vec<_>>(),
-        })
-    }
 }
 
 /// The delivery log and the HTTP client that sends.
