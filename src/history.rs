@@ -24,7 +24,8 @@ impl History {
             .push(item);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.items.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 

@@ -187,11 +187,11 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.cfg.webhook.clone())
     }
 
-    fn message_webhook(&mut self, c: &Conversation, idx: usize) {
+    fn message_webhook(&mut self, c: &mut Conversation, idx: usize) {
         let Some(url) = self.webhook_url(c) else {
             return;
         };
-        let body = payload::message(c, &c.messages[idx]);
+        let body = payload::message(c, idx);
         let id =
             self.app
                 .webhooks

@@ -2,15 +2,15 @@
 //! head), the conversation's shared `chat_history` list, then the rest (the tail). Field
 //! order and bytes are those of one JSON object with these fields in this order.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::iso;
 use crate::event::Status;
-use crate::history::Body;
-use crate::model::{Conversation, Message, Sender};
+use std::sync::Arc;
+
+use crate::history::{Body, History};
+use crate::model::{Conversation, Sender};
 
 /// The fields before `chat_history`.
 #[derive(Serialize)]
@@ -72,7 +72,7 @@ fn shared(c: &Conversation) -> Shared<'_> {
 }
 
 /// `{head fields,"chat_history":` + the conversation's history + `,tail fields}`.
-fn body(c: &Conversation, tail: &impl Serialize) -> Body {
+fn body(c: &Conversation, history: (Arc<History>, usize), tail: &impl Serialize) -> Body {
     let head = Head {
         conversation_id: &c.id,
         phone_number: &c.user_number,
@@ -89,13 +89,15 @@ fn body(c: &Conversation, tail: &impl Serialize) -> Body {
     tail.shrink_to_fit();
     Body {
         head: head.into(),
-        history: Some((Arc::clone(&c.history), c.history.len())),
+        history: Some(history),
         tail: tail.into(),
     }
 }
 
 /// A message webhook's body.
-pub(super) fn message(c: &Conversation, m: &Message) -> Body {
+pub(super) fn message(c: &mut Conversation, idx: usize) -> Body {
+    let history = c.shared_history();
+    let m = &c.messages[idx];
     let tail = MessageTail {
         shared: shared(c),
         kind: "message",
@@ -104,16 +106,17 @@ pub(super) fn message(c: &Conversation, m: &Message) -> Body {
         sender: m.sender,
         created_at: iso(m.created_at),
     };
-    body(c, &tail)
+    body(c, history, &tail)
 }
 
 /// A status webhook's body, with `extra` fields (outcomes, reason, actor…) last.
 pub(super) fn status(
-    c: &Conversation,
+    c: &mut Conversation,
     status: Status,
     now: i64,
     extra: Map<String, Value>,
 ) -> Body {
+    let history = c.shared_history();
     let transcript: Vec<String> = c
         .visible_messages()
         .map(|m| format!("{}: {}", m.sender.transcript_label(), m.message))
@@ -127,5 +130,5 @@ pub(super) fn status(
         created_at: iso(now),
         extra,
     };
-    body(c, &tail)
+    body(c, history, &tail)
 }

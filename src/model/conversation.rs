@@ -272,7 +272,11 @@ pub struct Conversation {
     /// How many of `messages` are not deleted.
     pub(crate) visible: usize,
     /// The visible messages' `chat_history` items, shared with the webhooks that carry them.
-    pub history: Arc<History>,
+    /// Filled only when a webhook needs them ([`Conversation::shared_history`]), so a
+    /// conversation without webhooks never serializes one.
+    pub(crate) history: Arc<History>,
+    /// `messages[..history_upto]` are in `history` (the visible ones).
+    pub(crate) history_upto: usize,
     pub webhook: Option<String>,
     pub timing: TimingOverrides,
     pub disposition_ids: Option<Vec<String>>,
@@ -320,6 +324,7 @@ impl Default for Conversation {
             messages: Vec::new(),
             visible: 0,
             history: Arc::default(),
+            history_upto: 0,
             webhook: None,
             timing: TimingOverrides::default(),
             disposition_ids: None,
@@ -345,9 +350,20 @@ impl Conversation {
     pub fn push_message(&mut self, m: Message) {
         if !m.deleted {
             self.visible += 1;
-            self.history.push(m.history_item());
         }
         self.messages.push(m);
+    }
+    /// The `chat_history` list with every visible message in it, and how many items that is;
+    /// serializes only the messages stored since the last call.
+    pub fn shared_history(&mut self) -> (Arc<History>, usize) {
+        for m in self.messages[self.history_upto..]
+            .iter()
+            .filter(|m| !m.deleted)
+        {
+            self.history.push(m.history_item());
+        }
+        self.history_upto = self.messages.len();
+        (Arc::clone(&self.history), self.visible)
     }
     pub fn last_message(&self) -> Option<&Message> {
         self.messages.iter().rev().find(|m| !m.deleted)
@@ -366,12 +382,9 @@ impl Conversation {
         }
         self.visible -= n;
         if n > 0 {
-            // Deliveries made so far keep the old list; later ones see the messages left.
-            let history = History::default();
-            for m in self.visible_messages() {
-                history.push(m.history_item());
-            }
-            self.history = Arc::new(history);
+            // Deliveries made so far keep the old list; later ones get a new one.
+            self.history = Arc::default();
+            self.history_upto = 0;
         }
         n
     }
