@@ -33,30 +33,26 @@ pub(crate) enum Event {
 }
 
 impl Event {
-    /// Every event's name, as `/_sim/webhooks?event=` takes it.
-    pub const NAMES: &'static [&'static str] = &[
-        "message",
-        "ended",
-        "timeout",
-        "blacklisted",
-        "inactive",
-        "human_handoff",
-        "human_handoff_ended",
+    /// Every event.
+    pub const ALL: [Event; 7] = [
+        Event::Message,
+        Event::Status(Status::Ended),
+        Event::Status(Status::Timeout),
+        Event::Status(Status::Blacklisted),
+        Event::Status(Status::Inactive),
+        Event::Status(Status::HumanHandoff),
+        Event::Status(Status::HumanHandoffEnded),
     ];
+
+    /// Every event's name, as `/_sim/webhooks?event=` takes it.
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|e| e.as_str()).collect();
+        names.join(", ")
+    }
 
     /// The event a name stands for.
     pub fn parse(name: &str) -> Option<Event> {
-        use Status::*;
-        Some(match name {
-            "message" => Event::Message,
-            "ended" => Event::Status(Ended),
-            "timeout" => Event::Status(Timeout),
-            "blacklisted" => Event::Status(Blacklisted),
-            "inactive" => Event::Status(Inactive),
-            "human_handoff" => Event::Status(HumanHandoff),
-            "human_handoff_ended" => Event::Status(HumanHandoffEnded),
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
     }
 
     /// The payload's `type`: `message` or `status`.

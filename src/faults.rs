@@ -227,12 +227,10 @@ impl Faults {
             }
         };
         let event = match &b.event {
-            Some(e) => Some(Event::parse(e).ok_or_else(|| {
-                invalid(format!(
-                    "`event` must be one of {}",
-                    Event::NAMES.join(", ")
-                ))
-            })?),
+            Some(e) => Some(
+                Event::parse(e)
+                    .ok_or_else(|| invalid(format!("`event` must be one of {}", Event::names())))?,
+            ),
             None => None,
         };
         let effect = if webhook {

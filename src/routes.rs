@@ -104,29 +104,7 @@ impl Route<'_> {
 
     /// Bland's API needs a key; the control API does not.
     fn needs_key(&self) -> bool {
-        !matches!(
-            self,
-            Route::SimHealth
-                | Route::SimReset
-                | Route::SimNumbers
-                | Route::SimProvision
-                | Route::SimInbound
-                | Route::SimClock
-                | Route::SimAdvance
-                | Route::SimWebhooks
-                | Route::SimScenarios
-                | Route::SimOutbox
-                | Route::SimRequests
-                | Route::SimRequestsCount
-                | Route::SimWebhooksWait
-                | Route::SimFaults
-                | Route::SimAddFault
-                | Route::SimClearFaults
-                | Route::SimRemoveFault(_)
-                | Route::SimAddScenario
-                | Route::SimRemoveScenario(_)
-                | Route::SimMetrics
-        )
+        self.name().contains(" /v1/")
     }
 }
 
@@ -134,7 +112,7 @@ impl Route<'_> {
 fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiError>> {
     use Method as M;
     use Route as R;
-    let one = |m: Method, r: Route<'a>| pick(method, vec![(m, r)]);
+    let one = |m: Method, r: Route<'a>| pick(method, [(m, r)]);
     Some(match segs {
         ["v1", "sms", "numbers"] => one(M::GET, R::Numbers),
         ["v1", "sms", "number", "update"] => one(M::POST, R::NumberUpdate),
@@ -145,7 +123,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["v1", "sms", "conversations", "webhooks", "resend"] => one(M::POST, R::Resend),
         ["v1", "sms", "conversations", id] => pick(
             method,
-            vec![
+            [
                 (M::GET, R::GetConversation(id)),
                 (M::PATCH, R::PatchConversation(id)),
                 (M::DELETE, R::DeleteConversation(id)),
@@ -153,7 +131,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ),
         ["v1", "sms", "conversations", id, "messages"] => pick(
             method,
-            vec![
+            [
                 (M::POST, R::PostMessages(id)),
                 (M::DELETE, R::DeleteMessages(id)),
             ],
@@ -166,7 +144,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["_sim", "reset"] => one(M::POST, R::SimReset),
         ["_sim", "numbers"] => pick(
             method,
-            vec![(M::GET, R::SimNumbers), (M::POST, R::SimProvision)],
+            [(M::GET, R::SimNumbers), (M::POST, R::SimProvision)],
         ),
         ["_sim", "inbound"] => one(M::POST, R::SimInbound),
         ["_sim", "clock"] => one(M::GET, R::SimClock),
@@ -174,7 +152,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["_sim", "webhooks"] => one(M::GET, R::SimWebhooks),
         ["_sim", "scenarios"] => pick(
             method,
-            vec![(M::GET, R::SimScenarios), (M::POST, R::SimAddScenario)],
+            [(M::GET, R::SimScenarios), (M::POST, R::SimAddScenario)],
         ),
         ["_sim", "scenarios", name] => one(M::DELETE, R::SimRemoveScenario(name)),
         ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
@@ -184,7 +162,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
         ["_sim", "faults"] => pick(
             method,
-            vec![
+            [
                 (M::GET, R::SimFaults),
                 (M::POST, R::SimAddFault),
                 (M::DELETE, R::SimClearFaults),
@@ -196,18 +174,21 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
 }
 
 /// Picks the method's entry from `(method, value)` pairs, or 405 listing the allowed ones.
-fn pick<T>(method: &Method, options: Vec<(Method, T)>) -> Result<T, ApiError> {
+/// (The refusal is built only when it is the answer: routing allocates nothing.)
+fn pick<T, const N: usize>(method: &Method, options: [(Method, T); N]) -> Result<T, ApiError> {
+    if let Some(i) = options.iter().position(|(m, _)| m == method) {
+        return Ok(options
+            .into_iter()
+            .nth(i)
+            .map(|(_, t)| t)
+            .expect("found above"));
+    }
     let allowed: Vec<&str> = options.iter().map(|(m, _)| m.as_str()).collect();
-    let refusal = ApiError::new(
+    Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
         format!("{method} is not allowed here; use {}", allowed.join(" or ")),
-    );
-    options
-        .into_iter()
-        .find(|(m, _)| m == method)
-        .map(|(_, t)| t)
-        .ok_or(refusal)
+    ))
 }
 
 /// The API key of a request.
@@ -400,7 +381,10 @@ pub(crate) async fn handle(
     let replay = answer.as_ref().is_ok_and(|r| r.replay);
     let (reply, error) = match answer {
         Ok(r) => (r, None),
-        Err(e) => (Reply::from(e.clone()), Some(e.code)),
+        Err(e) => {
+            let code = e.code;
+            (Reply::from(e), Some(code))
+        }
     };
     app.metrics
         .request(name, reply.status.as_u16(), started.elapsed().as_secs_f64());

@@ -40,9 +40,10 @@ impl DeliveryFilter {
         kind: Option<String>,
     ) -> Result<Self, ApiError> {
         let event = match event {
-            Some(e) => Some(Event::parse(&e).ok_or_else(|| {
-                bad_param("event", &e, &format!("one of {}", Event::NAMES.join(", ")))
-            })?),
+            Some(e) => Some(
+                Event::parse(&e)
+                    .ok_or_else(|| bad_param("event", &e, &format!("one of {}", Event::names())))?,
+            ),
             None => None,
         };
         let kind = match kind.as_deref() {

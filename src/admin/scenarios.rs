@@ -18,9 +18,8 @@ use crate::scenario::file;
 pub(crate) fn add_scenario(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("INVALID_JSON", "The scenario must be UTF-8 JSON"))?;
-    let name = file::peek_name(text).unwrap_or_else(|| "scenario".into());
-    let scenario = file::compile(&format!("scenario {name:?}"), text)
-        .map_err(|e| ApiError::bad_request("INVALID_SCENARIO", e))?;
+    let scenario =
+        file::compile_document(text).map_err(|e| ApiError::bad_request("INVALID_SCENARIO", e))?;
     let view = scenario.to_json();
     let mut replaced = false;
     app.scenarios.rcu(|current| {

@@ -33,44 +33,76 @@ pub(crate) enum Field {
     PathwayTags,
 }
 
-/// The fields a list may be sorted by.
-pub(crate) const SORTABLE: &[&str] = &[
-    "created_at",
-    "updated_at",
-    "last_message_at",
-    "user_number",
-    "agent_number",
-    "is_active",
-    "message_count",
-    "curr_pathway_id",
-    "curr_pathway_version",
-    "timed_out_at",
-];
-
 impl Field {
     pub fn parse(name: &str) -> Option<Field> {
+        if name == "conversation_id" {
+            return Some(Field::Id);
+        }
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Every field.
+    const ALL: [Field; 18] = {
         use Field::*;
-        Some(match name {
-            "id" | "conversation_id" => Id,
-            "created_at" => CreatedAt,
-            "updated_at" => UpdatedAt,
-            "last_message_at" => LastMessageAt,
-            "timed_out_at" => TimedOutAt,
-            "user_number" => UserNumber,
-            "agent_number" => AgentNumber,
-            "is_active" => IsActive,
-            "message_count" => MessageCount,
-            "variables" => Variables,
-            "current_node_id" => CurrentNodeId,
-            "curr_pathway_id" => CurrPathwayId,
-            "curr_pathway_version" => CurrPathwayVersion,
-            "citation_variables" => CitationVariables,
-            "disposition_logs" => DispositionLogs,
-            "status" => Status,
-            "channel" => Channel,
-            "pathway_tags" => PathwayTags,
-            _ => return None,
-        })
+        [
+            Id,
+            CreatedAt,
+            UpdatedAt,
+            LastMessageAt,
+            TimedOutAt,
+            UserNumber,
+            AgentNumber,
+            IsActive,
+            MessageCount,
+            Variables,
+            CurrentNodeId,
+            CurrPathwayId,
+            CurrPathwayVersion,
+            CitationVariables,
+            DispositionLogs,
+            Status,
+            Channel,
+            PathwayTags,
+        ]
+    };
+
+    /// The fields a list may be sorted by.
+    pub const SORTABLE: [Field; 10] = [
+        Field::CreatedAt,
+        Field::UpdatedAt,
+        Field::LastMessageAt,
+        Field::UserNumber,
+        Field::AgentNumber,
+        Field::IsActive,
+        Field::MessageCount,
+        Field::CurrPathwayId,
+        Field::CurrPathwayVersion,
+        Field::TimedOutAt,
+    ];
+
+    /// The name the API uses (`id` also answers to `conversation_id`).
+    pub fn name(self) -> &'static str {
+        use Field::*;
+        match self {
+            Id => "id",
+            CreatedAt => "created_at",
+            UpdatedAt => "updated_at",
+            LastMessageAt => "last_message_at",
+            TimedOutAt => "timed_out_at",
+            UserNumber => "user_number",
+            AgentNumber => "agent_number",
+            IsActive => "is_active",
+            MessageCount => "message_count",
+            Variables => "variables",
+            CurrentNodeId => "current_node_id",
+            CurrPathwayId => "curr_pathway_id",
+            CurrPathwayVersion => "curr_pathway_version",
+            CitationVariables => "citation_variables",
+            DispositionLogs => "disposition_logs",
+            Status => "status",
+            Channel => "channel",
+            PathwayTags => "pathway_tags",
+        }
     }
 
     fn is_date(self) -> bool {

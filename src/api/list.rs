@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::filter::{cmp, parse_filters, Field, Filter, SORTABLE};
+use super::filter::{cmp, parse_filters, Field, Filter};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
@@ -114,12 +114,14 @@ impl ListQuery {
             }
         };
         let sort_key = get("sort_by").or(get("sortBy")).unwrap_or("created_at");
-        let sort = Field::parse(sort_key)
-            .filter(|_| SORTABLE.contains(&sort_key))
+        let sort = Field::SORTABLE
+            .into_iter()
+            .find(|f| f.name() == sort_key)
             .ok_or_else(|| {
+                let names: Vec<&str> = Field::SORTABLE.iter().map(|f| f.name()).collect();
                 ApiError::invalid(format!(
                     "cannot sort by {sort_key:?}; use one of {}",
-                    SORTABLE.join(", ")
+                    names.join(", ")
                 ))
             })?;
         Ok(ListQuery {

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{is_start, is_stop, Ctx};
+use super::{is_start, is_stop, Ctx, Effects};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::event::Status;
@@ -27,9 +27,19 @@ pub(crate) fn apply<T>(
     id: &str,
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<T, ApiError> {
-    let (out, fx) = Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)?;
+    let (out, fx) = step(app, account, id, f)?;
     app.deliver_in_background(fx.deliveries);
     Ok(out)
+}
+
+/// The step itself, or 404.
+fn step<T>(
+    app: &App,
+    account: Option<&str>,
+    id: &str,
+    f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
+) -> Result<(T, Effects), ApiError> {
+    Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)
 }
 
 /// [`apply`], but the answer waits until each webhook has had its first attempt.
@@ -42,7 +52,7 @@ pub(crate) async fn apply_awaited<T>(
     id: &str,
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<T, ApiError> {
-    let (out, fx) = Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)?;
+    let (out, fx) = step(app, account, id, f)?;
     app.deliver(fx.deliveries).await;
     Ok(out)
 }

@@ -217,9 +217,18 @@ fn when(w: WhenFile, at: &str) -> Result<When, String> {
 }
 
 /// The `name` of a scenario document, when it has one (to name it in errors).
-pub(crate) fn peek_name(text: &str) -> Option<String> {
+fn peek_name(text: &str) -> Option<String> {
     let v: Value = serde_json::from_str(text).ok()?;
     v.get("name")?.as_str().map(String::from)
+}
+
+/// Compiles a scenario document that has no file: errors name it `scenario "NAME"`.
+///
+/// # Errors
+/// As [`compile`].
+pub(crate) fn compile_document(text: &str) -> Result<Scenario, String> {
+    let name = peek_name(text).unwrap_or_else(|| "scenario".into());
+    compile(&format!("scenario {name:?}"), text)
 }
 
 /// Parses and checks one scenario file. `source` names it in errors.

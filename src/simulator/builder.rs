@@ -206,8 +206,7 @@ impl SimulatorBuilder {
     /// # Errors
     /// [`Error::Scenario`] naming the scenario, the node and the rule.
     pub fn scenario_json(mut self, json: &str) -> Result<Self, Error> {
-        let name = file::peek_name(json).unwrap_or_else(|| "scenario".into());
-        let s = file::compile(&format!("scenario {name:?}"), json).map_err(Error::Scenario)?;
+        let s = file::compile_document(json).map_err(Error::Scenario)?;
         self.scenarios.push(Source::Doc(Box::new(s)));
         Ok(self)
     }

@@ -261,12 +261,13 @@ impl Webhooks {
             let notified = self.attempted.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let found = self.list(|d| !d.attempts.is_empty() && keep(d));
-            if found.len() >= count {
-                return Ok(found);
+            // Counted in place; copied out only once, at the end.
+            let matching = |d: &Delivery| !d.attempts.is_empty() && keep(d);
+            if self.log.count(matching) >= count {
+                return Ok(self.list(matching));
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(found);
+                return Err(self.list(matching));
             }
         }
     }
