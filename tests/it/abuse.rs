@@ -15,7 +15,8 @@ async fn all_conversations(sim: &Sim) -> Vec<Value> {
     v["data"].as_array().unwrap().clone()
 }
 
-#[tokio::test]
+// Two worker threads: on one, the handlers (synchronous steps) could never interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reactivation_and_new_conversations_leave_one_active_per_pair() {
     let sim = Arc::new(Sim::start().await);
     let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "x"});
@@ -29,7 +30,7 @@ async fn concurrent_reactivation_and_new_conversations_leave_one_active_per_pair
                 .to_string(),
         );
     }
-    for round in 0..20 {
+    for round in 0..100 {
         let mut tasks = Vec::new();
         for id in &ids {
             let (sim, id) = (sim.clone(), id.clone());

@@ -17,7 +17,8 @@ async fn a_repeated_send_returns_the_first_response_and_sends_nothing_more() {
     assert_eq!(sim.conversation(id).await["message_count"], 2);
 }
 
-#[tokio::test]
+// Two worker threads, so the repeats really overlap in the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_repeats_run_once() {
     let sim = std::sync::Arc::new(Sim::start().await);
     let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "race"});
@@ -42,7 +43,8 @@ async fn concurrent_repeats_run_once() {
     assert_eq!(list["extra"]["pagination"]["totalItems"], 1);
 }
 
-#[tokio::test]
+// Two worker threads, so the repeats really overlap in the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversation_messages_are_idempotent_per_conversation() {
     let sim = std::sync::Arc::new(Sim::start().await);
     let d = sim
