@@ -139,6 +139,10 @@ impl RuleBody {
     }
 }
 
+/// Rules in force at once, and the size of one (so the rules take at most 4 MiB).
+pub(crate) const MAX_RULES: usize = 1000;
+pub(crate) const MAX_RULE_BYTES: usize = 4096;
+
 /// Distinct error codes fault rules may use in one process.
 const MAX_CODES: usize = 1024;
 
@@ -212,6 +216,16 @@ impl Faults {
     /// # Errors
     /// 400 `INVALID_PARAMETER` naming what is wrong.
     pub fn add(&self, body: &Value) -> Result<Value, ApiError> {
+        if self.rules.load().len() >= MAX_RULES {
+            return Err(invalid(format!(
+                "at most {MAX_RULES} fault rules; DELETE /_sim/faults clears them"
+            )));
+        }
+        if body.to_string().len() > MAX_RULE_BYTES {
+            return Err(invalid(format!(
+                "a fault rule is at most {MAX_RULE_BYTES} bytes of JSON"
+            )));
+        }
         let b: RuleBody = typed(body)?;
         let probability = b.probability.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&probability) {

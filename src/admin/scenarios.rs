@@ -13,11 +13,19 @@ use crate::error::ApiError;
 use crate::req::Req;
 use crate::scenario::file;
 
+/// Scenarios in force at once (each at most the body limit).
+pub(crate) const MAX_SCENARIOS: usize = 1000;
+
 /// `POST /_sim/scenarios` with a scenario document: 201 with the scenario, or 200 when it
 /// replaced one of the same name.
 pub(crate) fn add_scenario(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("INVALID_JSON", "The scenario must be UTF-8 JSON"))?;
+    if app.scenarios.load().names().len() >= MAX_SCENARIOS {
+        return Err(ApiError::invalid(format!(
+            "at most {MAX_SCENARIOS} scenarios; DELETE /_sim/scenarios/{{name}} removes one"
+        )));
+    }
     let scenario =
         file::compile_document(text).map_err(|e| ApiError::bad_request("INVALID_SCENARIO", e))?;
     let view = scenario.to_json();

@@ -504,3 +504,31 @@ async fn watched_scenario_files_reload_and_a_broken_edit_keeps_the_old_ones() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn fault_rules_are_bounded() {
+    let sim = Sim::start().await;
+    let huge = json!({"path": "/x", "status": 500, "message": "m".repeat(5000)});
+    assert_error(
+        &sim.sim(Method::POST, "/_sim/faults", Some(huge)).await,
+        400,
+        "INVALID_PARAMETER",
+    );
+    for _ in 0..1000 {
+        sim.sim
+            .add_fault(json!({"path": "/x", "status": 500}))
+            .unwrap();
+    }
+    let over = sim
+        .sim(
+            Method::POST,
+            "/_sim/faults",
+            Some(json!({"path": "/x", "status": 500})),
+        )
+        .await;
+    assert_error(&over, 400, "INVALID_PARAMETER");
+    assert!(over.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("DELETE /_sim/faults"));
+}
