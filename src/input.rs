@@ -3,7 +3,8 @@
 //! the field shapes serde alone does not (seconds, URLs, "object or array", versions).
 //! Value checks that have codes of their own (E.164, channels) run after, in the handlers.
 
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -89,7 +90,12 @@ pub(crate) fn typed<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
 /// As [`typed`].
 pub(crate) fn typed_noting<T: DeserializeOwned>(v: &Value) -> Result<(T, Vec<String>), ApiError> {
     let mut unknown = Vec::new();
-    let mut note = |path: serde_ignored::Path| unknown.push(path.to_string());
+    // `serde_ignored` writes an `Option`'s inside as a `?` segment: `a.?.b` is `a.b`.
+    let mut note = |path: serde_ignored::Path| {
+        let path = path.to_string();
+        let segments: Vec<&str> = path.split('.').filter(|s| *s != "?").collect();
+        unknown.push(segments.join("."));
+    };
     let parsed: Result<T, _> =
         serde_path_to_error::deserialize(serde_ignored::Deserializer::new(v, &mut note));
     let parsed = parsed.map_err(|e| {
@@ -229,14 +235,31 @@ pub(crate) fn strict<T: DeserializeOwned>(v: &Map<String, Value>) -> Result<T, A
 }
 
 /// A nested object read as `T` (a derived struct alone would also take an array, by position).
-pub(crate) fn de_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+pub(crate) fn de_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None => Ok(None),
-        Some(v @ Value::Object(_)) => T::deserialize(v).map(Some).map_err(D::Error::custom),
-        Some(_) => Err(D::Error::custom("must be an object")),
+    // Read through the map access itself, not a copied `Value`, so that the fields `T` does
+    // not know reach the caller's `serde_ignored` as `outer.inner`.
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
     }
+    d.deserialize_option(Object(std::marker::PhantomData))
 }
 
 /// A string that, when present, must not be blank.

@@ -310,6 +310,33 @@ async fn what_bland_ignores_is_warned_journaled_or_refused_under_strict() {
         h["x-bland-sim-warning"],
         "ignored list filter: \"colour\" (no such field)"
     );
+    // A nested object's unknown field is named by its path.
+    let nested = json!({"user_number": USER, "agent_number": AGENT, "persona_settings": {"pathway_id": "p", "pathwayVersion": 2}});
+    let (s, h, _) = sim
+        .full(
+            Method::POST,
+            "/v1/sms/send",
+            Some(KEY),
+            &[],
+            nested.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        h["x-bland-sim-warning"],
+        "ignored body field: persona_settings.pathwayVersion"
+    );
+    let (s, v) = sim
+        .post(
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "persona_settings": ["p"]}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        v["errors"][0]["message"],
+        "`persona_settings` must be an object, got sequence"
+    );
     // A known field with every documented name passes quietly.
     let (_, h, _) = sim
         .full(Method::GET, "/v1/sms/numbers", Some(KEY), &[], Vec::new())
