@@ -104,10 +104,9 @@ impl App {
     /// Builds the simulator from checked parts and applies the fixtures.
     pub fn new(config: Config, scenarios: Scenarios, fixtures: Fixtures) -> App {
         let store = Store::new(config.seed);
-        fixtures.apply(&store);
         let faults = Arc::new(Faults::new(config.seed));
         let metrics = Arc::new(Metrics::new());
-        App(Arc::new(Inner {
+        let app = App(Arc::new(Inner {
             clock: Clock::new(config.clock, config.start_ms),
             timers: Timers::new(),
             webhooks: Webhooks::new(Settings {
@@ -130,7 +129,9 @@ impl App {
             fixtures,
             config,
             control: tokio::sync::Mutex::new(()),
-        }))
+        }));
+        crate::snapshot::load(&app, &app.fixtures);
+        app
     }
 
     pub fn now(&self) -> i64 {
@@ -198,14 +199,27 @@ impl App {
     /// Clears all state, cancels timers, rewinds the clock and id sequences, reloads fixtures.
     pub async fn reset(&self) {
         let _guard = self.control.lock().await;
-        self.timers.clear();
-        self.store.clear();
         self.webhooks.clear();
         self.journal.clear();
-        self.idempotency.clear();
         self.faults.clear();
         self.scenarios.store(self.initial_scenarios.load_full());
+        self.clear_state();
+        crate::snapshot::load(self, &self.fixtures);
+    }
+
+    /// Replaces the state with checked fixtures (`PUT /_sim/state`). Logs, fault rules and
+    /// scenarios stay.
+    pub async fn replace_state(&self, fixtures: &Fixtures) {
+        let _guard = self.control.lock().await;
+        self.clear_state();
+        crate::snapshot::load(self, fixtures);
+    }
+
+    /// Timers, conversations, numbers, accounts, remembered answers; the clock to its start.
+    fn clear_state(&self) {
+        self.timers.clear();
+        self.store.clear();
+        self.idempotency.clear();
         self.clock.reset();
-        self.fixtures.apply(&self.store);
     }
 }

@@ -103,6 +103,15 @@ impl Clock {
         }
     }
 
+    /// Puts a saved time back: the manual clock exactly there, the real clock there or at the
+    /// system time, whichever is later (a real clock never runs backwards).
+    pub fn restore(&self, ms: i64) {
+        match self.mode {
+            ClockMode::Manual => self.value.store(ms, Ordering::Relaxed),
+            ClockMode::Real => self.set_now(ms),
+        }
+    }
+
     /// Back to the start: the manual clock to its start time, the real clock to no offset.
     pub fn reset(&self) {
         let v = match self.mode {
@@ -192,6 +201,19 @@ impl<P: Clone + Send + 'static> Timers<P> {
     pub fn clear(&self) {
         self.queue.clear();
         self.wake();
+    }
+
+    /// The payload of a pending timer.
+    pub fn get(&self, key: TimerKey) -> Option<P> {
+        self.queue.get(&key).map(|e| e.value().clone())
+    }
+
+    /// `(due, payload)` of the pending timers `pick` keeps, earliest first.
+    pub fn collect<T>(&self, pick: impl Fn(&P) -> Option<T>) -> Vec<(i64, T)> {
+        self.queue
+            .iter()
+            .filter_map(|e| pick(e.value()).map(|t| (e.key().due, t)))
+            .collect()
     }
 
     /// `(due, what)` of the pending timers, earliest first, for inspection.

@@ -53,6 +53,8 @@ pub(crate) struct Config {
     pub latency_ms: u64,
     /// Refuse what Bland ignores (unknown body fields, list filters).
     pub strict: bool,
+    /// Loaded at start when it exists; written on shutdown and `POST /_sim/state/save`.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             latency_ms: 0,
             strict: false,
+            state_file: None,
         }
     }
 }

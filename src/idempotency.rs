@@ -111,6 +111,28 @@ impl Idempotency {
         }
     }
 
+    /// Remembers an answer read from a snapshot, as if its request had just run.
+    pub fn restore(&self, account: &str, scope: &str, key: &str, reply: Reply) {
+        let k: Key = (account.to_string(), scope.to_string(), key.to_string());
+        *self.slot(&k).lock().unwrap_or_else(|p| p.into_inner()) = Some(reply.clone());
+        self.remember(k, &reply);
+    }
+
+    /// An account's remembered answers, oldest first: `(scope, key, answer)`.
+    pub fn records(&self, account: &str) -> Vec<(String, String, Reply)> {
+        let Some(order) = self.order.get(account).map(|o| o.clone()) else {
+            return Vec::new();
+        };
+        order
+            .into_iter()
+            .filter_map(|k| {
+                let slot = self.replies.get(&k)?.clone();
+                let answer = slot.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+                Some((k.1, k.2, answer))
+            })
+            .collect()
+    }
+
     /// Keys remembered and the bytes their answers count for.
     pub fn size(&self) -> (usize, usize) {
         (self.replies.len(), self.bytes.load(Ordering::Relaxed))

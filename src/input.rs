@@ -19,21 +19,29 @@ pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// # Errors
 /// The path and why: not a regular file, too large, unreadable, not UTF-8.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<String, String> {
+    read_file_within(path, MAX_FILE_BYTES)
+}
+
+/// [`read_file`] with another size limit.
+///
+/// # Errors
+/// As [`read_file`].
+pub(crate) fn read_file_within(path: &std::path::Path, limit: u64) -> Result<String, String> {
     use std::io::Read;
     let at = path.display();
     let meta = std::fs::metadata(path).map_err(|e| format!("{at}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{at}: not a regular file"));
     }
-    let too_big = || format!("{at}: larger than {MAX_FILE_BYTES} bytes");
-    if meta.len() > MAX_FILE_BYTES {
+    let too_big = || format!("{at}: larger than {limit} bytes");
+    if meta.len() > limit {
         return Err(too_big());
     }
     let mut text = String::new();
     std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .and_then(|f| f.take(limit + 1).read_to_string(&mut text))
         .map_err(|e| format!("{at}: {e}"))?;
-    if text.len() as u64 > MAX_FILE_BYTES {
+    if text.len() as u64 > limit {
         return Err(too_big());
     }
     Ok(text)

@@ -68,6 +68,7 @@ mod routes;
 mod scenario;
 mod server;
 mod simulator;
+mod snapshot;
 mod store;
 mod validation;
 mod webhook;

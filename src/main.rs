@@ -45,6 +45,10 @@ struct Cli {
     /// Fixtures file (accounts and numbers); default: the embedded fixtures/default.json.
     #[arg(long, env = "BLAND_SIM_FIXTURES")]
     fixtures: Option<PathBuf>,
+    /// Keep the state in this file: loaded at start when it exists (instead of --fixtures),
+    /// written on SIGINT/SIGTERM and on POST /_sim/state/save.
+    #[arg(long, env = "BLAND_SIM_STATE_FILE")]
+    state_file: Option<PathBuf>,
     /// Accept only these API keys (repeatable; env: comma-separated).
     #[arg(long = "api-key", env = "BLAND_SIM_API_KEY", value_delimiter = ',')]
     api_keys: Vec<String>,
@@ -238,6 +242,9 @@ impl Cli {
         }
         if let Some(path) = &self.fixtures {
             b = b.fixtures_path(path)?;
+        }
+        if let Some(path) = &self.state_file {
+            b = b.state_file(path);
         }
         for path in &self.scenarios {
             b = if path.is_dir() {

@@ -19,7 +19,8 @@ use crate::journal::Entry;
 use crate::req::Req;
 
 /// Every route, with its path parameters.
-enum Route<'a> {
+#[cfg_attr(test, derive(strum::EnumIter))]
+enum Route {
     Numbers,
     NumberUpdate,
     Send,
@@ -27,15 +28,15 @@ enum Route<'a> {
     Analyze,
     ListConversations,
     Resend,
-    GetConversation(&'a str),
-    PatchConversation(&'a str),
-    DeleteConversation(&'a str),
-    PostMessages(&'a str),
-    DeleteMessages(&'a str),
-    Handoff(&'a str),
-    Resume(&'a str),
-    End(&'a str),
-    WebhookLog(&'a str),
+    GetConversation,
+    PatchConversation,
+    DeleteConversation,
+    PostMessages,
+    DeleteMessages,
+    Handoff,
+    Resume,
+    End,
+    WebhookLog,
     SimHealth,
     SimReset,
     SimNumbers,
@@ -52,13 +53,17 @@ enum Route<'a> {
     SimFaults,
     SimAddFault,
     SimClearFaults,
-    SimRemoveFault(&'a str),
+    SimRemoveFault,
     SimAddScenario,
-    SimRemoveScenario(&'a str),
+    SimRemoveScenario,
     SimMetrics,
+    SimOpenApi,
+    SimState,
+    SimReplaceState,
+    SimSaveState,
 }
 
-impl Route<'_> {
+impl Route {
     /// The route as metrics name it: method and path pattern.
     fn name(&self) -> &'static str {
         use Route::*;
@@ -70,15 +75,15 @@ impl Route<'_> {
             Analyze => "POST /v1/sms/analyze",
             ListConversations => "GET /v1/sms/conversations",
             Resend => "POST /v1/sms/conversations/webhooks/resend",
-            GetConversation(_) => "GET /v1/sms/conversations/{id}",
-            PatchConversation(_) => "PATCH /v1/sms/conversations/{id}",
-            DeleteConversation(_) => "DELETE /v1/sms/conversations/{id}",
-            PostMessages(_) => "POST /v1/sms/conversations/{id}/messages",
-            DeleteMessages(_) => "DELETE /v1/sms/conversations/{id}/messages",
-            Handoff(_) => "POST /v1/sms/conversations/{id}/handoff",
-            Resume(_) => "POST /v1/sms/conversations/{id}/resume",
-            End(_) => "POST /v1/sms/conversations/{id}/end",
-            WebhookLog(_) => "GET /v1/sms/conversations/{id}/webhook",
+            GetConversation => "GET /v1/sms/conversations/{id}",
+            PatchConversation => "PATCH /v1/sms/conversations/{id}",
+            DeleteConversation => "DELETE /v1/sms/conversations/{id}",
+            PostMessages => "POST /v1/sms/conversations/{id}/messages",
+            DeleteMessages => "DELETE /v1/sms/conversations/{id}/messages",
+            Handoff => "POST /v1/sms/conversations/{id}/handoff",
+            Resume => "POST /v1/sms/conversations/{id}/resume",
+            End => "POST /v1/sms/conversations/{id}/end",
+            WebhookLog => "GET /v1/sms/conversations/{id}/webhook",
             SimHealth => "GET /_sim/health",
             SimReset => "POST /_sim/reset",
             SimNumbers => "GET /_sim/numbers",
@@ -95,10 +100,14 @@ impl Route<'_> {
             SimFaults => "GET /_sim/faults",
             SimAddFault => "POST /_sim/faults",
             SimClearFaults => "DELETE /_sim/faults",
-            SimRemoveFault(_) => "DELETE /_sim/faults/{id}",
+            SimRemoveFault => "DELETE /_sim/faults/{id}",
             SimAddScenario => "POST /_sim/scenarios",
-            SimRemoveScenario(_) => "DELETE /_sim/scenarios/{name}",
+            SimRemoveScenario => "DELETE /_sim/scenarios/{name}",
             SimMetrics => "GET /_sim/metrics",
+            SimOpenApi => "GET /_sim/openapi.json",
+            SimState => "GET /_sim/state",
+            SimReplaceState => "PUT /_sim/state",
+            SimSaveState => "POST /_sim/state/save",
         }
     }
 
@@ -108,11 +117,13 @@ impl Route<'_> {
     }
 }
 
-/// The table. `None` for a path it does not have.
-fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiError>> {
+/// The table: the route and its path parameter (`""` when it has none). `None` for a path
+/// it does not have.
+fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiError>, &'a str)> {
     use Method as M;
     use Route as R;
-    let one = |m: Method, r: Route<'a>| pick(method, [(m, r)]);
+    let one = |m: Method, r: Route| (pick(method, [(m, r)]), "");
+    let with = |param: &'a str, picked: Result<Route, ApiError>| (picked, param);
     Some(match segs {
         ["v1", "sms", "numbers"] => one(M::GET, R::Numbers),
         ["v1", "sms", "number", "update"] => one(M::POST, R::NumberUpdate),
@@ -121,57 +132,89 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<Result<Route<'a>, ApiE
         ["v1", "sms", "analyze"] => one(M::POST, R::Analyze),
         ["v1", "sms", "conversations"] => one(M::GET, R::ListConversations),
         ["v1", "sms", "conversations", "webhooks", "resend"] => one(M::POST, R::Resend),
-        ["v1", "sms", "conversations", id] => pick(
-            method,
-            [
-                (M::GET, R::GetConversation(id)),
-                (M::PATCH, R::PatchConversation(id)),
-                (M::DELETE, R::DeleteConversation(id)),
-            ],
+        ["v1", "sms", "conversations", id] => with(
+            id,
+            pick(
+                method,
+                [
+                    (M::GET, R::GetConversation),
+                    (M::PATCH, R::PatchConversation),
+                    (M::DELETE, R::DeleteConversation),
+                ],
+            ),
         ),
-        ["v1", "sms", "conversations", id, "messages"] => pick(
-            method,
-            [
-                (M::POST, R::PostMessages(id)),
-                (M::DELETE, R::DeleteMessages(id)),
-            ],
+        ["v1", "sms", "conversations", id, "messages"] => with(
+            id,
+            pick(
+                method,
+                [(M::POST, R::PostMessages), (M::DELETE, R::DeleteMessages)],
+            ),
         ),
-        ["v1", "sms", "conversations", id, "handoff"] => one(M::POST, R::Handoff(id)),
-        ["v1", "sms", "conversations", id, "resume"] => one(M::POST, R::Resume(id)),
-        ["v1", "sms", "conversations", id, "end"] => one(M::POST, R::End(id)),
-        ["v1", "sms", "conversations", id, "webhook"] => one(M::GET, R::WebhookLog(id)),
+        ["v1", "sms", "conversations", id, "handoff"] => {
+            with(id, pick(method, [(M::POST, R::Handoff)]))
+        }
+        ["v1", "sms", "conversations", id, "resume"] => {
+            with(id, pick(method, [(M::POST, R::Resume)]))
+        }
+        ["v1", "sms", "conversations", id, "end"] => with(id, pick(method, [(M::POST, R::End)])),
+        ["v1", "sms", "conversations", id, "webhook"] => {
+            with(id, pick(method, [(M::GET, R::WebhookLog)]))
+        }
         ["_sim", "health"] => one(M::GET, R::SimHealth),
         ["_sim", "reset"] => one(M::POST, R::SimReset),
-        ["_sim", "numbers"] => pick(
-            method,
-            [(M::GET, R::SimNumbers), (M::POST, R::SimProvision)],
+        ["_sim", "numbers"] => (
+            pick(
+                method,
+                [(M::GET, R::SimNumbers), (M::POST, R::SimProvision)],
+            ),
+            "",
         ),
         ["_sim", "inbound"] => one(M::POST, R::SimInbound),
         ["_sim", "clock"] => one(M::GET, R::SimClock),
         ["_sim", "clock", "advance"] => one(M::POST, R::SimAdvance),
         ["_sim", "webhooks"] => one(M::GET, R::SimWebhooks),
-        ["_sim", "scenarios"] => pick(
-            method,
-            [(M::GET, R::SimScenarios), (M::POST, R::SimAddScenario)],
+        ["_sim", "scenarios"] => (
+            pick(
+                method,
+                [(M::GET, R::SimScenarios), (M::POST, R::SimAddScenario)],
+            ),
+            "",
         ),
-        ["_sim", "scenarios", name] => one(M::DELETE, R::SimRemoveScenario(name)),
+        ["_sim", "scenarios", name] => {
+            with(name, pick(method, [(M::DELETE, R::SimRemoveScenario)]))
+        }
         ["_sim", "outbox"] => one(M::GET, R::SimOutbox),
         ["_sim", "metrics"] => one(M::GET, R::SimMetrics),
+        ["_sim", "openapi.json"] => one(M::GET, R::SimOpenApi),
+        ["_sim", "state"] => (
+            pick(
+                method,
+                [(M::GET, R::SimState), (M::PUT, R::SimReplaceState)],
+            ),
+            "",
+        ),
+        ["_sim", "state", "save"] => one(M::POST, R::SimSaveState),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
-        ["_sim", "faults"] => pick(
-            method,
-            [
-                (M::GET, R::SimFaults),
-                (M::POST, R::SimAddFault),
-                (M::DELETE, R::SimClearFaults),
-            ],
+        ["_sim", "faults"] => (
+            pick(
+                method,
+                [
+                    (M::GET, R::SimFaults),
+                    (M::POST, R::SimAddFault),
+                    (M::DELETE, R::SimClearFaults),
+                ],
+            ),
+            "",
         ),
-        ["_sim", "faults", id] => one(M::DELETE, R::SimRemoveFault(id)),
+        ["_sim", "faults", id] => with(id, pick(method, [(M::DELETE, R::SimRemoveFault)])),
         _ => return None,
     })
 }
+
+/// The OpenAPI 3.1 description of every route above (a test holds the two to each other).
+const OPENAPI: &str = include_str!("openapi.json");
 
 /// Picks the method's entry from `(method, value)` pairs, or 405 listing the allowed ones.
 /// (The refusal is built only when it is the answer: routing allocates nothing.)
@@ -233,13 +276,14 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
 async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let route = table(&req.method, &segs).unwrap_or_else(|| {
-        Err(ApiError::new(
+    let Some((route, param)) = table(&req.method, &segs) else {
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("No route for {} {}", req.method, req.path),
-        ))
-    })?;
+        ));
+    };
+    let route = route?;
     *name = route.name();
     let key = if route.needs_key() {
         authenticate(app, req)?
@@ -247,10 +291,17 @@ async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, A
         authorize_admin(app, req, &route)?;
         ""
     };
-    dispatch(app, req, key, route).await
+    dispatch(app, req, key, route, param).await
 }
 
-async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<Reply, ApiError> {
+/// `id` is the route's path parameter (a conversation, fault or scenario), if it has one.
+async fn dispatch(
+    app: &App,
+    req: &Req,
+    key: &str,
+    route: Route,
+    id: &str,
+) -> Result<Reply, ApiError> {
     let idem = |scope: &str, f: &dyn Fn() -> Result<Reply, ApiError>| {
         app.idempotency.run(key, scope, req.idempotency_key(), f)
     };
@@ -262,21 +313,21 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
         Route::Analyze => analyze::analyze(app, req, key),
         Route::ListConversations => list::list(app, req, key),
         Route::Resend => webhooks::resend(app, req, key),
-        Route::GetConversation(id) => conversations::get(app, key, id),
-        Route::PatchConversation(id) => conversations::patch(app, req, key, id),
-        Route::DeleteConversation(id) => conversations::delete(app, key, id),
-        Route::PostMessages(id) => {
+        Route::GetConversation => conversations::get(app, key, id),
+        Route::PatchConversation => conversations::patch(app, req, key, id),
+        Route::DeleteConversation => conversations::delete(app, key, id),
+        Route::PostMessages => {
             let scope = format!("messages:{id}");
             idem(&scope, &|| conversations::post_message(app, req, key, id))
         }
-        Route::DeleteMessages(id) => conversations::delete_messages(app, req, key, id),
-        Route::Handoff(id) => handoff::handoff(app, req, key, id),
-        Route::Resume(id) => {
+        Route::DeleteMessages => conversations::delete_messages(app, req, key, id),
+        Route::Handoff => handoff::handoff(app, req, key, id),
+        Route::Resume => {
             let scope = format!("resume:{id}");
             idem(&scope, &|| handoff::resume(app, req, key, id))
         }
-        Route::End(id) => handoff::end(app, req, key, id),
-        Route::WebhookLog(id) => webhooks::log(app, key, id),
+        Route::End => handoff::end(app, req, key, id),
+        Route::WebhookLog => webhooks::log(app, key, id),
         Route::SimHealth => Ok(admin::health()),
         Route::SimReset => Ok(admin::reset(app).await),
         Route::SimNumbers => Ok(admin::numbers(app)),
@@ -291,7 +342,11 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
             "text/plain; version=0.0.4; charset=utf-8",
             app.metrics_text(),
         )),
-        Route::SimRemoveScenario(name) => admin::remove_scenario(app, name),
+        Route::SimState => Ok(admin::state(app).await),
+        Route::SimReplaceState => admin::replace_state(app, req).await,
+        Route::SimSaveState => admin::save_state(app).await,
+        Route::SimOpenApi => Ok(Reply::text("application/json", OPENAPI.to_owned())),
+        Route::SimRemoveScenario => admin::remove_scenario(app, id),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),
         Route::SimRequestsCount => admin::count_requests(app, req),
@@ -302,7 +357,7 @@ async fn dispatch(app: &App, req: &Req, key: &str, route: Route<'_>) -> Result<R
             app.faults.clear();
             Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
         }
-        Route::SimRemoveFault(id) => admin::remove_fault(app, id),
+        Route::SimRemoveFault => admin::remove_fault(app, id),
     }
 }
 
@@ -443,4 +498,97 @@ fn warning_header(warnings: &[String]) -> Option<hyper::header::HeaderValue> {
         .map(|c| if printable(c) { c } else { '?' })
         .collect();
     hyper::header::HeaderValue::from_str(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use strum::IntoEnumIterator;
+
+    fn openapi() -> Value {
+        serde_json::from_str(OPENAPI).expect("src/openapi.json is JSON")
+    }
+
+    /// `METHOD /path` for every operation the document describes.
+    fn documented(doc: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, _) in item.as_object().expect("path item") {
+                if ["get", "put", "post", "delete", "patch", "head", "options"]
+                    .contains(&method.as_str())
+                {
+                    out.push(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The route a `METHOD /path/{param}` name reaches, with each parameter filled in.
+    fn reached(name: &str) -> Option<&'static str> {
+        let (method, path) = name.split_once(' ')?;
+        let method: Method = method.parse().ok()?;
+        let segs: Vec<&str> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect();
+        Some(table(&method, &segs)?.0.ok()?.name())
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_is_served() {
+        let doc = documented(&openapi());
+        let mut served: Vec<String> = Route::iter().map(|r| r.name().to_owned()).collect();
+        served.sort();
+        for name in &served {
+            assert_eq!(reached(name), Some(&**name), "the table serves {name}");
+        }
+        let missing: Vec<&String> = served.iter().filter(|r| !doc.contains(r)).collect();
+        assert!(
+            missing.is_empty(),
+            "served but not in src/openapi.json: {missing:?}"
+        );
+        let extra: Vec<&String> = doc.iter().filter(|r| !served.contains(r)).collect();
+        assert!(
+            extra.is_empty(),
+            "in src/openapi.json but not served: {extra:?}"
+        );
+    }
+
+    #[test]
+    fn the_openapi_document_validates() {
+        let meta: Value =
+            serde_json::from_str(include_str!("../tests/data/openapi-3.1-schema.json")).unwrap();
+        let doc = openapi();
+        let validator = jsonschema::validator_for(&meta).expect("the OpenAPI 3.1 schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        // Every local `$ref` points at something that exists.
+        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r);
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for r in found {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("{r} is not local"));
+            assert!(doc.pointer(pointer).is_some(), "{r} points at nothing");
+        }
+    }
 }

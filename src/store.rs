@@ -20,21 +20,34 @@ use crate::validation::Channel;
 
 /// Reproducible ids: the n-th id of a run depends only on the seed and n.
 pub struct Ids {
-    seed: u64,
+    seed: AtomicU64,
+    /// The seed a reset goes back to (a restored state may bring its own).
+    initial_seed: u64,
     counter: AtomicU64,
 }
 
 impl Ids {
     pub fn new(seed: u64) -> Self {
         Ids {
-            seed,
+            seed: AtomicU64::new(seed),
+            initial_seed: seed,
             counter: AtomicU64::new(0),
         }
     }
     /// A fresh RNG for the next id, without a shared lock.
     fn next_rng(&self) -> StdRng {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        StdRng::seed_from_u64(self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        let seed = self.seed.load(Ordering::Relaxed);
+        StdRng::seed_from_u64(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+    /// How many ids were drawn.
+    pub fn issued(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
+    }
+    /// Continues a saved sequence: the next id is the one that run would have drawn next.
+    pub fn restore(&self, seed: u64, issued: u64) {
+        self.seed.store(seed, Ordering::Relaxed);
+        self.counter.store(issued, Ordering::Relaxed);
     }
     /// A v4-format UUID string.
     pub fn uuid(&self) -> String {
@@ -45,10 +58,11 @@ impl Ids {
             .to_string()
     }
     pub fn reset(&self) {
+        self.seed.store(self.initial_seed, Ordering::Relaxed);
         self.counter.store(0, Ordering::Relaxed);
     }
     pub fn seed(&self) -> u64 {
-        self.seed
+        self.seed.load(Ordering::Relaxed)
     }
 }
 
@@ -61,6 +75,8 @@ pub struct Account {
     pub numbers: Vec<String>,
     /// Conversation ids in creation order.
     pub conversations: Vec<String>,
+    /// When the account was first seen, to list accounts in that order.
+    pub seq: u64,
 }
 
 /// Why provisioning a number failed.
@@ -86,8 +102,12 @@ struct Inner {
     /// Texts sent outside any conversation (handoff notices).
     outbox: Ring<serde_json::Value>,
     next_inbound_id: AtomicU64,
+    next_account_seq: AtomicU64,
     ids: Ids,
 }
+
+/// The `inbound_id` of the first number provisioned.
+const FIRST_INBOUND_ID: u64 = 100_001;
 
 /// Out-of-conversation texts kept for `GET /_sim/outbox`.
 pub const OUTBOX_CAP: usize = 1000;
@@ -108,7 +128,8 @@ impl Store {
                 pairs: DashMap::new(),
                 optouts: DashSet::new(),
                 outbox: Ring::new(OUTBOX_CAP),
-                next_inbound_id: AtomicU64::new(100_001),
+                next_inbound_id: AtomicU64::new(FIRST_INBOUND_ID),
+                next_account_seq: AtomicU64::new(0),
                 ids: Ids::new(seed),
             }),
         }
@@ -127,7 +148,8 @@ impl Store {
         i.pairs.clear();
         i.optouts.clear();
         i.outbox.clear();
-        i.next_inbound_id.store(100_001, Ordering::Relaxed);
+        i.next_inbound_id.store(FIRST_INBOUND_ID, Ordering::Relaxed);
+        i.next_account_seq.store(0, Ordering::Relaxed);
         i.ids.reset();
     }
 
@@ -149,7 +171,51 @@ impl Store {
                 user_id: user_id_for(key),
                 numbers: Vec::new(),
                 conversations: Vec::new(),
+                seq: self.inner.next_account_seq.fetch_add(1, Ordering::Relaxed),
             })
+    }
+
+    /// Every account's key, Enterprise flag, numbers and conversation ids, in the order the
+    /// accounts were first seen (for snapshots).
+    pub fn accounts(&self) -> Vec<(String, bool, Vec<String>, Vec<String>)> {
+        let mut v: Vec<_> = self
+            .inner
+            .accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.seq,
+                    (
+                        a.key().clone(),
+                        a.enterprise,
+                        a.numbers.clone(),
+                        a.conversations.clone(),
+                    ),
+                )
+            })
+            .collect();
+        v.sort_by_key(|(seq, _)| *seq);
+        v.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// The `inbound_id` the next new number gets.
+    pub fn next_inbound_id(&self) -> u64 {
+        self.inner.next_inbound_id.load(Ordering::Relaxed)
+    }
+
+    /// Sets a number's `inbound_id` (a snapshot's), and keeps later numbers' ids above it.
+    pub fn restore_inbound_id(&self, phone: &str, id: u64) {
+        if let Some(mut n) = self.inner.numbers.get_mut(phone) {
+            n.inbound_id = id;
+        }
+        self.inner
+            .next_inbound_id
+            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Continues a saved `inbound_id` sequence.
+    pub fn restore_next_inbound_id(&self, next: u64) {
+        self.inner.next_inbound_id.store(next, Ordering::Relaxed);
     }
 
     /// Sets whether a key's plan is Enterprise (fixtures may say it is not).
@@ -396,6 +462,29 @@ impl Store {
         (self.inner.conversations.len(), active)
     }
 
+    /// Stores a conversation read from a document, in its account's creation order. It becomes
+    /// its pair's conversation unless the pair already has an active one.
+    pub fn insert_conversation(&self, conv: Conversation) {
+        let id = conv.id.clone();
+        let (account, agent) = (conv.account.clone(), conv.agent_number.clone());
+        let pair_key = (conv.agent_number.clone(), conv.user_number.clone());
+        let active = conv.is_active;
+        let mut pair = self.inner.pairs.entry(pair_key).or_default();
+        let keep = !active
+            && self
+                .inner
+                .conversations
+                .get(pair.as_str())
+                .is_some_and(|c| c.is_active);
+        self.inner.conversations.insert(id.clone(), conv);
+        if !keep {
+            *pair = id.clone();
+        }
+        drop(pair);
+        self.account_mut(&account).conversations.push(id);
+        self.adjust_conversation_count(&agent, 1);
+    }
+
     /// Deletes a conversation owned by `account`; returns it.
     pub fn delete_conversation(&self, account: &str, id: &str) -> Option<Conversation> {
         let (_, conv) = self
@@ -419,6 +508,12 @@ impl Store {
         self.inner
             .optouts
             .contains(&(agent.to_string(), user.to_string()))
+    }
+    /// Every opted-out (agent, user) pair, sorted.
+    pub fn opt_outs(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self.inner.optouts.iter().map(|p| p.key().clone()).collect();
+        v.sort();
+        v
     }
     pub fn set_opted_out(&self, agent: &str, user: &str, out: bool) {
         let k = (agent.to_string(), user.to_string());

@@ -17,16 +17,12 @@ pub(crate) fn add_fault(app: &App, req: &Req) -> Result<Reply, ApiError> {
 
 /// `DELETE /_sim/faults/{id}`.
 pub(crate) fn remove_fault(app: &App, id: &str) -> Result<Reply, ApiError> {
-    let found = id
-        .parse::<u64>()
-        .ok()
-        .is_some_and(|id| app.faults.remove(id));
-    if !found {
+    let Some(number) = id.parse::<u64>().ok().filter(|&n| app.faults.remove(n)) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "FAULT_NOT_FOUND",
             format!("No fault rule {id:?}; GET /_sim/faults lists them"),
         ));
-    }
-    Ok(Reply::ok(json!({"status": "removed", "id": id})))
+    };
+    Ok(Reply::ok(json!({"status": "removed", "id": number})))
 }

@@ -7,10 +7,12 @@
 mod faults;
 mod inspect;
 mod scenarios;
+mod state;
 
 pub(crate) use faults::{add_fault, remove_fault};
 pub(crate) use inspect::{count_requests, requests, wait, wait_json, webhooks};
 pub(crate) use scenarios::{add_scenario, remove_scenario};
+pub(crate) use state::{replace_state, save_state, state};
 
 use hyper::StatusCode;
 use serde::Deserialize;
@@ -94,9 +96,6 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
             configs.push((ch, cfg));
         }
     }
-    if let Some(e) = b.enterprise {
-        app.store.set_enterprise(&key, e);
-    }
     let imessage = b.imessage.unwrap_or(false);
     let n = app
         .store
@@ -108,6 +107,9 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
                 format!("{phone} is already provisioned to another API key"),
             )
         })?;
+    if let Some(e) = b.enterprise {
+        app.store.set_enterprise(&key, e);
+    }
     let mut v = n.to_json(n.default_channel());
     v["api_key"] = json!(key);
     Ok(Reply::data(StatusCode::CREATED, v))

@@ -90,7 +90,7 @@ struct Detail<'a> {
 }
 
 impl Conversation {
-    fn common_json(&self) -> Map<String, Value> {
+    pub(crate) fn common_json(&self) -> Map<String, Value> {
         let opt_iso = |t: Option<i64>| t.map(iso);
         let handoff = self.handoff.as_ref();
         let v = json!({

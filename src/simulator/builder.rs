@@ -200,6 +200,14 @@ impl SimulatorBuilder {
         Ok(self)
     }
 
+    /// Keep the state in this file: loaded at start when it exists (instead of the fixtures),
+    /// written on [`Simulator::shutdown`] and on `POST /_sim/state/save`. Written to a temporary
+    /// file and renamed, so a crash mid-write never leaves a broken file.
+    pub fn state_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.config.state_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
     /// One more scenario, from a scenario document; it replaces an embedded scenario of the
     /// same name. Repeatable.
     ///
@@ -274,7 +282,10 @@ impl SimulatorBuilder {
         }
         config.seed = self.seed.unwrap_or_else(rand::random);
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
-        let fixtures = self.fixtures.unwrap_or_else(Fixtures::embedded);
+        let fixtures = match &config.state_file {
+            Some(p) if p.exists() => Fixtures::read_state(p).map_err(Error::Fixtures)?,
+            _ => self.fixtures.unwrap_or_else(Fixtures::embedded),
+        };
         let listener = TcpListener::bind(&self.addr)
             .await
             .map_err(|source| Error::Bind {

@@ -175,11 +175,18 @@ impl Simulator {
         crate::banner::banner(&self.app, &self.api_key)
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to a few seconds), and returns.
+    /// Stops accepting, lets in-flight requests finish (up to a few seconds), writes the state
+    /// file when there is one, and returns.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(path) = &self.app.config.state_file {
+            match crate::snapshot::save(&self.app, path) {
+                Ok(()) => tracing::info!(path = %path.display(), "state saved"),
+                Err(e) => tracing::error!("could not save the state: {e}"),
+            }
         }
     }
 }

@@ -157,3 +157,89 @@ fn a_bad_value_from_the_environment_names_its_variable() {
         "{banner:?}"
     );
 }
+
+/// Starts the binary with `args` and answers it with its base URL.
+fn spawn(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    (child, url)
+}
+
+async fn call(method: &str, url: String, body: &str) -> serde_json::Value {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", "sk_sim_default")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// SIGTERM writes the state file; a restart with it continues with the same conversations and
+/// the same pending timers.
+#[tokio::test]
+async fn the_state_file_survives_a_sigterm_restart() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let file = path.to_str().unwrap();
+    let args = ["--clock", "manual", "--seed", "5", "--state-file", file];
+    let (mut child, url) = spawn(&args);
+    let sent = call(
+        "POST",
+        format!("{url}/v1/sms/send"),
+        r#"{"user_number":"+15550001111","agent_number":"+15550002222","agent_message":"hi","time_out":90}"#,
+    )
+    .await;
+    let id = sent["data"]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let clock = call("GET", format!("{url}/_sim/clock"), "").await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(path.exists(), "written on SIGTERM");
+
+    let (mut child, url) = spawn(&args);
+    assert_eq!(call("GET", format!("{url}/_sim/clock"), "").await, clock);
+    let c = call("GET", format!("{url}/v1/sms/conversations/{id}"), "").await;
+    assert_eq!(c["data"]["messages"][0]["message"], "hi");
+    let ended = call(
+        "POST",
+        format!("{url}/_sim/clock/advance"),
+        r#"{"seconds":90}"#,
+    )
+    .await;
+    assert_eq!(ended["data"]["pending_timers"], serde_json::json!([]));
+    let c = call("GET", format!("{url}/v1/sms/conversations/{id}"), "").await;
+    assert_eq!(c["data"]["status"], "timed_out");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -17,6 +17,7 @@ mod newcomer;
 mod numbers;
 mod scenarios;
 mod send;
+mod state;
 mod tenancy;
 mod timeouts;
 mod webhooks;

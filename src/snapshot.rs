@@ -1,0 +1,240 @@
+//! The whole state as one document, and back: [`load`] puts checked [`Fixtures`] into a
+//! simulator (at start-up, on reset, and for `PUT /_sim/state`), [`export`] writes the state as
+//! a fixtures document (`GET /_sim/state`), and [`save`] writes that to the state file without
+//! ever leaving a half-written one.
+//!
+//! The document holds accounts, numbers and configs, conversations with their messages and
+//! pending timers, opt-outs, remembered idempotent answers, the clock and the id sequences.
+//! Logs (the request journal, webhook deliveries and their retries), fault rules and scenarios
+//! added at run time are not state: they are not saved.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+use crate::app::{App, TimerKind};
+use crate::body::Reply;
+use crate::engine::Ctx;
+use crate::fixtures::{to_doc, Fixtures, IdempotencyRecord, SavedState, Seed, TimerDoc, TurnDoc};
+use crate::model::NumberRecord;
+use crate::scenario::Selector;
+use crate::validation::Channel;
+
+/// Largest state file read at start-up.
+pub(crate) const MAX_STATE_FILE: u64 = 256 * 1024 * 1024;
+
+/// Puts checked fixtures into the simulator, which the caller has cleared (or just made).
+pub(crate) fn load(app: &App, f: &Fixtures) {
+    let store = &app.store;
+    if let Some(s) = &f.saved {
+        app.clock.restore(s.now);
+        store.ids().restore(s.seed, s.ids_issued);
+    }
+    for a in &f.accounts {
+        store.set_enterprise(&a.api_key, a.enterprise);
+        for n in &a.numbers {
+            store
+                .provision(
+                    &a.api_key,
+                    &n.phone_number,
+                    n.label.clone(),
+                    n.imessage,
+                    n.configs.clone(),
+                )
+                .expect("parse lists each number once, and load runs on an empty store");
+            if let Some(id) = n.inbound_id {
+                store.restore_inbound_id(&n.phone_number, id);
+            }
+        }
+    }
+    if let Some(s) = &f.saved {
+        let given = f.accounts.iter().flat_map(|a| &a.numbers);
+        let floor = given
+            .filter_map(|n| n.inbound_id)
+            .max()
+            .map_or(0, |m| m + 1);
+        store.restore_next_inbound_id(s.next_inbound_id.max(floor));
+    }
+    for a in &f.accounts {
+        for o in &a.opt_outs {
+            store.set_opted_out(&o.agent_number, &o.user_number, true);
+        }
+        for r in &a.idempotency {
+            let reply = Reply {
+                status: StatusCode::from_u16(r.status).expect("checked when parsed"),
+                body: Bytes::from(r.body.clone()),
+                replay: false,
+                content_type: "application/json",
+            };
+            app.idempotency.restore(&a.api_key, &r.scope, &r.key, reply);
+        }
+        for seed in &a.conversations {
+            load_conversation(app, seed.clone());
+        }
+    }
+}
+
+/// Stores one conversation with its scenario bound and its timers scheduled: those the
+/// document lists, or (for a pasted conversation) a fresh inactivity timer from now.
+fn load_conversation(app: &App, seed: Seed) {
+    let seed = seed.complete(app.now(), || app.store.ids().uuid());
+    let mut c = seed.conversation;
+    if let Some(n) = app.store.number(&c.agent_number) {
+        c.inbound_id = n.inbound_id;
+    }
+    let scenarios = app.scenarios.load();
+    let script = if scenarios.names().contains(&c.scenario.as_str()) {
+        scenarios.get(&c.scenario)
+    } else {
+        scenarios.choose(&Selector {
+            pathway_id: c.curr_pathway_id.as_deref(),
+            persona_id: None,
+            start_node_id: c.current_node_id.as_deref(),
+            agent_number: &c.agent_number,
+        })
+    };
+    c.scenario = script.name.clone();
+    c.script = Some(script);
+    let id = c.id.clone();
+    app.store.insert_conversation(c);
+    if !seed.exact {
+        Ctx::run(app, &id, |ctx, c| ctx.arm_timer(c));
+        return;
+    }
+    if let Some(t) = seed.timer {
+        let key = app.schedule(
+            t.due,
+            TimerKind::Inactivity {
+                conversation_id: id.clone(),
+                stage: t.stage,
+            },
+        );
+        app.store.with_conversation(None, &id, |c| {
+            c.timer_id = Some(key);
+            c.timer_anchor = Some(t.anchor);
+        });
+    }
+    for t in seed.agent_turns {
+        app.schedule(
+            t.due,
+            TimerKind::AgentTurn {
+                conversation_id: id.clone(),
+                turn: t.turn(),
+            },
+        );
+    }
+}
+
+/// A number as a fixtures entry, with every config it has.
+fn number_doc(n: &NumberRecord) -> Value {
+    let mut v = json!({"phone_number": n.phone_number});
+    if let Some(l) = &n.label {
+        v["label"] = json!(l);
+    }
+    v["imessage"] = json!(n.imessage);
+    v["inbound_id"] = json!(n.inbound_id);
+    for ch in [Channel::Sms, Channel::Whatsapp, Channel::Imessage] {
+        if let Some(c) = n.config(ch) {
+            v[ch.config_key()] = serde_json::to_value(c).expect("a config serializes");
+        }
+    }
+    v
+}
+
+/// The whole state as a fixtures document.
+pub(crate) fn export(app: &App) -> Value {
+    let store = &app.store;
+    let mut turns: HashMap<String, Vec<TurnDoc>> = HashMap::new();
+    for (due, (id, turn)) in app.timers.collect(|k| match k {
+        TimerKind::AgentTurn {
+            conversation_id,
+            turn,
+        } => Some((conversation_id.clone(), turn.clone())),
+        _ => None,
+    }) {
+        turns.entry(id).or_default().push(TurnDoc::of(due, &turn));
+    }
+    let opt_outs = store.opt_outs();
+    let mut accounts = Vec::new();
+    for (key, enterprise, numbers, conversation_ids) in store.accounts() {
+        let numbers: Vec<NumberRecord> = numbers.iter().filter_map(|p| store.number(p)).collect();
+        let conversations: Vec<Value> = conversation_ids
+            .iter()
+            .filter_map(|id| {
+                store.with_conversation(None, id, |c| {
+                    let timer = c.timer_id.and_then(|k| match app.timers.get(k)? {
+                        TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
+                            stage,
+                            due: k.due,
+                            anchor: c.timer_anchor.unwrap_or(k.due),
+                        }),
+                        _ => None,
+                    });
+                    to_doc(c, timer, turns.remove(id).unwrap_or_default())
+                })
+            })
+            .collect();
+        let owned = |p: &str| numbers.iter().any(|n| n.phone_number == p);
+        let opt_outs: Vec<Value> = opt_outs
+            .iter()
+            .filter(|(agent, _)| owned(agent))
+            .map(|(agent, user)| json!({"agent_number": agent, "user_number": user}))
+            .collect();
+        let idempotency: Vec<IdempotencyRecord> = app
+            .idempotency
+            .records(&key)
+            .into_iter()
+            .map(|(scope, key, reply)| IdempotencyRecord {
+                scope,
+                key,
+                status: reply.status.as_u16(),
+                body: String::from_utf8_lossy(&reply.body).into_owned(),
+            })
+            .collect();
+        accounts.push(json!({
+            "api_key": key,
+            "enterprise": enterprise,
+            "numbers": numbers.iter().map(number_doc).collect::<Vec<_>>(),
+            "conversations": conversations,
+            "opt_outs": opt_outs,
+            "idempotency": idempotency,
+        }));
+    }
+    let saved = SavedState {
+        now: app.now(),
+        seed: store.ids().seed(),
+        ids_issued: store.ids().issued(),
+        next_inbound_id: store.next_inbound_id(),
+    };
+    json!({"accounts": accounts, "simulator": saved})
+}
+
+/// Writes the state to `path`: into a temporary file beside it, flushed to disk, then renamed
+/// over it, so the file is always either the old state or the new one.
+///
+/// # Errors
+/// The file system's, naming the path.
+pub(crate) fn save(app: &App, path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    let mut bytes = serde_json::to_vec_pretty(&export(app)).expect("a state document serializes");
+    bytes.push(b'\n');
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file path", path.display()))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}
