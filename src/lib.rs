@@ -67,6 +67,7 @@ mod ring;
 mod routes;
 mod scenario;
 mod server;
+pub mod replay;
 mod simulator;
 mod snapshot;
 mod store;

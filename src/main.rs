@@ -138,6 +138,22 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8790")]
         url: String,
     },
+    /// Run replay scripts (files, or directories of *.json), each in its own simulator; exit 0
+    /// when all pass, 1 when one fails, 2 when one does not parse.
+    Replay {
+        /// Script files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Also write JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Print machine-readable JSON results instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Scenario files or directories added to every script's simulator (repeatable).
+        #[arg(long)]
+        scenarios: Vec<PathBuf>,
+    },
 }
 
 /// `bland-sms-sim healthcheck`: 0 when `/_sim/health` answers 200 within a second, else 1.
@@ -278,6 +294,27 @@ async fn run() -> Result<(), Error> {
     let cli = parse_cli();
     if let Some(Command::Healthcheck { url }) = &cli.command {
         std::process::exit(healthcheck(url).await);
+    }
+    if let Some(Command::Replay {
+        paths,
+        junit,
+        json,
+        scenarios,
+    }) = &cli.command
+    {
+        let options = bland_sms_sim::replay::Options {
+            junit: junit.clone(),
+            json: *json,
+            scenarios: scenarios.clone(),
+        };
+        let verdict = bland_sms_sim::replay::run(paths, &options, &mut std::io::stdout()).await;
+        std::process::exit(match verdict {
+            Ok(v) => v.exit_code(),
+            Err(e) => {
+                eprintln!("bland-sms-sim replay: {e}");
+                2
+            }
+        });
     }
     let builder = cli.into_builder()?;
     let shutdown = shutdown_signal();

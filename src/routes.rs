@@ -61,6 +61,7 @@ enum Route {
     SimState,
     SimReplaceState,
     SimSaveState,
+    SimRecordReplay,
 }
 
 impl Route {
@@ -108,6 +109,7 @@ impl Route {
             SimState => "GET /_sim/state",
             SimReplaceState => "PUT /_sim/state",
             SimSaveState => "POST /_sim/state/save",
+            SimRecordReplay => "GET /_sim/conversations/{id}/replay",
         }
     }
 
@@ -194,6 +196,9 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
             "",
         ),
         ["_sim", "state", "save"] => one(M::POST, R::SimSaveState),
+        ["_sim", "conversations", id, "replay"] => {
+            with(id, pick(method, [(M::GET, R::SimRecordReplay)]))
+        }
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
@@ -345,6 +350,14 @@ async fn dispatch(
         Route::SimState => Ok(admin::state(app).await),
         Route::SimReplaceState => admin::replace_state(app, req).await,
         Route::SimSaveState => admin::save_state(app).await,
+        Route::SimRecordReplay => crate::replay::record(app, id).map(|script| {
+            let mut bytes = serde_json::to_vec_pretty(&script).expect("a script serializes");
+            bytes.push(b'\n');
+            Reply {
+                body: bytes.into(),
+                ..Reply::ok(serde_json::Value::Null)
+            }
+        }),
         Route::SimOpenApi => Ok(Reply::text("application/json", OPENAPI.to_owned())),
         Route::SimRemoveScenario => admin::remove_scenario(app, id),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
@@ -448,7 +461,9 @@ pub(crate) async fn handle(
     if let Some(v) = warning_header(&warnings) {
         response.headers_mut().insert("x-bland-sim-warning", v);
     }
-    if app.journal.enabled() && !req.path.starts_with("/_sim/") {
+    // The API, and the texts sent as a user (so a conversation can be recorded from it).
+    let journaled = !req.path.starts_with("/_sim/") || req.path == "/_sim/inbound";
+    if app.journal.enabled() && journaled {
         app.journal.record(Entry {
             id: 0,
             at: app.now(),

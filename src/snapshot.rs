@@ -129,7 +129,7 @@ fn load_conversation(app: &App, seed: Seed) {
 }
 
 /// A number as a fixtures entry, with every config it has.
-fn number_doc(n: &NumberRecord) -> Value {
+pub(crate) fn number_doc(n: &NumberRecord) -> Value {
     let mut v = json!({"phone_number": n.phone_number});
     if let Some(l) = &n.label {
         v["label"] = json!(l);

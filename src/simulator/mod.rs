@@ -129,6 +129,11 @@ impl Simulator {
         Ok(r.replies.into_iter().map(|m| m.message).collect())
     }
 
+    /// Deliveries still being attempted (for the replay runner, which waits for them).
+    pub(crate) fn webhooks_pending(&self) -> usize {
+        self.app.webhooks.pending()
+    }
+
     /// The webhook deliveries, oldest first, as `GET /_sim/webhooks` lists them.
     pub fn webhooks(&self) -> Vec<Value> {
         let all = self.app.webhooks.list(|_| true);
