@@ -10,10 +10,11 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-/// Where a mismatch is (`data.messages[2].message`), what was expected and what was there.
-pub(crate) fn check(expected: &Value, actual: &Value) -> Result<(), Vec<String>> {
+/// Where a mismatch is (`root.data.messages[2].message`), what was expected and what was
+/// there.
+pub(crate) fn check(root: &str, expected: &Value, actual: &Value) -> Result<(), Vec<String>> {
     let mut diffs = Vec::new();
-    walk(expected, actual, "", &mut diffs);
+    walk(expected, actual, root, &mut diffs);
     if diffs.is_empty() {
         Ok(())
     } else {
@@ -101,21 +102,32 @@ fn matcher(v: &Value) -> Option<(&str, &Value)> {
 }
 
 fn apply(op: &str, arg: &Value, actual: &Value) -> Result<(), String> {
-    let text = || actual.as_str().map(str::to_owned).unwrap_or_else(|| actual.to_string());
+    let text = || {
+        actual
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| actual.to_string())
+    };
     match op {
         "$contains" => {
             let want = arg.as_str().unwrap_or_default();
             if text().contains(want) {
                 Ok(())
             } else {
-                Err(format!("expected text containing {want:?}, got {}", short(actual)))
+                Err(format!(
+                    "expected text containing {want:?}, got {}",
+                    short(actual)
+                ))
             }
         }
         "$regex" => {
             let pattern = arg.as_str().unwrap_or_default();
             match regex::Regex::new(pattern) {
                 Ok(re) if re.is_match(&text()) => Ok(()),
-                Ok(_) => Err(format!("expected text matching /{pattern}/, got {}", short(actual))),
+                Ok(_) => Err(format!(
+                    "expected text matching /{pattern}/, got {}",
+                    short(actual)
+                )),
                 Err(e) => Err(format!("the pattern /{pattern}/ is not a regex: {e}")),
             }
         }
@@ -204,9 +216,14 @@ mod tests {
     #[test]
     fn partial_objects_exact_arrays_and_matchers() {
         let actual = json!({"a": 1, "b": {"c": "hello world", "d": [1, 2]}, "e": null});
-        assert!(check(&json!({"b": {"c": {"$contains": "world"}}}), &actual).is_ok());
-        assert!(check(&json!({"b": {"d": {"$len": 2}}, "e": null, "z": null}), &actual).is_ok());
-        let diffs = check(&json!({"a": 2, "b": {"d": [1]}, "q": 1}), &actual).unwrap_err();
+        assert!(check("", &json!({"b": {"c": {"$contains": "world"}}}), &actual).is_ok());
+        assert!(check(
+            "",
+            &json!({"b": {"d": {"$len": 2}}, "e": null, "z": null}),
+            &actual
+        )
+        .is_ok());
+        let diffs = check("", &json!({"a": 2, "b": {"d": [1]}, "q": 1}), &actual).unwrap_err();
         assert_eq!(
             diffs,
             [
@@ -215,14 +232,21 @@ mod tests {
                 "q: expected 1, but it is missing"
             ]
         );
-        assert!(check(&json!({"$regex": "^hel+o"}), &json!("hello")).is_ok());
+        assert!(check("", &json!({"$regex": "^hel+o"}), &json!("hello")).is_ok());
+        assert_eq!(
+            check("replies", &json!(["a"]), &json!(["b"])).unwrap_err(),
+            ["replies[0]: expected \"a\", got \"b\""]
+        );
     }
 
     #[test]
     fn variables_and_paths() {
         let vars = HashMap::from([("id".to_string(), json!("c1")), ("n".to_string(), json!(3))]);
         assert_eq!(
-            substitute(&json!({"p": "/x/{{id}}/y", "n": "{{n}}", "k": "{{nope}}"}), &vars),
+            substitute(
+                &json!({"p": "/x/{{id}}/y", "n": "{{n}}", "k": "{{nope}}"}),
+                &vars
+            ),
             json!({"p": "/x/c1/y", "n": 3, "k": "{{nope}}"})
         );
         let v = json!({"data": {"replies": [{"message": "hi"}]}});

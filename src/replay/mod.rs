@@ -77,9 +77,8 @@ fn scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// Reads and runs one script file.
 async fn run_file(path: &Path, options: &Options) -> ScriptResult {
     let file = path.display().to_string();
-    let parsed = crate::input::read_file(path).and_then(|text| {
-        script::parse(&text).map_err(|e| format!("{file}: {e}"))
-    });
+    let parsed = crate::input::read_file(path)
+        .and_then(|text| script::parse(&text).map_err(|e| format!("{file}: {e}")));
     match parsed {
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));

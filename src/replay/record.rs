@@ -30,7 +30,10 @@ fn templated(v: &Value, id: &str) -> Value {
 
 /// The (user, agent) pair a `/send`, `/create` or `/_sim/inbound` body names.
 fn pair_of(body: &Value) -> (Option<&str>, Option<&str>) {
-    let first = |keys: &[&str]| keys.iter().find_map(|k| body.get(*k).and_then(Value::as_str));
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_str))
+    };
     (
         first(&["user_number", "phone_number"]),
         first(&["agent_number", "from", "to"]),
@@ -101,7 +104,9 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
         })
         .next();
     let entries = app.journal.list(|e| belongs(e, &c, until));
-    let start = entries.first().map_or(c.created_at, |e| e.at.min(c.created_at));
+    let start = entries
+        .first()
+        .map_or(c.created_at, |e| e.at.min(c.created_at));
     let mut now = start;
     let mut steps = Vec::new();
     // USER messages are matched to the texts in order; `next_user` is where to look next.

@@ -31,7 +31,11 @@ pub(crate) fn text(r: &ScriptResult, out: &mut dyn Write) -> std::io::Result<()>
 /// The closing line: how many passed and failed.
 pub(crate) fn summary(results: &[ScriptResult], out: &mut dyn Write) -> std::io::Result<()> {
     let passed = results.iter().filter(|r| r.passed()).count();
-    let scripts = if results.len() == 1 { "script" } else { "scripts" };
+    let scripts = if results.len() == 1 {
+        "script"
+    } else {
+        "scripts"
+    };
     writeln!(
         out,
         "\n{passed} passed, {} failed ({} {scripts})",

@@ -129,6 +129,17 @@ impl Simulator {
         Ok(r.replies.into_iter().map(|m| m.message).collect())
     }
 
+    /// A conversation as `GET /v1/sms/conversations/{id}` shows its `data` (for the replay
+    /// runner, whose checks must not show in the request journal).
+    pub(crate) fn conversation_json(&self, id: &str) -> Option<Value> {
+        let body = self
+            .app
+            .store
+            .with_conversation(None, id, |c| c.detail_body())?;
+        let v: Value = serde_json::from_slice(&body).ok()?;
+        Some(v["data"].clone())
+    }
+
     /// Deliveries still being attempted (for the replay runner, which waits for them).
     pub(crate) fn webhooks_pending(&self) -> usize {
         self.app.webhooks.pending()

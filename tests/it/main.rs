@@ -15,6 +15,7 @@ mod idempotency;
 mod list;
 mod newcomer;
 mod numbers;
+mod replay;
 mod scenarios;
 mod send;
 mod state;

@@ -1,0 +1,160 @@
+//! Conversation tests: the shipped replay scripts, recording a conversation and replaying it,
+//! and the reports.
+
+use std::path::PathBuf;
+
+use bland_sms_sim::replay::{run, Options, Verdict};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn replay(paths: &[PathBuf], options: &Options) -> (Verdict, String) {
+    let mut out = Vec::new();
+    let verdict = run(paths, options, &mut out).await.unwrap();
+    (verdict, String::from_utf8(out).unwrap())
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bland-sim-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test]
+async fn the_shipped_replays_pass() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("replays");
+    let (verdict, out) = replay(&[dir], &Options::default()).await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+    assert!(out.contains("4 passed, 0 failed (4 scripts)"), "{out}");
+}
+
+/// Explores a booking by hand, records it, and replays the recording.
+#[tokio::test]
+async fn a_recorded_conversation_replays_and_an_altered_one_fails_at_its_step() {
+    let sim = Sim::with(
+        manual()
+            .webhook_url("http://127.0.0.1:9/hooks")
+            .webhook_attempts(1),
+    )
+    .await;
+    let sent = sim
+        .send(json!({"user_number": USER, "agent_number": BOOKING, "request_data": {"first_name": "Ada"}}))
+        .await;
+    let id = sent["conversation_id"].as_str().unwrap().to_string();
+    sim.advance(20.0).await;
+    sim.text(USER, BOOKING, "yes").await;
+    sim.advance(3.0).await;
+    sim.text(USER, BOOKING, "friday").await;
+    sim.advance(60.0).await;
+    let (s, script) = sim
+        .sim(
+            Method::GET,
+            &format!("/_sim/conversations/{id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{script}");
+    let steps = script["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["call"]["path"], "/v1/sms/send");
+    assert_eq!(steps[1], json!({"advance": 20.0}));
+    assert_eq!(steps[2]["user"], "yes");
+    assert_eq!(
+        steps[2]["replies"],
+        json!(["Great! Which day works for you?"])
+    );
+    let last = steps.last().unwrap();
+    assert_eq!(last["conversation"]["status"], "completed");
+    assert_eq!(
+        last["status_webhooks"],
+        json!([{"type": "status", "payload": {"status": "ended"}}])
+    );
+
+    let path = temp("recorded.json");
+    std::fs::write(&path, script.to_string()).unwrap();
+    let (verdict, out) = replay(std::slice::from_ref(&path), &Options::default()).await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+
+    let altered = script
+        .to_string()
+        .replace("Great! Which day works for you?", "Great! Which day?");
+    std::fs::write(&path, altered).unwrap();
+    let (verdict, out) = replay(&[path], &Options::default()).await;
+    assert_eq!(verdict, Verdict::Failed);
+    assert!(out.contains("FAIL step 3: user texts \"yes\""), "{out}");
+    assert!(
+        out.contains(
+            "replies[0]: expected \"Great! Which day?\", got \"Great! Which day works for you?\""
+        ),
+        "{out}"
+    );
+    assert!(out.contains("skip step 4"), "{out}");
+
+    let missing = sim
+        .sim(Method::GET, "/_sim/conversations/nope/replay", None)
+        .await;
+    assert_error(&missing, 404, "CONVERSATION_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place() {
+    let good = temp("good.json");
+    std::fs::write(&good, r#"{"steps":[{"advance":1}]}"#).unwrap();
+    let bad_step = temp("bad-step.json");
+    std::fs::write(
+        &bad_step,
+        r#"{"name":"a <bad> & failing one","setup":{"user_number":"+15550001111","agent_number":"+15550002222"},
+            "steps":[{"user":"hi","replies":["nope"]}]}"#,
+    )
+    .unwrap();
+    let junit = temp("junit.xml");
+    let options = Options {
+        junit: Some(junit.clone()),
+        ..Options::default()
+    };
+    let (verdict, _) = replay(&[good.clone(), bad_step.clone()], &options).await;
+    assert_eq!(verdict, Verdict::Failed);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit XML parses");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(cases[1].attribute("name"), Some("a <bad> & failing one"));
+    let failure = cases[1]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
+    assert_eq!(
+        failure.attribute("message"),
+        Some("step 1: user texts \"hi\"")
+    );
+    assert!(failure
+        .text()
+        .unwrap()
+        .starts_with("replies[0]: expected \"nope\""));
+    assert!(cases[0].children().all(|n| !n.has_tag_name("failure")));
+
+    let json_options = Options {
+        json: true,
+        ..Options::default()
+    };
+    let (_, out) = replay(&[good, bad_step], &json_options).await;
+    let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(v["scripts"][1]["steps"][0]["outcome"], "failed");
+
+    let unparseable = temp("unparseable.json");
+    std::fs::write(&unparseable, r#"{"steps":[{"advance":"soon"}]}"#).unwrap();
+    let (verdict, out) = replay(&[unparseable], &Options::default()).await;
+    assert_eq!(verdict, Verdict::Unreadable);
+    assert_eq!(verdict.exit_code(), 2);
+    assert!(
+        out.contains("unparseable.json: at steps[0].advance"),
+        "{out}"
+    );
+}
