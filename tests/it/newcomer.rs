@@ -155,6 +155,10 @@ fn the_readme_shows_the_shipped_fixtures_and_scenario_as_they_are() {
             "scenarios/appointment-booking.json",
             include_str!("../../scenarios/appointment-booking.json"),
         ),
+        (
+            "replays/stop-start.json",
+            include_str!("../../replays/stop-start.json"),
+        ),
     ] {
         let block = format!("```json\n{}\n```", file.trim_end());
         assert!(
