@@ -144,8 +144,10 @@ pub(crate) fn number_doc(n: &NumberRecord) -> Value {
     v
 }
 
-/// The whole state as a fixtures document.
-pub(crate) fn export(app: &App) -> Value {
+/// The whole state as a fixtures document, written as it is read: each conversation is
+/// serialized and written before the next is read, so the cost is the document's bytes, not a
+/// tree of the whole state. One conversation per line keeps large files readable and diffable.
+pub(crate) fn export(app: &App) -> Vec<u8> {
     let store = &app.store;
     let mut turns: HashMap<String, Vec<TurnDoc>> = HashMap::new();
     for (due, (id, turn)) in app.timers.collect(|k| match k {
@@ -158,25 +160,15 @@ pub(crate) fn export(app: &App) -> Value {
         turns.entry(id).or_default().push(TurnDoc::of(due, &turn));
     }
     let opt_outs = store.opt_outs();
-    let mut accounts = Vec::new();
-    for (key, enterprise, numbers, conversation_ids) in store.accounts() {
+    fn compact<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        serde_json::to_vec(v).expect("a state part serializes")
+    }
+    let mut out: Vec<u8> = b"{\"accounts\": [".to_vec();
+    for (n, (key, enterprise, numbers, conversation_ids)) in
+        store.accounts().into_iter().enumerate()
+    {
+        out.extend_from_slice(if n == 0 { b"\n  " } else { b",\n  " });
         let numbers: Vec<NumberRecord> = numbers.iter().filter_map(|p| store.number(p)).collect();
-        let conversations: Vec<Value> = conversation_ids
-            .iter()
-            .filter_map(|id| {
-                store.with_conversation(None, id, |c| {
-                    let timer = c.timer_id.and_then(|k| match app.timers.get(k)? {
-                        TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
-                            stage,
-                            due: k.due,
-                            anchor: c.timer_anchor.unwrap_or(k.due),
-                        }),
-                        _ => None,
-                    });
-                    to_doc(c, timer, turns.remove(id).unwrap_or_default())
-                })
-            })
-            .collect();
         let owned = |p: &str| numbers.iter().any(|n| n.phone_number == p);
         let opt_outs: Vec<Value> = opt_outs
             .iter()
@@ -194,14 +186,37 @@ pub(crate) fn export(app: &App) -> Value {
                 body: String::from_utf8_lossy(&reply.body).into_owned(),
             })
             .collect();
-        accounts.push(json!({
+        let head = json!({
             "api_key": key,
             "enterprise": enterprise,
             "numbers": numbers.iter().map(number_doc).collect::<Vec<_>>(),
-            "conversations": conversations,
             "opt_outs": opt_outs,
             "idempotency": idempotency,
-        }));
+        });
+        // The account's fields, then its conversations one per line.
+        let head = compact(&head);
+        out.extend_from_slice(&head[..head.len() - 1]);
+        out.extend_from_slice(b",\"conversations\": [");
+        let mut first = true;
+        for id in &conversation_ids {
+            let line = store.with_conversation(None, id, |c| {
+                let timer = c.timer_id.and_then(|k| match app.timers.get(k)? {
+                    TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
+                        stage,
+                        due: k.due,
+                        anchor: c.timer_anchor.unwrap_or(k.due),
+                    }),
+                    _ => None,
+                });
+                compact(&to_doc(c, timer, turns.remove(id).unwrap_or_default()))
+            });
+            if let Some(line) = line {
+                out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+                out.extend_from_slice(&line);
+                first = false;
+            }
+        }
+        out.extend_from_slice(if first { b"]}" } else { b"\n  ]}" });
     }
     let saved = SavedState {
         now: app.now(),
@@ -209,7 +224,10 @@ pub(crate) fn export(app: &App) -> Value {
         ids_issued: store.ids().issued(),
         next_inbound_id: store.next_inbound_id(),
     };
-    json!({"accounts": accounts, "simulator": saved})
+    out.extend_from_slice(b"\n],\n\"simulator\": ");
+    out.extend_from_slice(&compact(&saved));
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 /// Writes the state to `path`: into a temporary file beside it, flushed to disk, then renamed
@@ -219,8 +237,7 @@ pub(crate) fn export(app: &App) -> Value {
 /// The file system's, naming the path.
 pub(crate) fn save(app: &App, path: &Path) -> Result<(), String> {
     use std::io::Write;
-    let mut bytes = serde_json::to_vec_pretty(&export(app)).expect("a state document serializes");
-    bytes.push(b'\n');
+    let bytes = export(app);
     let name = path
         .file_name()
         .ok_or_else(|| format!("{}: not a file path", path.display()))?;

@@ -15,12 +15,9 @@ use crate::snapshot;
 /// `GET /_sim/state`: the whole state, as a fixtures document.
 pub(crate) async fn state(app: &App) -> Reply {
     let _quiet = app.control.lock().await;
-    let doc = snapshot::export(app);
-    let mut bytes = serde_json::to_vec_pretty(&doc).expect("a state document serializes");
-    bytes.push(b'\n');
     Reply {
         status: StatusCode::OK,
-        body: bytes.into(),
+        body: snapshot::export(app).into(),
         replay: false,
         content_type: "application/json",
     }
