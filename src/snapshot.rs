@@ -50,13 +50,23 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
             }
         }
     }
+    // Numbers without an `inbound_id` get theirs after every given one.
+    let given = f.accounts.iter().flat_map(|a| &a.numbers);
+    let floor = given
+        .filter_map(|n| n.inbound_id)
+        .max()
+        .map_or(0, |m| m + 1);
     if let Some(s) = &f.saved {
-        let given = f.accounts.iter().flat_map(|a| &a.numbers);
-        let floor = given
-            .filter_map(|n| n.inbound_id)
-            .max()
-            .map_or(0, |m| m + 1);
         store.restore_next_inbound_id(s.next_inbound_id.max(floor));
+    }
+    for n in f.accounts.iter().flat_map(|a| &a.numbers) {
+        if n.inbound_id.is_none()
+            && store
+                .number(&n.phone_number)
+                .is_some_and(|r| r.inbound_id < floor)
+        {
+            store.restore_inbound_id(&n.phone_number, store.next_inbound_id().max(floor));
+        }
     }
     for a in &f.accounts {
         for o in &a.opt_outs {
