@@ -37,6 +37,16 @@ impl Reply {
             content_type,
         }
     }
+    /// 200 with a JSON document as it is, not in the envelope (the state, a replay script, the
+    /// OpenAPI description: files a user saves).
+    pub fn document(body: impl Into<Bytes>) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            body: body.into(),
+            replay: false,
+            content_type: "application/json",
+        }
+    }
     /// 200 with `{"data": data, "errors": null}`.
     pub fn ok(data: Value) -> Self {
         Self::new(StatusCode::OK, json!({"data": data, "errors": null}))

@@ -270,6 +270,26 @@ pub(crate) fn de_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d.deserialize_option(Object(std::marker::PhantomData))
 }
 
+/// A time in a document: an ISO 8601 string, as the API writes them.
+pub(crate) fn de_iso_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => crate::clock::parse_iso(&s)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("must be an ISO 8601 time, got {s:?}"))),
+    }
+}
+
+/// [`de_iso_opt`], required.
+pub(crate) fn de_iso<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    de_iso_opt(d)?.ok_or_else(|| D::Error::custom("must be an ISO 8601 time"))
+}
+
+/// A time as the API writes it.
+pub(crate) fn ser_iso<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::clock::iso(*t))
+}
+
 /// A string that, when present, must not be blank.
 pub(crate) fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<String>::deserialize(d)? {

@@ -353,12 +353,9 @@ async fn dispatch(
         Route::SimRecordReplay => crate::replay::record(app, id).map(|script| {
             let mut bytes = serde_json::to_vec_pretty(&script).expect("a script serializes");
             bytes.push(b'\n');
-            Reply {
-                body: bytes.into(),
-                ..Reply::ok(serde_json::Value::Null)
-            }
+            Reply::document(bytes)
         }),
-        Route::SimOpenApi => Ok(Reply::text("application/json", OPENAPI.to_owned())),
+        Route::SimOpenApi => Ok(Reply::document(OPENAPI.as_bytes())),
         Route::SimRemoveScenario => admin::remove_scenario(app, id),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),

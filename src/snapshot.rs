@@ -33,6 +33,10 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
         app.clock.restore(s.now);
         store.ids().restore(s.seed, s.ids_issued);
     }
+    // Numbers the document gives no `inbound_id` get theirs after every given one.
+    let numbers = || f.accounts.iter().flat_map(|a| &a.numbers);
+    let given = numbers().filter_map(|n| n.inbound_id).max();
+    store.raise_next_inbound_id(given.map_or(0, |m| m.saturating_add(1)));
     for a in &f.accounts {
         store.set_enterprise(&a.api_key, a.enterprise);
         for n in &a.numbers {
@@ -43,30 +47,13 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
                     n.label.clone(),
                     n.imessage,
                     n.configs.clone(),
+                    n.inbound_id,
                 )
                 .expect("parse lists each number once, and load runs on an empty store");
-            if let Some(id) = n.inbound_id {
-                store.restore_inbound_id(&n.phone_number, id);
-            }
         }
     }
-    // Numbers without an `inbound_id` get theirs after every given one.
-    let given = f.accounts.iter().flat_map(|a| &a.numbers);
-    let floor = given
-        .filter_map(|n| n.inbound_id)
-        .max()
-        .map_or(0, |m| m + 1);
     if let Some(s) = &f.saved {
-        store.restore_next_inbound_id(s.next_inbound_id.max(floor));
-    }
-    for n in f.accounts.iter().flat_map(|a| &a.numbers) {
-        if n.inbound_id.is_none()
-            && store
-                .number(&n.phone_number)
-                .is_some_and(|r| r.inbound_id < floor)
-        {
-            store.restore_inbound_id(&n.phone_number, store.next_inbound_id().max(floor));
-        }
+        store.raise_next_inbound_id(s.next_inbound_id);
     }
     for a in &f.accounts {
         for o in &a.opt_outs {

@@ -203,19 +203,12 @@ impl Store {
         self.inner.next_inbound_id.load(Ordering::Relaxed)
     }
 
-    /// Sets a number's `inbound_id` (a snapshot's), and keeps later numbers' ids above it.
-    pub fn restore_inbound_id(&self, phone: &str, id: u64) {
-        if let Some(mut n) = self.inner.numbers.get_mut(phone) {
-            n.inbound_id = id;
-        }
+    /// Makes the next new number's `inbound_id` at least `next` (a saved sequence, or past
+    /// the ids a document gives).
+    pub fn raise_next_inbound_id(&self, next: u64) {
         self.inner
             .next_inbound_id
-            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
-    }
-
-    /// Continues a saved `inbound_id` sequence.
-    pub fn restore_next_inbound_id(&self, next: u64) {
-        self.inner.next_inbound_id.store(next, Ordering::Relaxed);
+            .fetch_max(next, Ordering::Relaxed);
     }
 
     /// Sets whether a key's plan is Enterprise (fixtures may say it is not).
@@ -225,8 +218,8 @@ impl Store {
 
     // ---- numbers --------------------------------------------------------------------------
 
-    /// Gives `phone` to `key`. Re-provisioning a number the key already owns replaces the
-    /// configs that are given.
+    /// Gives `phone` to `key`, with `inbound_id` when given (a document's) or the next one.
+    /// Re-provisioning a number the key already owns replaces the configs that are given.
     ///
     /// # Errors
     /// [`ProvisionError::OwnedByAnother`] when another key owns it.
@@ -237,7 +230,11 @@ impl Store {
         label: Option<String>,
         imessage: bool,
         configs: Vec<(Channel, NumberConfig)>,
+        inbound_id: Option<u64>,
     ) -> Result<NumberRecord, ProvisionError> {
+        if let Some(id) = inbound_id {
+            self.raise_next_inbound_id(id.saturating_add(1));
+        }
         let record = {
             let mut entry = self
                 .inner
@@ -246,7 +243,9 @@ impl Store {
                 .or_insert_with(|| NumberRecord {
                     phone_number: phone.to_string(),
                     owner: key.to_string(),
-                    inbound_id: self.inner.next_inbound_id.fetch_add(1, Ordering::Relaxed),
+                    inbound_id: inbound_id.unwrap_or_else(|| {
+                        self.inner.next_inbound_id.fetch_add(1, Ordering::Relaxed)
+                    }),
                     label: None,
                     imessage,
                     sms_config: None,
@@ -557,10 +556,10 @@ mod tests {
     fn a_number_has_one_owner() {
         let s = Store::new(1);
         assert!(s
-            .provision("k1", "+15550002222", None, false, vec![])
+            .provision("k1", "+15550002222", None, false, vec![], None)
             .is_ok());
         assert_eq!(
-            s.provision("k2", "+15550002222", None, false, vec![])
+            s.provision("k2", "+15550002222", None, false, vec![], None)
                 .unwrap_err(),
             ProvisionError::OwnedByAnother
         );

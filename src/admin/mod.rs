@@ -99,7 +99,7 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let imessage = b.imessage.unwrap_or(false);
     let n = app
         .store
-        .provision(&key, &phone, b.label, imessage, configs)
+        .provision(&key, &phone, b.label, imessage, configs, None)
         .map_err(|ProvisionError::OwnedByAnother| {
             ApiError::new(
                 StatusCode::CONFLICT,

@@ -15,12 +15,7 @@ use crate::snapshot;
 /// `GET /_sim/state`: the whole state, as a fixtures document.
 pub(crate) async fn state(app: &App) -> Reply {
     let _quiet = app.control.lock().await;
-    Reply {
-        status: StatusCode::OK,
-        body: snapshot::export(app).into(),
-        replay: false,
-        content_type: "application/json",
-    }
+    Reply::document(snapshot::export(app))
 }
 
 /// `PUT /_sim/state`: replaces the state with the document in the body.

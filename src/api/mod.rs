@@ -61,7 +61,7 @@ pub(crate) fn claim(app: &App, key: &str, number: NumberRecord) -> Result<Number
         return Ok(number);
     }
     app.store
-        .provision(key, &number.phone_number, None, false, Vec::new())
+        .provision(key, &number.phone_number, None, false, Vec::new(), None)
         .map_err(|ProvisionError::OwnedByAnother| ApiError::number_not_found(&number.phone_number))
 }
 

@@ -85,6 +85,26 @@ pub enum EndKind {
 }
 
 impl EndKind {
+    const ALL: [EndKind; 5] = [
+        EndKind::Ended,
+        EndKind::Timeout,
+        EndKind::Blacklisted,
+        EndKind::Inactive,
+        EndKind::Archived,
+    ];
+    /// How a state document names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndKind::Ended => "ended",
+            EndKind::Timeout => "timeout",
+            EndKind::Blacklisted => "blacklisted",
+            EndKind::Inactive => "inactive",
+            EndKind::Archived => "archived",
+        }
+    }
+    pub fn parse(name: &str) -> Option<EndKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
     /// The status webhook's `status`.
     pub fn webhook_status(self) -> Status {
         match self {

@@ -192,14 +192,6 @@ impl Run {
         Ok((status, v))
     }
 
-    /// Waits (a few seconds at most) until no webhook delivery is still being attempted.
-    async fn settle(&self) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.sim.webhooks_pending() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-
     async fn step(&mut self, step: &Step) -> Result<(), Vec<String>> {
         let one = |e: String| vec![e];
         if let Some(call) = &step.call {
@@ -283,7 +275,8 @@ impl Run {
         if let Some(seconds) = step.advance {
             self.sim.advance(Duration::from_secs_f64(seconds)).await;
         }
-        self.settle().await;
+        // The API sends webhooks in the background: let them land before checking.
+        self.sim.webhooks_settled(Duration::from_secs(5)).await;
         self.expectations(step).await
     }
 

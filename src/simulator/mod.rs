@@ -140,9 +140,10 @@ impl Simulator {
         Some(v["data"].clone())
     }
 
-    /// Deliveries still being attempted (for the replay runner, which waits for them).
-    pub(crate) fn webhooks_pending(&self) -> usize {
-        self.app.webhooks.pending()
+    /// Waits (at most `timeout`) until no webhook delivery is still to be attempted (for the
+    /// replay runner, which checks deliveries after each step).
+    pub(crate) async fn webhooks_settled(&self, timeout: Duration) -> bool {
+        self.app.webhooks.settled(timeout).await
     }
 
     /// The webhook deliveries, oldest first, as `GET /_sim/webhooks` lists them.

@@ -255,19 +255,38 @@ impl Webhooks {
         timeout: Duration,
         keep: impl Fn(&Delivery) -> bool,
     ) -> Result<Vec<Delivery>, Vec<Delivery>> {
+        // Counted in place; copied out only once, at the end.
+        let matching = |d: &Delivery| !d.attempts.is_empty() && keep(d);
+        let found = self
+            .until(timeout, || self.log.count(matching) >= count)
+            .await;
+        let deliveries = self.list(matching);
+        if found {
+            Ok(deliveries)
+        } else {
+            Err(deliveries)
+        }
+    }
+
+    /// Waits until no delivery is still to be attempted; false when `timeout` passes first.
+    pub async fn settled(&self, timeout: Duration) -> bool {
+        self.until(timeout, || self.pending() == 0).await
+    }
+
+    /// Waits until `done()` holds, looking again after each attempt; false when `timeout`
+    /// passes first.
+    async fn until(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Registered before looking, so an attempt recorded in between is not missed.
             let notified = self.attempted.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            // Counted in place; copied out only once, at the end.
-            let matching = |d: &Delivery| !d.attempts.is_empty() && keep(d);
-            if self.log.count(matching) >= count {
-                return Ok(self.list(matching));
+            if done() {
+                return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Err(self.list(matching));
+                return false;
             }
         }
     }

@@ -6,21 +6,7 @@ use std::process::{Command, Stdio};
 /// The binary prints `listening on http://HOST:PORT` first, then serves.
 #[tokio::test]
 async fn the_binary_announces_its_real_port_first() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
-        .args(["--port", "0", "--clock", "manual"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .expect("first line")
-        .to_string();
+    let (mut child, url) = spawn(&["--clock", "manual"]);
     let port: u16 = url
         .strip_prefix("http://127.0.0.1:")
         .unwrap()

@@ -289,15 +289,7 @@ async fn waiting_for_webhooks_and_counting_requests() {
 async fn what_bland_ignores_is_warned_journaled_or_refused_under_strict() {
     let sim = Sim::start().await;
     let body = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi", "agentMessage": "typo", "time_out": 60});
-    let (s, h, _) = sim
-        .full(
-            Method::POST,
-            "/v1/sms/send",
-            Some(KEY),
-            &[],
-            body.to_string().into_bytes(),
-        )
-        .await;
+    let (s, h, _) = sim.post_full("/v1/sms/send", &body).await;
     assert_eq!(s, 200, "ignored, as Bland does");
     let warning = h["x-bland-sim-warning"].to_str().unwrap();
     assert_eq!(warning, "ignored body field: agentMessage");
@@ -312,15 +304,7 @@ async fn what_bland_ignores_is_warned_journaled_or_refused_under_strict() {
     );
     // A nested object's unknown field is named by its path.
     let nested = json!({"user_number": USER, "agent_number": AGENT, "persona_settings": {"pathway_id": "p", "pathwayVersion": 2}});
-    let (s, h, _) = sim
-        .full(
-            Method::POST,
-            "/v1/sms/send",
-            Some(KEY),
-            &[],
-            nested.to_string().into_bytes(),
-        )
-        .await;
+    let (s, h, _) = sim.post_full("/v1/sms/send", &nested).await;
     assert_eq!(s, 200);
     assert_eq!(
         h["x-bland-sim-warning"],
@@ -423,15 +407,8 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
     // A reset restores the start-up set.
     post_scenario(&sim, echo).await;
     sim.sim(Method::POST, "/_sim/reset", None).await;
-    let (_, list) = sim.sim(Method::GET, "/_sim/scenarios", None).await;
-    let names: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        sim.scenario_names().await,
         ["default", "appointment-booking", "support-escalation"]
     );
 }

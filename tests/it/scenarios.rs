@@ -241,16 +241,9 @@ async fn scenarios_are_chosen_by_persona_pathway_start_node_or_number() {
         .as_str()
         .unwrap()
         .contains("Bright Smile Dental"));
-    let (_, list) = sim.sim(Method::GET, "/_sim/scenarios", None).await;
-    let names: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
-        vec!["default", "appointment-booking", "support-escalation"]
+        sim.scenario_names().await,
+        ["default", "appointment-booking", "support-escalation"]
     );
 }
 

@@ -185,6 +185,33 @@ impl Sim {
         v["data"].clone()
     }
 
+    /// A POST with the key; returns status, headers and JSON body.
+    pub async fn post_full(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, hyper::HeaderMap, Value) {
+        self.full(
+            Method::POST,
+            path,
+            Some(KEY),
+            &[],
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// The names of the scenarios loaded, in order.
+    pub async fn scenario_names(&self) -> Vec<String> {
+        let (_, list) = self.sim(Method::GET, "/_sim/scenarios", None).await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// `/send`; asserts 200 and returns `data`.
     pub async fn send(&self, body: Value) -> Value {
         let (s, v) = self.post("/v1/sms/send", body).await;
