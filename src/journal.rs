@@ -41,6 +41,8 @@ pub struct Entry {
     pub warnings: Vec<String>,
     /// An idempotent repeat answered from the first success.
     pub replay: bool,
+    /// The conversation a `/send`, `/create` or `/_sim/inbound` found or opened.
+    pub conversation_id: Option<String>,
 }
 
 impl Entry {
@@ -64,6 +66,7 @@ impl Entry {
             "error": self.error,
             "idempotent_replay": self.replay,
             "warnings": self.warnings,
+            "conversation_id": self.conversation_id,
         })
     }
 }
@@ -131,6 +134,7 @@ mod tests {
             error: None,
             warnings: Vec::new(),
             replay: false,
+            conversation_id: None,
         });
         let kept = &j.list(|_| true)[0].body;
         assert_eq!(kept.len(), MAX_BODY);

@@ -1,7 +1,7 @@
 //! [`Req`]: a request read once (method, path, query, headers, body under the size cap), with
 //! the few ways handlers look at it.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use hyper::{HeaderMap, Method};
@@ -21,9 +21,17 @@ pub(crate) struct Req {
     pub strict: bool,
     /// What the request did that Bland ignores silently (`x-bland-sim-warning`).
     pub warnings: Mutex<Vec<String>>,
+    /// The conversation a request that names none in its path found or opened (`/send`,
+    /// `/create`, `/_sim/inbound`), for the journal.
+    pub conversation: OnceLock<String>,
 }
 
 impl Req {
+    /// Notes the conversation the request found or opened.
+    pub fn resolved(&self, id: &str) {
+        let _ = self.conversation.set(id.to_string());
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

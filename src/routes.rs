@@ -474,6 +474,7 @@ pub(crate) async fn handle(
             error,
             warnings,
             replay,
+            conversation_id: req.conversation.into_inner(),
         });
     }
     Ok(response)
@@ -495,6 +496,7 @@ async fn read(app: &App, req: Request<Incoming>) -> Result<Req, ApiError> {
         body,
         strict: app.config.strict,
         warnings: Default::default(),
+        conversation: Default::default(),
     })
 }
 

@@ -193,6 +193,7 @@ pub(crate) async fn inbound(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let number = app.store.number(&agent).ok_or_else(|| unowned(&agent))?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
     let r = engine::inbound(app, &number, &user, channel, text).await?;
+    req.resolved(&r.conversation_id);
     Ok(Reply::ok(json!({
         "conversation_id": r.conversation_id,
         "message_id": r.message_id,

@@ -196,6 +196,7 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
             persona_id: s.persona_id,
         },
     );
+    req.resolved(&id);
     let (overrides, text) = (s.overrides, s.text);
     let message_id = engine::apply(app, Some(key), &id, |ctx, c| {
         overrides.apply(c);
@@ -279,6 +280,7 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
             persona_id: None,
         },
     );
+    req.resolved(&id);
     let overrides = Overrides {
         timing,
         request_data: b.request_data,

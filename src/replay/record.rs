@@ -14,64 +14,36 @@ use crate::error::ApiError;
 use crate::journal::Entry;
 use crate::model::{Conversation, Sender};
 
-/// Every occurrence of the conversation's id, in a string or a body, as `{{conversation_id}}`.
-fn templated(v: &Value, id: &str) -> Value {
+/// Every occurrence of the conversation's id, in a string or a body, as
+/// `{{conversation_id}}`, and of its `i`-th message's id as `{{message_i}}` (the replay's ids
+/// differ from the recording's).
+fn templated(v: &Value, c: &Conversation) -> Value {
     match v {
-        Value::String(s) => Value::String(s.replace(id, "{{conversation_id}}")),
-        Value::Array(a) => Value::Array(a.iter().map(|x| templated(x, id)).collect()),
+        Value::String(s) => {
+            let mut s = s.replace(&c.id, "{{conversation_id}}");
+            for (i, m) in c.messages.iter().enumerate() {
+                if s.contains(&m.id) {
+                    s = s.replace(&m.id, &format!("{{{{message_{i}}}}}"));
+                }
+            }
+            Value::String(s)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| templated(x, c)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| (k.clone(), templated(x, id)))
+                .map(|(k, x)| (k.clone(), templated(x, c)))
                 .collect::<Map<_, _>>(),
         ),
         other => other.clone(),
     }
 }
 
-/// The (user, agent) pair a `/send`, `/create` or `/_sim/inbound` body names.
-fn pair_of(body: &Value) -> (Option<&str>, Option<&str>) {
-    let first = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| body.get(*k).and_then(Value::as_str))
-    };
-    (
-        first(&["user_number", "phone_number"]),
-        first(&["agent_number", "from", "to"]),
-    )
-}
-
-/// Whether a journaled request belongs to the conversation: its path names it, or it is a
-/// send or a user text for its pair while it was the pair's conversation.
-fn belongs(e: &Entry, c: &Conversation, until: Option<i64>) -> bool {
-    if e.status.as_u16() >= 400 || e.at < c.created_at || until.is_some_and(|u| e.at >= u) {
-        return false;
-    }
-    if e.path.contains(&c.id) {
-        return true;
-    }
-    let opening = matches!(
-        e.path.as_str(),
-        "/v1/sms/send" | "/v1/sms/create" | "/_sim/inbound"
-    );
-    if !opening {
-        return false;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&e.body) else {
-        return false;
-    };
-    if e.path == "/_sim/inbound" {
-        let user = body
-            .get("user_number")
-            .or(body.get("from"))
-            .and_then(Value::as_str);
-        let agent = body
-            .get("agent_number")
-            .or(body.get("to"))
-            .and_then(Value::as_str);
-        return user == Some(&c.user_number) && agent == Some(&c.agent_number);
-    }
-    let (user, agent) = pair_of(&body);
-    user == Some(&c.user_number) && agent == Some(&c.agent_number)
+/// Whether a journaled request belongs in the recording: it found or opened the conversation
+/// (`/send`, `/create`, a user's text), or it names the conversation in its path and changed
+/// something (a `GET` changes nothing, so a replay needs none).
+fn belongs(e: &Entry, id: &str) -> bool {
+    let changed = e.status.as_u16() < 400 && e.method != hyper::Method::GET;
+    changed && (e.conversation_id.as_deref() == Some(id) || e.path.contains(id))
 }
 
 /// The replay script for conversation `id`.
@@ -89,21 +61,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
                 format!("No conversation {id:?}; GET /v1/sms/conversations lists them"),
             )
         })?;
-    // The pair's next conversation, if any, ends this one's window.
-    let until = app
-        .store
-        .conversation_ids(&c.account)
-        .iter()
-        .skip_while(|x| *x != id)
-        .skip(1)
-        .filter_map(|x| {
-            app.store.with_conversation(None, x, |o| {
-                (o.user_number == c.user_number && o.agent_number == c.agent_number)
-                    .then_some(o.created_at)
-            })?
-        })
-        .next();
-    let entries = app.journal.list(|e| belongs(e, &c, until));
+    let entries = app.journal.list(|e| belongs(e, id));
     let start = entries
         .first()
         .map_or(c.created_at, |e| e.at.min(c.created_at));
@@ -128,8 +86,13 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
                 .unwrap_or_default()
                 .to_string();
             let replies = replies_to(&c, &mut next_user, &text, e.at);
+            let channel = body
+                .as_ref()
+                .and_then(|b| b.get("channel"))
+                .and_then(Value::as_str);
             steps.push(Step {
                 user: Some(text),
+                channel: channel.map(String::from),
                 replies: Some(replies),
                 ..Step::default()
             });
@@ -137,11 +100,11 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
         }
         let mut call = Call {
             method: e.method.as_str().to_string(),
-            path: templated(&Value::String(e.path.clone()), id)
+            path: templated(&Value::String(e.path.clone()), &c)
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
-            body: body.map(|b| templated(&b, id)),
+            body: body.map(|b| templated(&b, &c)),
             key: None,
             headers: Map::new(),
         };
@@ -211,8 +174,8 @@ fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> V
     *next_user = i + 1;
     c.messages[i + 1..]
         .iter()
+        // Hidden later or not, each was the agent's answer then.
         .take_while(|m| m.sender == Sender::Agent && m.created_at == at)
-        .filter(|m| !m.deleted)
         .map(|m| json!(m.message))
         .collect()
 }

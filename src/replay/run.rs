@@ -251,7 +251,10 @@ impl Run {
                 ));
             };
             let text = substitute(&Value::String(text.clone()), &self.vars);
-            let body = json!({"user_number": from, "agent_number": to, "message": text});
+            let mut body = json!({"user_number": from, "agent_number": to, "message": text});
+            if let Some(ch) = &step.channel {
+                body["channel"] = json!(ch);
+            }
             let empty = serde_json::Map::new();
             let (status, answer) = self
                 .http("POST", "/_sim/inbound", None, &empty, Some(&body))
@@ -274,6 +277,12 @@ impl Run {
         }
         if let Some(seconds) = step.advance {
             self.sim.advance(Duration::from_secs_f64(seconds)).await;
+        }
+        // `{{message_i}}`: the ids of the conversation's messages, for later steps.
+        if let Some(id) = self.vars.get("conversation_id").and_then(Value::as_str) {
+            for (i, m) in self.sim.message_ids(id).into_iter().enumerate() {
+                self.vars.insert(format!("message_{i}"), Value::String(m));
+            }
         }
         // The API sends webhooks in the background: let them land before checking.
         self.sim.webhooks_settled(Duration::from_secs(5)).await;

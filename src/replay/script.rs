@@ -67,6 +67,9 @@ pub(crate) struct Step {
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The text's channel (`sms`, `whatsapp`, `imessage`; default: the number's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// The agent's replies due at once, in order: a string (exact), `{"contains": …}` or
     /// `{"regex": …}`; `[]` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +146,51 @@ impl Step {
     }
 }
 
+/// Every regex a step's expectations hold compiles: `{"$regex": …}` anywhere, and a reply's
+/// `{"regex": …}`.
+fn check_patterns(s: &Step) -> Result<(), String> {
+    fn walk(v: &Value, at: &str, reply: bool) -> Result<(), String> {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let pattern = k == "$regex" || (reply && k == "regex");
+                    if let (true, Some(p)) = (pattern, x.as_str()) {
+                        regex::Regex::new(p)
+                            .map_err(|e| format!("{at}: /{p}/ is not a regex: {e}"))?;
+                    }
+                    walk(x, &format!("{at}.{k}"), false)?;
+                }
+                Ok(())
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, x)| walk(x, &format!("{at}[{i}]"), reply)),
+            _ => Ok(()),
+        }
+    }
+    let lists = [
+        ("replies", &s.replies, true),
+        ("webhooks", &s.webhooks, false),
+        ("status_webhooks", &s.status_webhooks, false),
+        ("requests", &s.requests, false),
+    ];
+    for (name, list, reply) in lists {
+        if let Some(items) = list {
+            for (i, x) in items.iter().enumerate() {
+                walk(x, &format!("{name}[{i}]"), reply)?;
+            }
+        }
+    }
+    if let Some(c) = &s.conversation {
+        walk(c, "conversation", false)?;
+    }
+    if let Some(b) = s.expect.as_ref().and_then(|e| e.body.as_ref()) {
+        walk(b, "expect.body", false)?;
+    }
+    Ok(())
+}
+
 /// Parses a script, naming the place of a problem.
 ///
 /// # Errors
@@ -171,11 +219,14 @@ pub(crate) fn parse(text: &str) -> Result<Script, String> {
                 "at steps[{i}]: `expect` and `save` belong to a `call` step"
             ));
         }
-        if s.user.is_none() && (s.replies.is_some() || s.from.is_some() || s.to.is_some()) {
+        if s.user.is_none()
+            && (s.replies.is_some() || s.from.is_some() || s.to.is_some() || s.channel.is_some())
+        {
             return Err(format!(
-                "at steps[{i}]: `replies`, `from` and `to` belong to a `user` step"
+                "at steps[{i}]: `replies`, `from`, `to` and `channel` belong to a `user` step"
             ));
         }
+        check_patterns(s).map_err(|e| format!("at steps[{i}].{e}"))?;
         if s.advance.is_some_and(|a| !(0.0..=1e9).contains(&a)) {
             return Err(format!(
                 "at steps[{i}].advance: must be between 0 and 1e9 seconds"

@@ -140,6 +140,16 @@ impl Simulator {
         Some(v["data"].clone())
     }
 
+    /// The ids of a conversation's messages, hidden ones included, in order.
+    pub(crate) fn message_ids(&self, id: &str) -> Vec<String> {
+        self.app
+            .store
+            .with_conversation(None, id, |c| {
+                c.messages.iter().map(|m| m.id.clone()).collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Waits (at most `timeout`) until no webhook delivery is still to be attempted (for the
     /// replay runner, which checks deliveries after each step).
     pub(crate) async fn webhooks_settled(&self, timeout: Duration) -> bool {

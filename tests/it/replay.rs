@@ -158,3 +158,91 @@ async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place(
         "{out}"
     );
 }
+
+/// Records `id` and replays the recording in a fresh simulator; answers the report.
+async fn record_and_replay(sim: &Sim, id: &str, file: &str) -> (Verdict, String) {
+    let (s, script) = sim
+        .sim(
+            Method::GET,
+            &format!("/_sim/conversations/{id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{script}");
+    let path = temp(file);
+    std::fs::write(&path, script.to_string()).unwrap();
+    replay(&[path], &Options::default()).await
+}
+
+#[tokio::test]
+async fn recordings_keep_same_instant_conversations_apart_and_template_ids_and_channels() {
+    let sim = Sim::start().await;
+    // Two conversations of one pair in the same millisecond: send, end, send again.
+    let body =
+        |text: &str| json!({"user_number": USER, "agent_number": AGENT, "agent_message": text});
+    let first = sim.send(body("one")).await["conversation_id"].clone();
+    let first = first.as_str().unwrap();
+    let (s, _) = sim
+        .post(&format!("/v1/sms/conversations/{first}/end"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let second = sim.send(body("two")).await["conversation_id"].clone();
+    let second = second.as_str().unwrap();
+    assert_ne!(first, second);
+    for (id, file) in [(first, "first.json"), (second, "second.json")] {
+        let (verdict, out) = record_and_replay(&sim, id, file).await;
+        assert_eq!(verdict, Verdict::Passed, "{out}");
+    }
+    // A hidden message: the recording names it by its place, not the recorded id.
+    // (The booking scenario: its replies involve no random choice.)
+    let other = sim.text("+15550006666", BOOKING, "hello").await;
+    let id = other["conversation_id"].as_str().unwrap().to_string();
+    let c = sim.conversation(&id).await;
+    let (s, _) = sim
+        .delete(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            Some(json!({"message_ids": [c["messages"][1]["id"]]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, script) = sim
+        .sim(
+            Method::GET,
+            &format!("/_sim/conversations/{id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        script["steps"][1]["call"]["body"]["message_ids"],
+        json!(["{{message_1}}"])
+    );
+    let (verdict, out) = record_and_replay(&sim, &id, "hidden.json").await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+    // A WhatsApp text keeps its channel (on the booking number, given a WhatsApp config).
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": BOOKING, "channel": "whatsapp", "time_out": 600}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            "/_sim/inbound",
+            Some(json!({"user_number": "+15550005555", "agent_number": BOOKING, "message": "hi", "channel": "whatsapp"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["data"]["conversation_id"].as_str().unwrap().to_string();
+    let (_, script) = sim
+        .sim(
+            Method::GET,
+            &format!("/_sim/conversations/{id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(script["steps"][0]["channel"], "whatsapp");
+    let (verdict, out) = record_and_replay(&sim, &id, "whatsapp.json").await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+}
