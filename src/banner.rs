@@ -68,7 +68,7 @@ pub(crate) fn banner(app: &App, key: &str) -> String {
         out,
         "clock: {}, seed: {}",
         app.clock.mode().as_str(),
-        app.config.seed
+        app.store.ids().seed()
     );
     let _ = writeln!(
         out,

@@ -28,7 +28,8 @@ enum Clock {
                   signed and retried, and a control API drives what the real service cannot.",
     after_help = "Bland's API: /v1/sms/* (an API key in `authorization`).\n\
                   Control API: /_sim/health, reset, numbers, inbound, clock, clock/advance, \
-                  webhooks, requests, outbox, scenarios, faults, state, metrics, openapi.json.\n\
+                  webhooks, webhooks/wait, requests, requests/count, outbox, scenarios, faults, \
+                  state, state/save, conversations/{id}/replay, metrics, openapi.json.\n\
                   `bland-sms-sim replay PATH...` runs conversation tests.\n\
                   Logs go to stderr: BLAND_SIM_LOG=debug for more (default: warn).\n\
                   Every flag can be set by the environment variable shown with it.\n\
