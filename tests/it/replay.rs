@@ -47,14 +47,7 @@ async fn a_recorded_conversation_replays_and_an_altered_one_fails_at_its_step() 
     sim.advance(3.0).await;
     sim.text(USER, BOOKING, "friday").await;
     sim.advance(60.0).await;
-    let (s, script) = sim
-        .sim(
-            Method::GET,
-            &format!("/_sim/conversations/{id}/replay"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{script}");
+    let script = record(&sim, &id).await;
     let steps = script["steps"].as_array().unwrap();
     assert_eq!(steps[0]["call"]["path"], "/v1/sms/send");
     assert_eq!(steps[1], json!({"advance": 20.0}));
@@ -70,16 +63,13 @@ async fn a_recorded_conversation_replays_and_an_altered_one_fails_at_its_step() 
         json!([{"type": "status", "payload": {"status": "ended"}}])
     );
 
-    let path = temp("recorded.json");
-    std::fs::write(&path, script.to_string()).unwrap();
-    let (verdict, out) = replay(std::slice::from_ref(&path), &Options::default()).await;
+    let (verdict, out) = replay_script(&script.to_string(), "recorded.json").await;
     assert_eq!(verdict, Verdict::Passed, "{out}");
 
     let altered = script
         .to_string()
         .replace("Great! Which day works for you?", "Great! Which day?");
-    std::fs::write(&path, altered).unwrap();
-    let (verdict, out) = replay(&[path], &Options::default()).await;
+    let (verdict, out) = replay_script(&altered, "altered.json").await;
     assert_eq!(verdict, Verdict::Failed);
     assert!(out.contains("FAIL step 3: user texts \"yes\""), "{out}");
     assert!(
@@ -159,8 +149,8 @@ async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place(
     );
 }
 
-/// Records `id` and replays the recording in a fresh simulator; answers the report.
-async fn record_and_replay(sim: &Sim, id: &str, file: &str) -> (Verdict, String) {
+/// The recording of conversation `id`.
+async fn record(sim: &Sim, id: &str) -> Value {
     let (s, script) = sim
         .sim(
             Method::GET,
@@ -169,9 +159,19 @@ async fn record_and_replay(sim: &Sim, id: &str, file: &str) -> (Verdict, String)
         )
         .await;
     assert_eq!(s, 200, "{script}");
+    script
+}
+
+/// Writes a script to `file` and replays it in a fresh simulator; answers the report.
+async fn replay_script(script: &str, file: &str) -> (Verdict, String) {
     let path = temp(file);
-    std::fs::write(&path, script.to_string()).unwrap();
+    std::fs::write(&path, script).unwrap();
     replay(&[path], &Options::default()).await
+}
+
+/// Records `id` and replays the recording.
+async fn record_and_replay(sim: &Sim, id: &str, file: &str) -> (Verdict, String) {
+    replay_script(&record(sim, id).await.to_string(), file).await
 }
 
 #[tokio::test]
@@ -205,13 +205,7 @@ async fn recordings_keep_same_instant_conversations_apart_and_template_ids_and_c
         )
         .await;
     assert_eq!(s, 200);
-    let (_, script) = sim
-        .sim(
-            Method::GET,
-            &format!("/_sim/conversations/{id}/replay"),
-            None,
-        )
-        .await;
+    let script = record(&sim, &id).await;
     assert_eq!(
         script["steps"][1]["call"]["body"]["message_ids"],
         json!(["{{message_1}}"])
@@ -235,13 +229,7 @@ async fn recordings_keep_same_instant_conversations_apart_and_template_ids_and_c
         .await;
     assert_eq!(s, 200, "{v}");
     let id = v["data"]["conversation_id"].as_str().unwrap().to_string();
-    let (_, script) = sim
-        .sim(
-            Method::GET,
-            &format!("/_sim/conversations/{id}/replay"),
-            None,
-        )
-        .await;
+    let script = record(&sim, &id).await;
     assert_eq!(script["steps"][0]["channel"], "whatsapp");
     let (verdict, out) = record_and_replay(&sim, &id, "whatsapp.json").await;
     assert_eq!(verdict, Verdict::Passed, "{out}");
