@@ -4,9 +4,10 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,16 +38,22 @@ impl Server {
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/bland-sms-sim")
             });
         assert!(bin.exists(), "build it first: cargo build --release");
+        let mut all = vec!["--host", "127.0.0.1", "--port", "0", "--seed", "1"];
+        all.extend_from_slice(args);
+        Server::launch(&bin, &all)
+    }
+
+    /// Any server binary that prints `listening on http://127.0.0.1:PORT` first.
+    pub fn launch(bin: &std::path::Path, args: &[&str]) -> Server {
         let stderr_path =
             std::env::temp_dir().join(format!("bland-sim-stderr-{}", std::process::id()));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--seed", "1"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .expect("the simulator starts");
+            .expect("the server starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -80,6 +87,22 @@ impl Server {
                 .unwrap_or(0)
         };
         (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// CPU time the process has used (user and system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // The fields after the command's closing parenthesis: utime and stime are the 12th
+        // and 13th, in clock ticks (100 a second on Linux).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        f.iter().sum::<u64>() as f64 / 100.0
     }
 
     pub fn stderr(&self) -> String {
@@ -182,4 +205,77 @@ pub async fn receiver(status: u16, hold: Duration) -> (String, Arc<AtomicU64>) {
         }
     });
     (url, got)
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The machine's cores.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The commit measured (`git describe`), or `?`.
+pub fn revision() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Replaces what README.md holds between `<!-- begin SCRIPT -->` and `<!-- end SCRIPT -->`
+/// with `text`, so the performance section is what the scripts last printed.
+pub fn splice_readme(script: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let (begin, end) = (
+        format!("<!-- begin {script} -->\n"),
+        format!("<!-- end {script} -->"),
+    );
+    let (Some(b), Some(e)) = (readme.find(&begin), readme.find(&end)) else {
+        panic!("README.md has no {begin:?} … {end:?} section");
+    };
+    let updated = format!("{}{begin}{text}{}", &readme[..b], &readme[e..]);
+    std::fs::write(&path, updated).expect("README.md written");
+    println!("README.md: section {script} updated");
+}
+
+/// Runs `f(0..n)`, `c` at a time.
+pub async fn many<F, Fut>(n: usize, c: usize, f: F)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..c)
+        .map(|_| {
+            let (f, next) = (f.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return;
+                    }
+                    f(i).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
 }

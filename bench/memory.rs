@@ -8,12 +8,11 @@
 mod common;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{receiver, Server, AGENT, KEY};
+use common::{many, receiver, Server, AGENT, KEY};
 use hyper::Method;
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -24,33 +23,6 @@ struct Figure {
     rss_mib: f64,
     bound_mib: f64,
     note: String,
-}
-
-/// Runs `f(0..n)`, `c` at a time.
-async fn many<F, Fut>(n: usize, c: usize, f: F)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let f = Arc::new(f);
-    let next = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..c)
-        .map(|_| {
-            let (f, next) = (f.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return;
-                    }
-                    f(i).await;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
 }
 
 fn rss(s: &Server) -> f64 {

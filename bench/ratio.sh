@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The simulator as a ratio of a bare hyper server, both under the same oha load on loopback,
+# one after the other (see bench/ratio.rs). Takes about 50 s; oha is installed when missing.
+#   bench/ratio.sh            # print the table
+#   bench/ratio.sh --readme   # and write it into README.md's performance section
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v oha >/dev/null || cargo install oha --locked
+cargo build --release --quiet --bin bland-sms-sim --example bare --example ratio
+target=${CARGO_TARGET_DIR:-target}
+export SIM_BIN="$target/release/bland-sms-sim" BARE_BIN="$target/release/examples/bare"
+exec "$target/release/examples/ratio" "$@"
