@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dashmap::DashMap;
+use crate::maps::ShardedMap;
 
 use crate::body::Reply;
 use crate::error::ApiError;
@@ -31,8 +31,8 @@ fn cost(k: &Key, reply: &Reply) -> usize {
 /// The remembered answers.
 #[derive(Default)]
 pub(crate) struct Idempotency {
-    replies: DashMap<Key, Slot>,
-    order: DashMap<String, VecDeque<Key>>,
+    replies: ShardedMap<Key, Slot>,
+    order: ShardedMap<String, VecDeque<Key>>,
     bytes: AtomicUsize,
 }
 

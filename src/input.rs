@@ -113,6 +113,26 @@ pub(crate) fn typed_noting<T: DeserializeOwned>(v: &Value) -> Result<(T, Vec<Str
     Ok((parsed, unknown))
 }
 
+/// [`typed_noting`] straight from a body that is a JSON object, without building a
+/// [`Value`] first; `None` on any error (then [`object`] and [`typed_noting`] say what it is).
+/// On success it reads exactly what they would.
+pub(crate) fn typed_noting_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<(T, Vec<String>)> {
+    // Only an object: serde would read a struct from an array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path| {
+        let path = path.to_string();
+        let segments: Vec<&str> = path.split('.').filter(|s| *s != "?").collect();
+        unknown.push(segments.join("."));
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = T::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note)).ok()?;
+    de.end().ok()?;
+    Some((parsed, unknown))
+}
+
 /// The fields no reader knew: those every reader's `ignored` list names (or names a parent
 /// of), when several structs read one body.
 pub(crate) fn unknown_to_all(ignored: &[Vec<String>]) -> Vec<String> {

@@ -60,6 +60,7 @@ mod history;
 mod idempotency;
 mod input;
 mod journal;
+mod maps;
 mod metrics;
 mod model;
 pub mod replay;

@@ -75,6 +75,10 @@ impl Req {
     /// # Errors
     /// As [`input::parse`]; under `--strict`, 400 `INVALID_PARAMETER` for an unknown field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if let Some((t, ignored)) = input::typed_noting_slice(&self.body) {
+            self.ignored("body field", input::unknown_to_all(&[ignored]))?;
+            return Ok(t);
+        }
         let body = self.json_object()?;
         let (t, ignored) = input::typed_noting(&body)?;
         self.ignored("body field", input::unknown_to_all(&[ignored]))?;
@@ -86,6 +90,12 @@ impl Req {
     /// # Errors
     /// As [`Req::json`].
     pub fn json2<A: DeserializeOwned, B: DeserializeOwned>(&self) -> Result<(A, B), ApiError> {
+        let fast = input::typed_noting_slice(&self.body)
+            .and_then(|a| Some((a, input::typed_noting_slice(&self.body)?)));
+        if let Some(((a, ia), (b, ib))) = fast {
+            self.ignored("body field", input::unknown_to_all(&[ia, ib]))?;
+            return Ok((a, b));
+        }
         let body = self.json_object()?;
         let (a, ia) = input::typed_noting(&body)?;
         let (b, ib) = input::typed_noting(&body)?;

@@ -5,10 +5,10 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use dashmap::DashMap;
+use crate::maps::ShardedMap;
 
 pub(crate) struct Ring<T> {
-    entries: DashMap<u64, T>,
+    entries: ShardedMap<u64, T>,
     next: AtomicU64,
     /// Every id below this has been dropped.
     oldest: AtomicU64,
@@ -28,7 +28,7 @@ impl<T: Clone> Ring<T> {
     /// An entry larger than `max_bytes` alone is kept until the next one arrives.
     pub fn bounded(cap: usize, max_bytes: usize, size: fn(&T) -> usize) -> Self {
         Ring {
-            entries: DashMap::new(),
+            entries: ShardedMap::default(),
             next: AtomicU64::new(1),
             oldest: AtomicU64::new(1),
             cap: cap as u64,

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::maps::ShardedMap;
 use crate::routes;
 
 /// How long in-flight requests get to finish after the shutdown signal.
@@ -43,7 +43,7 @@ struct Slot {
 
 /// The open connections.
 struct Connections {
-    slots: DashMap<u64, Arc<Slot>>,
+    slots: ShardedMap<u64, Arc<Slot>>,
     next: AtomicU64,
     /// Signalled when a connection closes.
     freed: Notify,
@@ -90,7 +90,7 @@ impl Connections {
 /// Serves `app` on an already-bound listener until `shutdown` completes.
 pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let conns = Arc::new(Connections {
-        slots: DashMap::new(),
+        slots: ShardedMap::default(),
         next: AtomicU64::new(0),
         freed: Notify::new(),
         started: Instant::now(),

@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::maps::{ShardedMap, ShardedSet};
 use dashmap::mapref::one::RefMut;
-use dashmap::{DashMap, DashSet};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -92,13 +92,13 @@ pub struct Store {
 }
 
 struct Inner {
-    accounts: DashMap<String, Account>,
-    numbers: DashMap<String, NumberRecord>,
-    conversations: DashMap<String, Conversation>,
+    accounts: ShardedMap<String, Account>,
+    numbers: ShardedMap<String, NumberRecord>,
+    conversations: ShardedMap<String, Conversation>,
     /// (agent_number, user_number) → the pair's latest conversation.
-    pairs: DashMap<(String, String), String>,
+    pairs: ShardedMap<(String, String), String>,
     /// (agent_number, user_number) pairs whose user texted STOP.
-    optouts: DashSet<(String, String)>,
+    optouts: ShardedSet<(String, String)>,
     /// Texts sent outside any conversation (handoff notices).
     outbox: Ring<serde_json::Value>,
     next_inbound_id: AtomicU64,
@@ -122,11 +122,11 @@ impl Store {
     pub fn new(seed: u64) -> Self {
         Store {
             inner: Arc::new(Inner {
-                accounts: DashMap::new(),
-                numbers: DashMap::new(),
-                conversations: DashMap::new(),
-                pairs: DashMap::new(),
-                optouts: DashSet::new(),
+                accounts: ShardedMap::default(),
+                numbers: ShardedMap::default(),
+                conversations: ShardedMap::default(),
+                pairs: ShardedMap::default(),
+                optouts: ShardedSet::default(),
                 outbox: Ring::new(OUTBOX_CAP),
                 next_inbound_id: AtomicU64::new(FIRST_INBOUND_ID),
                 next_account_seq: AtomicU64::new(0),
@@ -158,6 +158,10 @@ impl Store {
     /// Whether the key's plan is Enterprise, and its org id (`user_id`). Creates the account on
     /// first use; copies only these two fields, never the account's lists.
     pub fn account_info(&self, key: &str) -> (bool, String) {
+        // A shared read first: every request asks, and the account is almost always there.
+        if let Some(a) = self.inner.accounts.get(key) {
+            return (a.enterprise, a.user_id.clone());
+        }
         let a = self.account_mut(key);
         (a.enterprise, a.user_id.clone())
     }
@@ -261,11 +265,11 @@ impl Store {
             }
             entry.imessage |= imessage;
             for (channel, cfg) in configs {
-                *entry.config_mut(channel) = Some(cfg);
+                *entry.config_mut(channel) = Some(Arc::new(cfg));
             }
             if entry.config(entry.default_channel()).is_none() {
                 let ch = entry.default_channel();
-                *entry.config_mut(ch) = Some(NumberConfig::default());
+                *entry.config_mut(ch) = Some(Arc::default());
             }
             entry.clone()
         };
@@ -283,7 +287,7 @@ impl Store {
 
     /// The config a conversation on `channel` of number `phone` runs with (defaults when the
     /// number is gone); copies only that config.
-    pub fn effective_config(&self, phone: &str, channel: Channel) -> NumberConfig {
+    pub fn effective_config(&self, phone: &str, channel: Channel) -> Arc<NumberConfig> {
         self.inner
             .numbers
             .get(phone)

@@ -1,5 +1,7 @@
 //! `GET /v1/sms/numbers` (§3.1) and `POST /v1/sms/number/update` (§3.2).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -17,14 +19,13 @@ pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
         Some((_, v)) if !v.is_empty() => Channel::parse(&v)?,
         _ => Channel::Sms,
     };
-    let data: Vec<Value> = app
-        .store
-        .numbers_of(key)
+    let numbers = app.store.numbers_of(key);
+    let data: Vec<_> = numbers
         .iter()
         .filter(|n| n.config(channel).is_some())
-        .map(|n| n.to_json(channel))
+        .map(|n| n.view(channel))
         .collect();
-    Ok(Reply::ok(Value::Array(data)))
+    Ok(Reply::ok_typed(&data))
 }
 
 /// The `/number/update` body's number and channel; the rest is a [`ConfigPatch`].
@@ -54,7 +55,9 @@ pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     let json_cfg = merged.to_json(channel);
     claim(app, key, number)?;
     app.store
-        .with_number_mut(key, &phone, |n| *n.config_mut(channel) = Some(merged))
+        .with_number_mut(key, &phone, |n| {
+            *n.config_mut(channel) = Some(Arc::new(merged))
+        })
         .ok_or_else(|| ApiError::number_not_found(&phone))?;
     let mut data = Map::new();
     data.insert(

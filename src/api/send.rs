@@ -205,19 +205,26 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
             None => ctx.speak_first(c),
         }
     })?;
-    let mut data = json!({
-        "status": "processing",
-        "message": if message_id.is_some() {
+    Ok(Reply::ok_typed(&Sent {
+        status: "processing",
+        message: if message_id.is_some() {
             "SMS accepted for delivery. Check status of SMS with the message_id"
         } else {
             "Conversation ready; no message was sent"
         },
-        "conversation_id": id,
-    });
-    if let Some(mid) = message_id {
-        data["message_id"] = json!(mid);
-    }
-    Ok(Reply::ok(data))
+        conversation_id: &id,
+        message_id: message_id.as_deref(),
+    }))
+}
+
+/// `/send`'s answer.
+#[derive(serde::Serialize)]
+struct Sent<'a> {
+    status: &'static str,
+    message: &'static str,
+    conversation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<&'a str>,
 }
 
 /// The `/create` body.

@@ -9,9 +9,7 @@ use super::{is_start, is_stop, Ctx, Effects};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::event::Status;
-use crate::model::{
-    Conversation, EndKind, Message, NumberConfig, NumberRecord, Sender, TimingOverrides,
-};
+use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
 use crate::scenario::Selector;
 use crate::validation::{check_timeouts, Channel};
 
@@ -97,7 +95,7 @@ pub(crate) fn open(app: &App, o: &Opening) -> String {
 /// no number config is needed (and none is read under the guards the caller holds).
 fn archive(app: &App, c: &mut Conversation) {
     if c.is_active {
-        Ctx::new(app, NumberConfig::default()).end(c, EndKind::Archived, None);
+        Ctx::new(app, Default::default()).end(c, EndKind::Archived, None);
     }
 }
 

@@ -68,18 +68,18 @@ pub(crate) fn is_start(text: &str) -> bool {
 /// The context of one step on one conversation.
 pub(crate) struct Ctx<'a> {
     pub app: &'a App,
-    pub cfg: NumberConfig,
+    pub cfg: Arc<NumberConfig>,
     pub now: i64,
     pub fx: Effects,
 }
 
 /// The effective config of a conversation's number and channel.
-pub(crate) fn config_for(app: &App, c: &Conversation) -> NumberConfig {
+pub(crate) fn config_for(app: &App, c: &Conversation) -> Arc<NumberConfig> {
     app.store.effective_config(&c.agent_number, c.channel)
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(app: &'a App, cfg: NumberConfig) -> Self {
+    pub fn new(app: &'a App, cfg: Arc<NumberConfig>) -> Self {
         Ctx {
             app,
             cfg,

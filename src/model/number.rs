@@ -1,7 +1,9 @@
 //! Numbers and their per-channel configs (§3.1, §3.2, §4.1).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::input;
@@ -251,9 +253,10 @@ pub struct NumberRecord {
     pub label: Option<String>,
     /// iMessage numbers use the `linq` messaging service.
     pub imessage: bool,
-    pub sms_config: Option<NumberConfig>,
-    pub whatsapp_config: Option<NumberConfig>,
-    pub imessage_config: Option<NumberConfig>,
+    /// Shared: a request copies a record (cheaply) instead of holding the map's lock.
+    pub sms_config: Option<Arc<NumberConfig>>,
+    pub whatsapp_config: Option<Arc<NumberConfig>>,
+    pub imessage_config: Option<Arc<NumberConfig>>,
     pub conversation_count: u64,
 }
 
@@ -267,7 +270,7 @@ impl NumberRecord {
             inbound_id: 0,
             label: None,
             imessage: false,
-            sms_config: Some(NumberConfig::default()),
+            sms_config: Some(Arc::default()),
             whatsapp_config: None,
             imessage_config: None,
             conversation_count: 0,
@@ -275,12 +278,12 @@ impl NumberRecord {
     }
     pub fn config(&self, channel: Channel) -> Option<&NumberConfig> {
         match channel {
-            Channel::Sms => self.sms_config.as_ref(),
-            Channel::Whatsapp => self.whatsapp_config.as_ref(),
-            Channel::Imessage => self.imessage_config.as_ref(),
+            Channel::Sms => self.sms_config.as_deref(),
+            Channel::Whatsapp => self.whatsapp_config.as_deref(),
+            Channel::Imessage => self.imessage_config.as_deref(),
         }
     }
-    pub fn config_mut(&mut self, channel: Channel) -> &mut Option<NumberConfig> {
+    pub fn config_mut(&mut self, channel: Channel) -> &mut Option<Arc<NumberConfig>> {
         match channel {
             Channel::Sms => &mut self.sms_config,
             Channel::Whatsapp => &mut self.whatsapp_config,
@@ -289,8 +292,13 @@ impl NumberRecord {
     }
     /// The config a conversation on `channel` runs with: that channel's, else the SMS one, else
     /// the iMessage one, else the defaults.
-    pub fn effective_config(&self, channel: Channel) -> NumberConfig {
-        self.config(channel)
+    pub fn effective_config(&self, channel: Channel) -> Arc<NumberConfig> {
+        let cfg = match channel {
+            Channel::Sms => &self.sms_config,
+            Channel::Whatsapp => &self.whatsapp_config,
+            Channel::Imessage => &self.imessage_config,
+        };
+        cfg.as_ref()
             .or(self.sms_config.as_ref())
             .or(self.imessage_config.as_ref())
             .cloned()
@@ -317,21 +325,41 @@ impl NumberRecord {
     }
     /// `GET /v1/sms/numbers` item for one channel.
     pub fn to_json(&self, channel: Channel) -> Value {
-        let cfg = self.config(channel).cloned().unwrap_or_default();
-        let mut m = Map::new();
-        m.insert("phone_number".into(), json!(self.phone_number));
-        m.insert("label".into(), json!(self.label));
-        m.insert(
-            "messaging_service".into(),
-            if self.imessage {
-                json!("linq")
-            } else {
-                Value::Null
-            },
-        );
-        m.insert(channel.config_key().into(), cfg.to_json(channel));
-        m.insert("conversation_count".into(), json!(self.conversation_count));
-        Value::Object(m)
+        serde_json::to_value(self.view(channel)).expect("a number serializes")
+    }
+    /// [`NumberRecord::to_json`] to serialize without building a [`Value`].
+    pub fn view(&self, channel: Channel) -> NumberView<'_> {
+        NumberView {
+            number: self,
+            channel,
+        }
+    }
+}
+
+/// A number as `GET /v1/sms/numbers` shows it for one channel.
+pub struct NumberView<'a> {
+    number: &'a NumberRecord,
+    channel: Channel,
+}
+
+impl Serialize for NumberView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        static DEFAULT: std::sync::LazyLock<NumberConfig> =
+            std::sync::LazyLock::new(NumberConfig::default);
+        let n = self.number;
+        let cfg = n.config(self.channel).unwrap_or(&DEFAULT);
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("phone_number", &n.phone_number)?;
+        m.serialize_entry("label", &n.label)?;
+        m.serialize_entry("messaging_service", &n.imessage.then_some("linq"))?;
+        if self.channel == Channel::Imessage {
+            m.serialize_entry(self.channel.config_key(), &cfg.to_json(self.channel))?;
+        } else {
+            m.serialize_entry(self.channel.config_key(), cfg)?;
+        }
+        m.serialize_entry("conversation_count", &n.conversation_count)?;
+        m.end()
     }
 }
 
