@@ -51,11 +51,13 @@ impl Ids {
     }
     /// A v4-format UUID string.
     pub fn uuid(&self) -> String {
+        uuid::Uuid::from_bytes(self.uuid_bytes()).to_string()
+    }
+    /// The next v4-format UUID, as its bytes.
+    pub fn uuid_bytes(&self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
         self.next_rng().fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        *uuid::Builder::from_random_bytes(bytes).as_uuid().as_bytes()
     }
     pub fn reset(&self) {
         self.seed.store(self.initial_seed, Ordering::Relaxed);

@@ -197,6 +197,6 @@ pub(crate) async fn inbound(app: &App, req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::ok(json!({
         "conversation_id": r.conversation_id,
         "message_id": r.message_id,
-        "replies": r.replies.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
+        "replies": r.replies.iter().map(|m| m.to_json(&user, &agent)).collect::<Vec<_>>(),
     })))
 }

@@ -247,7 +247,7 @@ pub(crate) async fn inbound(
         }
         Inbound {
             conversation_id: c.id.clone(),
-            message_id: c.messages[idx].id.clone(),
+            message_id: c.messages[idx].id.to_string(),
             replies: c.messages[idx + 1..]
                 .iter()
                 .filter(|m| m.sender != Sender::User)
@@ -369,7 +369,7 @@ impl Ctx<'_> {
     ) {
         let duplicate = message_sid
             .as_ref()
-            .is_some_and(|sid| c.messages.iter().any(|m| &m.id == sid));
+            .is_some_and(|sid| c.messages.iter().any(|m| m.id.is(sid)));
         if !duplicate {
             self.add_message(c, sender, text, message_sid, false);
         }

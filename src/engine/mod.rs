@@ -28,7 +28,8 @@ use crate::app::App;
 use crate::app::{Stage, TimerKind};
 use crate::clock::iso;
 use crate::model::{
-    Conversation, EndKind, Message, MessageStatus, NumberConfig, Sender, TimeoutAction, Timing,
+    Conversation, EndKind, Message, MessageId, MessageStatus, NumberConfig, Sender, TimeoutAction,
+    Timing,
 };
 
 use crate::event::{Event, Status};
@@ -134,21 +135,16 @@ impl<'a> Ctx<'a> {
         id: Option<String>,
         notify: bool,
     ) -> usize {
-        let (from, to, status) = match sender {
-            Sender::User => (c.user_number.clone(), c.agent_number.clone(), None),
-            _ => (
-                c.agent_number.clone(),
-                c.user_number.clone(),
-                Some(MessageStatus::Delivered),
-            ),
-        };
+        let status = (sender != Sender::User).then_some(MessageStatus::Delivered);
         self.app.metrics.message();
         c.push_message(Message {
-            id: id.unwrap_or_else(|| self.app.store.ids().uuid()),
+            id: id.map_or_else(
+                || MessageId::Drawn(self.app.store.ids().uuid_bytes()),
+                MessageId::given,
+            ),
             created_at: self.now,
-            message: text,
-            from,
-            to,
+            message: text.into_boxed_str(),
+            route: None,
             sender,
             status,
             deleted: false,
@@ -175,7 +171,7 @@ impl<'a> Ctx<'a> {
         }
         let idx = self.add_message(c, sender, text, None, true);
         self.arm_timer(c);
-        Some(c.messages[idx].id.clone())
+        Some(c.messages[idx].id.to_string())
     }
 
     fn webhook_url(&self, c: &Conversation) -> Option<String> {

@@ -10,7 +10,7 @@ use crate::event::Status;
 use std::sync::Arc;
 
 use crate::history::{Body, History};
-use crate::model::{Conversation, Sender};
+use crate::model::{Conversation, MessageId, Sender};
 
 /// The fields before `chat_history`.
 #[derive(Serialize)]
@@ -37,7 +37,7 @@ struct MessageTail<'a> {
     shared: Shared<'a>,
     #[serde(rename = "type")]
     kind: &'static str,
-    message_id: &'a str,
+    message_id: &'a MessageId,
     message: &'a str,
     sender: Sender,
     created_at: String,

@@ -221,7 +221,7 @@ impl Vars for TurnVars<'_> {
                     .visible_messages()
                     .filter(|m| m.sender == Sender::User)
                     .last()
-                    .map(|m| m.message.clone())
+                    .map(|m| m.message.to_string())
             })?,
             "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),
             "time" => self.time("%-I:%M %p"),

@@ -55,18 +55,83 @@ pub(crate) enum HandoffSource {
     Pathway,
 }
 
-/// One stored message.
+/// A message's id. Those the simulator draws are UUIDs, kept as their 16 bytes and written out
+/// when shown; a client's `message_sid` or a document's id is kept as given.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MessageId {
+    Drawn([u8; 16]),
+    Given(Box<str>),
+}
+
+impl MessageId {
+    /// An id as given: a UUID in its usual lowercase form is kept as bytes, anything else as
+    /// text (so it is always shown exactly as given).
+    pub fn given(s: String) -> MessageId {
+        match uuid::Uuid::try_parse(&s) {
+            Ok(u) if u.hyphenated().encode_lower(&mut [0; 36]) == s.as_str() => {
+                MessageId::Drawn(*u.as_bytes())
+            }
+            _ => MessageId::Given(s.into()),
+        }
+    }
+    /// The id as text, written into `buf` when it is a drawn one (no allocation).
+    pub fn as_str<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
+        match self {
+            MessageId::Drawn(b) => uuid::Uuid::from_bytes(*b).hyphenated().encode_lower(buf),
+            MessageId::Given(s) => s,
+        }
+    }
+    /// Whether the id reads `s`.
+    pub fn is(&self, s: &str) -> bool {
+        self.as_str(&mut [0; 36]) == s
+    }
+    pub fn is_empty(&self) -> bool {
+        matches!(self, MessageId::Given(s) if s.is_empty())
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str(&mut [0; 36]))
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str(&mut [0; 36]))
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str(&mut [0; 36]))
+    }
+}
+
+/// One stored message: 64 bytes and its text. `from` and `to` are the conversation's numbers
+/// in the sender's direction, unless a document said otherwise (`route`).
 #[derive(Clone, Debug)]
 pub struct Message {
-    pub id: String,
+    pub id: MessageId,
     pub created_at: i64,
-    pub message: String,
-    pub from: String,
-    pub to: String,
+    pub message: Box<str>,
+    /// `[from, to]` when a document gave others than the conversation's.
+    pub route: Option<Box<[String; 2]>>,
     pub sender: Sender,
     /// `None` for inbound texts, `delivered` for outbound ones.
     pub status: Option<MessageStatus>,
     pub deleted: bool,
+}
+
+impl Message {
+    /// `from` and `to`, for a conversation between `user` and `agent`.
+    pub fn from_to<'a>(&'a self, user: &'a str, agent: &'a str) -> (&'a str, &'a str) {
+        match (&self.route, self.sender) {
+            (Some(r), _) => (&r[0], &r[1]),
+            (None, Sender::User) => (user, agent),
+            (None, _) => (agent, user),
+        }
+    }
 }
 
 /// Why a conversation stopped being active.
@@ -392,10 +457,11 @@ impl Conversation {
     pub fn hide_messages(&mut self, ids: &[String]) -> usize {
         let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let mut n = 0;
+        let mut buf = [0; 36];
         for m in self
             .messages
             .iter_mut()
-            .filter(|m| !m.deleted && ids.contains(m.id.as_str()))
+            .filter(|m| !m.deleted && ids.contains(m.id.as_str(&mut buf)))
         {
             m.deleted = true;
             n += 1;

@@ -4,13 +4,15 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::conversation::{Conversation, DispositionLog, Message, MessageStatus, Sender};
+use super::conversation::{
+    Conversation, DispositionLog, Message, MessageId, MessageStatus, Sender,
+};
 use crate::clock::iso;
 
 /// A message as the API shows it (§4.3), serialized straight from the stored one.
 #[derive(Serialize)]
 struct MessageView<'a> {
-    id: &'a str,
+    id: &'a MessageId,
     created_at: String,
     message: &'a str,
     from: &'a str,
@@ -25,7 +27,7 @@ struct MessageView<'a> {
 /// One `chat_history` item of a webhook (§5).
 #[derive(Serialize)]
 struct HistoryItem<'a> {
-    id: &'a str,
+    id: &'a MessageId,
     sender: Sender,
     message: &'a str,
     created_at: String,
@@ -45,13 +47,15 @@ impl Message {
             .into()
     }
 
-    fn view(&self) -> MessageView<'_> {
+    /// The message in a conversation between `user` and `agent`.
+    fn view<'a>(&'a self, user: &'a str, agent: &'a str) -> MessageView<'a> {
+        let (from, to) = self.from_to(user, agent);
         MessageView {
             id: &self.id,
             created_at: iso(self.created_at),
             message: &self.message,
-            from: &self.from,
-            to: &self.to,
+            from,
+            to,
             sender: self.sender,
             status: self.status,
             error_code: None,
@@ -60,17 +64,22 @@ impl Message {
         }
     }
 
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.view()).expect("a message view serializes")
+    /// The message as the API shows it, in a conversation between `user` and `agent`.
+    pub fn to_json(&self, user: &str, agent: &str) -> Value {
+        serde_json::to_value(self.view(user, agent)).expect("a message view serializes")
     }
 }
 
 /// The visible messages of a conversation, serialized one by one (no intermediate tree).
-struct VisibleMessages<'a>(&'a [Message]);
+struct VisibleMessages<'a>(&'a Conversation);
 
 impl Serialize for VisibleMessages<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().filter(|m| !m.deleted).map(Message::view))
+        let c = self.0;
+        s.collect_seq(
+            c.visible_messages()
+                .map(|m| m.view(&c.user_number, &c.agent_number)),
+        )
     }
 }
 
@@ -141,7 +150,7 @@ impl Conversation {
         let reply = DetailReply {
             data: Detail {
                 common: self.common_json(),
-                messages: VisibleMessages(&self.messages),
+                messages: VisibleMessages(self),
                 disposition_logs: self.disposition_logs.iter().rev().collect(),
             },
             errors: None,

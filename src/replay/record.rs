@@ -21,9 +21,11 @@ fn templated(v: &Value, c: &Conversation) -> Value {
     match v {
         Value::String(s) => {
             let mut s = s.replace(&c.id, "{{conversation_id}}");
+            let mut buf = [0; 36];
             for (i, m) in c.messages.iter().enumerate() {
-                if s.contains(&m.id) {
-                    s = s.replace(&m.id, &format!("{{{{message_{i}}}}}"));
+                let id = m.id.as_str(&mut buf);
+                if s.contains(id) {
+                    s = s.replace(id, &format!("{{{{message_{i}}}}}"));
                 }
             }
             Value::String(s)
@@ -167,7 +169,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
 fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> Vec<Value> {
     let found = c.messages[*next_user..]
         .iter()
-        .position(|m| m.sender == Sender::User && m.message == text && m.created_at == at);
+        .position(|m| m.sender == Sender::User && &*m.message == text && m.created_at == at);
     let Some(i) = found.map(|i| i + *next_user) else {
         return Vec::new();
     };

@@ -126,7 +126,7 @@ impl Simulator {
             .ok_or_else(|| crate::admin::unowned(agent))?;
         let channel = number.default_channel();
         let r = engine::inbound(&self.app, &number, user, channel, text.to_string()).await?;
-        Ok(r.replies.into_iter().map(|m| m.message).collect())
+        Ok(r.replies.into_iter().map(|m| m.message.into()).collect())
     }
 
     /// A conversation as `GET /v1/sms/conversations/{id}` shows its `data` (for the replay
@@ -145,7 +145,7 @@ impl Simulator {
         self.app
             .store
             .with_conversation(None, id, |c| {
-                c.messages.iter().map(|m| m.id.clone()).collect()
+                c.messages.iter().map(|m| m.id.to_string()).collect()
             })
             .unwrap_or_default()
     }
