@@ -96,7 +96,9 @@ pub struct Store {
 struct Inner {
     accounts: ShardedMap<String, Account>,
     numbers: ShardedMap<String, NumberRecord>,
-    conversations: ShardedMap<String, Conversation>,
+    /// Boxed: the map's table holds a pointer per conversation, not the whole record with
+    /// the table's spare room around it.
+    conversations: ShardedMap<String, Box<Conversation>>,
     /// (agent_number, user_number) → the pair's latest conversation.
     pairs: ShardedMap<(String, String), String>,
     /// (agent_number, user_number) pairs whose user texted STOP.
@@ -369,7 +371,7 @@ impl Store {
         }
         let conv = make();
         let id = conv.id.clone();
-        self.inner.conversations.insert(id.clone(), conv);
+        self.inner.conversations.insert(id.clone(), Box::new(conv));
         *pair = id.clone();
         drop(pair);
         self.account_mut(account).conversations.push(id.clone());
@@ -414,6 +416,18 @@ impl Store {
             return None;
         }
         Some(f(&mut c))
+    }
+
+    /// Reads a conversation owned by `account` under a shared guard (readers do not wait on
+    /// each other).
+    pub fn read_conversation<T>(
+        &self,
+        account: &str,
+        id: &str,
+        f: impl FnOnce(&Conversation) -> T,
+    ) -> Option<T> {
+        let c = self.inner.conversations.get(id)?;
+        (c.account == account).then(|| f(&c))
     }
 
     /// A copy of a conversation owned by `account`.
@@ -481,7 +495,7 @@ impl Store {
                 .conversations
                 .get(pair.as_str())
                 .is_some_and(|c| c.is_active);
-        self.inner.conversations.insert(id.clone(), conv);
+        self.inner.conversations.insert(id.clone(), Box::new(conv));
         if !keep {
             *pair = id.clone();
         }
@@ -504,7 +518,7 @@ impl Store {
             a.conversations.retain(|c| c != id);
         }
         self.adjust_conversation_count(&conv.agent_number, -1);
-        Some(conv)
+        Some(*conv)
     }
 
     // ---- opt-outs -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::filter::{cmp, parse_filters, Field, Filter};
+use super::filter::{parse_filters, Field, Filter, SortKey};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
@@ -152,30 +152,42 @@ impl ListQuery {
                 .conversation_ids_page(key, skip, take, !self.ascending);
         }
         // (sort key, creation sequence, id); ties keep creation order.
-        let mut rows: Vec<(Value, usize, String)> = Vec::new();
+        let mut rows: Vec<(Option<SortKey>, usize, String)> = Vec::new();
         for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
             let row = app
                 .store
-                .with_conversation(Some(key), &id, |c| self.keeps(c).then(|| self.sort.get(c)));
+                .read_conversation(key, &id, |c| self.keeps(c).then(|| self.sort.sort_key(c)));
             if let Some(Some(k)) = row {
                 rows.push((k, seq, id));
             }
         }
-        rows.sort_by(|a, b| {
-            let o = match (a.0.is_null(), b.0.is_null()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                _ => cmp(&a.0, &b.0).unwrap_or(Ordering::Equal),
+        let ascending = self.ascending;
+        let order = |a: &(Option<SortKey>, usize, String), b: &(Option<SortKey>, usize, String)| {
+            // `null` after every value; ties in creation order; all reversed when descending.
+            let o = match (&a.0, &b.0) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                (Some(x), Some(y)) => x.cmp(y),
             };
             let o = o.then(a.1.cmp(&b.1));
-            if self.ascending {
+            if ascending {
                 o
             } else {
                 o.reverse()
             }
-        });
+        };
         let total = rows.len();
+        // Only the rows up to the page's end need their order: select them, then sort those.
+        let end = skip.saturating_add(take).min(total);
+        if end == 0 {
+            return (total, Vec::new());
+        }
+        if end < total {
+            rows.select_nth_unstable_by(end - 1, order);
+            rows.truncate(end);
+        }
+        rows.sort_unstable_by(order);
         (
             total,
             rows.into_iter()

@@ -128,11 +128,11 @@ impl Ctx<'_> {
             m.insert("actor".into(), json!(a));
         }
         m.extend(metadata);
-        c.handoff = Some(Handoff {
+        c.handoff = Some(Box::new(Handoff {
             at: self.now,
             reason: reason.clone(),
             metadata: m,
-        });
+        }));
         c.updated_at = self.now;
         self.cancel_timer(c);
         let mut extra = Map::new();

@@ -68,7 +68,7 @@ impl Ctx<'_> {
                     found.extend(self.extract(c, &schema.variables));
                 }
             }
-            c.citation_variables = Some(found.clone());
+            c.citation_variables = Some(Box::new(found.clone()));
             extra.insert("citations".into(), Value::Object(found));
         }
         extra

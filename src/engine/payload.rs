@@ -26,7 +26,7 @@ struct Head<'a> {
 /// The fields after `chat_history` that both kinds share.
 #[derive(Serialize)]
 struct Shared<'a> {
-    variables: &'a Option<Map<String, Value>>,
+    variables: Option<&'a Map<String, Value>>,
     metadata: Map<String, Value>,
     pathway_tags: Option<()>,
 }
@@ -65,7 +65,7 @@ fn shared(c: &Conversation) -> Shared<'_> {
         metadata.insert("human_handoff".into(), Value::Object(m));
     }
     Shared {
-        variables: &c.variables,
+        variables: c.variables.as_deref(),
         metadata,
         pathway_tags: None,
     }

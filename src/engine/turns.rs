@@ -115,7 +115,7 @@ impl Ctx<'_> {
         for (k, t) in &rule.set {
             let v = t.render(&self.vars(c, &turn.captures, text));
             c.variables
-                .get_or_insert_with(Map::new)
+                .get_or_insert_with(Box::default)
                 .insert(k.clone(), json!(v));
         }
         if let Some(reply) = &rule.reply {
@@ -201,7 +201,7 @@ impl Vars for TurnVars<'_> {
         }
         let empty = Map::new();
         let sources = [
-            ("variables.", self.c.variables.as_ref().unwrap_or(&empty)),
+            ("variables.", self.c.variables.as_deref().unwrap_or(&empty)),
             ("request_data.", &self.c.request_data),
             ("metadata.", &self.c.metadata),
         ];

@@ -332,7 +332,8 @@ pub struct Conversation {
     pub agent_number: String,
     pub inbound_id: u64,
     pub channel: Channel,
-    pub variables: Option<Map<String, Value>>,
+    /// Boxed, as the other fields most conversations never set: the record stays small.
+    pub variables: Option<Box<Map<String, Value>>>,
     pub request_data: Map<String, Value>,
     pub metadata: Map<String, Value>,
     pub current_node_id: Option<String>,
@@ -349,7 +350,7 @@ pub struct Conversation {
     pub ended: Option<EndKind>,
     pub ended_by_end_call_node: bool,
     pub summary: Option<String>,
-    pub citation_variables: Option<Map<String, Value>>,
+    pub citation_variables: Option<Box<Map<String, Value>>>,
     pub disposition_tag: Option<String>,
     pub disposition_logs: Vec<DispositionLog>,
     /// Use [`Conversation::push_message`]: `visible` counts what it stores.
@@ -359,14 +360,14 @@ pub struct Conversation {
     /// The visible messages' `chat_history` items, shared with the webhooks that carry them.
     /// Filled only when a webhook needs them ([`Conversation::shared_history`]), so a
     /// conversation without webhooks never serializes one.
-    pub(crate) history: Arc<History>,
+    pub(crate) history: Option<Arc<History>>,
     /// `messages[..history_upto]` are in `history` (the visible ones).
     pub(crate) history_upto: usize,
     pub webhook: Option<String>,
     pub timing: TimingOverrides,
     pub disposition_ids: Option<Vec<String>>,
     pub citation_schema_ids: Option<Vec<String>>,
-    pub handoff: Option<Handoff>,
+    pub handoff: Option<Box<Handoff>>,
     /// The inactivity timer currently armed: cancelled on re-arm, and the only one that acts.
     pub timer_id: Option<TimerKey>,
     /// When the silence being timed started (last agent or user message).
@@ -408,7 +409,7 @@ impl Default for Conversation {
             disposition_logs: Vec::new(),
             messages: Vec::new(),
             visible: 0,
-            history: Arc::default(),
+            history: None,
             history_upto: 0,
             webhook: None,
             timing: TimingOverrides::default(),
@@ -433,6 +434,10 @@ impl Conversation {
     }
     /// Stores a message.
     pub fn push_message(&mut self, m: Message) {
+        if self.messages.capacity() == 0 {
+            // Many conversations hold one message: room for one, not the usual four.
+            self.messages.reserve_exact(1);
+        }
         if !m.deleted {
             self.visible += 1;
         }
@@ -441,14 +446,15 @@ impl Conversation {
     /// The `chat_history` list with every visible message in it, and how many items that is;
     /// serializes only the messages stored since the last call.
     pub fn shared_history(&mut self) -> (Arc<History>, usize) {
+        let history = self.history.get_or_insert_with(Arc::default);
         for m in self.messages[self.history_upto..]
             .iter()
             .filter(|m| !m.deleted)
         {
-            self.history.push(m.history_item());
+            history.push(m.history_item());
         }
         self.history_upto = self.messages.len();
-        (Arc::clone(&self.history), self.visible)
+        (Arc::clone(history), self.visible)
     }
     pub fn last_message(&self) -> Option<&Message> {
         self.messages.iter().rev().find(|m| !m.deleted)
@@ -469,7 +475,7 @@ impl Conversation {
         self.visible -= n;
         if n > 0 {
             // Deliveries made so far keep the old list; later ones get a new one.
-            self.history = Arc::default();
+            self.history = None;
             self.history_upto = 0;
         }
         n
