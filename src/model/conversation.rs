@@ -125,7 +125,7 @@ pub struct Message {
 
 impl Message {
     /// `from` and `to`, for a conversation between `user` and `agent`.
-    pub fn from_to<'a>(&'a self, user: &'a str, agent: &'a str) -> (&'a str, &'a str) {
+    pub fn ends<'a>(&'a self, user: &'a str, agent: &'a str) -> (&'a str, &'a str) {
         match (&self.route, self.sender) {
             (Some(r), _) => (&r[0], &r[1]),
             (None, Sender::User) => (user, agent),

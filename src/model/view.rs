@@ -49,7 +49,7 @@ impl Message {
 
     /// The message in a conversation between `user` and `agent`.
     fn view<'a>(&'a self, user: &'a str, agent: &'a str) -> MessageView<'a> {
-        let (from, to) = self.from_to(user, agent);
+        let (from, to) = self.ends(user, agent);
         MessageView {
             id: &self.id,
             created_at: iso(self.created_at),
