@@ -141,6 +141,20 @@ impl Server {
         )
     }
 
+    /// A GET answered as text (`/_sim/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        let req = Request::get(format!("{}{}", self.base, path))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .expect("the simulator answers");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     pub async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let key = (!path.starts_with("/_sim")).then_some(KEY);
         self.call(method, path, key, &[], Some(Bytes::from(body.to_string())))

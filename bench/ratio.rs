@@ -3,8 +3,8 @@
 //! duration each), in one run. Prints a table of each figure as a ratio of the bare server's,
 //! with the targets; `--readme` also writes it into README.md's performance section.
 //!
-//!   bench/ratio.sh              # 10 s per load, 32 connections
-//!   SECONDS_EACH=3 bench/ratio.sh
+//!   bench/ratio.sh              # 3 rounds of 5 s per load and server, 32 connections
+//!   ROUNDS=5 SECONDS_EACH=10 bench/ratio.sh
 
 #[path = "common.rs"]
 mod common;
@@ -90,97 +90,125 @@ fn oha(server: &Server, load: &Load, seconds: u64, conns: u32) -> Measured {
     }
 }
 
-/// Idle RSS (MiB) a moment after start, then each load after a one-second warm-up.
-fn measure(server: &Server, loads: &[&Load], seconds: u64, conns: u32) -> (f64, Vec<Measured>) {
+/// Idle RSS (MiB) a moment after start.
+fn idle_rss(server: &Server) -> f64 {
     std::thread::sleep(Duration::from_millis(300));
-    let idle = server.rss_kib().0 as f64 / 1024.0;
-    let runs = loads
-        .iter()
-        .map(|load| {
-            oha(server, load, 1, conns);
-            oha(server, load, seconds, conns)
-        })
-        .collect();
-    (idle, runs)
+    server.rss_kib().0 as f64 / 1024.0
+}
+
+/// The median of what `f` picks from each round.
+fn median(runs: &[Measured], f: impl Fn(&Measured) -> f64) -> f64 {
+    let mut v: Vec<f64> = runs.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
     let readme = std::env::args().any(|a| a == "--readme");
-    let seconds: u64 = std::env::var("SECONDS_EACH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let conns: u32 = std::env::var("CONNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(32);
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (seconds, conns, rounds) = (
+        env("SECONDS_EACH", 5),
+        env("CONNS", 32) as u32,
+        env("ROUNDS", 3),
+    );
     let bare_bin = std::env::var("BARE_BIN").expect("bench/ratio.sh names the bare server");
     let loads = [&NUMBERS, &RESUME];
 
     let bare = Server::launch(std::path::Path::new(&bare_bin), &[]);
-    let (bare_idle, bare_runs) = measure(&bare, &loads, seconds, conns);
-    drop(bare);
     let sim = Server::start(&[]);
-    let (sim_idle, sim_runs) = measure(&sim, &loads, seconds, conns);
+    let (bare_idle, sim_idle) = (idle_rss(&bare), idle_rss(&sim));
+    // Rounds of the bare server then the simulator under each load, so that whatever else the
+    // machine does falls on both alike; each figure is the median over the rounds.
+    let mut bare_runs: Vec<Vec<Measured>> = loads.iter().map(|_| Vec::new()).collect();
+    let mut sim_runs: Vec<Vec<Measured>> = loads.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, load) in loads.iter().enumerate() {
+            for (server, runs) in [(&bare, &mut bare_runs), (&sim, &mut sim_runs)] {
+                oha(server, load, 1, conns);
+                runs[i].push(oha(server, load, seconds, conns));
+            }
+        }
+    }
     let (status, _) = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(sim.get("/v1/sms/numbers"));
     assert!(status.is_success(), "the simulator still answers: {status}");
-    drop(sim);
+    drop((bare, sim));
 
     let mut failed = Vec::new();
     for (what, runs) in [("bare", &bare_runs), ("simulator", &sim_runs)] {
-        for (load, run) in loads.iter().zip(runs.iter()) {
-            if run.not_ok > 0 {
+        for (load, runs) in loads.iter().zip(runs.iter()) {
+            let not_ok: u64 = runs.iter().map(|r| r.not_ok).sum();
+            if not_ok > 0 {
                 failed.push(format!(
-                    "{what} {} {}: {} answers not 200",
-                    load.method, load.path, run.not_ok
+                    "{what} {} {}: {not_ok} answers not 200",
+                    load.method, load.path
                 ));
             }
         }
     }
 
-    let ratio = |s: f64, b: f64| s / b;
+    // A load's figure for each server (medians), and the median of the rounds' ratios.
+    let paired = |i: usize, f: fn(&Measured) -> f64| {
+        let mut ratios: Vec<f64> = bare_runs[i]
+            .iter()
+            .zip(&sim_runs[i])
+            .map(|(b, s)| f(s) / f(b))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        (
+            median(&bare_runs[i], f),
+            median(&sim_runs[i], f),
+            ratios[ratios.len() / 2],
+        )
+    };
     let int = |x: f64| common::thousands(x.round() as u64);
+    let (numbers, send) = (paired(0, |m| m.rps), paired(1, |m| m.rps));
+    let (p99, cpu) = (paired(1, |m| m.p99_ms), paired(1, |m| m.cpu_us));
     let rows = [
         (
-            "`GET /v1/sms/numbers` req/s".to_string(),
-            int(bare_runs[0].rps),
-            int(sim_runs[0].rps),
-            format!("**{:.2}×**", ratio(sim_runs[0].rps, bare_runs[0].rps)),
+            "`GET /v1/sms/numbers` req/s",
+            int(numbers.0),
+            int(numbers.1),
+            format!("**{:.2}×**", numbers.2),
             "≥ 0.85×",
         ),
         (
-            "`POST /v1/sms/send` (resume) req/s".into(),
-            int(bare_runs[1].rps),
-            int(sim_runs[1].rps),
-            format!("**{:.2}×**", ratio(sim_runs[1].rps, bare_runs[1].rps)),
+            "`POST /v1/sms/send` (resume) req/s",
+            int(send.0),
+            int(send.1),
+            format!("**{:.2}×**", send.2),
             "≥ 0.85×",
         ),
         (
-            "p99 `/send`".into(),
-            format!("{:.2} ms", bare_runs[1].p99_ms),
-            format!("{:.2} ms", sim_runs[1].p99_ms),
-            format!("**{:.2}×**", ratio(sim_runs[1].p99_ms, bare_runs[1].p99_ms)),
+            "p99 `/send`",
+            format!("{:.2} ms", p99.0),
+            format!("{:.2} ms", p99.1),
+            format!("**{:.2}×**", p99.2),
             "≤ 1.2×",
         ),
         (
-            "server CPU per `/send`".into(),
-            format!("{:.1} µs", bare_runs[1].cpu_us),
-            format!("{:.1} µs", sim_runs[1].cpu_us),
-            format!("{:.2}×", ratio(sim_runs[1].cpu_us, bare_runs[1].cpu_us)),
+            "server CPU per `/send`",
+            format!("{:.1} µs", cpu.0),
+            format!("{:.1} µs", cpu.1),
+            format!("{:.2}×", cpu.2),
             "≤ 12 µs",
         ),
         (
-            "idle RSS".into(),
+            "idle RSS",
             format!("{bare_idle:.1} MiB"),
             format!("{sim_idle:.1} MiB"),
-            format!("{:.2}×", ratio(sim_idle, bare_idle)),
+            format!("{:.2}×", sim_idle / bare_idle),
             "≤ 6 MiB",
         ),
     ];
     let mut table = format!(
-        "oha, {conns} keep-alive connections, {seconds} s per load after a 1 s warm-up, {} cores, {}\n\n\
+        "oha, {conns} keep-alive connections, {seconds} s per load after a 1 s warm-up, bare server and simulator alternating, median of {rounds} rounds, {} cores, {}\n\n\
          | figure | bare hyper | simulator | ratio | target |\n|---|---:|---:|---:|---:|\n",
         common::cores(),
         common::revision(),

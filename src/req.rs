@@ -33,20 +33,25 @@ impl Req {
     }
 
     /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header<K: hyper::header::AsHeaderName>(&self, name: K) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// The `idempotency-key` header, when non-empty.
     pub fn idempotency_key(&self) -> Option<&str> {
-        self.header("idempotency-key")
+        const IDEMPOTENCY_KEY: hyper::header::HeaderName =
+            hyper::header::HeaderName::from_static("idempotency-key");
+        self.header(IDEMPOTENCY_KEY)
             .filter(|k| !k.trim().is_empty())
     }
 
     /// The key the request presents in `authorization`, raw or as `Bearer KEY`; `None` when
     /// empty.
     pub fn presented_key(&self) -> Option<&str> {
-        let raw = self.header("authorization").unwrap_or("").trim();
+        let raw = self
+            .header(hyper::header::AUTHORIZATION)
+            .unwrap_or("")
+            .trim();
         let key = match raw.split_once(char::is_whitespace) {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
             _ if raw.eq_ignore_ascii_case("bearer") => "",

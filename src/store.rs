@@ -5,7 +5,7 @@
 //! Lock order, to rule out deadlocks between maps: `pairs` before `conversations`; nothing is
 //! awaited while a map guard is held.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::maps::{ShardedMap, ShardedSet};
@@ -103,6 +103,9 @@ struct Inner {
     pairs: ShardedMap<(String, String), String>,
     /// (agent_number, user_number) pairs whose user texted STOP.
     optouts: ShardedSet<(String, String)>,
+    /// At least the number of `optouts` (raised before an insert, lowered after a removal), so
+    /// a send needs no lookup while nobody has opted out.
+    optout_count: AtomicUsize,
     /// Texts sent outside any conversation (handoff notices).
     outbox: Ring<serde_json::Value>,
     next_inbound_id: AtomicU64,
@@ -131,6 +134,7 @@ impl Store {
                 conversations: ShardedMap::default(),
                 pairs: ShardedMap::default(),
                 optouts: ShardedSet::default(),
+                optout_count: AtomicUsize::new(0),
                 outbox: Ring::new(OUTBOX_CAP),
                 next_inbound_id: AtomicU64::new(FIRST_INBOUND_ID),
                 next_account_seq: AtomicU64::new(0),
@@ -151,6 +155,7 @@ impl Store {
         i.conversations.clear();
         i.pairs.clear();
         i.optouts.clear();
+        i.optout_count.store(0, Ordering::Relaxed);
         i.outbox.clear();
         i.next_inbound_id.store(FIRST_INBOUND_ID, Ordering::Relaxed);
         i.next_account_seq.store(0, Ordering::Relaxed);
@@ -524,9 +529,11 @@ impl Store {
     // ---- opt-outs -------------------------------------------------------------------------
 
     pub fn is_opted_out(&self, agent: &str, user: &str) -> bool {
-        self.inner
-            .optouts
-            .contains(&(agent.to_string(), user.to_string()))
+        self.inner.optout_count.load(Ordering::Acquire) > 0
+            && self
+                .inner
+                .optouts
+                .contains(&(agent.to_string(), user.to_string()))
     }
     /// Every opted-out (agent, user) pair, sorted.
     pub fn opt_outs(&self) -> Vec<(String, String)> {
@@ -536,10 +543,14 @@ impl Store {
     }
     pub fn set_opted_out(&self, agent: &str, user: &str, out: bool) {
         let k = (agent.to_string(), user.to_string());
+        let count = &self.inner.optout_count;
         if out {
-            self.inner.optouts.insert(k);
-        } else {
-            self.inner.optouts.remove(&k);
+            count.fetch_add(1, Ordering::AcqRel);
+            if !self.inner.optouts.insert(k) {
+                count.fetch_sub(1, Ordering::AcqRel);
+            }
+        } else if self.inner.optouts.remove(&k).is_some() {
+            count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 

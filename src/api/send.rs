@@ -79,6 +79,13 @@ struct SendBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
+    // The timeout fields, as in [`TimingFields`] (read in the same pass).
+    #[serde(default, deserialize_with = "de_seconds")]
+    time_out: Option<u64>,
+    timeout_message: Option<String>,
+    #[serde(default, deserialize_with = "de_seconds")]
+    warning_time: Option<u64>,
+    warning_message: Option<String>,
 }
 
 /// A checked `/send`.
@@ -129,8 +136,14 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 
 /// Reads and checks a `/send`; changes nothing.
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
-    let (mut b, timing): (SendBody, TimingFields) = req.json2()?;
-    let timing = timing.overrides();
+    let mut b: SendBody = req.json()?;
+    let timing = TimingFields {
+        time_out: b.time_out,
+        timeout_message: b.timeout_message.take(),
+        warning_time: b.warning_time,
+        warning_message: b.warning_message.take(),
+    }
+    .overrides();
     let user = phone(&[
         ("user_number", &b.user_number),
         ("phone_number", &b.phone_number),

@@ -37,6 +37,42 @@ pub struct NumberConfig {
     pub summary_prompt: Option<String>,
     pub disposition_ids: Option<Vec<String>>,
     pub citation_schema_ids: Option<Vec<String>>,
+    /// This config as JSON, written the first time a number list shows it (a config is never
+    /// changed in place: an update stores a new one).
+    #[serde(skip)]
+    pub(crate) json: JsonCache,
+}
+
+/// A config's JSON, written once. Copies and comparisons ignore it: a copy is a config about
+/// to change.
+#[derive(Default)]
+pub(crate) struct JsonCache(std::sync::OnceLock<Box<serde_json::value::RawValue>>);
+
+impl Clone for JsonCache {
+    fn clone(&self) -> Self {
+        JsonCache::default()
+    }
+}
+
+impl PartialEq for JsonCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for JsonCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonCache")
+    }
+}
+
+impl NumberConfig {
+    /// The config as JSON, as an SMS or WhatsApp number shows it.
+    fn cached_json(&self) -> &serde_json::value::RawValue {
+        self.json
+            .0
+            .get_or_init(|| serde_json::value::to_raw_value(self).expect("a config serializes"))
+    }
 }
 
 impl Default for NumberConfig {
@@ -63,6 +99,7 @@ impl Default for NumberConfig {
             summary_prompt: None,
             disposition_ids: None,
             citation_schema_ids: None,
+            json: JsonCache::default(),
         }
     }
 }
@@ -356,7 +393,7 @@ impl Serialize for NumberView<'_> {
         if self.channel == Channel::Imessage {
             m.serialize_entry(self.channel.config_key(), &cfg.to_json(self.channel))?;
         } else {
-            m.serialize_entry(self.channel.config_key(), cfg)?;
+            m.serialize_entry(self.channel.config_key(), cfg.cached_json())?;
         }
         m.serialize_entry("conversation_count", &n.conversation_count)?;
         m.end()
