@@ -160,7 +160,7 @@ impl Field {
             CurrPathwayId => json!(c.curr_pathway_id),
             CurrPathwayVersion => json!(c.curr_pathway_version),
             CitationVariables => json!(c.citation_variables),
-            DispositionLogs => json!(c.disposition_logs),
+            DispositionLogs => json!(c.outcomes.disposition_logs),
             Status => json!(c.status().as_str()),
             Channel => json!(c.channel.as_str()),
             PathwayTags => json!([]),

@@ -183,10 +183,10 @@ impl Overrides {
             c.webhook = self.webhook;
         }
         if self.disposition_ids.is_some() {
-            c.disposition_ids = self.disposition_ids;
+            c.disposition_ids = self.disposition_ids.map(Vec::into_boxed_slice);
         }
         if self.citation_schema_ids.is_some() {
-            c.citation_schema_ids = self.citation_schema_ids;
+            c.citation_schema_ids = self.citation_schema_ids.map(Vec::into_boxed_slice);
         }
     }
 }

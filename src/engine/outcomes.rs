@@ -36,30 +36,32 @@ impl Ctx<'_> {
                     c.message_count()
                 )),
             };
-            c.summary = summary.clone();
+            c.outcomes.summary = summary.clone();
             extra.insert("summary".into(), json!(summary));
         }
         let disposition_ids = c
             .disposition_ids
-            .clone()
+            .as_deref()
+            .map(<[String]>::to_vec)
             .or(self.cfg.disposition_ids.clone());
         if let Some(ids) = disposition_ids.filter(|v| !v.is_empty()) {
             let logs: Vec<DispositionLog> = ids
                 .into_iter()
                 .map(|id| self.disposition(c, &sc, id))
                 .collect();
-            if c.disposition_tag.is_none() {
-                c.disposition_tag = logs
+            if c.outcomes.disposition_tag.is_none() {
+                c.outcomes.disposition_tag = logs
                     .iter()
                     .find(|l| l.status == DispositionStatus::Complete)
                     .and_then(|l| l.tag.clone());
             }
             extra.insert("dispositions".into(), json!(logs));
-            c.disposition_logs.extend(logs);
+            c.outcomes.disposition_logs.extend(logs);
         }
         let schema_ids = c
             .citation_schema_ids
-            .clone()
+            .as_deref()
+            .map(<[String]>::to_vec)
             .or(self.cfg.citation_schema_ids.clone());
         if let Some(ids) = schema_ids.filter(|v| !v.is_empty()) {
             let mut found = Map::new();

@@ -219,6 +219,66 @@ pub struct TimingOverrides {
     pub warning_message: Option<String>,
 }
 
+impl Rare for TimingOverrides {
+    fn empty() -> &'static Self {
+        static EMPTY: TimingOverrides = TimingOverrides {
+            time_out: None,
+            timeout_message: None,
+            warning_time: None,
+            warning_message: None,
+        };
+        &EMPTY
+    }
+}
+
+/// What the end of a conversation produced: its summary, disposition tag and logs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Outcomes {
+    pub summary: Option<String>,
+    pub disposition_tag: Option<String>,
+    pub disposition_logs: Vec<DispositionLog>,
+}
+
+impl Rare for Outcomes {
+    fn empty() -> &'static Self {
+        static EMPTY: Outcomes = Outcomes {
+            summary: None,
+            disposition_tag: None,
+            disposition_logs: Vec::new(),
+        };
+        &EMPTY
+    }
+}
+
+/// A type with a shared empty value, for [`Lazy`].
+pub trait Rare: Default + 'static {
+    fn empty() -> &'static Self;
+}
+
+/// A part of a conversation most never set: nothing is allocated until it is written, and
+/// reads see the empty value until then.
+#[derive(Clone, Debug, Default)]
+pub struct Lazy<T>(Option<Box<T>>);
+
+impl<T: Rare> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_deref().unwrap_or(T::empty())
+    }
+}
+
+impl<T: Rare> std::ops::DerefMut for Lazy<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<T> From<T> for Lazy<T> {
+    fn from(t: T) -> Self {
+        Lazy(Some(Box::new(t)))
+    }
+}
+
 /// The inactivity settings in force for a conversation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timing {
@@ -349,10 +409,8 @@ pub struct Conversation {
     pub is_active: bool,
     pub ended: Option<EndKind>,
     pub ended_by_end_call_node: bool,
-    pub summary: Option<String>,
     pub citation_variables: Option<Box<Map<String, Value>>>,
-    pub disposition_tag: Option<String>,
-    pub disposition_logs: Vec<DispositionLog>,
+    pub(crate) outcomes: Lazy<Outcomes>,
     /// Use [`Conversation::push_message`]: `visible` counts what it stores.
     pub messages: Vec<Message>,
     /// How many of `messages` are not deleted.
@@ -364,9 +422,9 @@ pub struct Conversation {
     /// `messages[..history_upto]` are in `history` (the visible ones).
     pub(crate) history_upto: usize,
     pub webhook: Option<String>,
-    pub timing: TimingOverrides,
-    pub disposition_ids: Option<Vec<String>>,
-    pub citation_schema_ids: Option<Vec<String>>,
+    pub timing: Lazy<TimingOverrides>,
+    pub disposition_ids: Option<Box<[String]>>,
+    pub citation_schema_ids: Option<Box<[String]>>,
     pub handoff: Option<Box<Handoff>>,
     /// The inactivity timer currently armed: cancelled on re-arm, and the only one that acts.
     pub timer_id: Option<TimerKey>,
@@ -403,16 +461,14 @@ impl Default for Conversation {
             is_active: true,
             ended: None,
             ended_by_end_call_node: false,
-            summary: None,
             citation_variables: None,
-            disposition_tag: None,
-            disposition_logs: Vec::new(),
+            outcomes: Lazy::default(),
             messages: Vec::new(),
             visible: 0,
             history: None,
             history_upto: 0,
             webhook: None,
-            timing: TimingOverrides::default(),
+            timing: Lazy::default(),
             disposition_ids: None,
             citation_schema_ids: None,
             handoff: None,

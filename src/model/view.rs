@@ -120,9 +120,9 @@ impl Conversation {
             "status": self.status().as_str(),
             "effective_channel": self.channel.as_str(),
             "message_count": self.message_count(),
-            "summary": self.summary,
+            "summary": self.outcomes.summary,
             "citation_variables": self.citation_variables,
-            "disposition_tag": self.disposition_tag,
+            "disposition_tag": self.outcomes.disposition_tag,
             "ended_by_end_call_node": self.ended_by_end_call_node,
             "pathway_tags": null,
             "metadata": self.metadata,
@@ -151,7 +151,7 @@ impl Conversation {
             data: Detail {
                 common: self.common_json(),
                 messages: VisibleMessages(self),
-                disposition_logs: self.disposition_logs.iter().rev().collect(),
+                disposition_logs: self.outcomes.disposition_logs.iter().rev().collect(),
             },
             errors: None,
         };
