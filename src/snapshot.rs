@@ -105,7 +105,7 @@ fn load_conversation(app: &App, seed: Seed) {
         let key = app.schedule(
             t.due,
             TimerKind::Inactivity {
-                conversation_id: id.clone(),
+                conversation_id: id.to_string(),
                 stage: t.stage,
             },
         );
@@ -118,7 +118,7 @@ fn load_conversation(app: &App, seed: Seed) {
         app.schedule(
             t.due,
             TimerKind::AgentTurn {
-                conversation_id: id.clone(),
+                conversation_id: id.to_string(),
                 turn: t.turn(),
             },
         );
@@ -205,7 +205,7 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
                     }),
                     _ => None,
                 });
-                compact(&to_doc(c, timer, turns.remove(id).unwrap_or_default()))
+                compact(&to_doc(c, timer, turns.remove(&**id).unwrap_or_default()))
             });
             if let Some(line) = line {
                 out.extend_from_slice(if first { b"\n    " } else { b",\n    " });

@@ -75,8 +75,8 @@ pub struct Account {
     /// The org id Bland shows as `user_id`.
     pub user_id: String,
     pub numbers: Vec<String>,
-    /// Conversation ids in creation order.
-    pub conversations: Vec<String>,
+    /// Conversation ids in creation order (each shares its one allocation with the maps).
+    pub conversations: Vec<Arc<str>>,
     /// When the account was first seen, to list accounts in that order.
     pub seq: u64,
 }
@@ -98,9 +98,9 @@ struct Inner {
     numbers: ShardedMap<String, NumberRecord>,
     /// Boxed: the map's table holds a pointer per conversation, not the whole record with
     /// the table's spare room around it.
-    conversations: ShardedMap<String, Box<Conversation>>,
+    conversations: ShardedMap<Arc<str>, Box<Conversation>>,
     /// (agent_number, user_number) → the pair's latest conversation.
-    pairs: ShardedMap<(String, String), String>,
+    pairs: ShardedMap<(String, String), Arc<str>>,
     /// (agent_number, user_number) pairs whose user texted STOP.
     optouts: ShardedSet<(String, String)>,
     /// At least the number of `optouts` (raised before an insert, lowered after a removal), so
@@ -190,7 +190,7 @@ impl Store {
 
     /// Every account's key, Enterprise flag, numbers and conversation ids, in the order the
     /// accounts were first seen (for snapshots).
-    pub fn accounts(&self) -> Vec<(String, bool, Vec<String>, Vec<String>)> {
+    pub fn accounts(&self) -> Vec<(String, bool, Vec<String>, Vec<Arc<str>>)> {
         let mut v: Vec<_> = self
             .inner
             .accounts
@@ -347,7 +347,7 @@ impl Store {
         self.inner
             .pairs
             .get(&(agent.to_string(), user.to_string()))
-            .map(|v| v.clone())
+            .map(|v| v.to_string())
     }
 
     /// Finds or creates the pair's conversation, atomically for concurrent callers.
@@ -368,9 +368,9 @@ impl Store {
             .entry((agent.to_string(), user.to_string()))
             .or_default();
         if !pair.is_empty() {
-            if let Some(mut c) = self.inner.conversations.get_mut(pair.as_str()) {
+            if let Some(mut c) = self.inner.conversations.get_mut(&**pair) {
                 if reuse(&mut c) {
-                    return (c.id.clone(), false);
+                    return (c.id.to_string(), false);
                 }
             }
         }
@@ -381,7 +381,7 @@ impl Store {
         drop(pair);
         self.account_mut(account).conversations.push(id.clone());
         self.adjust_conversation_count(agent, 1);
-        (id, true)
+        (id.to_string(), true)
     }
 
     /// Makes conversation `id` (owned by `account`) its pair's current one, atomically: under
@@ -398,14 +398,15 @@ impl Store {
             (c.agent_number.clone(), c.user_number.clone())
         })?;
         let mut pair = self.inner.pairs.entry(pair_key).or_default();
-        if pair.as_str() != id {
-            if let Some(mut current) = self.inner.conversations.get_mut(pair.as_str()) {
+        if &**pair != id {
+            if let Some(mut current) = self.inner.conversations.get_mut(&**pair) {
                 retire(&mut current);
             }
         }
         // Deleted since it was looked up: the pair stays as it was.
-        let out = revive(&mut *self.inner.conversations.get_mut(id)?);
-        *pair = id.to_string();
+        let mut c = self.inner.conversations.get_mut(id)?;
+        let out = revive(&mut c);
+        *pair = c.id.clone();
         Some(out)
     }
 
@@ -446,7 +447,7 @@ impl Store {
     }
 
     /// The account's conversation ids, in creation order.
-    pub fn conversation_ids(&self, account: &str) -> Vec<String> {
+    pub fn conversation_ids(&self, account: &str) -> Vec<Arc<str>> {
         self.inner
             .accounts
             .get(account)
@@ -468,9 +469,18 @@ impl Store {
         };
         let all = &a.conversations;
         let page = if newest_first {
-            all.iter().rev().skip(skip).take(take).cloned().collect()
+            all.iter()
+                .rev()
+                .skip(skip)
+                .take(take)
+                .map(|id| id.to_string())
+                .collect()
         } else {
-            all.iter().skip(skip).take(take).cloned().collect()
+            all.iter()
+                .skip(skip)
+                .take(take)
+                .map(|id| id.to_string())
+                .collect()
         };
         (all.len(), page)
     }
@@ -498,7 +508,7 @@ impl Store {
             && self
                 .inner
                 .conversations
-                .get(pair.as_str())
+                .get(&**pair)
                 .is_some_and(|c| c.is_active);
         self.inner.conversations.insert(id.clone(), Box::new(conv));
         if !keep {
@@ -517,10 +527,10 @@ impl Store {
             .remove_if(id, |_, c| c.account == account)?;
         self.inner.pairs.remove_if(
             &(conv.agent_number.clone(), conv.user_number.clone()),
-            |_, v| v == id,
+            |_, v| **v == *id,
         );
         if let Some(mut a) = self.inner.accounts.get_mut(account) {
-            a.conversations.retain(|c| c != id);
+            a.conversations.retain(|c| **c != *id);
         }
         self.adjust_conversation_count(&conv.agent_number, -1);
         Some(*conv)

@@ -152,7 +152,7 @@ impl ListQuery {
                 .conversation_ids_page(key, skip, take, !self.ascending);
         }
         // (sort key, creation sequence, id); ties keep creation order.
-        let mut rows: Vec<(Option<SortKey>, usize, String)> = Vec::new();
+        let mut rows: Vec<(Option<SortKey>, usize, std::sync::Arc<str>)> = Vec::new();
         for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
             let row = app
                 .store
@@ -162,7 +162,8 @@ impl ListQuery {
             }
         }
         let ascending = self.ascending;
-        let order = |a: &(Option<SortKey>, usize, String), b: &(Option<SortKey>, usize, String)| {
+        let order = |a: &(Option<SortKey>, usize, std::sync::Arc<str>),
+                     b: &(Option<SortKey>, usize, std::sync::Arc<str>)| {
             // `null` after every value; ties in creation order; all reversed when descending.
             let o = match (&a.0, &b.0) {
                 (None, None) => Ordering::Equal,
@@ -193,7 +194,7 @@ impl ListQuery {
             rows.into_iter()
                 .skip(skip)
                 .take(take)
-                .map(|r| r.2)
+                .map(|r| r.2.to_string())
                 .collect(),
         )
     }

@@ -124,7 +124,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         .filter(|n| scenario.nodes.contains_key(n))
         .unwrap_or(scenario.start_node.clone());
     Conversation {
-        id: app.store.ids().uuid(),
+        id: app.store.ids().uuid().into(),
         account: o.key.to_string(),
         user_id: app.store.account_info(o.key).1,
         created_at: now,
@@ -246,7 +246,7 @@ pub(crate) async fn inbound(
             ctx.user_turn(c, &text);
         }
         Inbound {
-            conversation_id: c.id.clone(),
+            conversation_id: c.id.to_string(),
             message_id: c.messages[idx].id.to_string(),
             replies: c.messages[idx + 1..]
                 .iter()

@@ -245,7 +245,7 @@ impl<'a> Ctx<'a> {
 
     fn schedule_stage(&mut self, c: &mut Conversation, stage: Stage, due: i64) {
         let kind = TimerKind::Inactivity {
-            conversation_id: c.id.clone(),
+            conversation_id: c.id.to_string(),
             stage,
         };
         c.timer_id = Some(self.app.schedule(due, kind));

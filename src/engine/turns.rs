@@ -61,7 +61,7 @@ impl Ctx<'_> {
                 self.app.schedule(
                     due,
                     TimerKind::AgentTurn {
-                        conversation_id: c.id.clone(),
+                        conversation_id: c.id.to_string(),
                         turn,
                     },
                 );
@@ -233,7 +233,7 @@ impl Vars for TurnVars<'_> {
                 .unwrap_or("UTC".into()),
             "user_number" => self.c.user_number.clone(),
             "agent_number" => self.c.agent_number.clone(),
-            "conversation_id" => self.c.id.clone(),
+            "conversation_id" => self.c.id.to_string(),
             _ => return None,
         })
     }

@@ -383,7 +383,7 @@ pub struct Handoff {
 /// active conversation that `engine` fills in when it opens one.
 #[derive(Clone, Debug)]
 pub struct Conversation {
-    pub id: String,
+    pub id: Arc<str>,
     pub account: String,
     pub user_id: String,
     pub created_at: i64,
@@ -439,7 +439,7 @@ pub struct Conversation {
 impl Default for Conversation {
     fn default() -> Self {
         Conversation {
-            id: String::new(),
+            id: Arc::from(""),
             account: String::new(),
             user_id: String::new(),
             created_at: 0,

@@ -20,7 +20,7 @@ use crate::model::{Conversation, Sender};
 fn templated(v: &Value, c: &Conversation) -> Value {
     match v {
         Value::String(s) => {
-            let mut s = s.replace(&c.id, "{{conversation_id}}");
+            let mut s = s.replace(&*c.id, "{{conversation_id}}");
             let mut buf = [0; 36];
             for (i, m) in c.messages.iter().enumerate() {
                 let id = m.id.as_str(&mut buf);
@@ -188,7 +188,7 @@ fn final_state(app: &App, c: &Conversation) -> Step {
         .visible_messages()
         .map(|m| json!({"sender": m.sender.as_str(), "message": m.message}))
         .collect();
-    let deliveries = app.webhooks.list(|d| d.conversation_id == c.id);
+    let deliveries = app.webhooks.list(|d| *d.conversation_id == *c.id);
     let statuses: Vec<Value> = deliveries
         .iter()
         .map(|d| d.to_json())
