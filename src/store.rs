@@ -81,6 +81,9 @@ pub struct Account {
     pub seq: u64,
 }
 
+/// An account as a snapshot lists it: key, Enterprise flag, numbers, conversation ids.
+pub type AccountDoc = (String, bool, Vec<String>, Vec<Arc<str>>);
+
 /// Why provisioning a number failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ProvisionError {
@@ -190,7 +193,7 @@ impl Store {
 
     /// Every account's key, Enterprise flag, numbers and conversation ids, in the order the
     /// accounts were first seen (for snapshots).
-    pub fn accounts(&self) -> Vec<(String, bool, Vec<String>, Vec<Arc<str>>)> {
+    pub fn accounts(&self) -> Vec<AccountDoc> {
         let mut v: Vec<_> = self
             .inner
             .accounts
