@@ -83,7 +83,7 @@ fn load_conversation(app: &App, seed: Seed) {
         c.inbound_id = n.inbound_id;
     }
     let scenarios = app.scenarios.load();
-    let script = if scenarios.names().contains(&c.scenario.as_str()) {
+    let script = if scenarios.names().contains(&&*c.scenario) {
         scenarios.get(&c.scenario)
     } else {
         scenarios.choose(&Selector {
@@ -93,7 +93,7 @@ fn load_conversation(app: &App, seed: Seed) {
             agent_number: &c.agent_number,
         })
     };
-    c.scenario = script.name.clone();
+    c.scenario = script.name.as_str().into();
     c.script = Some(script);
     let id = c.id.clone();
     app.store.insert_conversation(c);

@@ -72,8 +72,10 @@ impl Ids {
 #[derive(Debug)]
 pub struct Account {
     pub enterprise: bool,
+    /// The key, shared with the account's conversations.
+    pub key: Arc<str>,
     /// The org id Bland shows as `user_id`.
-    pub user_id: String,
+    pub user_id: Arc<str>,
     pub numbers: Vec<String>,
     /// Conversation ids in creation order (each shares its one allocation with the maps).
     pub conversations: Vec<Arc<str>>,
@@ -172,10 +174,20 @@ impl Store {
     pub fn account_info(&self, key: &str) -> (bool, String) {
         // A shared read first: every request asks, and the account is almost always there.
         if let Some(a) = self.inner.accounts.get(key) {
-            return (a.enterprise, a.user_id.clone());
+            return (a.enterprise, a.user_id.to_string());
         }
         let a = self.account_mut(key);
-        (a.enterprise, a.user_id.clone())
+        (a.enterprise, a.user_id.to_string())
+    }
+
+    /// The account's key and org id, to share with a new conversation (creates the account
+    /// on first use).
+    pub fn account_handles(&self, key: &str) -> (Arc<str>, Arc<str>) {
+        if let Some(a) = self.inner.accounts.get(key) {
+            return (a.key.clone(), a.user_id.clone());
+        }
+        let a = self.account_mut(key);
+        (a.key.clone(), a.user_id.clone())
     }
 
     fn account_mut(&self, key: &str) -> RefMut<'_, String, Account> {
@@ -184,7 +196,8 @@ impl Store {
             .entry(key.to_string())
             .or_insert_with(|| Account {
                 enterprise: true,
-                user_id: user_id_for(key),
+                key: key.into(),
+                user_id: user_id_for(key).into(),
                 numbers: Vec::new(),
                 conversations: Vec::new(),
                 seq: self.inner.next_account_seq.fetch_add(1, Ordering::Relaxed),
@@ -421,7 +434,7 @@ impl Store {
         f: impl FnOnce(&mut Conversation) -> T,
     ) -> Option<T> {
         let mut c = self.inner.conversations.get_mut(id)?;
-        if account.is_some_and(|a| a != c.account) {
+        if account.is_some_and(|a| a != &*c.account) {
             return None;
         }
         Some(f(&mut c))
@@ -436,7 +449,7 @@ impl Store {
         f: impl FnOnce(&Conversation) -> T,
     ) -> Option<T> {
         let c = self.inner.conversations.get(id)?;
-        (c.account == account).then(|| f(&c))
+        (&*c.account == account).then(|| f(&c))
     }
 
     /// A copy of a conversation owned by `account`.
@@ -446,7 +459,10 @@ impl Store {
 
     /// Whether a conversation exists under another account (analyze answers 403 for those).
     pub fn conversation_owner(&self, id: &str) -> Option<String> {
-        self.inner.conversations.get(id).map(|c| c.account.clone())
+        self.inner
+            .conversations
+            .get(id)
+            .map(|c| c.account.to_string())
     }
 
     /// The account's conversation ids, in creation order.
@@ -527,7 +543,7 @@ impl Store {
         let (_, conv) = self
             .inner
             .conversations
-            .remove_if(id, |_, c| c.account == account)?;
+            .remove_if(id, |_, c| &*c.account == account)?;
         self.inner.pairs.remove_if(
             &(conv.agent_number.clone(), conv.user_number.clone()),
             |_, v| **v == *id,

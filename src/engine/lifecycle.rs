@@ -123,10 +123,11 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
     let node = start_node
         .filter(|n| scenario.nodes.contains_key(n))
         .unwrap_or(scenario.start_node.clone());
+    let (key, user_id) = app.store.account_handles(o.key);
     Conversation {
         id: app.store.ids().uuid().into(),
-        account: o.key.to_string(),
-        user_id: app.store.account_info(o.key).1,
+        account: key,
+        user_id,
         created_at: now,
         updated_at: now,
         user_number: o.user.to_string(),
@@ -140,7 +141,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         current_node_id: Some(node),
         curr_pathway_id: pathway_id,
         curr_pathway_version: version,
-        scenario: scenario.name.clone(),
+        scenario: scenario.name.as_str().into(),
         script: Some(scenario),
         ..Conversation::default()
     }

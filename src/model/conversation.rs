@@ -384,8 +384,9 @@ pub struct Handoff {
 #[derive(Clone, Debug)]
 pub struct Conversation {
     pub id: Arc<str>,
-    pub account: String,
-    pub user_id: String,
+    /// Shared with every conversation of the account.
+    pub account: Arc<str>,
+    pub user_id: Arc<str>,
     pub created_at: i64,
     pub updated_at: i64,
     pub user_number: String,
@@ -400,7 +401,7 @@ pub struct Conversation {
     pub curr_pathway_id: Option<String>,
     pub curr_pathway_version: Option<String>,
     /// Name of the scenario that plays the agent.
-    pub scenario: String,
+    pub scenario: Arc<str>,
     /// That scenario as it was when the conversation started (a later change to the
     /// scenario set does not change a running conversation).
     pub script: Option<Arc<Scenario>>,
@@ -440,8 +441,8 @@ impl Default for Conversation {
     fn default() -> Self {
         Conversation {
             id: Arc::from(""),
-            account: String::new(),
-            user_id: String::new(),
+            account: Arc::from(""),
+            user_id: Arc::from(""),
             created_at: 0,
             updated_at: 0,
             user_number: String::new(),
@@ -454,7 +455,7 @@ impl Default for Conversation {
             current_node_id: None,
             curr_pathway_id: None,
             curr_pathway_version: None,
-            scenario: String::new(),
+            scenario: Arc::from(""),
             script: None,
             timed_out_at: None,
             last_message_at: None,

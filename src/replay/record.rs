@@ -154,7 +154,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
             }]})),
             start_time: Some(iso(start)),
             seed: Some(app.store.ids().seed()),
-            api_key: Some(c.account.clone()),
+            api_key: Some(c.account.to_string()),
             user_number: Some(c.user_number.clone()),
             agent_number: Some(c.agent_number.clone()),
             ..Setup::default()
