@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Conversation, NumberConfig, NumberRecord};
+use crate::model::{Conversation, NumberConfig, NumberRecord, Row};
 use crate::ring::Ring;
 use crate::validation::Channel;
 
@@ -77,14 +77,46 @@ pub struct Account {
     /// The org id Bland shows as `user_id`.
     pub user_id: Arc<str>,
     pub numbers: Vec<String>,
-    /// Conversation ids in creation order (each shares its one allocation with the maps).
-    pub conversations: Vec<Arc<str>>,
+    /// The conversations' list rows in creation order (each shares its id's one allocation
+    /// with the maps).
+    pub conversations: Vec<Arc<Row>>,
     /// When the account was first seen, to list accounts in that order.
     pub seq: u64,
 }
 
 /// An account as a snapshot lists it: key, Enterprise flag, numbers, conversation ids.
 pub type AccountDoc = (String, bool, Vec<String>, Vec<Arc<str>>);
+
+/// A stored conversation: the record, boxed (the map's table holds a pointer, not the whole
+/// record with the table's spare room around it), and its list row, which every change
+/// updates ([`Slot::changed`]).
+struct Slot {
+    conv: Box<Conversation>,
+    row: Arc<Row>,
+}
+
+impl Slot {
+    fn new(conv: Conversation) -> Slot {
+        let row = Arc::new(Row::new(&conv));
+        Slot {
+            conv: Box::new(conv),
+            row,
+        }
+    }
+    /// Runs `f` on the record, then brings its row up to date.
+    fn change<T>(&mut self, f: impl FnOnce(&mut Conversation) -> T) -> T {
+        let out = f(&mut self.conv);
+        self.row.sync(&self.conv);
+        out
+    }
+}
+
+impl std::ops::Deref for Slot {
+    type Target = Conversation;
+    fn deref(&self) -> &Conversation {
+        &self.conv
+    }
+}
 
 /// Why provisioning a number failed.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,7 +135,7 @@ struct Inner {
     numbers: ShardedMap<String, NumberRecord>,
     /// Boxed: the map's table holds a pointer per conversation, not the whole record with
     /// the table's spare room around it.
-    conversations: ShardedMap<Arc<str>, Box<Conversation>>,
+    conversations: ShardedMap<Arc<str>, Slot>,
     /// (agent_number, user_number) → the pair's latest conversation.
     pairs: ShardedMap<(String, String), Arc<str>>,
     /// (agent_number, user_number) pairs whose user texted STOP.
@@ -218,7 +250,7 @@ impl Store {
                         a.key().clone(),
                         a.enterprise,
                         a.numbers.clone(),
-                        a.conversations.clone(),
+                        a.conversations.iter().map(|r| r.id.clone()).collect(),
                     ),
                 )
             })
@@ -385,17 +417,17 @@ impl Store {
             .or_default();
         if !pair.is_empty() {
             if let Some(mut c) = self.inner.conversations.get_mut(&**pair) {
-                if reuse(&mut c) {
+                if c.change(reuse) {
                     return (c.id.to_string(), false);
                 }
             }
         }
-        let conv = make();
-        let id = conv.id.clone();
-        self.inner.conversations.insert(id.clone(), Box::new(conv));
+        let slot = Slot::new(make());
+        let (id, row) = (slot.id.clone(), slot.row.clone());
+        self.inner.conversations.insert(id.clone(), slot);
         *pair = id.clone();
         drop(pair);
-        self.account_mut(account).conversations.push(id.clone());
+        self.account_mut(account).conversations.push(row);
         self.adjust_conversation_count(agent, 1);
         (id.to_string(), true)
     }
@@ -416,12 +448,12 @@ impl Store {
         let mut pair = self.inner.pairs.entry(pair_key).or_default();
         if &**pair != id {
             if let Some(mut current) = self.inner.conversations.get_mut(&**pair) {
-                retire(&mut current);
+                current.change(retire);
             }
         }
         // Deleted since it was looked up: the pair stays as it was.
         let mut c = self.inner.conversations.get_mut(id)?;
-        let out = revive(&mut c);
+        let out = c.change(revive);
         *pair = c.id.clone();
         Some(out)
     }
@@ -437,7 +469,7 @@ impl Store {
         if account.is_some_and(|a| a != &*c.account) {
             return None;
         }
-        Some(f(&mut c))
+        Some(c.change(f))
     }
 
     /// Reads a conversation owned by `account` under a shared guard (readers do not wait on
@@ -470,7 +502,7 @@ impl Store {
         self.inner
             .accounts
             .get(account)
-            .map(|a| a.conversations.clone())
+            .map(|a| a.conversations.iter().map(|r| r.id.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -492,16 +524,26 @@ impl Store {
                 .rev()
                 .skip(skip)
                 .take(take)
-                .map(|id| id.to_string())
+                .map(|r| r.id.to_string())
                 .collect()
         } else {
             all.iter()
                 .skip(skip)
                 .take(take)
-                .map(|id| id.to_string())
+                .map(|r| r.id.to_string())
                 .collect()
         };
         (all.len(), page)
+    }
+
+    /// Runs `f` on each of the account's list rows in creation order, under a shared guard
+    /// (only atomic reads happen meanwhile).
+    pub fn scan_rows(&self, account: &str, mut f: impl FnMut(usize, &Arc<Row>)) {
+        if let Some(a) = self.inner.accounts.get(account) {
+            for (seq, row) in a.conversations.iter().enumerate() {
+                f(seq, row);
+            }
+        }
     }
 
     /// Conversations held, and how many are active (one pass, one shard at a time).
@@ -529,18 +571,20 @@ impl Store {
                 .conversations
                 .get(&**pair)
                 .is_some_and(|c| c.is_active);
-        self.inner.conversations.insert(id.clone(), Box::new(conv));
+        let slot = Slot::new(conv);
+        let row = slot.row.clone();
+        self.inner.conversations.insert(id.clone(), slot);
         if !keep {
             *pair = id.clone();
         }
         drop(pair);
-        self.account_mut(&account).conversations.push(id);
+        self.account_mut(&account).conversations.push(row);
         self.adjust_conversation_count(&agent, 1);
     }
 
     /// Deletes a conversation owned by `account`; returns it.
     pub fn delete_conversation(&self, account: &str, id: &str) -> Option<Conversation> {
-        let (_, conv) = self
+        let (_, Slot { conv, .. }) = self
             .inner
             .conversations
             .remove_if(id, |_, c| &*c.account == account)?;
@@ -549,7 +593,7 @@ impl Store {
             |_, v| **v == *id,
         );
         if let Some(mut a) = self.inner.accounts.get_mut(account) {
-            a.conversations.retain(|c| **c != *id);
+            a.conversations.retain(|r| *r.id != *id);
         }
         self.adjust_conversation_count(&conv.agent_number, -1);
         Some(*conv)

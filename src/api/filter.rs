@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::clock::parse_iso;
 use crate::error::ApiError;
-use crate::model::Conversation;
+use crate::model::{Conversation, Row};
 
 /// A conversation field the list can filter or sort on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +138,65 @@ impl Field {
             IsActive => SortKey::Bool(c.is_active),
             MessageCount => SortKey::Int(c.message_count() as i64),
             _ => SortKey::Text(self.text(c)?.to_string()),
+        })
+    }
+
+    /// Whether a conversation's list row holds the field.
+    pub fn on_row(self) -> bool {
+        use Field::*;
+        matches!(
+            self,
+            Id | CreatedAt
+                | UpdatedAt
+                | LastMessageAt
+                | TimedOutAt
+                | UserNumber
+                | IsActive
+                | MessageCount
+                | Status
+        )
+    }
+
+    /// [`Field::get`] on a list row; `None` for a field the row does not hold.
+    pub fn get_row(self, r: &Row) -> Option<Value> {
+        use Field::*;
+        let opt = |t: Option<i64>| t.map(Value::from).unwrap_or(Value::Null);
+        Some(match self {
+            Id => json!(&*r.id),
+            CreatedAt => json!(r.created_at()),
+            UpdatedAt => json!(r.updated_at()),
+            LastMessageAt => opt(r.last_message_at()),
+            TimedOutAt => opt(r.timed_out_at()),
+            UserNumber => json!(r.user_number()),
+            IsActive => json!(r.is_active()),
+            MessageCount => json!(r.message_count()),
+            Status => json!(r.status().as_str()),
+            _ => return None,
+        })
+    }
+
+    /// [`Field::text`] on a list row.
+    fn text_row(self, r: &Row) -> Option<&str> {
+        use Field::*;
+        match self {
+            Id => Some(&r.id),
+            UserNumber => Some(r.user_number()),
+            Status => Some(r.status().as_str()),
+            _ => None,
+        }
+    }
+
+    /// [`Field::sort_key`] on a list row (for a field it holds).
+    pub fn sort_key_row(self, r: &Row) -> Option<SortKey> {
+        use Field::*;
+        Some(match self {
+            CreatedAt => SortKey::Int(r.created_at()),
+            UpdatedAt => SortKey::Int(r.updated_at()),
+            LastMessageAt => SortKey::Int(r.last_message_at()?),
+            TimedOutAt => SortKey::Int(r.timed_out_at()?),
+            IsActive => SortKey::Bool(r.is_active()),
+            MessageCount => SortKey::Int(r.message_count() as i64),
+            _ => SortKey::Text(self.text_row(r)?.to_string()),
         })
     }
 
@@ -307,9 +366,27 @@ impl Filter {
 
     /// Whether conversation `c` passes.
     pub fn test(&self, c: &Conversation) -> bool {
+        self.test_value(self.field.text(c), || self.field.get(c))
+    }
+
+    /// Whether a conversation passes, judged on its list row (the field must be one the row
+    /// holds: [`Field::on_row`]).
+    pub fn test_row(&self, r: &Row) -> bool {
+        self.test_value(self.field.text_row(r), || {
+            self.field.get_row(r).unwrap_or(Value::Null)
+        })
+    }
+
+    /// Whether the row can judge this filter.
+    pub fn on_row(&self) -> bool {
+        self.field.on_row()
+    }
+
+    /// The test over a field's value: `text` when it is text (read in place), else `get`.
+    fn test_value(&self, text: Option<&str>, get: impl FnOnce() -> Value) -> bool {
         // Text operators on a text field read it in place (no copy per row).
         if let (Op::Contains | Op::StartsWith | Op::EndsWith, Some(a), Value::String(w)) =
-            (self.op, self.field.text(c), &self.raw)
+            (self.op, text, &self.raw)
         {
             return match self.op {
                 Op::Contains => a.contains(w.as_str()),
@@ -317,7 +394,7 @@ impl Filter {
                 _ => a.ends_with(w.as_str()),
             };
         }
-        let actual = self.field.get(c);
+        let actual = get();
         let text = |g: fn(&str, &str) -> bool| match (&actual, &self.raw) {
             (Value::String(a), Value::String(w)) => g(a, w),
             _ => false,

@@ -7,6 +7,7 @@
 //! The query is parsed once into a [`ListQuery`] (filters in `filter`), then applied.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -15,7 +16,7 @@ use super::filter::{parse_filters, Field, Filter, SortKey};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
-use crate::model::Conversation;
+use crate::model::{Conversation, Row};
 use crate::req::Req;
 
 /// Largest page.
@@ -152,7 +153,35 @@ impl ListQuery {
                 .conversation_ids_page(key, skip, take, !self.ascending);
         }
         // (sort key, creation sequence, id); ties keep creation order.
-        let mut rows: Vec<(Option<SortKey>, usize, std::sync::Arc<str>)> = Vec::new();
+        if self.filters.iter().all(Filter::on_row) && self.sort.on_row() {
+            let mut rows: Vec<(Option<SortKey>, usize, Arc<Row>)> = Vec::new();
+            // Every field asked for is on the list rows: one pass over them, no records read.
+            app.store.scan_rows(key, |seq, r| {
+                let keeps = self.filters.is_empty()
+                    || if self.any {
+                        self.filters.iter().any(|f| f.test_row(r))
+                    } else {
+                        self.filters.iter().all(|f| f.test_row(r))
+                    };
+                if keeps {
+                    // The row itself, not its id: it is in cache already.
+                    rows.push((self.sort.sort_key_row(r), seq, r.clone()));
+                }
+            });
+            return self.page(rows, |r| r.id.to_string());
+        }
+        let mut rows = Vec::new();
+        self.scan_records(app, key, &mut rows);
+        self.page(rows, |id| id.to_string())
+    }
+
+    /// The rows that pass, read from the records.
+    fn scan_records(
+        &self,
+        app: &App,
+        key: &str,
+        rows: &mut Vec<(Option<SortKey>, usize, Arc<str>)>,
+    ) {
         for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
             let row = app
                 .store
@@ -161,9 +190,17 @@ impl ListQuery {
                 rows.push((k, seq, id));
             }
         }
+    }
+
+    /// The total and the ids of the page, from the rows that pass.
+    fn page<T>(
+        &self,
+        mut rows: Vec<(Option<SortKey>, usize, T)>,
+        id: impl Fn(&T) -> String,
+    ) -> (usize, Vec<String>) {
+        let (skip, take) = self.window.range();
         let ascending = self.ascending;
-        let order = |a: &(Option<SortKey>, usize, std::sync::Arc<str>),
-                     b: &(Option<SortKey>, usize, std::sync::Arc<str>)| {
+        let order = |a: &(Option<SortKey>, usize, T), b: &(Option<SortKey>, usize, T)| {
             // `null` after every value; ties in creation order; all reversed when descending.
             let o = match (&a.0, &b.0) {
                 (None, None) => Ordering::Equal,
@@ -194,7 +231,7 @@ impl ListQuery {
             rows.into_iter()
                 .skip(skip)
                 .take(take)
-                .map(|r| r.2.to_string())
+                .map(|r| id(&r.2))
                 .collect(),
         )
     }
@@ -206,7 +243,10 @@ pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     // Only the rows of the page are rendered.
     let data: Vec<Value> = page_ids
         .iter()
-        .filter_map(|id| app.store.conversation(key, id).map(|c| c.list_json()))
+        .filter_map(|id| {
+            app.store
+                .read_conversation(key, id, Conversation::list_json)
+        })
         .collect();
     let body = match query.window {
         Window::Offset { limit, from } => json!({

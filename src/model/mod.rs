@@ -3,7 +3,9 @@
 
 mod conversation;
 mod number;
+mod row;
 mod view;
 
 pub use conversation::*;
 pub use number::*;
+pub use row::Row;

@@ -237,3 +237,67 @@ async fn conversations_created_at_the_same_instant_list_in_creation_order() {
     assert_eq!(ids_of(&asc), ids[2..4].to_vec());
     assert_eq!(asc["pagination"]["totalItems"], 6);
 }
+
+/// The list reads most fields from each conversation's row, which every change updates; a
+/// filter on a field only the record holds (`agent_number`) reads the records. Both agree after
+/// messages, an end, a deletion and a timeout.
+#[tokio::test]
+async fn list_rows_follow_every_change() {
+    let sim = Sim::start().await;
+    let ids = five(&sim).await;
+    let (s, _) = sim
+        .post(&format!("/v1/sms/conversations/{}/end", ids[1]), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = sim
+        .delete(&format!("/v1/sms/conversations/{}", ids[3]), None)
+        .await;
+    assert_eq!(s, 200);
+    sim.post(
+        &format!("/v1/sms/conversations/{}/messages", ids[0]),
+        json!({"message": "later", "sender": "AGENT"}),
+    )
+    .await;
+    let both = |rows: Value| {
+        let mut with_record = rows.as_array().unwrap().clone();
+        with_record.push(json!({"field": "agent_number", "operator": "eq", "value": AGENT}));
+        (q(rows), q(Value::Array(with_record)))
+    };
+    for (filters, sort) in [
+        (
+            json!([{"field": "is_active", "operator": "eq", "value": true}]),
+            "message_count",
+        ),
+        (
+            json!([{"field": "status", "operator": "eq", "value": "completed"}]),
+            "updated_at",
+        ),
+        (
+            json!([{"field": "message_count", "operator": "gte", "value": 2}]),
+            "last_message_at",
+        ),
+    ] {
+        let (rows, records) = both(filters);
+        let (_, a) = sim.get(&format!("{rows}&sortBy={sort}")).await;
+        let (_, b) = sim.get(&format!("{records}&sortBy={sort}")).await;
+        assert_eq!(ids_of(&a), ids_of(&b), "{rows}");
+    }
+    let (_, v) = sim
+        .get(&q(
+            json!([{"field": "is_active", "operator": "eq", "value": true}]),
+        ))
+        .await;
+    assert_eq!(
+        ids_of(&v),
+        vec![ids[4].clone(), ids[2].clone(), ids[0].clone()],
+        "ended and deleted ones are gone from the active list"
+    );
+    let (_, v) = sim
+        .get(&format!(
+            "{}&sortBy=message_count",
+            q(json!([{"field": "message_count", "operator": "gte", "value": 2}]))
+        ))
+        .await;
+    assert_eq!(ids_of(&v)[0], ids[4], "5 messages");
+    assert_eq!(ids_of(&v).last(), Some(&ids[0]), "2 messages now");
+}
