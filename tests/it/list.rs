@@ -240,7 +240,7 @@ async fn conversations_created_at_the_same_instant_list_in_creation_order() {
 
 /// The list reads most fields from each conversation's row, which every change updates; a
 /// filter on a field only the record holds (`agent_number`) reads the records. Both agree after
-/// messages, an end, a deletion and a timeout.
+/// messages, an end and a deletion.
 #[tokio::test]
 async fn list_rows_follow_every_change() {
     let sim = Sim::start().await;
