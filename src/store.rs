@@ -140,8 +140,8 @@ struct Inner {
     pairs: ShardedMap<(String, String), Arc<str>>,
     /// (agent_number, user_number) pairs whose user texted STOP.
     optouts: ShardedSet<(String, String)>,
-    /// At least the number of `optouts` (raised before an insert, lowered after a removal), so
-    /// a send needs no lookup while nobody has opted out.
+    /// At least the number of `optouts` (raised before an insert, lowered after each removal,
+    /// never reset), so a send needs no lookup while nobody has opted out.
     optout_count: AtomicUsize,
     /// Texts sent outside any conversation (handoff notices).
     outbox: Ring<serde_json::Value>,
@@ -191,8 +191,12 @@ impl Store {
         i.numbers.clear();
         i.conversations.clear();
         i.pairs.clear();
-        i.optouts.clear();
-        i.optout_count.store(0, Ordering::Relaxed);
+        // One by one, so the count falls by exactly what is removed (a STOP racing the reset
+        // keeps its count with its entry).
+        i.optouts.retain(|_| {
+            i.optout_count.fetch_sub(1, Ordering::AcqRel);
+            false
+        });
         i.outbox.clear();
         i.next_inbound_id.store(FIRST_INBOUND_ID, Ordering::Relaxed);
         i.next_account_seq.store(0, Ordering::Relaxed);

@@ -13,13 +13,13 @@ use crate::app::App;
 use crate::body::Reply;
 use crate::engine::{self, check_timing, Opening, Overrides};
 use crate::error::ApiError;
-use crate::input::{de_object, de_object_or_array, de_seconds, de_url, de_version};
+use crate::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
 use crate::model::{NumberRecord, Sender, TimingOverrides};
 use crate::req::Req;
 use crate::validation::Channel;
 
 /// The timeout fields `/send` and `/create` share (§6).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct TimingFields {
     #[serde(default, deserialize_with = "de_seconds")]
     time_out: Option<u64>,
@@ -79,13 +79,33 @@ struct SendBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
-    // The timeout fields, as in [`TimingFields`] (read in the same pass).
-    #[serde(default, deserialize_with = "de_seconds")]
-    time_out: Option<u64>,
-    timeout_message: Option<String>,
-    #[serde(default, deserialize_with = "de_seconds")]
-    warning_time: Option<u64>,
-    warning_message: Option<String>,
+    // The timeout fields, taken as they are in the same pass and checked as [`TimingFields`]
+    // after the rest (so an error in the rest is the one reported, as when they were read
+    // apart).
+    time_out: Option<Value>,
+    timeout_message: Option<Value>,
+    warning_time: Option<Value>,
+    warning_message: Option<Value>,
+}
+
+impl SendBody {
+    /// The timeout fields, checked.
+    fn timing(&mut self) -> Result<TimingFields, ApiError> {
+        let fields = [
+            ("time_out", self.time_out.take()),
+            ("timeout_message", self.timeout_message.take()),
+            ("warning_time", self.warning_time.take()),
+            ("warning_message", self.warning_message.take()),
+        ];
+        let given: Map<String, Value> = fields
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect();
+        if given.is_empty() {
+            return Ok(TimingFields::default());
+        }
+        input::typed(&Value::Object(given))
+    }
 }
 
 /// A checked `/send`.
@@ -137,13 +157,7 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 /// Reads and checks a `/send`; changes nothing.
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     let mut b: SendBody = req.json()?;
-    let timing = TimingFields {
-        time_out: b.time_out,
-        timeout_message: b.timeout_message.take(),
-        warning_time: b.warning_time,
-        warning_message: b.warning_message.take(),
-    }
-    .overrides();
+    let timing = b.timing()?.overrides();
     let user = phone(&[
         ("user_number", &b.user_number),
         ("phone_number", &b.phone_number),

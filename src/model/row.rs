@@ -2,7 +2,7 @@
 //! its account's list, so a list over many conversations reads one small block per row instead
 //! of following the map to each record. The store writes it after every change to the record.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::conversation::{Conversation, ConversationStatus, EndKind};
@@ -52,9 +52,9 @@ pub struct Row {
     last_message_at: AtomicI64,
     timed_out_at: AtomicI64,
     message_count: AtomicU32,
-    is_active: AtomicBool,
-    /// How it ended: 0 for not at all, else 1 + [`EndKind`]'s place in `ENDS`.
-    ended: AtomicU8,
+    /// Whether it is active (bit 0) and how it ended (the bits above: 0 for not at all, else 1
+    /// + [`EndKind`]'s place in `ENDS`), in one atomic so a reader never sees half a change.
+    state: AtomicU8,
 }
 
 const ENDS: [EndKind; 5] = [
@@ -75,8 +75,7 @@ impl Row {
             last_message_at: AtomicI64::new(NONE),
             timed_out_at: AtomicI64::new(NONE),
             message_count: AtomicU32::new(0),
-            is_active: AtomicBool::new(false),
-            ended: AtomicU8::new(0),
+            state: AtomicU8::new(0),
         };
         row.sync(c);
         row
@@ -91,12 +90,11 @@ impl Row {
         self.timed_out_at.store(c.timed_out_at.unwrap_or(NONE), r);
         self.message_count
             .store(c.message_count().min(u32::MAX as usize) as u32, r);
-        self.is_active.store(c.is_active, r);
         let ended = c
             .ended
             .and_then(|k| ENDS.iter().position(|e| *e == k))
             .map_or(0, |i| i as u8 + 1);
-        self.ended.store(ended, r);
+        self.state.store(ended << 1 | u8::from(c.is_active), r);
     }
 
     pub fn user_number(&self) -> &str {
@@ -121,11 +119,12 @@ impl Row {
         self.message_count.load(Ordering::Relaxed) as usize
     }
     pub fn is_active(&self) -> bool {
-        self.is_active.load(Ordering::Relaxed)
+        self.state.load(Ordering::Relaxed) & 1 == 1
     }
     /// As [`Conversation::status`].
     pub fn status(&self) -> ConversationStatus {
-        match (self.is_active(), self.ended.load(Ordering::Relaxed)) {
+        let state = self.state.load(Ordering::Relaxed);
+        match (state & 1 == 1, state >> 1) {
             (true, _) => ConversationStatus::Active,
             (false, 0) => ConversationStatus::Inactive,
             (false, k) => ENDS[k as usize - 1].list_status(),

@@ -146,3 +146,29 @@ async fn a_wrong_type_names_its_field_in_every_body() {
     let message = got.1["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("`temperature`"), "{message}");
 }
+
+/// `/send` reports its own fields' errors before the timeout fields', wherever they stand.
+#[tokio::test]
+async fn send_reports_its_fields_before_the_timeout_fields() {
+    let sim = Sim::start().await;
+    let got = sim
+        .post(
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi",
+                   "time_out": "soon", "webhook": "ftp://x"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let message = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`webhook`"), "{message}");
+    let got = sim
+        .post(
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi",
+                   "time_out": "soon"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let message = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`time_out`"), "{message}");
+}
