@@ -246,7 +246,7 @@ async fn main() {
     timers(n, &mut rows).await;
     webhooks(n, &mut rows).await;
     let mut table = format!(
-        "release build on 127.0.0.1, {} cores, {}; memory is the RSS growth over the step, divided\n\n\
+        "release build on 127.0.0.1, {} cores, {}; memory is the RSS growth over a step divided by what it added\n\n\
          | figure | measured | target |\n|---|---:|---:|\n",
         common::cores(),
         common::revision()
