@@ -196,7 +196,7 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         out.extend_from_slice(b",\"conversations\": [");
         let mut first = true;
         for id in &conversation_ids {
-            let line = store.with_conversation(None, id, |c| {
+            let line = store.read_conversation(None, id, |c| {
                 let timer = c.timer_id.and_then(|k| match app.timers.get(k)? {
                     TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
                         stage,

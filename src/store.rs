@@ -205,15 +205,12 @@ impl Store {
 
     // ---- accounts -------------------------------------------------------------------------
 
-    /// Whether the key's plan is Enterprise, and its org id (`user_id`). Creates the account on
-    /// first use; copies only these two fields, never the account's lists.
-    pub fn account_info(&self, key: &str) -> (bool, String) {
-        // A shared read first: every request asks, and the account is almost always there.
+    /// Whether the key's plan is Enterprise (creates the account on first use); copies nothing.
+    pub fn enterprise(&self, key: &str) -> bool {
         if let Some(a) = self.inner.accounts.get(key) {
-            return (a.enterprise, a.user_id.to_string());
+            return a.enterprise;
         }
-        let a = self.account_mut(key);
-        (a.enterprise, a.user_id.to_string())
+        self.account_mut(key).enterprise
     }
 
     /// The account's key and org id, to share with a new conversation (creates the account
@@ -446,7 +443,7 @@ impl Store {
         retire: impl FnOnce(&mut Conversation),
         revive: impl FnOnce(&mut Conversation) -> T,
     ) -> Option<T> {
-        let pair_key = self.with_conversation(Some(account), id, |c| {
+        let pair_key = self.read_conversation(Some(account), id, |c| {
             (c.agent_number.clone(), c.user_number.clone())
         })?;
         let mut pair = self.inner.pairs.entry(pair_key).or_default();
@@ -476,21 +473,24 @@ impl Store {
         Some(c.change(f))
     }
 
-    /// Reads a conversation owned by `account` under a shared guard (readers do not wait on
-    /// each other).
+    /// Reads a conversation owned by `account` (any owner when `None`) under a shared guard:
+    /// readers do not wait on each other, and its list row needs no update.
     pub fn read_conversation<T>(
         &self,
-        account: &str,
+        account: Option<&str>,
         id: &str,
         f: impl FnOnce(&Conversation) -> T,
     ) -> Option<T> {
         let c = self.inner.conversations.get(id)?;
-        (&*c.account == account).then(|| f(&c))
+        if account.is_some_and(|a| a != &*c.account) {
+            return None;
+        }
+        Some(f(&c))
     }
 
     /// A copy of a conversation owned by `account`.
     pub fn conversation(&self, account: &str, id: &str) -> Option<Conversation> {
-        self.with_conversation(Some(account), id, |c| c.clone())
+        self.read_conversation(Some(account), id, Conversation::clone)
     }
 
     /// Whether a conversation exists under another account (analyze answers 403 for those).

@@ -18,7 +18,7 @@ pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     // Serialized under the guard, straight into the answer's bytes: no copy of the history.
     let body = app
         .store
-        .with_conversation(Some(key), id, |c| c.detail_body())
+        .read_conversation(Some(key), id, |c| c.detail_body())
         .ok_or_else(ApiError::conversation_not_found)?;
     Ok(Reply {
         status: StatusCode::OK,

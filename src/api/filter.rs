@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::clock::parse_iso;
 use crate::error::ApiError;
-use crate::model::{Conversation, Row};
+use crate::model::{Conversation, ConversationStatus, Row};
 
 /// A conversation field the list can filter or sort on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,34 +110,40 @@ impl Field {
         matches!(self, CreatedAt | UpdatedAt | LastMessageAt | TimedOutAt)
     }
 
-    /// A text field's value in place; `None` for the other fields and for `null`.
-    fn text(self, c: &Conversation) -> Option<&str> {
+    /// A text field's value in place; `None` for the other fields, for `null`, and for a field
+    /// the source does not hold.
+    fn text<S: Source>(self, s: &S) -> Option<&str> {
         use Field::*;
         match self {
-            Id => Some(&c.id),
-            UserNumber => Some(&c.user_number),
-            AgentNumber => Some(&c.agent_number),
-            CurrentNodeId => c.current_node_id.as_deref(),
-            CurrPathwayId => c.curr_pathway_id.as_deref(),
-            CurrPathwayVersion => c.curr_pathway_version.as_deref(),
-            Status => Some(c.status().as_str()),
-            Channel => Some(c.channel.as_str()),
-            _ => None,
+            Id => Some(s.id()),
+            UserNumber => Some(s.user_number()),
+            Status => Some(s.status().as_str()),
+            _ => {
+                let c = s.record()?;
+                match self {
+                    AgentNumber => Some(&c.agent_number),
+                    CurrentNodeId => c.current_node_id.as_deref(),
+                    CurrPathwayId => c.curr_pathway_id.as_deref(),
+                    CurrPathwayVersion => c.curr_pathway_version.as_deref(),
+                    Channel => Some(c.channel.as_str()),
+                    _ => None,
+                }
+            }
         }
     }
 
     /// A sortable field's value, compared as [`Field::get`]'s value would be by [`cmp`];
     /// `None` for `null`.
-    pub fn sort_key(self, c: &Conversation) -> Option<SortKey> {
+    pub fn sort_key<S: Source>(self, s: &S) -> Option<SortKey> {
         use Field::*;
         Some(match self {
-            CreatedAt => SortKey::Int(c.created_at),
-            UpdatedAt => SortKey::Int(c.updated_at),
-            LastMessageAt => SortKey::Int(c.last_message_at?),
-            TimedOutAt => SortKey::Int(c.timed_out_at?),
-            IsActive => SortKey::Bool(c.is_active),
-            MessageCount => SortKey::Int(c.message_count() as i64),
-            _ => SortKey::Text(self.text(c)?.to_string()),
+            CreatedAt => SortKey::Int(s.created_at()),
+            UpdatedAt => SortKey::Int(s.updated_at()),
+            LastMessageAt => SortKey::Int(s.last_message_at()?),
+            TimedOutAt => SortKey::Int(s.timed_out_at()?),
+            IsActive => SortKey::Bool(s.is_active()),
+            MessageCount => SortKey::Int(s.message_count() as i64),
+            _ => SortKey::Text(self.text(s)?.to_string()),
         })
     }
 
@@ -157,73 +163,35 @@ impl Field {
         )
     }
 
-    /// [`Field::get`] on a list row; `None` for a field the row does not hold.
-    pub fn get_row(self, r: &Row) -> Option<Value> {
+    /// The field's value; dates as milliseconds. `None` for a field the source does not hold.
+    pub fn get<S: Source>(self, s: &S) -> Option<Value> {
         use Field::*;
         let opt = |t: Option<i64>| t.map(Value::from).unwrap_or(Value::Null);
         Some(match self {
-            Id => json!(&*r.id),
-            CreatedAt => json!(r.created_at()),
-            UpdatedAt => json!(r.updated_at()),
-            LastMessageAt => opt(r.last_message_at()),
-            TimedOutAt => opt(r.timed_out_at()),
-            UserNumber => json!(r.user_number()),
-            IsActive => json!(r.is_active()),
-            MessageCount => json!(r.message_count()),
-            Status => json!(r.status().as_str()),
-            _ => return None,
+            Id => json!(s.id()),
+            CreatedAt => json!(s.created_at()),
+            UpdatedAt => json!(s.updated_at()),
+            LastMessageAt => opt(s.last_message_at()),
+            TimedOutAt => opt(s.timed_out_at()),
+            UserNumber => json!(s.user_number()),
+            IsActive => json!(s.is_active()),
+            MessageCount => json!(s.message_count()),
+            Status => json!(s.status().as_str()),
+            _ => {
+                let c = s.record()?;
+                match self {
+                    AgentNumber => json!(c.agent_number),
+                    Variables => json!(c.variables),
+                    CurrentNodeId => json!(c.current_node_id),
+                    CurrPathwayId => json!(c.curr_pathway_id),
+                    CurrPathwayVersion => json!(c.curr_pathway_version),
+                    CitationVariables => json!(c.citation_variables),
+                    DispositionLogs => json!(c.outcomes.disposition_logs),
+                    Channel => json!(c.channel.as_str()),
+                    _ => json!([]), // PathwayTags
+                }
+            }
         })
-    }
-
-    /// [`Field::text`] on a list row.
-    fn text_row(self, r: &Row) -> Option<&str> {
-        use Field::*;
-        match self {
-            Id => Some(&r.id),
-            UserNumber => Some(r.user_number()),
-            Status => Some(r.status().as_str()),
-            _ => None,
-        }
-    }
-
-    /// [`Field::sort_key`] on a list row (for a field it holds).
-    pub fn sort_key_row(self, r: &Row) -> Option<SortKey> {
-        use Field::*;
-        Some(match self {
-            CreatedAt => SortKey::Int(r.created_at()),
-            UpdatedAt => SortKey::Int(r.updated_at()),
-            LastMessageAt => SortKey::Int(r.last_message_at()?),
-            TimedOutAt => SortKey::Int(r.timed_out_at()?),
-            IsActive => SortKey::Bool(r.is_active()),
-            MessageCount => SortKey::Int(r.message_count() as i64),
-            _ => SortKey::Text(self.text_row(r)?.to_string()),
-        })
-    }
-
-    /// The field's value on a conversation; dates as milliseconds.
-    pub fn get(self, c: &Conversation) -> Value {
-        use Field::*;
-        let opt = |t: Option<i64>| t.map(Value::from).unwrap_or(Value::Null);
-        match self {
-            Id => json!(c.id),
-            CreatedAt => json!(c.created_at),
-            UpdatedAt => json!(c.updated_at),
-            LastMessageAt => opt(c.last_message_at),
-            TimedOutAt => opt(c.timed_out_at),
-            UserNumber => json!(c.user_number),
-            AgentNumber => json!(c.agent_number),
-            IsActive => json!(c.is_active),
-            MessageCount => json!(c.message_count()),
-            Variables => json!(c.variables),
-            CurrentNodeId => json!(c.current_node_id),
-            CurrPathwayId => json!(c.curr_pathway_id),
-            CurrPathwayVersion => json!(c.curr_pathway_version),
-            CitationVariables => json!(c.citation_variables),
-            DispositionLogs => json!(c.outcomes.disposition_logs),
-            Status => json!(c.status().as_str()),
-            Channel => json!(c.channel.as_str()),
-            PathwayTags => json!([]),
-        }
     }
 
     /// A filter value in the field's terms: dates to ms, numeric strings to numbers, "true" to
@@ -269,6 +237,87 @@ pub(crate) fn cmp(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         _ => None,
+    }
+}
+
+/// What a field is read from: a conversation's record, or its list row, which holds only the
+/// fields [`Field::on_row`] names (`record()` is `None` for a row).
+pub(crate) trait Source {
+    fn id(&self) -> &str;
+    fn user_number(&self) -> &str;
+    fn created_at(&self) -> i64;
+    fn updated_at(&self) -> i64;
+    fn last_message_at(&self) -> Option<i64>;
+    fn timed_out_at(&self) -> Option<i64>;
+    fn is_active(&self) -> bool;
+    fn message_count(&self) -> usize;
+    fn status(&self) -> ConversationStatus;
+    fn record(&self) -> Option<&Conversation>;
+}
+
+impl Source for Conversation {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn user_number(&self) -> &str {
+        &self.user_number
+    }
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+    fn updated_at(&self) -> i64 {
+        self.updated_at
+    }
+    fn last_message_at(&self) -> Option<i64> {
+        self.last_message_at
+    }
+    fn timed_out_at(&self) -> Option<i64> {
+        self.timed_out_at
+    }
+    fn is_active(&self) -> bool {
+        self.is_active
+    }
+    fn message_count(&self) -> usize {
+        Conversation::message_count(self)
+    }
+    fn status(&self) -> ConversationStatus {
+        Conversation::status(self)
+    }
+    fn record(&self) -> Option<&Conversation> {
+        Some(self)
+    }
+}
+
+impl Source for Row {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn user_number(&self) -> &str {
+        Row::user_number(self)
+    }
+    fn created_at(&self) -> i64 {
+        Row::created_at(self)
+    }
+    fn updated_at(&self) -> i64 {
+        Row::updated_at(self)
+    }
+    fn last_message_at(&self) -> Option<i64> {
+        Row::last_message_at(self)
+    }
+    fn timed_out_at(&self) -> Option<i64> {
+        Row::timed_out_at(self)
+    }
+    fn is_active(&self) -> bool {
+        Row::is_active(self)
+    }
+    fn message_count(&self) -> usize {
+        Row::message_count(self)
+    }
+    fn status(&self) -> ConversationStatus {
+        Row::status(self)
+    }
+    fn record(&self) -> Option<&Conversation> {
+        None
     }
 }
 
@@ -365,15 +414,9 @@ impl Filter {
     }
 
     /// Whether conversation `c` passes.
-    pub fn test(&self, c: &Conversation) -> bool {
-        self.test_value(self.field.text(c), || self.field.get(c))
-    }
-
-    /// Whether a conversation passes, judged on its list row (the field must be one the row
-    /// holds: [`Field::on_row`]).
-    pub fn test_row(&self, r: &Row) -> bool {
-        self.test_value(self.field.text_row(r), || {
-            self.field.get_row(r).unwrap_or(Value::Null)
+    pub fn test<S: Source>(&self, s: &S) -> bool {
+        self.test_value(self.field.text(s), || {
+            self.field.get(s).unwrap_or(Value::Null)
         })
     }
 

@@ -159,13 +159,13 @@ impl ListQuery {
             app.store.scan_rows(key, |seq, r| {
                 let keeps = self.filters.is_empty()
                     || if self.any {
-                        self.filters.iter().any(|f| f.test_row(r))
+                        self.filters.iter().any(|f| f.test(&**r))
                     } else {
-                        self.filters.iter().all(|f| f.test_row(r))
+                        self.filters.iter().all(|f| f.test(&**r))
                     };
                 if keeps {
                     // The row itself, not its id: it is in cache already.
-                    rows.push((self.sort.sort_key_row(r), seq, r.clone()));
+                    rows.push((self.sort.sort_key(&**r), seq, r.clone()));
                 }
             });
             return self.page(rows, |r| r.id.to_string());
@@ -183,9 +183,9 @@ impl ListQuery {
         rows: &mut Vec<(Option<SortKey>, usize, Arc<str>)>,
     ) {
         for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
-            let row = app
-                .store
-                .read_conversation(key, &id, |c| self.keeps(c).then(|| self.sort.sort_key(c)));
+            let row = app.store.read_conversation(Some(key), &id, |c| {
+                self.keeps(c).then(|| self.sort.sort_key(c))
+            });
             if let Some(Some(k)) = row {
                 rows.push((k, seq, id));
             }
@@ -245,7 +245,7 @@ pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
         .iter()
         .filter_map(|id| {
             app.store
-                .read_conversation(key, id, Conversation::list_json)
+                .read_conversation(Some(key), id, Conversation::list_json)
         })
         .collect();
     let body = match query.window {

@@ -26,7 +26,7 @@ use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 /// # Errors
 /// As above.
 pub(crate) fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
-    if app.store.account_info(key).0 {
+    if app.store.enterprise(key) {
         Ok(())
     } else {
         Err(ApiError::new(

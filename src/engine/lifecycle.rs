@@ -311,7 +311,7 @@ pub(crate) fn check_timing(
         .flatten()
         .and_then(|id| {
             app.store
-                .with_conversation(None, &id, |c| c.is_active.then(|| c.timing.clone()))
+                .read_conversation(None, &id, |c| c.is_active.then(|| c.timing.clone()))
         })
         .flatten()
         .unwrap_or_default();

@@ -99,7 +99,7 @@ impl<'a> Ctx<'a> {
         // Read the config first: no number guard is ever held under a conversation guard.
         let (agent, channel) = app
             .store
-            .with_conversation(account, id, |c| (c.agent_number.clone(), c.channel))?;
+            .read_conversation(account, id, |c| (c.agent_number.clone(), c.channel))?;
         let cfg = app.store.effective_config(&agent, channel);
         app.store.with_conversation(account, id, |c| {
             let mut ctx = Ctx::new(app, cfg);

@@ -55,7 +55,7 @@ fn belongs(e: &Entry, id: &str) -> bool {
 pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     let c = app
         .store
-        .with_conversation(None, id, |c| c.clone())
+        .read_conversation(None, id, Conversation::clone)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -142,7 +142,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     }
     steps.push(final_state(app, &c));
     let number = app.store.number(&c.agent_number);
-    let enterprise = app.store.account_info(&c.account).0;
+    let enterprise = app.store.enterprise(&c.account);
     let script = Script {
         name: Some(format!("conversation {id}")),
         description: Some(description(&c, &entries, app.journal.enabled())),

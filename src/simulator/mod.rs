@@ -135,7 +135,7 @@ impl Simulator {
         let body = self
             .app
             .store
-            .with_conversation(None, id, |c| c.detail_body())?;
+            .read_conversation(None, id, |c| c.detail_body())?;
         let v: Value = serde_json::from_slice(&body).ok()?;
         Some(v["data"].clone())
     }
@@ -144,7 +144,7 @@ impl Simulator {
     pub(crate) fn message_ids(&self, id: &str) -> Vec<String> {
         self.app
             .store
-            .with_conversation(None, id, |c| {
+            .read_conversation(None, id, |c| {
                 c.messages.iter().map(|m| m.id.to_string()).collect()
             })
             .unwrap_or_default()
