@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::clock::{Clock, TimerKey, Timers};
 use crate::config::Config;
+use crate::events::{Change, Events};
 use crate::faults::Faults;
 use crate::fixtures::Fixtures;
 use crate::idempotency::Idempotency;
@@ -89,6 +90,8 @@ pub(crate) struct Inner {
     pub idempotency: Idempotency,
     pub faults: Arc<Faults>,
     pub metrics: Arc<Metrics>,
+    /// What changed, for `GET /_sim/events`.
+    pub events: Arc<Events>,
     /// Serializes `advance` and `reset` (control calls only, never the API paths).
     pub control: tokio::sync::Mutex<()>,
 }
@@ -103,7 +106,11 @@ impl Deref for App {
 impl App {
     /// Builds the simulator from checked parts and applies the fixtures.
     pub fn new(config: Config, scenarios: Scenarios, fixtures: Fixtures) -> App {
-        let store = Store::new(config.seed);
+        let events = Arc::new(Events::new(
+            config.events_backlog,
+            config.events_backlog_bytes,
+        ));
+        let store = Store::new(config.seed, events.clone());
         let faults = Arc::new(Faults::new(config.seed));
         let metrics = Arc::new(Metrics::new());
         let app = App(Arc::new(Inner {
@@ -118,7 +125,9 @@ impl App {
                 concurrency: config.webhook_concurrency,
                 faults: faults.clone(),
                 metrics: metrics.clone(),
+                events: events.clone(),
             }),
+            events,
             faults,
             metrics,
             journal: Journal::new(config.request_log),
@@ -184,14 +193,17 @@ impl App {
         let (journal, journal_bytes) = self.journal.size();
         let (hooks, hook_bytes) = self.webhooks.size();
         let (keys, key_bytes) = self.idempotency.size();
+        let (events, event_bytes) = self.events.size();
         self.metrics.render(Snapshot {
             conversations: conversations as i64,
             active_conversations: active as i64,
             webhooks_pending: self.webhooks.pending() as i64,
+            event_subscribers: self.events.subscribers() as i64,
             logs: vec![
                 ("journal", journal as i64, journal_bytes as i64),
                 ("webhooks", hooks as i64, hook_bytes as i64),
                 ("idempotency", keys as i64, key_bytes as i64),
+                ("events", events as i64, event_bytes as i64),
             ],
         })
     }
@@ -203,16 +215,26 @@ impl App {
         self.journal.clear();
         self.faults.clear();
         self.scenarios.store(self.initial_scenarios.load_full());
-        self.clear_state();
-        crate::snapshot::load(self, &self.fixtures);
+        self.events.muted(
+            || {
+                self.clear_state();
+                crate::snapshot::load(self, &self.fixtures);
+            },
+            || Change::Reset { cause: "reset" },
+        );
     }
 
     /// Replaces the state with checked fixtures (`PUT /_sim/state`). Logs, fault rules and
     /// scenarios stay.
     pub async fn replace_state(&self, fixtures: &Fixtures) {
         let _guard = self.control.lock().await;
-        self.clear_state();
-        crate::snapshot::load(self, fixtures);
+        self.events.muted(
+            || {
+                self.clear_state();
+                crate::snapshot::load(self, fixtures);
+            },
+            || Change::Reset { cause: "state" },
+        );
     }
 
     /// Timers, conversations, numbers, accounts, remembered answers; the clock to its start.

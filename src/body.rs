@@ -2,11 +2,12 @@
 //! produces (an [`ApiError`] becomes one in Bland's envelope here, and only here).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::{header, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::events::EventStream;
 
 /// A finished answer: status and JSON body. Cheap to clone, so idempotent replays reuse it.
 #[derive(Clone, Debug)]
@@ -17,7 +18,19 @@ pub(crate) struct Reply {
     pub replay: bool,
     /// The body's media type.
     pub content_type: &'static str,
+    /// Set by `GET /_sim/events`: the answer is the event stream, resuming after this
+    /// `Last-Event-ID` (or from the next event).
+    pub subscribe: Option<Subscribe>,
 }
+
+/// Where an event stream starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Subscribe {
+    pub last_event_id: Option<u64>,
+}
+
+/// A response body: a whole one, or the event stream.
+pub(crate) type Body = Either<Full<Bytes>, EventStream>;
 
 impl Reply {
     pub fn new(status: StatusCode, body: Value) -> Self {
@@ -25,6 +38,7 @@ impl Reply {
             status,
             body: Bytes::from(serde_json::to_vec(&body).expect("a Value always serializes")),
             replay: false,
+            subscribe: None,
             content_type: "application/json",
         }
     }
@@ -34,7 +48,25 @@ impl Reply {
             status: StatusCode::OK,
             body: Bytes::from(body),
             replay: false,
+            subscribe: None,
             content_type,
+        }
+    }
+    /// 200 with a page embedded in the binary.
+    pub fn page(content_type: &'static str, body: &'static [u8]) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            body: Bytes::from_static(body),
+            replay: false,
+            subscribe: None,
+            content_type,
+        }
+    }
+    /// 200 with the event stream (written by `routes`, which holds the subscription).
+    pub fn events(last_event_id: Option<u64>) -> Self {
+        Reply {
+            subscribe: Some(Subscribe { last_event_id }),
+            ..Reply::page("text/event-stream", b"")
         }
     }
     /// 200 with a JSON document as it is, not in the envelope (the state, a replay script, the
@@ -44,6 +76,7 @@ impl Reply {
             status: StatusCode::OK,
             body: body.into(),
             replay: false,
+            subscribe: None,
             content_type: "application/json",
         }
     }
@@ -66,6 +99,7 @@ impl Reply {
             status: StatusCode::OK,
             body: Bytes::from(buf),
             replay: false,
+            subscribe: None,
             content_type: "application/json",
         }
     }
@@ -73,11 +107,11 @@ impl Reply {
     pub fn data(status: StatusCode, data: Value) -> Self {
         Self::new(status, json!({"data": data, "errors": null}))
     }
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Response<Body> {
         Response::builder()
             .status(self.status)
             .header(header::CONTENT_TYPE, self.content_type)
-            .body(Full::new(self.body))
+            .body(Either::Left(Full::new(self.body)))
             .expect("status and a constant header are valid")
     }
 }

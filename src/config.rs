@@ -46,6 +46,9 @@ pub(crate) struct Config {
     pub webhook_concurrency: usize,
     pub body_limit: usize,
     pub request_log: usize,
+    /// Events kept for `GET /_sim/events` reconnects, and their bytes.
+    pub events_backlog: usize,
+    pub events_backlog_bytes: usize,
     pub keep_alive_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_connections: usize,
@@ -75,6 +78,8 @@ impl Default for Config {
             webhook_concurrency: DEFAULT_WEBHOOK_CONCURRENCY,
             body_limit: DEFAULT_BODY_LIMIT,
             request_log: DEFAULT_REQUEST_LOG,
+            events_backlog: crate::events::DEFAULT_BACKLOG,
+            events_backlog_bytes: crate::events::DEFAULT_BACKLOG_BYTES,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

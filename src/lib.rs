@@ -54,6 +54,7 @@ mod config;
 mod engine;
 mod error;
 mod event;
+mod events;
 mod faults;
 mod fixtures;
 mod history;

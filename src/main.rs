@@ -133,6 +133,12 @@ struct Cli {
     /// API requests kept for GET /_sim/requests (oldest dropped first); 0 turns the journal off.
     #[arg(long, env = "BLAND_SIM_REQUEST_LOG", default_value_t = 1000)]
     request_log: usize,
+    /// Events kept for GET /_sim/events subscribers that fall behind or reconnect.
+    #[arg(long, env = "BLAND_SIM_EVENTS_BACKLOG", default_value_t = 10_000)]
+    events_backlog: usize,
+    /// Bytes of events kept for GET /_sim/events (oldest dropped first).
+    #[arg(long, env = "BLAND_SIM_EVENTS_BACKLOG_BYTES", default_value_t = 8 * 1024 * 1024)]
+    events_backlog_bytes: usize,
 }
 
 /// What else the binary does.
@@ -244,7 +250,8 @@ impl Cli {
             .keep_alive_timeout(Duration::from_millis(self.keep_alive_timeout_ms))
             .body_timeout(Duration::from_millis(self.body_timeout_ms))
             .max_connections(self.max_connections)
-            .request_log(self.request_log);
+            .request_log(self.request_log)
+            .events_backlog(self.events_backlog, self.events_backlog_bytes);
         if self.clock == Clock::Manual {
             b = b.manual_clock();
         }

@@ -36,6 +36,8 @@ pub(crate) struct Snapshot {
     pub conversations: i64,
     pub active_conversations: i64,
     pub webhooks_pending: i64,
+    /// Open `GET /_sim/events` streams.
+    pub event_subscribers: i64,
     /// `(log, entries, bytes)` for the journal, the webhook log and the idempotency answers.
     pub logs: Vec<(&'static str, i64, i64)>,
 }
@@ -50,6 +52,7 @@ pub(crate) struct Metrics {
     conversations: Gauge,
     active: Gauge,
     pending: Gauge,
+    subscribers: Gauge,
     log_entries: Family<LogLabel, Gauge>,
     log_bytes: Family<LogLabel, Gauge>,
 }
@@ -62,7 +65,7 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.00005, 3.0, 11))
         });
         let attempts = Family::<OutcomeLabel, Counter>::default();
-        let (messages, conversations, active, pending) = Default::default();
+        let (messages, conversations, active, pending, subscribers) = Default::default();
         let (log_entries, log_bytes) = Default::default();
         let mut m = Metrics {
             registry: Registry::with_prefix("bland_sim"),
@@ -73,6 +76,7 @@ impl Metrics {
             conversations,
             active,
             pending,
+            subscribers,
             log_entries,
             log_bytes,
         };
@@ -114,6 +118,11 @@ impl Metrics {
             self.pending.clone(),
         );
         r.register(
+            "event_subscribers",
+            "Open GET /_sim/events streams",
+            self.subscribers.clone(),
+        );
+        r.register(
             "log_entries",
             "Entries kept, by log",
             self.log_entries.clone(),
@@ -145,6 +154,7 @@ impl Metrics {
         self.conversations.set(now.conversations);
         self.active.set(now.active_conversations);
         self.pending.set(now.webhooks_pending);
+        self.subscribers.set(now.event_subscribers);
         for (log, entries, bytes) in now.logs {
             self.log_entries
                 .get_or_create(&LogLabel { log })

@@ -90,6 +90,16 @@ impl<T: Clone> Ring<T> {
         }
     }
 
+    /// The id the next push gets.
+    pub fn next_id(&self) -> u64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// Every id below this has been dropped.
+    pub fn oldest(&self) -> u64 {
+        self.oldest.load(Ordering::Acquire)
+    }
+
     pub fn get(&self, id: u64) -> Option<T> {
         self.entries.get(&id).map(|e| e.clone())
     }

@@ -4,15 +4,14 @@
 //! authentication. `/v1/sms/*` needs an API key; `/_sim/*` does not. Every `/v1` request is
 //! journaled with the answer it got.
 
-use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admin;
 use crate::api::{analyze, conversations, handoff, list, numbers, send, webhooks};
 use crate::app::App;
-use crate::body::{read_limited, Reply};
+use crate::body::{read_limited, Body, Reply, Subscribe};
 use crate::error::ApiError;
 use crate::faults::ApiFault;
 use crate::journal::Entry;
@@ -62,6 +61,8 @@ enum Route {
     SimReplaceState,
     SimSaveState,
     SimRecordReplay,
+    SimEvents,
+    SimUi,
 }
 
 impl Route {
@@ -110,6 +111,8 @@ impl Route {
             SimReplaceState => "PUT /_sim/state",
             SimSaveState => "POST /_sim/state/save",
             SimRecordReplay => "GET /_sim/conversations/{id}/replay",
+            SimEvents => "GET /_sim/events",
+            SimUi => "GET /_sim/ui",
         }
     }
 
@@ -199,6 +202,8 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["_sim", "conversations", id, "replay"] => {
             with(id, pick(method, [(M::GET, R::SimRecordReplay)]))
         }
+        ["_sim", "events"] => one(M::GET, R::SimEvents),
+        ["_sim", "ui"] => one(M::GET, R::SimUi),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
@@ -265,14 +270,24 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
         return Ok(());
     }
     let given = req.header("x-sim-admin-token").or(req.presented_key());
-    if given == Some(token) {
+    // A browser cannot add a header to a page load or an EventSource: those two take it in
+    // the query too.
+    let in_query = || {
+        matches!(route, Route::SimUi | Route::SimEvents)
+            && req
+                .query_pairs()
+                .iter()
+                .any(|(k, v)| k == "admin_token" && v == token)
+    };
+    if given == Some(token) || in_query() {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "AUTH_FAILURE",
             "The /_sim control API needs the admin token: send `authorization: Bearer TOKEN` \
-             or `x-sim-admin-token: TOKEN`",
+             or `x-sim-admin-token: TOKEN` (for /_sim/ui and /_sim/events, `?admin_token=TOKEN` \
+             also works)",
         ))
     }
 }
@@ -368,6 +383,8 @@ async fn dispatch(
             Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
         }
         Route::SimRemoveFault => admin::remove_fault(app, id),
+        Route::SimEvents => admin::events(req),
+        Route::SimUi => Ok(admin::ui()),
     }
 }
 
@@ -421,10 +438,7 @@ fn injected(status: u16, code: &'static str, message: String) -> ApiError {
 
 /// The hyper service: read, route, answer. Fails at the HTTP level only when a fault rule
 /// drops the connection.
-pub(crate) async fn handle(
-    app: App,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let req = match read(&app, req).await {
         Ok(r) => r,
         Err(e) => return Ok(Reply::from(e).into_response()),
@@ -453,6 +467,9 @@ pub(crate) async fn handle(
     };
     app.metrics
         .request(name, reply.status.as_u16(), started.elapsed().as_secs_f64());
+    if let Some(from) = reply.subscribe {
+        return Ok(event_stream(&app, from));
+    }
     let warnings = req.take_warnings();
     let mut response = reply.into_response();
     if let Some(v) = warning_header(&warnings) {
@@ -478,6 +495,17 @@ pub(crate) async fn handle(
         });
     }
     Ok(response)
+}
+
+/// The answer of `GET /_sim/events`: the stream, unbuffered and uncached.
+fn event_stream(app: &App, from: Subscribe) -> Response<Body> {
+    use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+    Response::builder()
+        .header(CONTENT_TYPE, "text/event-stream")
+        .header(CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Either::Right(app.events.subscribe(from.last_event_id)))
+        .expect("constant headers are valid")
 }
 
 /// The request read once: its body within the size limit and the body timeout.

@@ -123,6 +123,7 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
     drop(listener);
     tracker.close();
     stopping.cancel();
+    app.events.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
         .is_err()

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use bytes::Bytes;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -62,9 +61,7 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
         for r in &a.idempotency {
             let reply = Reply {
                 status: StatusCode::from_u16(r.status).expect("checked when parsed"),
-                body: Bytes::from(r.body.clone()),
-                replay: false,
-                content_type: "application/json",
+                ..Reply::document(r.body.clone())
             };
             app.idempotency.restore(&a.api_key, &r.scope, &r.key, reply);
         }

@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
+use crate::events::{Change, Ends, Events, Glance};
 use crate::model::{Conversation, NumberConfig, NumberRecord, Row};
 use crate::ring::Ring;
 use crate::validation::Channel;
@@ -103,10 +104,15 @@ impl Slot {
             row,
         }
     }
-    /// Runs `f` on the record, then brings its row up to date.
-    fn change<T>(&mut self, f: impl FnOnce(&mut Conversation) -> T) -> T {
+    /// Runs `f` on the record, then brings its row up to date and tells `events` what
+    /// changed.
+    fn change<T>(&mut self, events: &Events, f: impl FnOnce(&mut Conversation) -> T) -> T {
+        let before = events.enabled().then(|| Glance::of(&self.conv));
         let out = f(&mut self.conv);
         self.row.sync(&self.conv);
+        if let Some(before) = before {
+            events.changed(&before, &self.conv);
+        }
         out
     }
 }
@@ -148,6 +154,8 @@ struct Inner {
     next_inbound_id: AtomicU64,
     next_account_seq: AtomicU64,
     ids: Ids,
+    /// Told of every change, for `GET /_sim/events`.
+    events: Arc<Events>,
 }
 
 /// The `inbound_id` of the first number provisioned.
@@ -163,7 +171,7 @@ pub fn user_id_for(key: &str) -> String {
 }
 
 impl Store {
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, events: Arc<Events>) -> Self {
         Store {
             inner: Arc::new(Inner {
                 accounts: ShardedMap::default(),
@@ -176,6 +184,7 @@ impl Store {
                 next_inbound_id: AtomicU64::new(FIRST_INBOUND_ID),
                 next_account_seq: AtomicU64::new(0),
                 ids: Ids::new(seed),
+                events,
             }),
         }
     }
@@ -335,6 +344,8 @@ impl Store {
         if !acct.numbers.iter().any(|n| n == phone) {
             acct.numbers.push(phone.to_string());
         }
+        drop(acct);
+        self.number_updated(phone);
         Ok(record)
     }
 
@@ -380,7 +391,16 @@ impl Store {
         if n.owner != key {
             return None;
         }
-        Some(f(&mut n))
+        let out = f(&mut n);
+        drop(n);
+        self.number_updated(phone);
+        Some(out)
+    }
+
+    fn number_updated(&self, phone: &str) {
+        self.inner.events.publish(|| Change::NumberUpdated {
+            phone_number: phone,
+        });
     }
 
     fn adjust_conversation_count(&self, phone: &str, delta: i64) {
@@ -418,13 +438,14 @@ impl Store {
             .or_default();
         if !pair.is_empty() {
             if let Some(mut c) = self.inner.conversations.get_mut(&**pair) {
-                if c.change(reuse) {
+                if c.change(&self.inner.events, reuse) {
                     return (c.id.to_string(), false);
                 }
             }
         }
         let slot = Slot::new(make());
         let (id, row) = (slot.id.clone(), slot.row.clone());
+        self.inner.events.created(&slot);
         self.inner.conversations.insert(id.clone(), slot);
         *pair = id.clone();
         drop(pair);
@@ -449,12 +470,12 @@ impl Store {
         let mut pair = self.inner.pairs.entry(pair_key).or_default();
         if &**pair != id {
             if let Some(mut current) = self.inner.conversations.get_mut(&**pair) {
-                current.change(retire);
+                current.change(&self.inner.events, retire);
             }
         }
         // Deleted since it was looked up: the pair stays as it was.
         let mut c = self.inner.conversations.get_mut(id)?;
-        let out = c.change(revive);
+        let out = c.change(&self.inner.events, revive);
         *pair = c.id.clone();
         Some(out)
     }
@@ -470,7 +491,7 @@ impl Store {
         if account.is_some_and(|a| a != &*c.account) {
             return None;
         }
-        Some(c.change(f))
+        Some(c.change(&self.inner.events, f))
     }
 
     /// Reads a conversation owned by `account` (any owner when `None`) under a shared guard:
@@ -577,6 +598,7 @@ impl Store {
                 .is_some_and(|c| c.is_active);
         let slot = Slot::new(conv);
         let row = slot.row.clone();
+        self.inner.events.created(&slot);
         self.inner.conversations.insert(id.clone(), slot);
         if !keep {
             *pair = id.clone();
@@ -600,6 +622,9 @@ impl Store {
             a.conversations.retain(|r| *r.id != *id);
         }
         self.adjust_conversation_count(&conv.agent_number, -1);
+        self.inner
+            .events
+            .publish(|| Change::ConversationDeleted(Ends::of(&conv)));
         Some(*conv)
     }
 
@@ -662,7 +687,7 @@ mod tests {
 
     #[test]
     fn a_number_has_one_owner() {
-        let s = Store::new(1);
+        let s = Store::new(1, Arc::new(Events::new(1, 1)));
         assert!(s
             .provision("k1", "+15550002222", None, false, vec![], None)
             .is_ok());

@@ -32,6 +32,35 @@ use crate::validation::Channel;
 /// Longest clock jump one call may ask for (ten years).
 pub(crate) const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
 
+/// `GET /_sim/ui`: the browser UI, one page with its script and styles.
+pub(crate) fn ui() -> Reply {
+    Reply::page(
+        "text/html; charset=utf-8",
+        include_bytes!("../ui/index.html"),
+    )
+}
+
+/// `GET /_sim/events`: the event stream, after the `Last-Event-ID` header (or the
+/// `last_event_id` query parameter) when one is given.
+pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
+    let given = req.header("last-event-id").map(str::to_owned).or_else(|| {
+        req.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == "last_event_id")
+            .map(|(_, v)| v)
+    });
+    let last = match given.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            ApiError::invalid(format!(
+                "Last-Event-ID must be the `id` of an event this stream sent (a whole number), \
+                 got {v:?}; leave it out to start from the next event"
+            ))
+        })?),
+    };
+    Ok(Reply::events(last))
+}
+
 pub(crate) fn health() -> Reply {
     Reply::new(StatusCode::OK, json!({"status": "ok"}))
 }

@@ -20,12 +20,7 @@ pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
         .store
         .read_conversation(Some(key), id, |c| c.detail_body())
         .ok_or_else(ApiError::conversation_not_found)?;
-    Ok(Reply {
-        status: StatusCode::OK,
-        body: body.into(),
-        replay: false,
-        content_type: "application/json",
-    })
+    Ok(Reply::document(body))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::Ctx;
 use crate::app::{App, Stage, TimerKind};
 use crate::clock::{TimerKey, MAX_TIME_MS};
+use crate::events::Change;
 use crate::webhook::SendType;
 
 /// The webhook attempts a fired timer leaves to make.
@@ -59,7 +60,8 @@ fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
 /// (and every control call queued behind it) for minutes. Returns the new now.
 pub(crate) async fn advance(app: &App, ms: i64) -> i64 {
     let _guard = app.control.lock().await;
-    let target = app.now().saturating_add(ms).min(MAX_TIME_MS);
+    let from = app.now();
+    let target = from.saturating_add(ms).min(MAX_TIME_MS);
     let budget = Duration::from_millis(app.config.webhook_timeout_ms);
     let started = Instant::now();
     while let Some((key, kind)) = app.timers.take_next_due(target) {
@@ -75,7 +77,12 @@ pub(crate) async fn advance(app: &App, ms: i64) -> i64 {
     app.clock.set_now(target);
     // The real-clock driver may be asleep until a time that has now passed.
     app.timers.wake();
-    app.now()
+    let now = app.now();
+    app.events.publish(|| Change::ClockMoved {
+        now: crate::clock::iso(now),
+        by_ms: now - from,
+    });
+    now
 }
 
 /// Longest the real-clock driver sleeps before it looks again (it is also woken on change).

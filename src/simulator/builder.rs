@@ -118,6 +118,15 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Events kept for `GET /_sim/events` subscribers that fall behind or reconnect with
+    /// `Last-Event-ID` (default 10,000; at least 1), and the bytes they may take (default
+    /// 8 MiB), oldest dropped first.
+    pub fn events_backlog(mut self, events: usize, bytes: usize) -> Self {
+        self.config.events_backlog = events.max(1);
+        self.config.events_backlog_bytes = bytes;
+        self
+    }
+
     /// How long a connection may wait for a request's headers, counted from when it opened or
     /// sent its previous answer (default 30 s): both the keep-alive idle timeout and the
     /// header read timeout.

@@ -21,6 +21,7 @@ use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::event::Event;
+use crate::events::{Change, Events};
 use crate::faults::{Faults, WebhookFault};
 use crate::metrics::Metrics;
 
@@ -73,6 +74,7 @@ pub struct Webhooks {
     /// Signalled after every recorded attempt, for `/_sim/webhooks/wait`.
     attempted: Notify,
     metrics: Arc<Metrics>,
+    events: Arc<Events>,
 }
 
 /// Attempts that may wait for a turn at once.
@@ -94,6 +96,7 @@ pub(crate) struct Settings {
     pub concurrency: usize,
     pub faults: Arc<Faults>,
     pub metrics: Arc<Metrics>,
+    pub events: Arc<Events>,
 }
 
 /// What an attempt leaves to do.
@@ -122,6 +125,7 @@ impl Webhooks {
             faults: s.faults,
             attempted: Notify::new(),
             metrics: s.metrics,
+            events: s.events,
         }
     }
 
@@ -233,17 +237,29 @@ impl Webhooks {
             Err(_) => "error",
         });
         let final_ = matches!(&result, Err(e) if !e.retry);
-        let next = self
+        let code = attempt.response_code;
+        let (next, seen) = self
             .log
             .update(id, |d| {
                 if d.generation != generation {
-                    return Next::Done; // reset meanwhile: this id is another delivery now
+                    return (Next::Done, None); // reset meanwhile: this id is another delivery now
                 }
                 d.attempts.extend(extra);
-                self.record(d, attempt, final_, &now)
+                let next = self.record(d, attempt, final_, &now);
+                (next, Some((d.attempts.len(), d.state.as_str())))
             })
-            .unwrap_or(Next::Done);
+            .unwrap_or((Next::Done, None));
         self.attempted.notify_waiters();
+        if let Some((attempts, status)) = seen {
+            self.events.publish(|| Change::WebhookAttempt {
+                delivery_id: id,
+                conversation_id: &conversation,
+                event: event.as_str(),
+                attempt: attempts,
+                response_code: code,
+                status,
+            });
+        }
         next
     }
 

@@ -9,6 +9,7 @@ mod binary;
 mod conversations;
 mod embedding;
 mod errors;
+mod events;
 mod handoff;
 mod harness;
 mod idempotency;

@@ -119,6 +119,25 @@ impl Sim {
         (status, response_headers, v)
     }
 
+    /// Opens `GET path` and hands back the status, headers and the body as it streams.
+    pub async fn open(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, hyper::HeaderMap, hyper::body::Incoming) {
+        let mut req = Request::builder().uri(format!("{}{}", self.base, path));
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .expect("simulator answers");
+        let (parts, body) = resp.into_parts();
+        (parts.status, parts.headers, body)
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(KEY), &[], None).await
     }

@@ -1,0 +1,414 @@
+//! [`Events`]: what changes in the simulator, as the Server-Sent Events stream of
+//! `GET /_sim/events` (the browser UI reads it; other tools may too).
+//!
+//! Each event is one JSON object with a `type` and the ids it concerns, framed once as
+//! `id: N\ndata: {…}\n\n` and kept in a backlog bounded in entries and bytes. A subscriber reads
+//! the backlog at its own pace: publishing never waits for one, so a slow consumer cannot slow
+//! the API. One that falls further behind than the backlog reaches (or resumes with a
+//! `Last-Event-ID` the backlog no longer holds) gets a `resync` event, then the oldest kept.
+//!
+//! Recording starts with the first subscriber: a simulator nobody watches pays one atomic load
+//! per change.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Conversation, Message};
+use crate::ring::Ring;
+
+/// Events kept for reconnecting subscribers, by default.
+pub(crate) const DEFAULT_BACKLOG: usize = 10_000;
+/// Bytes of events kept, by default.
+pub(crate) const DEFAULT_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
+/// A comment line sent this often (real time) keeps idle streams open through proxies.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Frames a subscriber's connection may have waiting in memory before its reader waits.
+const IN_FLIGHT: usize = 64;
+/// What one kept event counts for besides its bytes (map slot, `Bytes` header).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// One change, as its `data:` line shows it.
+#[derive(Serialize)]
+#[serde(tag = "type")]
+pub(crate) enum Change<'a> {
+    #[serde(rename = "conversation.created")]
+    ConversationCreated(Ends<'a>),
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated(Ends<'a>),
+    #[serde(rename = "conversation.ended")]
+    ConversationEnded(Ends<'a>),
+    #[serde(rename = "conversation.deleted")]
+    ConversationDeleted(Ends<'a>),
+    #[serde(rename = "message.created")]
+    MessageCreated {
+        #[serde(flatten)]
+        ends: Ends<'a>,
+        message_id: &'a crate::model::MessageId,
+        sender: &'static str,
+    },
+    #[serde(rename = "number.updated")]
+    NumberUpdated { phone_number: &'a str },
+    #[serde(rename = "webhook.attempt")]
+    WebhookAttempt {
+        delivery_id: u64,
+        conversation_id: &'a str,
+        event: &'a str,
+        attempt: usize,
+        response_code: Option<u16>,
+        status: &'a str,
+    },
+    #[serde(rename = "clock.moved")]
+    ClockMoved { now: String, by_ms: i64 },
+    #[serde(rename = "reset")]
+    Reset { cause: &'static str },
+}
+
+/// The conversation an event is about.
+#[derive(Serialize)]
+pub(crate) struct Ends<'a> {
+    pub conversation_id: &'a str,
+    pub agent_number: &'a str,
+    pub user_number: &'a str,
+}
+
+impl<'a> Ends<'a> {
+    pub fn of(c: &'a Conversation) -> Self {
+        Ends {
+            conversation_id: &c.id,
+            agent_number: &c.agent_number,
+            user_number: &c.user_number,
+        }
+    }
+}
+
+/// What a conversation looked like before a change, to tell what the change did.
+pub(crate) struct Glance {
+    messages: usize,
+    visible: usize,
+    updated_at: i64,
+    active: bool,
+    ended: bool,
+    handoff: bool,
+    timed_out: bool,
+    variables: usize,
+}
+
+impl Glance {
+    pub fn of(c: &Conversation) -> Self {
+        Glance {
+            messages: c.messages.len(),
+            visible: c.visible,
+            updated_at: c.updated_at,
+            active: c.is_active,
+            ended: c.ended.is_some(),
+            handoff: c.handoff.is_some(),
+            timed_out: c.timed_out_at.is_some(),
+            variables: c.variables.as_ref().map_or(0, |v| v.len()),
+        }
+    }
+
+    fn same(&self, other: &Glance) -> bool {
+        (
+            self.messages,
+            self.visible,
+            self.updated_at,
+            self.active,
+            self.ended,
+            self.handoff,
+            self.timed_out,
+            self.variables,
+        ) == (
+            other.messages,
+            other.visible,
+            other.updated_at,
+            other.active,
+            other.ended,
+            other.handoff,
+            other.timed_out,
+            other.variables,
+        )
+    }
+}
+
+/// The event stream's backlog and its subscribers.
+pub(crate) struct Events {
+    on: AtomicBool,
+    /// Above 0 while a reset or a state replacement reloads everything: its `reset` event
+    /// stands for all of that.
+    muted: AtomicUsize,
+    backlog: Ring<Bytes>,
+    published: Notify,
+    subscribers: AtomicUsize,
+    /// Cancelled when the server stops, so open streams end and shutdown need not wait.
+    closing: CancellationToken,
+}
+
+impl Events {
+    /// A backlog of at most `entries` events and `bytes` of them.
+    pub fn new(entries: usize, bytes: usize) -> Self {
+        Events {
+            on: AtomicBool::new(false),
+            muted: AtomicUsize::new(0),
+            backlog: Ring::bounded(entries.max(1), bytes, |b| b.len() + ENTRY_OVERHEAD),
+            published: Notify::new(),
+            subscribers: AtomicUsize::new(0),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Whether events are recorded (from the first subscriber on).
+    pub fn enabled(&self) -> bool {
+        self.on.load(Ordering::Relaxed) && self.muted.load(Ordering::Relaxed) == 0
+    }
+
+    /// Runs `f` with no event recorded but the one `after` builds, published when `f` is done.
+    pub fn muted<'a, T>(&self, f: impl FnOnce() -> T, after: impl FnOnce() -> Change<'a>) -> T {
+        self.muted.fetch_add(1, Ordering::AcqRel);
+        let out = f();
+        self.muted.fetch_sub(1, Ordering::AcqRel);
+        self.publish(after);
+        out
+    }
+
+    /// Records the event `make` builds, if anyone has subscribed.
+    pub fn publish<'a>(&self, make: impl FnOnce() -> Change<'a>) {
+        if !self.enabled() {
+            return;
+        }
+        let json = serde_json::to_vec(&make()).expect("an event serializes");
+        self.backlog.push(|id| frame(id, &json));
+        self.published.notify_waiters();
+    }
+
+    /// Events for what `change` did to a conversation that looked like `before`: each new
+    /// message, then the end or an update.
+    pub fn changed(&self, before: &Glance, after: &Conversation) {
+        if !self.enabled() {
+            return;
+        }
+        let ends = || Ends::of(after);
+        for m in after.messages.iter().skip(before.messages) {
+            self.message(after, m);
+        }
+        if after.ended.is_some() && !before.ended {
+            self.publish(|| Change::ConversationEnded(ends()));
+        } else if !before.same(&Glance::of(after)) {
+            self.publish(|| Change::ConversationUpdated(ends()));
+        }
+    }
+
+    /// A conversation that was stored: created, then its messages.
+    pub fn created(&self, c: &Conversation) {
+        if !self.enabled() {
+            return;
+        }
+        self.publish(|| Change::ConversationCreated(Ends::of(c)));
+        for m in &c.messages {
+            self.message(c, m);
+        }
+    }
+
+    fn message(&self, c: &Conversation, m: &Message) {
+        self.publish(|| Change::MessageCreated {
+            ends: Ends::of(c),
+            message_id: &m.id,
+            sender: m.sender.as_str(),
+        });
+    }
+
+    /// Events kept now, and the bytes they count for.
+    pub fn size(&self) -> (usize, usize) {
+        (self.backlog.len(), self.backlog.bytes())
+    }
+
+    /// Streams end (the server is stopping).
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Subscribes from the event after `last` (`None`: from the next one published), and
+    /// starts recording if this is the first subscriber. The frames come through the returned
+    /// body; `spawn` runs the task that feeds it.
+    pub fn subscribe(self: &std::sync::Arc<Self>, last: Option<u64>) -> EventStream {
+        self.on.store(true, Ordering::Relaxed);
+        let next = match last {
+            Some(id) => id.saturating_add(1),
+            None => self.backlog.next_id(),
+        };
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let events = self.clone();
+        events.subscribers.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            events.pump(next, tx).await;
+            events.subscribers.fetch_sub(1, Ordering::Relaxed);
+        });
+        EventStream { rx }
+    }
+
+    /// Open streams.
+    pub fn subscribers(&self) -> usize {
+        self.subscribers.load(Ordering::Relaxed)
+    }
+
+    /// Feeds one subscriber from event `next` on until it goes away or the server stops.
+    async fn pump(&self, mut next: u64, tx: mpsc::Sender<Bytes>) {
+        let hello = Bytes::from_static(b"retry: 1000\n: bland-sms-sim events\n\n");
+        if tx.send(hello).await.is_err() {
+            return;
+        }
+        if next > self.backlog.next_id() {
+            // An id from before a restart (ids start over): nothing after it can be found.
+            next = self.backlog.next_id();
+            if !self.send_resync(&tx, next).await {
+                return;
+            }
+        }
+        loop {
+            let published = self.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
+            while next < self.backlog.next_id() {
+                match self.backlog.get(next) {
+                    Some(frame) => {
+                        if tx.send(frame).await.is_err() {
+                            return;
+                        }
+                        next += 1;
+                    }
+                    None if next < self.backlog.oldest() => {
+                        next = self.backlog.oldest();
+                        if !self.send_resync(&tx, next).await {
+                            return;
+                        }
+                    }
+                    // Numbered but not stored yet: its publisher is between the two steps.
+                    None => tokio::task::yield_now().await,
+                }
+            }
+            tokio::select! {
+                _ = published => {}
+                _ = tx.closed() => return,
+                _ = self.closing.cancelled() => return,
+                _ = tokio::time::sleep(KEEP_ALIVE) => {
+                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells a subscriber that events before `next` were lost to it (no `id:`, so its
+    /// `Last-Event-ID` stays where it was); false when it has gone.
+    async fn send_resync(&self, tx: &mpsc::Sender<Bytes>, next: u64) -> bool {
+        let json = format!(
+            "{{\"type\":\"resync\",\"next_id\":{next},\"message\":\"events were dropped from \
+             the backlog before this subscriber read them: read the state again\"}}"
+        );
+        tx.send(Bytes::from(format!("data: {json}\n\n")))
+            .await
+            .is_ok()
+    }
+}
+
+/// One event as the stream sends it.
+fn frame(id: u64, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(id.to_string().as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// The body of a `GET /_sim/events` answer: the frames its task sends.
+pub(crate) struct EventStream {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl hyper::body::Body for EventStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn next_frame(s: &mut EventStream) -> String {
+        let f = s.frame().await.expect("open").expect("infallible");
+        String::from_utf8(f.into_data().expect("data").to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn nothing_is_recorded_until_someone_subscribes() {
+        let events = Events::new(10, usize::MAX);
+        events.publish(|| Change::Reset { cause: "reset" });
+        assert_eq!(events.size(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_left_behind_is_told_and_goes_on_from_the_oldest_kept() {
+        let events = Arc::new(Events::new(50, usize::MAX));
+        let mut stream = events.subscribe(None);
+        assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
+        // The subscriber reads nothing while 500 events are published: none of them waits.
+        for _ in 0..500 {
+            events.publish(|| Change::Reset { cause: "reset" });
+        }
+        assert_eq!(events.size().0, 50);
+        let resync = next_frame(&mut stream).await;
+        assert!(
+            resync.starts_with("data: {\"type\":\"resync\",\"next_id\":451,"),
+            "{resync}"
+        );
+        for id in 451..=500 {
+            let f = next_frame(&mut stream).await;
+            assert_eq!(
+                f,
+                format!("id: {id}\ndata: {{\"type\":\"reset\",\"cause\":\"reset\"}}\n\n")
+            );
+        }
+        events.publish(|| Change::NumberUpdated { phone_number: "+1" });
+        assert!(next_frame(&mut stream).await.starts_with("id: 501\n"));
+        // Stopping the server ends the stream.
+        events.close();
+        assert!(stream.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn muted_changes_are_summed_up_by_one_event() {
+        let events = Arc::new(Events::new(50, usize::MAX));
+        let mut stream = events.subscribe(None);
+        next_frame(&mut stream).await;
+        events.muted(
+            || events.publish(|| Change::NumberUpdated { phone_number: "+1" }),
+            || Change::Reset { cause: "state" },
+        );
+        assert_eq!(
+            next_frame(&mut stream).await,
+            "id: 1\ndata: {\"type\":\"reset\",\"cause\":\"state\"}\n\n"
+        );
+    }
+}

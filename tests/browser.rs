@@ -1,0 +1,399 @@
+//! The browser UI (`/_sim/ui`) end to end, in headless Chromium driven over WebDriver.
+//!
+//! These tests need `chromium` and `chromedriver` (Debian's `chromium` and `chromium-driver`),
+//! so they are ignored by a plain `cargo test`; `.ci/run` installs both and runs them with
+//! `cargo test --test browser -- --ignored`. `CHROMIUM` and `CHROMEDRIVER` override the paths.
+//! Screenshots of the main views go to `target/tmp/ui-screenshots/`.
+
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+
+use support::*;
+
+const WHY: &str = "needs chromium and chromedriver; .ci/run installs them";
+
+/// A chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} does not start ({e}): {WHY}"));
+        // Stopped by `Drop` on every path from here.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not listen on {port} within 5 s");
+    }
+
+    /// A headless Chromium session that touches nothing but loopback.
+    async fn browser(&self, width: u32, height: u32) -> Client {
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let profile = tempdir("chromium-profile");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-extensions",
+                    "--disable-default-apps", "--no-default-browser-check",
+                    "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+            "goog:loggingPrefs": {"browser": "ALL"},
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("a Chromium session ({e}): {WHY}"))
+    }
+
+    /// The browser console's entries at `SEVERE` level since the last call.
+    async fn console_errors(&self, client: &Client) -> Vec<String> {
+        let session = client.session_id().await.unwrap().expect("a session");
+        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .build_http::<Full<bytes::Bytes>>();
+        let req = hyper::Request::post(format!("{}/session/{session}/se/log", self.url))
+            .header("content-type", "application/json")
+            .body(Full::from(r#"{"type":"browser"}"#))
+            .unwrap();
+        let resp = http.request(req).await.expect("chromedriver answers");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).expect("JSON");
+        v["value"]
+            .as_array()
+            .expect("log entries")
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shoot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(name), png).unwrap();
+}
+
+/// Waits (up to 10 s) until `css` matches at least `n` elements; returns their texts.
+async fn wait_count(client: &Client, css: &str, n: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let found = client.find_all(Locator::Css(css)).await.unwrap();
+        if found.len() >= n {
+            let mut texts = Vec::new();
+            for e in found {
+                texts.push(e.text().await.unwrap());
+            }
+            return texts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} did not reach {n} elements within 10 s");
+}
+
+/// Waits (up to 10 s) until the element's text is `want`.
+async fn wait_text(client: &Client, css: &str, want: &str) {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(e) = client.find(Locator::Css(css)).await {
+            last = e.text().await.unwrap_or_default();
+            if last == want {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} reads {last:?}, not {want:?}");
+}
+
+async fn type_and_send(client: &Client, input: &str, button: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(&format!("[data-testid={input}]")))
+        .await
+        .unwrap();
+    field.send_keys(text).await.unwrap();
+    client
+        .find(Locator::Css(&format!("[data-testid={button}]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; .ci/run installs them"]
+async fn a_person_plays_the_user_and_a_human_agent_and_watches_it_live() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::start().await;
+    set_webhook(&sim, AGENT, &receiver.url).await;
+    let (status, body) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "time_out": 600, "warning_time": 300,
+                   "warning_message": "Still there?"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let driver = Driver::start().await;
+    let client = driver.browser(1400, 860).await;
+    client.goto(&format!("{}/_sim/ui", sim.base)).await.unwrap();
+    assert_eq!(client.title().await.unwrap(), "bland-sms-sim");
+    wait_text(&client, "[data-testid=live-status]", "live").await;
+    wait_text(&client, "[data-testid=clock-now]", "2026-01-01 12:00:00Z").await;
+
+    // Pick the number, then text it as the user: the agent's reply appears with no reload.
+    let numbers = wait_count(&client, "[data-testid=number-item]", 3).await;
+    assert!(numbers[0].starts_with(AGENT), "{numbers:?}");
+    click(
+        &client,
+        &format!("[data-testid=number-item][data-phone='{AGENT}']"),
+    )
+    .await;
+    type_and_send(&client, "user-input", "user-send", "Hello from the browser").await;
+    let thread = wait_count(&client, "[data-testid=thread-message]", 2).await;
+    assert!(
+        thread[0].starts_with("Hello from the browser"),
+        "{thread:?}"
+    );
+    assert_eq!(senders(&client).await, ["USER", "AGENT"]);
+    let conversations = wait_count(&client, "[data-testid=conversation-item]", 1).await;
+    assert!(
+        conversations[0].starts_with("+15555550100"),
+        "{conversations:?}"
+    );
+
+    // The user's and the agent's message webhooks, delivered.
+    wait_count(
+        &client,
+        "[data-testid=webhook-item][data-status=delivered]",
+        2,
+    )
+    .await;
+    shoot(&client, "thread.png").await;
+
+    // A minute, then the rest of the way to the warning: it arrives in the thread.
+    click(&client, "[data-testid=clock-advance-60]").await;
+    wait_text(&client, "[data-testid=clock-now]", "2026-01-01 12:01:00Z").await;
+    type_and_send(
+        &client,
+        "clock-advance-input",
+        "clock-advance-custom",
+        "240",
+    )
+    .await;
+    wait_text(&client, "[data-testid=clock-now]", "2026-01-01 12:05:00Z").await;
+    let thread = wait_count(&client, "[data-testid=thread-message]", 3).await;
+    assert!(thread[2].starts_with("Still there?"), "{thread:?}");
+    assert_eq!(senders(&client).await, ["USER", "AGENT", "AGENT"]);
+
+    // A human replies from the page: in the thread, and in the API.
+    type_and_send(&client, "human-input", "human-send", "A person here").await;
+    let thread = wait_count(&client, "[data-testid=thread-message]", 4).await;
+    assert!(thread[3].starts_with("A person here"), "{thread:?}");
+    assert_eq!(senders(&client).await, ["USER", "AGENT", "AGENT", "HUMAN"]);
+    let id = client
+        .find(Locator::Css("[data-testid=conversation-item]"))
+        .await
+        .unwrap()
+        .attr("data-id")
+        .await
+        .unwrap()
+        .expect("the item names its conversation");
+    let detail = sim.conversation(&id).await;
+    let last = &detail["messages"][3];
+    assert_eq!(last["sender"], "HUMAN");
+    assert_eq!(last["message"], "A person here");
+    // Its webhook attempt is listed too.
+    wait_count(
+        &client,
+        "[data-testid=webhook-item][data-status=delivered]",
+        4,
+    )
+    .await;
+
+    // Something done elsewhere (an API client) shows up live as well.
+    let (status, _) = sim
+        .post(&format!("/v1/sms/conversations/{id}/handoff"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    wait_text(
+        &client,
+        "[data-testid=conversation-status]",
+        "active (with a human since 2026-01-01 12:05:00Z)",
+    )
+    .await;
+    shoot(&client, "handoff.png").await;
+
+    // A delivery opens to its payload, signature and attempts.
+    click(&client, "[data-testid=webhook-item] summary").await;
+    let opened = client
+        .find(Locator::Css("[data-testid=webhook-item][open]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(opened.contains("\"status\": \"human_handoff\""), "{opened}");
+    let signed = sim
+        .sim(
+            hyper::Method::GET,
+            "/_sim/webhooks?event=human_handoff",
+            None,
+        )
+        .await;
+    let signature = signed.1["data"][0]["signature"].as_str().unwrap();
+    assert!(opened.contains(signature), "the signature is shown");
+    assert!(opened.contains("#1 2026-01-01 12:05:00Z → 200"), "{opened}");
+    shoot(&client, "webhook.png").await;
+
+    // A reload opens the same thread.
+    client.refresh().await.unwrap();
+    let thread = wait_count(&client, "[data-testid=thread-message]", 4).await;
+    assert!(thread[3].starts_with("A person here"), "{thread:?}");
+
+    let paint: Value = client
+        .execute(
+            "const p = performance.getEntriesByName('first-contentful-paint')[0];\
+             return p ? p.startTime : null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("first contentful paint: {paint} ms");
+
+    let errors = driver.console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    client.close().await.unwrap();
+}
+
+async fn senders(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in client
+        .find_all(Locator::Css("[data-testid=thread-message]"))
+        .await
+        .unwrap()
+    {
+        out.push(e.attr("data-sender").await.unwrap().unwrap_or_default());
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; .ci/run installs them"]
+async fn the_page_fits_a_narrow_window() {
+    let sim = Sim::start().await;
+    sim.text(USER, AGENT, "hi").await;
+    let driver = Driver::start().await;
+    let client = driver.browser(400, 860).await;
+    client.goto(&format!("{}/_sim/ui", sim.base)).await.unwrap();
+    wait_text(&client, "[data-testid=live-status]", "live").await;
+    click(
+        &client,
+        &format!("[data-testid=number-item][data-phone='{AGENT}']"),
+    )
+    .await;
+    wait_count(&client, "[data-testid=conversation-item]", 1).await;
+    click(&client, "[data-testid=conversation-item]").await;
+    wait_count(&client, "[data-testid=thread-message]", 2).await;
+    let overflow: Value = client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(0), "no sideways scrolling");
+    // Every control has an accessible name.
+    let unnamed: Value = client
+        .execute(
+            "return [...document.querySelectorAll('button, input')].filter(e => \
+               !(e.getAttribute('aria-label') || e.textContent.trim() || \
+                 (e.id && document.querySelector(`label[for=\"${e.id}\"]`)))).map(e => e.outerHTML);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unnamed, json!([]));
+    shoot(&client, "narrow.png").await;
+    let errors = driver.console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    client.close().await.unwrap();
+}

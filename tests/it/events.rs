@@ -1,0 +1,418 @@
+//! `GET /_sim/events`: the Server-Sent Events stream of what changes — order, `Last-Event-ID`
+//! resumption, the bounded backlog, and a consumer that never reads.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::support::*;
+
+/// One event as the stream sent it.
+#[derive(Debug)]
+struct Ev {
+    id: Option<u64>,
+    data: Value,
+}
+
+impl Ev {
+    fn kind(&self) -> &str {
+        self.data["type"].as_str().unwrap_or("")
+    }
+}
+
+/// A reader of the stream.
+struct Events {
+    body: hyper::body::Incoming,
+    buf: Vec<u8>,
+}
+
+impl Events {
+    async fn open(sim: &Sim, headers: &[(&str, &str)]) -> Events {
+        let (status, h, body) = sim.open("/_sim/events", headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(h["content-type"], "text/event-stream");
+        assert_eq!(h["cache-control"], "no-cache");
+        let mut events = Events {
+            body,
+            buf: Vec::new(),
+        };
+        // The stream's first block says how soon to reconnect; no event in it.
+        let first = events.block().await;
+        assert!(first.starts_with("retry: 1000\n"), "{first}");
+        events
+    }
+
+    /// The next blank-line-ended block.
+    async fn block(&mut self) -> String {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                return String::from_utf8(block).expect("UTF-8");
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("an event within 10 s")
+                .expect("the stream is open")
+                .expect("the stream reads");
+            if let Ok(data) = frame.into_data() {
+                self.buf.extend_from_slice(&data);
+            }
+        }
+    }
+
+    /// The next event (comments skipped).
+    async fn next(&mut self) -> Ev {
+        loop {
+            let block = self.block().await;
+            let mut ev = Ev {
+                id: None,
+                data: Value::Null,
+            };
+            for line in block.lines() {
+                if let Some(id) = line.strip_prefix("id: ") {
+                    ev.id = Some(id.parse().expect("a numeric id"));
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    ev.data = serde_json::from_str(data).expect("JSON data");
+                }
+            }
+            if !ev.data.is_null() {
+                return ev;
+            }
+        }
+    }
+
+    async fn take(&mut self, n: usize) -> Vec<Ev> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+}
+
+fn kinds(evs: &[Ev]) -> Vec<&str> {
+    evs.iter().map(Ev::kind).collect()
+}
+
+fn gauge(metrics: &str, name: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in the metrics"))
+}
+
+async fn metrics(sim: &Sim) -> String {
+    let (_, _, mut body) = sim.open("/_sim/metrics", &[]).await;
+    let mut out = Vec::new();
+    while let Some(f) = body.frame().await {
+        out.extend_from_slice(&f.unwrap().into_data().unwrap());
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_with_consecutive_ids() {
+    let sim = Sim::start().await;
+    let receiver = Receiver::start().await;
+    set_webhook(&sim, AGENT, &receiver.url).await;
+    let mut events = Events::open(&sim, &[]).await;
+
+    let id = sim.text(USER, AGENT, "hi").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let opened = events.take(6).await;
+    assert_eq!(
+        kinds(&opened),
+        [
+            "conversation.created",
+            "message.created",
+            "message.created",
+            "conversation.updated",
+            "webhook.attempt",
+            "webhook.attempt",
+        ]
+    );
+    let first = opened[0].id.expect("events carry ids");
+    for (i, ev) in opened.iter().enumerate() {
+        assert_eq!(ev.id, Some(first + i as u64), "consecutive ids");
+    }
+    assert_eq!(
+        opened[0].data,
+        json!({"type": "conversation.created", "conversation_id": id,
+               "agent_number": AGENT, "user_number": USER})
+    );
+    assert_eq!(opened[1].data["sender"], "USER");
+    assert_eq!(opened[2].data["sender"], "AGENT");
+    assert_eq!(opened[1].data["conversation_id"], id.as_str());
+    let detail = sim.conversation(&id).await;
+    assert_eq!(opened[1].data["message_id"], detail["messages"][0]["id"]);
+    assert_eq!(opened[2].data["message_id"], detail["messages"][1]["id"]);
+    let hook = &opened[4].data;
+    assert_eq!(hook["conversation_id"], id.as_str());
+    assert_eq!(hook["attempt"], 1);
+    assert_eq!(hook["response_code"], 200);
+    assert_eq!(hook["status"], "delivered");
+    assert_eq!(hook["event"], "message");
+    assert_eq!(hook["delivery_id"], 1, "the user's message first");
+    assert_eq!(opened[5].data["delivery_id"], 2);
+
+    // A human's message, the end, the clock and a reset, in that order.
+    let (status, _) = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": "A person here", "sender": "HUMAN"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let human = events.take(3).await;
+    assert_eq!(
+        kinds(&human),
+        ["message.created", "conversation.updated", "webhook.attempt"]
+    );
+    assert_eq!(human[0].data["sender"], "HUMAN");
+
+    let (status, _) = sim
+        .post(&format!("/v1/sms/conversations/{id}/end"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ended = events.next().await;
+    assert_eq!(ended.kind(), "conversation.ended");
+    assert_eq!(ended.data["conversation_id"], id.as_str());
+    // Its status webhook.
+    assert_eq!(events.next().await.data["event"], "ended");
+
+    sim.advance(90.0).await;
+    let moved = events.next().await;
+    assert_eq!(moved.kind(), "clock.moved");
+    assert_eq!(moved.data["by_ms"], 90_000);
+    assert_eq!(moved.data["now"], "2026-01-01T12:01:30.000Z");
+
+    let (status, _) = sim.sim(hyper::Method::POST, "/_sim/reset", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The reload of the fixtures is not told number by number: one `reset` stands for it.
+    let reset = events.next().await;
+    assert_eq!(reset.data, json!({"type": "reset", "cause": "reset"}));
+
+    let (status, _) = sim
+        .sim(
+            hyper::Method::POST,
+            "/_sim/numbers",
+            Some(json!({"api_key": KEY, "phone_number": "+15550009999"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        events.next().await.data,
+        json!({"type": "number.updated", "phone_number": "+15550009999"})
+    );
+}
+
+#[tokio::test]
+async fn a_reconnect_with_last_event_id_resumes_without_losses() {
+    let sim = Sim::start().await;
+    let mut events = Events::open(&sim, &[]).await;
+    sim.text(USER, AGENT, "one").await;
+    let seen = events.take(4).await;
+    let last = seen[1].id.unwrap();
+    drop(events);
+
+    // Missed while away: the rest of the first text, and all of a second one.
+    sim.text("+15550001112", AGENT, "two").await;
+    let mut back = Events::open(&sim, &[("last-event-id", &last.to_string())]).await;
+    let resumed = back.take(6).await;
+    let ids: Vec<u64> = resumed.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(ids, (last + 1..last + 7).collect::<Vec<_>>());
+    assert_eq!(resumed[0].data, seen[2].data, "the first missed event");
+    assert_eq!(
+        kinds(&resumed[2..]),
+        [
+            "conversation.created",
+            "message.created",
+            "message.created",
+            "conversation.updated"
+        ]
+    );
+    assert_eq!(resumed[2].data["user_number"], "+15550001112");
+
+    // The query parameter does the same for clients that cannot set the header.
+    let mut by_query = Events::open_path(&sim, &format!("last_event_id={}", last + 5)).await;
+    assert_eq!(by_query.next().await.id, Some(last + 6));
+
+    // An id from before a restart (ids start over) cannot be resumed: a resync says so.
+    let mut stale = Events::open(&sim, &[("last-event-id", "999999")]).await;
+    let resync = stale.next().await;
+    assert_eq!(resync.kind(), "resync");
+    assert_eq!(resync.id, None, "a resync keeps the client's Last-Event-ID");
+    assert_eq!(resync.data["next_id"], last + 7);
+}
+
+impl Events {
+    async fn open_path(sim: &Sim, query: &str) -> Events {
+        let (status, _, body) = sim.open(&format!("/_sim/events?{query}"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut events = Events {
+            body,
+            buf: Vec::new(),
+        };
+        events.block().await;
+        events
+    }
+}
+
+#[tokio::test]
+async fn the_backlog_is_bounded_and_what_fell_out_is_announced() {
+    let sim = Sim::with(manual().events_backlog(10, 1 << 20)).await;
+    let mut events = Events::open(&sim, &[]).await;
+    for i in 0..8 {
+        sim.text(&format!("+1555000{i:04}"), AGENT, "hello").await;
+    }
+    // 8 texts × 4 events; the first subscriber reads them all as they come.
+    let all = events.take(32).await;
+    assert_eq!(all.last().unwrap().id, Some(32));
+    let m = metrics(&sim).await;
+    assert_eq!(gauge(&m, "bland_sim_log_entries{log=\"events\"}"), 10);
+    assert_eq!(gauge(&m, "bland_sim_event_subscribers"), 1);
+
+    // A client back from event 1 finds only the newest 10: told so, then given those.
+    let mut late = Events::open(&sim, &[("last-event-id", "1")]).await;
+    let resync = late.next().await;
+    assert_eq!(resync.kind(), "resync");
+    assert_eq!(resync.data["next_id"], 23);
+    let kept = late.take(10).await;
+    let ids: Vec<u64> = kept.iter().map(|e| e.id.unwrap()).collect();
+    assert_eq!(ids, (23..=32).collect::<Vec<_>>());
+    assert_eq!(kept[9].data, all[31].data);
+
+    // Bounded in bytes too.
+    let small = Sim::with(manual().events_backlog(10_000, 2_000)).await;
+    let _watch = Events::open(&small, &[]).await;
+    for i in 0..20 {
+        small.text(&format!("+1555000{i:04}"), AGENT, "hello").await;
+    }
+    let m = metrics(&small).await;
+    let bytes = gauge(&m, "bland_sim_log_bytes{log=\"events\"}");
+    assert!(bytes > 0 && bytes <= 2_000, "{bytes} bytes kept");
+    assert!(gauge(&m, "bland_sim_log_entries{log=\"events\"}") < 20);
+}
+
+#[tokio::test]
+async fn a_consumer_that_never_reads_does_not_slow_the_api() {
+    let sim = Sim::with(manual().events_backlog(50, 1 << 20)).await;
+    // A subscriber with a tiny receive window that reads nothing.
+    let addr = sim.sim.addr();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = socket.connect(addr).await.unwrap();
+    stuck
+        .write_all(b"GET /_sim/events HTTP/1.1\r\nhost: sim\r\n\r\n")
+        .await
+        .unwrap();
+    // And one that reads as events come.
+    let mut reader = Events::open(&sim, &[]).await;
+    let texts = 600;
+    let collect = tokio::spawn(async move {
+        let evs = reader.take(texts * 4).await;
+        (
+            reader,
+            evs.iter().map(|e| e.id.unwrap()).collect::<Vec<u64>>(),
+        )
+    });
+
+    // Each text is answered while the stuck consumer's backlog runs out from under it.
+    let api = async {
+        for i in 0..texts {
+            let r = sim.text(&format!("+1555{i:07}"), AGENT, "hi").await;
+            assert!(r["conversation_id"].is_string());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), api)
+        .await
+        .expect("the API never waits for a subscriber");
+
+    let (_reader, ids) = collect.await.unwrap();
+    assert_eq!(
+        ids,
+        (1..=(texts * 4) as u64).collect::<Vec<_>>(),
+        "a reading subscriber gets every event, in order"
+    );
+
+    // The stuck one is held only by its own backlog, which stays within its bound.
+    let m = metrics(&sim).await;
+    assert_eq!(gauge(&m, "bland_sim_log_entries{log=\"events\"}"), 50);
+    assert_eq!(gauge(&m, "bland_sim_event_subscribers"), 2);
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn a_bad_last_event_id_is_refused_and_the_admin_token_may_come_in_the_query() {
+    let sim = Sim::start().await;
+    let (status, body) = sim
+        .call(
+            hyper::Method::GET,
+            "/_sim/events",
+            None,
+            &[("last-event-id", "abc")],
+            None,
+        )
+        .await;
+    assert_error(&(status, body.clone()), 400, "INVALID_PARAMETER");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("leave it out to start from the next event"));
+
+    let guarded = Sim::with(manual().admin_token("t0ken")).await;
+    let (status, body) = guarded
+        .call(hyper::Method::GET, "/_sim/events", None, &[], None)
+        .await;
+    assert_error(&(status, body), 401, "AUTH_FAILURE");
+    let (status, _, _) = guarded.open("/_sim/events?admin_token=t0ken", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, h, _) = guarded.open("/_sim/ui?admin_token=t0ken", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    // Elsewhere the query does not count.
+    let (status, body) = guarded
+        .call(
+            hyper::Method::GET,
+            "/_sim/clock?admin_token=t0ken",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_error(&(status, body), 401, "AUTH_FAILURE");
+}
+
+#[tokio::test]
+async fn the_ui_page_is_served_whole_with_its_hooks() {
+    let sim = Sim::start().await;
+    let (status, h, mut body) = sim.open("/_sim/ui", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    let mut page = Vec::new();
+    while let Some(f) = body.frame().await {
+        page.extend_from_slice(&f.unwrap().into_data().unwrap());
+    }
+    let page = String::from_utf8(page).unwrap();
+    for hook in [
+        "number-item",
+        "conversation-item",
+        "thread-message",
+        "user-input",
+        "user-send",
+        "human-input",
+        "human-send",
+        "clock-now",
+        "clock-advance-60",
+        "webhook-item",
+    ] {
+        assert!(page.contains(&format!("\"{hook}\"")), "data-testid {hook}");
+    }
+    // Nothing from the network: no external script, style or font.
+    assert!(!page.contains("http://") && !page.contains("https://"));
+}
