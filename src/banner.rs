@@ -1,5 +1,6 @@
 //! What the binary prints at start-up after its `listening on` line: a key that works and its
-//! numbers, the accepted keys, the webhook secret, the clock, the seed and the scenarios.
+//! numbers, the accepted keys, the webhook secret, the clock, the seed, the scenarios and the
+//! browser UI's address.
 
 use std::fmt::Write;
 
@@ -36,8 +37,9 @@ fn accounts(app: &App, out: &mut String) {
     }
 }
 
-/// The banner, for the key `key` (the one that works; see `Simulator::api_key`).
-pub(crate) fn banner(app: &App, key: &str) -> String {
+/// The banner, for the key `key` (the one that works; see `Simulator::api_key`), of a simulator
+/// at `base`.
+pub(crate) fn banner(app: &App, key: &str, base: &str) -> String {
     let mut out = String::new();
     let numbers: Vec<String> = app
         .store
@@ -75,5 +77,6 @@ pub(crate) fn banner(app: &App, key: &str) -> String {
         "scenarios: {}",
         app.scenarios.load().names().join(", ")
     );
+    let _ = writeln!(out, "browser ui: {base}/_sim/ui");
     out
 }

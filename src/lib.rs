@@ -37,7 +37,9 @@
 //! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
 //!   JSON views (`view`).
 //! - `clock`: the real/manual clock and the ordered timer queue; `webhook/*`: signed deliveries
-//!   and retries (`delivery`: one delivery and its views); `event`: what a webhook is about; `history`: a conversation's `chat_history`, serialized once and shared by
+//!   and retries (`delivery`: one delivery and its views); `event`: what a webhook is about;
+//!   `events`: the live stream of changes behind `/_sim/events` (the browser UI, `ui/index.html`,
+//!   reads it); `history`: a conversation's `chat_history`, serialized once and shared by
 //!   its deliveries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
 //!   and the outbox share.
 //! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.

@@ -34,7 +34,9 @@ enum Clock {
     after_help = "Bland's API: /v1/sms/* (an API key in `authorization`).\n\
                   Control API: /_sim/health, reset, numbers, inbound, clock, clock/advance, \
                   webhooks, webhooks/wait, requests, requests/count, outbox, scenarios, faults, \
-                  state, state/save, conversations/{id}/replay, metrics, openapi.json.\n\
+                  state, state/save, conversations/{id}/replay, events (live, SSE), metrics, \
+                  openapi.json.\n\
+                  In a browser: /_sim/ui.\n\
                   `bland-sms-sim replay PATH...` runs conversation tests.\n\
                   Logs go to stderr: BLAND_SIM_LOG=debug for more (default: warn).\n\
                   Every flag can be set by the environment variable shown with it.\n\
@@ -60,7 +62,7 @@ struct Cli {
     #[arg(long = "api-key", env = "BLAND_SIM_API_KEY", value_delimiter = ',')]
     api_keys: Vec<String>,
     /// Require this token on /_sim/* (but /_sim/health): `authorization: Bearer TOKEN` or
-    /// `x-sim-admin-token: TOKEN`.
+    /// `x-sim-admin-token: TOKEN` (/_sim/ui and /_sim/events also take `?admin_token=TOKEN`).
     #[arg(long, env = "BLAND_SIM_ADMIN_TOKEN")]
     admin_token: Option<String>,
     /// Provision an unowned agent number to the first key that uses it.

@@ -197,9 +197,9 @@ impl Simulator {
     }
 
     /// What the binary prints after its `listening on` line: keys, numbers, secret, clock,
-    /// seed and scenarios.
+    /// seed, scenarios and the browser UI's address.
     pub fn banner(&self) -> String {
-        crate::banner::banner(&self.app, &self.api_key)
+        crate::banner::banner(&self.app, &self.api_key, &self.base_url)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a few seconds), writes the state
