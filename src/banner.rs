@@ -23,6 +23,7 @@ fn accounts(app: &App, out: &mut String) {
                     pathway_id: cfg.pathway_id.as_deref(),
                     persona_id: None,
                     start_node_id: cfg.start_node_id.as_deref(),
+                    objective: None,
                     agent_number: &n.phone_number,
                 });
                 format!("{} ({})", n.phone_number, plays.name)

@@ -87,6 +87,7 @@ fn load_conversation(app: &App, seed: Seed) {
             pathway_id: c.curr_pathway_id.as_deref(),
             persona_id: None,
             start_node_id: c.current_node_id.as_deref(),
+            objective: c.objective.as_deref(),
             agent_number: &c.agent_number,
         })
     };

@@ -79,6 +79,7 @@ struct SendBody {
     #[allow(dead_code)]
     use_candidate_model: Option<bool>,
     channel: Option<Value>,
+    objective: Option<Value>,
     // The timeout fields, taken as they are in the same pass and checked as [`TimingFields`]
     // after the rest (so an error in the rest is the one reported, as when they were read
     // apart).
@@ -105,6 +106,45 @@ impl SendBody {
             return Ok(TimingFields::default());
         }
         input::typed(&Value::Object(given))
+    }
+}
+
+/// Longest `objective`, in characters (§11).
+pub(crate) const MAX_OBJECTIVE_CHARS: usize = 20_000;
+
+/// `objective`: a non-empty string of at most 20,000 characters.
+///
+/// # Errors
+/// 400 `INVALID_OBJECTIVE` saying which rule it broke.
+fn objective(v: Option<Value>) -> Result<Option<String>, ApiError> {
+    let bad = |why: String| ApiError::bad_request("INVALID_OBJECTIVE", why);
+    match v {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(bad(
+            "`objective` must not be empty: say what the conversation is for, or leave it out \
+             to keep the current one"
+                .into(),
+        )),
+        Some(Value::String(s)) => {
+            let n = s.chars().count();
+            if n > MAX_OBJECTIVE_CHARS {
+                Err(bad(format!(
+                    "`objective` is {n} characters; at most {MAX_OBJECTIVE_CHARS} are allowed"
+                )))
+            } else {
+                Ok(Some(s))
+            }
+        }
+        Some(other) => Err(bad(format!(
+            "`objective` must be a string, got {}",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "an array",
+                _ => "an object",
+            }
+        ))),
     }
 }
 
@@ -169,6 +209,7 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     ])?;
     let (user, agent) = (user.expect("checked"), agent.expect("checked"));
     let text = send_text(&mut b)?;
+    let objective = objective(b.objective.take())?;
     check_persona(&b)?;
     let number = agent_number(app, key, &agent)?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
@@ -199,6 +240,7 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
             webhook: b.webhook,
             disposition_ids: b.disposition_ids,
             citation_schema_ids: b.citation_schema_ids,
+            objective,
         },
     })
 }
@@ -221,6 +263,7 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
             pathway_version: s.pathway_version,
             start_node_id: s.start_node_id,
             persona_id: s.persona_id,
+            objective: s.overrides.objective.as_deref(),
         },
     );
     req.resolved(&id);
@@ -312,6 +355,7 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
             pathway_version: version.clone(),
             start_node_id: node.clone(),
             persona_id: None,
+            objective: None,
         },
     );
     req.resolved(&id);

@@ -69,6 +69,8 @@ pub(crate) struct Opening<'a> {
     pub pathway_version: Option<String>,
     pub start_node_id: Option<String>,
     pub persona_id: Option<String>,
+    /// `/send`'s `objective`: it may choose the scenario of a new conversation.
+    pub objective: Option<&'a str>,
 }
 
 /// Finds the pair's conversation (the active one, or with `reuse_inactive` the latest) or opens
@@ -110,6 +112,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         pathway_id: pathway_id.as_deref(),
         persona_id: o.persona_id.as_deref(),
         start_node_id: start_node.as_deref(),
+        objective: o.objective,
         agent_number: &o.number.phone_number,
     });
     let version = o
@@ -143,6 +146,7 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         curr_pathway_version: version,
         scenario: scenario.name.as_str().into(),
         script: Some(scenario),
+        objective: o.objective.map(Into::into),
         ..Conversation::default()
     }
 }
@@ -156,6 +160,7 @@ pub(crate) struct Overrides {
     pub webhook: Option<String>,
     pub disposition_ids: Option<Vec<String>>,
     pub citation_schema_ids: Option<Vec<String>>,
+    pub objective: Option<String>,
 }
 
 impl Overrides {
@@ -188,6 +193,9 @@ impl Overrides {
         }
         if self.citation_schema_ids.is_some() {
             c.citation_schema_ids = self.citation_schema_ids.map(Vec::into_boxed_slice);
+        }
+        if let Some(o) = self.objective {
+            c.objective = Some(o.into());
         }
     }
 }
@@ -231,6 +239,7 @@ pub(crate) async fn inbound(
             pathway_version: None,
             start_node_id: None,
             persona_id: None,
+            objective: None,
         },
     );
     apply_awaited(app, None, &id, move |ctx, c| {

@@ -216,6 +216,7 @@ impl Vars for TurnVars<'_> {
             }
         }
         Some(match name {
+            "objective" => return self.c.objective.as_deref().map(String::from),
             "message" => self.text.map(String::from).or_else(|| {
                 self.c
                     .visible_messages()

@@ -435,6 +435,8 @@ pub struct Conversation {
     pub status_delivery: Option<u64>,
     /// Counts scenario turns, so a seeded random choice is reproducible per conversation.
     pub turns: u64,
+    /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
+    pub objective: Option<Box<str>>,
 }
 
 impl Default for Conversation {
@@ -477,6 +479,7 @@ impl Default for Conversation {
             timer_anchor: None,
             status_delivery: None,
             turns: 0,
+            objective: None,
         }
     }
 }

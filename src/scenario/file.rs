@@ -42,6 +42,9 @@ struct MatchFile {
     persona_ids: Vec<String>,
     #[serde(default)]
     start_node_ids: Vec<String>,
+    /// Regexes over the conversation's `objective` (`/send`).
+    #[serde(default)]
+    objectives: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +257,16 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
             pathway_ids: f.matcher.pathway_ids,
             persona_ids: f.matcher.persona_ids,
             start_node_ids: f.matcher.start_node_ids,
+            objectives: f
+                .matcher
+                .objectives
+                .iter()
+                .map(|r| {
+                    RegexBuilder::new(r)
+                        .build()
+                        .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))
+                })
+                .collect::<Result<_, _>>()?,
         },
         start_node: f.start_node,
         nodes,

@@ -123,6 +123,7 @@ pub struct Matcher {
     pub pathway_ids: Vec<String>,
     pub persona_ids: Vec<String>,
     pub start_node_ids: Vec<String>,
+    pub objectives: Vec<regex::Regex>,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +186,7 @@ impl Scenario {
                 "pathway_ids": self.matcher.pathway_ids,
                 "persona_ids": self.matcher.persona_ids,
                 "start_node_ids": self.matcher.start_node_ids,
+                "objectives": self.matcher.objectives.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             },
             "start_node": self.start_node,
             "nodes": nodes,
@@ -210,6 +212,8 @@ pub struct Selector<'a> {
     pub pathway_id: Option<&'a str>,
     pub persona_id: Option<&'a str>,
     pub start_node_id: Option<&'a str>,
+    /// The conversation's `objective`.
+    pub objective: Option<&'a str>,
     pub agent_number: &'a str,
 }
 
@@ -329,6 +333,10 @@ impl Scenarios {
         find(&|m| has(&m.pathway_ids, sel.pathway_id))
             .or_else(|| find(&|m| has(&m.persona_ids, sel.persona_id)))
             .or_else(|| find(&|m| has(&m.start_node_ids, sel.start_node_id)))
+            .or_else(|| {
+                let objective = sel.objective?;
+                find(&|m| m.objectives.iter().any(|r| r.is_match(objective)))
+            })
             .or_else(|| find(&|m| has(&m.agent_numbers, Some(sel.agent_number))))
             .unwrap_or_else(|| self.by_name[&self.default].clone())
     }

@@ -16,6 +16,7 @@ mod idempotency;
 mod list;
 mod newcomer;
 mod numbers;
+mod objective;
 mod replay;
 mod scenarios;
 mod send;
