@@ -59,6 +59,7 @@ mod event;
 mod events;
 mod faults;
 mod fixtures;
+mod hints;
 mod history;
 mod idempotency;
 mod input;

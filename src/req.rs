@@ -21,6 +21,9 @@ pub(crate) struct Req {
     pub strict: bool,
     /// What the request did that Bland ignores silently (`x-bland-sim-warning`).
     pub warnings: Mutex<Vec<String>>,
+    /// What to send instead, for unknown fields that belong to another endpoint
+    /// (`hints`): added to the warning, and to a 400 the request gets.
+    pub hints: Mutex<Vec<String>>,
     /// The conversation a request that names none in its path found or opened (`/send`,
     /// `/create`, `/_sim/inbound`), for the journal.
     pub conversation: OnceLock<String>,
@@ -116,7 +119,21 @@ impl Req {
         if names.is_empty() || !self.path.starts_with("/v1/") {
             return Ok(());
         }
-        let list = names.join(", ");
+        let hints: Vec<String> = names
+            .iter()
+            .filter_map(|n| {
+                Some(format!(
+                    "`{n}`: {}",
+                    crate::hints::for_field(&self.path, n)?
+                ))
+            })
+            .collect();
+        let mut list = names.join(", ");
+        if !hints.is_empty() {
+            list = format!("{list} ({})", hints.join("; "));
+            let mut h = self.hints.lock().unwrap_or_else(|p| p.into_inner());
+            h.extend(hints);
+        }
         if self.strict {
             return Err(ApiError::invalid(format!(
                 "unknown {what}: {list} (refused under --strict; Bland ignores it)"
@@ -125,6 +142,16 @@ impl Req {
         let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
         w.push(format!("ignored {what}: {list}"));
         Ok(())
+    }
+
+    /// `e` with the request's compatibility hints added to its message (when it has any): a
+    /// field sent under another endpoint's name is the likely cause of a missing field.
+    pub fn explain(&self, mut e: ApiError) -> ApiError {
+        let h = self.hints.lock().unwrap_or_else(|p| p.into_inner());
+        if !h.is_empty() {
+            e.message = format!("{}. Did you mean: {}", e.message, h.join("; "));
+        }
+        e
     }
 
     /// The warnings noted so far.

@@ -524,6 +524,7 @@ async fn read(app: &App, req: Request<Incoming>) -> Result<Req, ApiError> {
         body,
         strict: app.config.strict,
         warnings: Default::default(),
+        hints: Default::default(),
         conversation: Default::default(),
     })
 }

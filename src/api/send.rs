@@ -206,7 +206,8 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     require(&[
         ("user_number", user.is_some()),
         ("agent_number", agent.is_some()),
-    ])?;
+    ])
+    .map_err(|e| req.explain(e))?;
     let (user, agent) = (user.expect("checked"), agent.expect("checked"));
     let text = send_text(&mut b)?;
     let objective = objective(b.objective.take())?;
@@ -332,7 +333,8 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         ("user_number", user.is_some()),
         ("agent_number", agent.is_some()),
         ("message", message.is_some()),
-    ])?;
+    ])
+    .map_err(|e| req.explain(e))?;
     let (user, agent) = (user.expect("checked"), agent.expect("checked"));
     let sender = sender(b.sender.as_deref(), &[Sender::User, Sender::Agent])?;
     let number = agent_number(app, key, &agent)?;

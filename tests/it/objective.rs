@@ -169,3 +169,66 @@ async fn a_bad_objectives_regex_is_a_load_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn another_endpoints_field_names_get_a_hint() {
+    let sim = Sim::start().await;
+    // The cookbook's /create: phone_number, from and prompt, and no message.
+    let got = sim
+        .post(
+            "/v1/sms/create",
+            json!({"phone_number": USER, "from": AGENT, "prompt": "Be nice", "node_id": "n1"}),
+        )
+        .await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    let message = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Missing required fields: user_number, agent_number, message. "),
+        "{message}"
+    );
+    for hint in [
+        "`phone_number`: /create takes the user's number as `user_number`",
+        "`from`: /create takes the agent's number as `agent_number`",
+        "`prompt`: /create stores a message and takes no prompt: put the text to store in \
+         `message`",
+        "`node_id`: /create takes `current_node_id`",
+    ] {
+        assert!(message.contains(hint), "{message}");
+    }
+
+    // /send ignores `prompt` as Bland does, and the warning says what to use.
+    let (status, headers, body) = sim
+        .full(
+            Method::POST,
+            "/v1/sms/send",
+            Some(KEY),
+            &[],
+            json!({"user_number": USER, "agent_number": AGENT, "prompt": "Sell shoes"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let warning = headers["x-bland-sim-warning"].to_str().unwrap();
+    assert!(
+        warning.starts_with(
+            "ignored body field: prompt (`prompt`: /send ignores it: give the \
+                             conversation's purpose as `objective`"
+        ),
+        "{warning}"
+    );
+
+    // Under --strict the refusal carries the hint too.
+    let strict = Sim::with(manual().strict(true)).await;
+    let got = strict
+        .post(
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "task": "Sell shoes"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`task`: /send ignores it: give the conversation's purpose as `objective`"));
+}
