@@ -35,6 +35,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const IN_FLIGHT: usize = 64;
 /// What one kept event counts for besides its bytes (map slot, `Bytes` header).
 const ENTRY_OVERHEAD: usize = 64;
+/// Most streams open at once (and at most half of `--max-connections`): each one wakes on
+/// every event, and holds a connection.
+pub(crate) const MAX_SUBSCRIBERS: usize = 100;
 
 /// One change, as its `data:` line shows it.
 #[derive(Serialize)]
@@ -155,10 +158,14 @@ pub(crate) struct Events {
 impl Events {
     /// A backlog of at most `entries` events and `bytes` of them.
     pub fn new(entries: usize, bytes: usize) -> Self {
+        // Ids go on from the start time in microseconds, so an id a client kept from an
+        // earlier run of the simulator is older than any of this run's, and gets a `resync`.
+        let first = (crate::clock::system_ms().max(0) as u64).saturating_mul(1000);
         Events {
             on: AtomicBool::new(false),
             muted: AtomicUsize::new(0),
-            backlog: Ring::bounded(entries.max(1), bytes, |b| b.len() + ENTRY_OVERHEAD),
+            backlog: Ring::bounded(entries.max(1), bytes, |b: &Bytes| b.len() + ENTRY_OVERHEAD)
+                .first_id(first),
             published: Notify::new(),
             subscribers: AtomicUsize::new(0),
             closing: CancellationToken::new(),
@@ -172,9 +179,17 @@ impl Events {
 
     /// Runs `f` with no event recorded but the one `after` builds, published when `f` is done.
     pub fn muted<'a, T>(&self, f: impl FnOnce() -> T, after: impl FnOnce() -> Change<'a>) -> T {
+        /// Unmutes when dropped, also when `f` panics.
+        struct Unmute<'e>(&'e AtomicUsize);
+        impl Drop for Unmute<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         self.muted.fetch_add(1, Ordering::AcqRel);
+        let unmute = Unmute(&self.muted);
         let out = f();
-        self.muted.fetch_sub(1, Ordering::AcqRel);
+        drop(unmute);
         self.publish(after);
         out
     }
@@ -251,7 +266,7 @@ impl Events {
             events.pump(next, tx).await;
             events.subscribers.fetch_sub(1, Ordering::Relaxed);
         });
-        EventStream { rx }
+        EventStream { rx, _hold: None }
     }
 
     /// Open streams.
@@ -262,7 +277,7 @@ impl Events {
     /// Feeds one subscriber from event `next` on until it goes away or the server stops.
     async fn pump(&self, mut next: u64, tx: mpsc::Sender<Bytes>) {
         let hello = Bytes::from_static(b"retry: 1000\n: bland-sms-sim events\n\n");
-        if tx.send(hello).await.is_err() {
+        if !self.send(&tx, hello).await {
             return;
         }
         if next > self.backlog.next_id() {
@@ -279,7 +294,7 @@ impl Events {
             while next < self.backlog.next_id() {
                 match self.backlog.get(next) {
                     Some(frame) => {
-                        if tx.send(frame).await.is_err() {
+                        if !self.send(&tx, frame).await {
                             return;
                         }
                         next += 1;
@@ -299,7 +314,7 @@ impl Events {
                 _ = tx.closed() => return,
                 _ = self.closing.cancelled() => return,
                 _ = tokio::time::sleep(KEEP_ALIVE) => {
-                    if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    if !self.send(&tx, Bytes::from_static(b": keep-alive\n\n")).await {
                         return;
                     }
                 }
@@ -314,9 +329,17 @@ impl Events {
             "{{\"type\":\"resync\",\"next_id\":{next},\"message\":\"events were dropped from \
              the backlog before this subscriber read them: read the state again\"}}"
         );
-        tx.send(Bytes::from(format!("data: {json}\n\n")))
+        self.send(tx, Bytes::from(format!("data: {json}\n\n")))
             .await
-            .is_ok()
+    }
+
+    /// Hands a frame to the connection; false when the subscriber has gone or the server is
+    /// stopping (a subscriber that stopped reading cannot hold up the shutdown).
+    async fn send(&self, tx: &mpsc::Sender<Bytes>, frame: Bytes) -> bool {
+        tokio::select! {
+            sent = tx.send(frame) => sent.is_ok(),
+            _ = self.closing.cancelled() => false,
+        }
     }
 }
 
@@ -334,6 +357,15 @@ fn frame(id: u64, json: &[u8]) -> Bytes {
 /// The body of a `GET /_sim/events` answer: the frames its task sends.
 pub(crate) struct EventStream {
     rx: mpsc::Receiver<Bytes>,
+    /// Kept for as long as the stream is open (the server's note that its connection is busy).
+    _hold: Option<Box<dyn Send + Sync>>,
+}
+
+impl EventStream {
+    /// Keeps `x` until the stream is dropped.
+    pub fn hold(&mut self, x: impl Send + Sync + 'static) {
+        self._hold = Some(Box::new(x));
+    }
 }
 
 impl hyper::body::Body for EventStream {
@@ -371,6 +403,11 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_left_behind_is_told_and_goes_on_from_the_oldest_kept() {
         let events = Arc::new(Events::new(50, usize::MAX));
+        let first = events.backlog.next_id();
+        assert!(
+            first > 1_700_000_000_000_000,
+            "ids start from the time in µs"
+        );
         let mut stream = events.subscribe(None);
         assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
         // The subscriber reads nothing while 500 events are published: none of them waits.
@@ -379,11 +416,9 @@ mod tests {
         }
         assert_eq!(events.size().0, 50);
         let resync = next_frame(&mut stream).await;
-        assert!(
-            resync.starts_with("data: {\"type\":\"resync\",\"next_id\":451,"),
-            "{resync}"
-        );
-        for id in 451..=500 {
+        let expect = format!("data: {{\"type\":\"resync\",\"next_id\":{},", first + 450);
+        assert!(resync.starts_with(&expect), "{resync}");
+        for id in first + 450..first + 500 {
             let f = next_frame(&mut stream).await;
             assert_eq!(
                 f,
@@ -391,7 +426,8 @@ mod tests {
             );
         }
         events.publish(|| Change::NumberUpdated { phone_number: "+1" });
-        assert!(next_frame(&mut stream).await.starts_with("id: 501\n"));
+        let next = format!("id: {}\n", first + 500);
+        assert!(next_frame(&mut stream).await.starts_with(&next));
         // Stopping the server ends the stream.
         events.close();
         assert!(stream.frame().await.is_none());
@@ -408,7 +444,10 @@ mod tests {
         );
         assert_eq!(
             next_frame(&mut stream).await,
-            "id: 1\ndata: {\"type\":\"reset\",\"cause\":\"state\"}\n\n"
+            format!(
+                "id: {}\ndata: {{\"type\":\"reset\",\"cause\":\"state\"}}\n\n",
+                events.backlog.next_id() - 1
+            )
         );
     }
 }

@@ -38,6 +38,14 @@ impl<T: Clone> Ring<T> {
         }
     }
 
+    /// This ring with its ids starting at `first` (until a [`Ring::clear`]).
+    pub fn first_id(self, first: u64) -> Self {
+        let first = first.max(1);
+        self.next.store(first, Ordering::Relaxed);
+        self.oldest.store(first, Ordering::Relaxed);
+        self
+    }
+
     pub fn enabled(&self) -> bool {
         self.cap > 0
     }

@@ -63,6 +63,8 @@ enum Route {
     SimRecordReplay,
     SimEvents,
     SimUi,
+    SimConversations,
+    SimConversation,
 }
 
 impl Route {
@@ -113,6 +115,8 @@ impl Route {
             SimRecordReplay => "GET /_sim/conversations/{id}/replay",
             SimEvents => "GET /_sim/events",
             SimUi => "GET /_sim/ui",
+            SimConversations => "GET /_sim/conversations",
+            SimConversation => "GET /_sim/conversations/{id}",
         }
     }
 
@@ -203,6 +207,8 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
             with(id, pick(method, [(M::GET, R::SimRecordReplay)]))
         }
         ["_sim", "events"] => one(M::GET, R::SimEvents),
+        ["_sim", "conversations"] => one(M::GET, R::SimConversations),
+        ["_sim", "conversations", id] => with(id, pick(method, [(M::GET, R::SimConversation)])),
         ["_sim", "ui"] => one(M::GET, R::SimUi),
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
@@ -383,8 +389,10 @@ async fn dispatch(
             Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
         }
         Route::SimRemoveFault => admin::remove_fault(app, id),
-        Route::SimEvents => admin::events(req),
+        Route::SimEvents => admin::events(app, req),
         Route::SimUi => Ok(admin::ui()),
+        Route::SimConversations => admin::conversations(app, req),
+        Route::SimConversation => admin::conversation(app, id),
     }
 }
 

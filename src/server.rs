@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::Either;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -97,6 +98,7 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
     });
     let tracker = TaskTracker::new();
     let stopping = CancellationToken::new();
+    let abort = CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -111,7 +113,8 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
             Ok((stream, _)) => {
                 // Counted before its task runs, so the next `make_room` sees it.
                 let (id, slot) = conns.open(&stopping);
-                tracker.spawn(serve(app.clone(), stream, conns.clone(), id, slot));
+                let abort = abort.clone();
+                tracker.spawn(serve(app.clone(), stream, conns.clone(), (id, slot), abort));
             }
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.
@@ -129,11 +132,37 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
         .is_err()
     {
         tracing::warn!("in-flight requests did not finish within the grace period");
+        // Whatever is left (a client that stopped reading an answer) is cut off, so no
+        // connection outlives the server.
+        abort.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
     }
 }
 
-/// Serves one connection until it closes, is closed to make room, or the server stops.
-async fn serve(app: App, stream: TcpStream, conns: Arc<Connections>, id: u64, slot: Arc<Slot>) {
+/// A connection's busy mark, held by an open event stream and lifted when it drops.
+struct Busy {
+    slot: Arc<Slot>,
+    conns: Arc<Connections>,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.slot
+            .idle_since
+            .store(self.conns.now(), Ordering::Release);
+        self.slot.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serves one connection (`id` in `conns`) until it closes, is closed to make room, or the
+/// server stops; `abort` cuts it off when it has not finished by the end of the grace period.
+async fn serve(
+    app: App,
+    stream: TcpStream,
+    conns: Arc<Connections>,
+    (id, slot): (u64, Arc<Slot>),
+    abort: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     let header_timeout = Duration::from_millis(app.config.keep_alive_timeout_ms);
     let service = {
@@ -142,7 +171,18 @@ async fn serve(app: App, stream: TcpStream, conns: Arc<Connections>, id: u64, sl
             let (app, slot, conns) = (app.clone(), slot.clone(), conns.clone());
             slot.busy.fetch_add(1, Ordering::AcqRel);
             async move {
-                let answer = routes::handle(app, req).await;
+                let mut answer = routes::handle(app, req).await;
+                if let Ok(response) = &mut answer {
+                    if let Either::Right(stream) = response.body_mut() {
+                        // An event stream keeps its connection busy for as long as it is open,
+                        // so the connection cap never picks it as idle.
+                        slot.busy.fetch_add(1, Ordering::AcqRel);
+                        stream.hold(Busy {
+                            slot: slot.clone(),
+                            conns: conns.clone(),
+                        });
+                    }
+                }
                 slot.idle_since.store(conns.now(), Ordering::Release);
                 slot.busy.fetch_sub(1, Ordering::AcqRel);
                 answer
@@ -159,7 +199,10 @@ async fn serve(app: App, stream: TcpStream, conns: Arc<Connections>, id: u64, sl
         ended = conn.as_mut() => ended,
         _ = slot.close.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = abort.cancelled() => Ok(()),
+            }
         }
     };
     if let Err(e) = ended {

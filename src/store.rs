@@ -445,13 +445,23 @@ impl Store {
         }
         let slot = Slot::new(make());
         let (id, row) = (slot.id.clone(), slot.row.clone());
-        self.inner.events.created(&slot);
         self.inner.conversations.insert(id.clone(), slot);
         *pair = id.clone();
+        // Told once it can be read, and before the pair's next request can change it.
+        self.told_created(&id);
         drop(pair);
         self.account_mut(account).conversations.push(row);
         self.adjust_conversation_count(agent, 1);
         (id.to_string(), true)
+    }
+
+    /// Publishes a stored conversation's `conversation.created` (and its messages).
+    fn told_created(&self, id: &str) {
+        if self.inner.events.enabled() {
+            if let Some(c) = self.inner.conversations.get(id) {
+                self.inner.events.created(&c);
+            }
+        }
     }
 
     /// Makes conversation `id` (owned by `account`) its pair's current one, atomically: under
@@ -598,11 +608,11 @@ impl Store {
                 .is_some_and(|c| c.is_active);
         let slot = Slot::new(conv);
         let row = slot.row.clone();
-        self.inner.events.created(&slot);
         self.inner.conversations.insert(id.clone(), slot);
         if !keep {
             *pair = id.clone();
         }
+        self.told_created(&id);
         drop(pair);
         self.account_mut(&account).conversations.push(row);
         self.adjust_conversation_count(&agent, 1);

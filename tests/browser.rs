@@ -9,6 +9,7 @@
 #[path = "it/support.rs"]
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,10 +24,12 @@ use support::*;
 
 const WHY: &str = "needs chromium and chromedriver; .ci/run installs them";
 
-/// A chromedriver on a free loopback port, stopped when dropped.
+/// A chromedriver on a free loopback port and the one browser profile its session uses; both
+/// are stopped when dropped, also when a test fails midway.
 struct Driver {
     child: Child,
     url: String,
+    profile: PathBuf,
 }
 
 impl Driver {
@@ -42,12 +45,15 @@ impl Driver {
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, which Chromium joins: one signal stops them all.
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("{bin} does not start ({e}): {WHY}"));
         // Stopped by `Drop` on every path from here.
         let driver = Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profile: tempdir("chromium-profile"),
         };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -64,7 +70,7 @@ impl Driver {
     /// A headless Chromium session that touches nothing but loopback.
     async fn browser(&self, width: u32, height: u32) -> Client {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let profile = tempdir("chromium-profile");
+        let profile = &self.profile;
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": binary,
@@ -114,8 +120,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // A browser process that left the group still names its profile.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &self.profile.display().to_string()])
+            .status();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -141,15 +153,25 @@ async fn shoot(client: &Client, name: &str) {
     std::fs::write(screenshots().join(name), png).unwrap();
 }
 
+/// `attr` (or the text, for `None`) of every element `css` matches, read in one step (a live
+/// update between finding and reading cannot leave a stale element).
+async fn read_all(client: &Client, css: &str, attr: Option<&str>) -> Vec<String> {
+    let v = client
+        .execute(
+            "const [css, attr] = arguments; return [...document.querySelectorAll(css)]\
+               .map(e => attr ? e.getAttribute(attr) : e.innerText);",
+            vec![json!(css), json!(attr)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
 /// Waits (up to 10 s) until `css` matches at least `n` elements; returns their texts.
 async fn wait_count(client: &Client, css: &str, n: usize) -> Vec<String> {
     for _ in 0..200 {
-        let found = client.find_all(Locator::Css(css)).await.unwrap();
-        if found.len() >= n {
-            let mut texts = Vec::new();
-            for e in found {
-                texts.push(e.text().await.unwrap());
-            }
+        let texts = read_all(client, css, None).await;
+        if texts.len() >= n {
             return texts;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -187,14 +209,21 @@ async fn type_and_send(client: &Client, input: &str, button: &str, text: &str) {
         .unwrap();
 }
 
+/// Clicks the element `css` matches, waiting (up to 10 s) for it, and trying again when a live
+/// update replaced it between finding and clicking.
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    let mut last = None;
+    for _ in 0..200 {
+        match client.find(Locator::Css(css)).await {
+            Ok(e) => match e.click().await {
+                Ok(()) => return,
+                Err(err) => last = Some(err),
+            },
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css}: {last:?}");
 }
 
 #[tokio::test]
@@ -323,11 +352,31 @@ async fn a_person_plays_the_user_and_a_human_agent_and_watches_it_live() {
     assert!(opened.contains(signature), "the signature is shown");
     assert!(opened.contains("#1 2026-01-01 12:05:00Z → 200"), "{opened}");
     shoot(&client, "webhook.png").await;
+    let open_id = read_all(&client, "[data-testid=webhook-item][open]", Some("data-id")).await;
+    // A live update redraws the list; the opened delivery stays open.
+    let (status, _) = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": "Still me", "sender": "HUMAN"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    wait_count(&client, "[data-testid=thread-message]", 5).await;
+    wait_count(&client, "[data-testid=webhook-item]", 6).await;
+    assert_eq!(
+        read_all(&client, "[data-testid=webhook-item][open]", Some("data-id")).await,
+        open_id
+    );
 
     // A reload opens the same thread.
     client.refresh().await.unwrap();
-    let thread = wait_count(&client, "[data-testid=thread-message]", 4).await;
+    let thread = wait_count(&client, "[data-testid=thread-message]", 5).await;
     assert!(thread[3].starts_with("A person here"), "{thread:?}");
+    // The selection is marked for the eye and for assistive technology.
+    assert_eq!(
+        read_all(&client, "[aria-current=true]", Some("data-testid")).await,
+        ["number-item", "conversation-item"]
+    );
     // Reported, not asserted (timing belongs in benchmarks): the page's first paint on reload.
     let paint: Value = client
         .execute(
@@ -339,21 +388,40 @@ async fn a_person_plays_the_user_and_a_human_agent_and_watches_it_live() {
         .unwrap();
     eprintln!("first contentful paint after a reload: {paint} ms");
 
+    // Deleted elsewhere while selected: the page lets go of it (without asking for it again).
+    let (status, _) = sim
+        .delete(&format!("/v1/sms/conversations/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    wait_text(
+        &client,
+        "#thread-title",
+        "New conversation with +15550002222",
+    )
+    .await;
+    assert!(read_all(&client, "[data-testid=thread-message]", None)
+        .await
+        .is_empty());
+    // And a reset while one is selected.
+    sim.text(USER, AGENT, "again").await;
+    click(&client, "[data-testid=conversation-item]").await;
+    wait_count(&client, "[data-testid=thread-message]", 2).await;
+    let (status, _) = sim.sim(hyper::Method::POST, "/_sim/reset", None).await;
+    assert_eq!(status, 200);
+    wait_text(
+        &client,
+        "#thread-title",
+        "New conversation with +15550002222",
+    )
+    .await;
+
     let errors = driver.console_errors(&client).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     client.close().await.unwrap();
 }
 
 async fn senders(client: &Client) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in client
-        .find_all(Locator::Css("[data-testid=thread-message]"))
-        .await
-        .unwrap()
-    {
-        out.push(e.attr("data-sender").await.unwrap().unwrap_or_default());
-    }
-    out
+    read_all(client, "[data-testid=thread-message]", Some("data-sender")).await
 }
 
 #[tokio::test]

@@ -42,7 +42,21 @@ pub(crate) fn ui() -> Reply {
 
 /// `GET /_sim/events`: the event stream, after the `Last-Event-ID` header (or the
 /// `last_event_id` query parameter) when one is given.
-pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
+pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let most = crate::events::MAX_SUBSCRIBERS
+        .min(app.config.max_connections / 2)
+        .max(1);
+    if app.events.subscribers() >= most {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_SUBSCRIBERS",
+            format!(
+                "{most} event streams are open, the most this simulator serves at once (at most \
+                 {} and half of --max-connections): close one, or raise --max-connections",
+                crate::events::MAX_SUBSCRIBERS
+            ),
+        ));
+    }
     let given = req.header("last-event-id").map(str::to_owned).or_else(|| {
         req.query_pairs()
             .into_iter()
@@ -59,6 +73,37 @@ pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
         })?),
     };
     Ok(Reply::events(last))
+}
+
+/// `GET /_sim/conversations?agent_number=N&limit=100`: a number's conversations, newest first,
+/// as `GET /v1/sms/conversations` lists them (the UI reads them here, so it trips no fault
+/// rule and fills no journal).
+pub(crate) fn conversations(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let q = req.query_pairs();
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let agent = get("agent_number").ok_or_else(|| {
+        ApiError::missing("agent_number is required: the number whose conversations to list")
+    })?;
+    let number = app.store.number(&agent).ok_or_else(|| unowned(&agent))?;
+    let limit = get("limit").unwrap_or_else(|| "100".into());
+    let filters = json!([{"field": "agent_number", "operator": "eq", "value": agent}]);
+    let pairs = [
+        ("filters", filters.to_string()),
+        ("sortBy", "created_at".into()),
+        ("sortDir", "desc".into()),
+        ("pageSize", limit),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    crate::api::list::list_with(app, req, &number.owner, &pairs)
+}
+
+/// `GET /_sim/conversations/{id}`: a conversation of any account, as
+/// `GET /v1/sms/conversations/{id}` shows it.
+pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
+    app.store
+        .read_conversation(None, id, |c| c.detail_body())
+        .map(Reply::document)
+        .ok_or_else(ApiError::conversation_not_found)
 }
 
 pub(crate) fn health() -> Reply {

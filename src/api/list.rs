@@ -238,7 +238,18 @@ impl ListQuery {
 }
 
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    let query = ListQuery::parse(req, &req.query_pairs())?;
+    list_with(app, req, key, &req.query_pairs())
+}
+
+/// [`list`] with the query parameters `q` (the UI's view lists a number's conversations
+/// through it).
+pub(crate) fn list_with(
+    app: &App,
+    req: &Req,
+    key: &str,
+    q: &[(String, String)],
+) -> Result<Reply, ApiError> {
+    let query = ListQuery::parse(req, q)?;
     let (total, page_ids) = query.run(app, key);
     // Only the rows of the page are rendered.
     let data: Vec<Value> = page_ids
