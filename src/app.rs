@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     pub metrics: Arc<Metrics>,
     /// What changed, for `GET /_sim/events`.
     pub events: Arc<Events>,
+    /// The legacy `POST /v1/sms/register`'s registrations.
+    pub registrations: crate::model::Registrations,
     /// Serializes `advance` and `reset` (control calls only, never the API paths).
     pub control: tokio::sync::Mutex<()>,
 }
@@ -137,6 +139,7 @@ impl App {
             scenarios: ArcSwap::from_pointee(scenarios),
             fixtures,
             config,
+            registrations: Default::default(),
             control: tokio::sync::Mutex::new(()),
         }));
         crate::snapshot::load(&app, &app.fixtures);
@@ -239,6 +242,7 @@ impl App {
 
     /// Timers, conversations, numbers, accounts, remembered answers; the clock to its start.
     fn clear_state(&self) {
+        self.registrations.clear();
         self.timers.clear();
         self.store.clear();
         self.idempotency.clear();

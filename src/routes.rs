@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admin;
-use crate::api::{analyze, conversations, handoff, list, numbers, send, webhooks};
+use crate::api::{analyze, conversations, handoff, legacy, list, numbers, send, webhooks};
 use crate::app::App;
 use crate::body::{read_limited, Body, Reply, Subscribe};
 use crate::error::ApiError;
@@ -36,6 +36,13 @@ enum Route {
     Resume,
     End,
     WebhookLog,
+    LegacyUpdate,
+    LegacyWebhookUpdate,
+    LegacyMessagesGet,
+    LegacyClear,
+    LegacyToggle,
+    LegacyRegister,
+    LegacyRegisterStatus,
     SimHealth,
     SimReset,
     SimNumbers,
@@ -88,6 +95,13 @@ impl Route {
             Resume => "POST /v1/sms/conversations/{id}/resume",
             End => "POST /v1/sms/conversations/{id}/end",
             WebhookLog => "GET /v1/sms/conversations/{id}/webhook",
+            LegacyUpdate => "POST /v1/sms/update",
+            LegacyWebhookUpdate => "POST /v1/sms/webhook/update",
+            LegacyMessagesGet => "POST /v1/sms/messages/get",
+            LegacyClear => "POST /v1/sms/clear",
+            LegacyToggle => "POST /v1/sms/toggle",
+            LegacyRegister => "POST /v1/sms/register",
+            LegacyRegisterStatus => "POST /v1/sms/register/status",
             SimHealth => "GET /_sim/health",
             SimReset => "POST /_sim/reset",
             SimNumbers => "GET /_sim/numbers",
@@ -139,6 +153,13 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["v1", "sms", "send"] => one(M::POST, R::Send),
         ["v1", "sms", "create"] => one(M::POST, R::Create),
         ["v1", "sms", "analyze"] => one(M::POST, R::Analyze),
+        ["v1", "sms", "update"] => one(M::POST, R::LegacyUpdate),
+        ["v1", "sms", "webhook", "update"] => one(M::POST, R::LegacyWebhookUpdate),
+        ["v1", "sms", "messages", "get"] => one(M::POST, R::LegacyMessagesGet),
+        ["v1", "sms", "clear"] => one(M::POST, R::LegacyClear),
+        ["v1", "sms", "toggle"] => one(M::POST, R::LegacyToggle),
+        ["v1", "sms", "register"] => one(M::POST, R::LegacyRegister),
+        ["v1", "sms", "register", "status"] => one(M::POST, R::LegacyRegisterStatus),
         ["v1", "sms", "conversations"] => one(M::GET, R::ListConversations),
         ["v1", "sms", "conversations", "webhooks", "resend"] => one(M::POST, R::Resend),
         ["v1", "sms", "conversations", id] => with(
@@ -354,6 +375,13 @@ async fn dispatch(
         }
         Route::End => handoff::end(app, req, key, id),
         Route::WebhookLog => webhooks::log(app, key, id),
+        Route::LegacyUpdate => legacy::update(app, req, key),
+        Route::LegacyWebhookUpdate => legacy::webhook_update(app, req, key),
+        Route::LegacyMessagesGet => legacy::messages_get(app, req, key),
+        Route::LegacyClear => legacy::clear(app, req, key),
+        Route::LegacyToggle => legacy::toggle(app, req, key),
+        Route::LegacyRegister => legacy::register(app, req, key),
+        Route::LegacyRegisterStatus => legacy::register_status(app, req, key),
         Route::SimHealth => Ok(admin::health()),
         Route::SimReset => Ok(admin::reset(app).await),
         Route::SimNumbers => Ok(admin::numbers(app)),

@@ -49,6 +49,9 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
                     n.inbound_id,
                 )
                 .expect("parse lists each number once, and load runs on an empty store");
+            if n.human_mode {
+                store.with_number_mut(&a.api_key, &n.phone_number, |r| r.human_mode = true);
+            }
         }
     }
     if let Some(s) = &f.saved {
@@ -131,6 +134,9 @@ pub(crate) fn number_doc(n: &NumberRecord) -> Value {
     }
     v["imessage"] = json!(n.imessage);
     v["inbound_id"] = json!(n.inbound_id);
+    if n.human_mode {
+        v["human_mode"] = json!(true);
+    }
     for ch in [Channel::Sms, Channel::Whatsapp, Channel::Imessage] {
         if let Some(c) = n.config(ch) {
             v[ch.config_key()] = serde_json::to_value(c).expect("a config serializes");

@@ -323,6 +323,7 @@ impl Store {
                     whatsapp_config: None,
                     imessage_config: None,
                     conversation_count: 0,
+                    human_mode: false,
                 });
             if entry.owner != key {
                 return Err(ProvisionError::OwnedByAnother);

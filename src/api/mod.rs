@@ -7,6 +7,7 @@ pub(crate) mod analyze;
 pub(crate) mod conversations;
 pub(crate) mod filter;
 pub(crate) mod handoff;
+pub(crate) mod legacy;
 pub(crate) mod list;
 pub(crate) mod numbers;
 pub(crate) mod send;

@@ -38,6 +38,26 @@ struct UpdateTarget {
 /// Merges the body into the number's config for the channel; nothing changes on an error.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
+    let (phone, channel, json_cfg) = apply_update(app, req, key)?;
+    let mut data = Map::new();
+    data.insert(
+        "message".into(),
+        json!(format!(
+            "{} config updated for number {phone}",
+            channel.label()
+        )),
+    );
+    data.insert(channel.config_key().into(), json_cfg);
+    Ok(Reply::ok(Value::Object(data)))
+}
+
+/// The update itself (the legacy `/v1/sms/update` and `/webhook/update` make it too): the
+/// number, the channel and the merged config as shown.
+pub(crate) fn apply_update(
+    app: &App,
+    req: &Req,
+    key: &str,
+) -> Result<(String, Channel, Value), ApiError> {
     let (b, config): (UpdateTarget, ConfigPatch) = req.json2()?;
     let phone = b.phone_number.filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
@@ -59,14 +79,5 @@ pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
             *n.config_mut(channel) = Some(Arc::new(merged))
         })
         .ok_or_else(|| ApiError::number_not_found(&phone))?;
-    let mut data = Map::new();
-    data.insert(
-        "message".into(),
-        json!(format!(
-            "{} config updated for number {phone}",
-            channel.label()
-        )),
-    );
-    data.insert(channel.config_key().into(), json_cfg);
-    Ok(Reply::ok(Value::Object(data)))
+    Ok((phone, channel, json_cfg))
 }

@@ -9,7 +9,9 @@ use super::{is_start, is_stop, Ctx, Effects};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::event::Status;
-use crate::model::{Conversation, EndKind, Message, NumberRecord, Sender, TimingOverrides};
+use crate::model::{
+    Conversation, EndKind, HandoffSource, Message, NumberRecord, Sender, TimingOverrides,
+};
 use crate::scenario::Selector;
 use crate::validation::{check_timeouts, Channel};
 
@@ -226,6 +228,7 @@ pub(crate) async fn inbound(
 ) -> Result<Inbound, ApiError> {
     let opted_out = app.store.is_opted_out(&number.phone_number, user);
     let restart = number.effective_config(channel).restart_after_end_call;
+    let human_mode = number.human_mode;
     let id = open(
         app,
         &Opening {
@@ -251,6 +254,10 @@ pub(crate) async fn inbound(
                 let store = &ctx.app.store;
                 store.set_opted_out(&c.agent_number, &c.user_number, false);
             }
+        } else if c.is_active && c.handoff.is_none() && human_mode {
+            // Legacy human mode: the text goes to a human, the agent stays silent.
+            let reason = Some(crate::model::HUMAN_MODE_REASON.to_string());
+            ctx.start_handoff(c, reason, Map::new(), HandoffSource::Api, None);
         } else if c.is_active && c.handoff.is_none() {
             ctx.arm_timer(c);
             ctx.user_turn(c, &text);

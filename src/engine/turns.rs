@@ -218,10 +218,10 @@ impl Vars for TurnVars<'_> {
         Some(match name {
             "objective" => return self.c.objective.as_deref().map(String::from),
             "message" => self.text.map(String::from).or_else(|| {
-                self.c
-                    .visible_messages()
-                    .filter(|m| m.sender == Sender::User)
-                    .last()
+                // The agent's context: what a legacy `clear` left.
+                self.c.messages[(self.c.context_from as usize).min(self.c.messages.len())..]
+                    .iter()
+                    .rfind(|m| m.sender == Sender::User && !m.deleted)
                     .map(|m| m.message.to_string())
             })?,
             "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),

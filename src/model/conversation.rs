@@ -437,6 +437,9 @@ pub struct Conversation {
     pub turns: u64,
     /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
     pub objective: Option<Box<str>>,
+    /// `messages[..context_from]` are out of the agent's context (legacy `POST /v1/sms/clear`):
+    /// still stored and shown, but no longer what the agent reads.
+    pub context_from: u32,
 }
 
 impl Default for Conversation {
@@ -480,6 +483,7 @@ impl Default for Conversation {
             status_delivery: None,
             turns: 0,
             objective: None,
+            context_from: 0,
         }
     }
 }

@@ -3,9 +3,11 @@
 
 mod conversation;
 mod number;
+mod registration;
 mod row;
 mod view;
 
 pub use conversation::*;
 pub use number::*;
+pub use registration::{Registration, Registrations, FAILING_EIN};
 pub use row::Row;

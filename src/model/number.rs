@@ -295,7 +295,13 @@ pub struct NumberRecord {
     pub whatsapp_config: Option<Arc<NumberConfig>>,
     pub imessage_config: Option<Arc<NumberConfig>>,
     pub conversation_count: u64,
+    /// Legacy `POST /v1/sms/toggle {on:true}`: the agent stays silent and every conversation
+    /// goes to a human.
+    pub human_mode: bool,
 }
+
+/// The handoff reason of a conversation handed over by human mode.
+pub const HUMAN_MODE_REASON: &str = "Human mode is on for this number (POST /v1/sms/toggle)";
 
 impl NumberRecord {
     /// A number nobody owns yet, as `key` would get it under `--auto-provision`: `inbound_id` 0,
@@ -311,6 +317,7 @@ impl NumberRecord {
             whatsapp_config: None,
             imessage_config: None,
             conversation_count: 0,
+            human_mode: false,
         }
     }
     pub fn config(&self, channel: Channel) -> Option<&NumberConfig> {

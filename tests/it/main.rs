@@ -13,6 +13,7 @@ mod events;
 mod handoff;
 mod harness;
 mod idempotency;
+mod legacy;
 mod list;
 mod newcomer;
 mod numbers;

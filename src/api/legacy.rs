@@ -1,0 +1,216 @@
+//! The legacy endpoints (§3.18) older clients still call, mapped onto today's state. They
+//! answer in their own documented shape (`{"status": …}`), not in the envelope; their errors
+//! use the envelope, as every other endpoint's do.
+//! - `/update` and `/webhook/update` are `number/update` (the prompt is the config's
+//!   `objective`; the webhook its `webhook`);
+//! - `/messages/get` reads the pair's latest conversation, `/clear` takes its messages out of
+//!   the agent's context without deleting them;
+//! - `/toggle` turns the number's human mode on (every conversation is handed to a human, and
+//!   the agent stays silent) or off (they go back to the agent);
+//! - `/register` and `/register/status` keep an A2P brand registration that is `pending` for
+//!   ten minutes of simulator time, then `approved` (or `failed` for `ein` `000000000`).
+
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{agent_number, numbers};
+use crate::app::App;
+use crate::body::Reply;
+use crate::engine;
+use crate::error::ApiError;
+use crate::model::{HandoffSource, Registration, FAILING_EIN, HUMAN_MODE_REASON};
+use crate::req::Req;
+use crate::validation::e164;
+
+fn status(body: Value) -> Reply {
+    Reply::new(StatusCode::OK, body)
+}
+
+/// `POST /v1/sms/update {phone_number, channel?, prompt, ignore_keywords?, temperature?}`.
+pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    numbers::apply_update(app, req, key)?;
+    Ok(status(json!({"status": "Prompt updated"})))
+}
+
+/// `POST /v1/sms/webhook/update {phone_number, webhook}`.
+pub(crate) fn webhook_update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let given = req.json_object()?;
+    if given.get("webhook").is_none() {
+        return Err(ApiError::missing(
+            "webhook is required: the URL to send this number's webhooks to (null removes it)",
+        ));
+    }
+    numbers::apply_update(app, req, key)?;
+    Ok(status(json!({"status": "success"})))
+}
+
+#[derive(Deserialize)]
+struct PairBody {
+    to: Option<String>,
+    from: Option<String>,
+}
+
+/// The (agent, user) pair of a `{to, from}` body, in either order: the agent number is the one
+/// the key owns.
+fn pair(app: &App, req: &Req, key: &str) -> Result<(String, String), ApiError> {
+    let b: PairBody = req.json()?;
+    let (Some(to), Some(from)) = (b.to, b.from) else {
+        return Err(ApiError::missing(
+            "Missing required fields: to and from (the agent's number and the user's, in \
+             either order)",
+        ));
+    };
+    e164("to", &to)?;
+    e164("from", &from)?;
+    let owned = |p: &str| app.store.number(p).is_some_and(|n| n.owner == key);
+    if owned(&to) {
+        Ok((to, from))
+    } else if owned(&from) {
+        Ok((from, to))
+    } else {
+        Err(ApiError::number_not_found(&to))
+    }
+}
+
+/// `POST /v1/sms/messages/get {to, from}`: `{"messages": "<JSON array>"}` (a string, as the
+/// legacy page shows), the pair's latest conversation's messages; `"[]"` without one.
+pub(crate) fn messages_get(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let (agent, user) = pair(app, req, key)?;
+    let messages: Vec<Value> = app
+        .store
+        .pair_latest(&agent, &user)
+        .and_then(|id| {
+            app.store.read_conversation(Some(key), &id, |c| {
+                c.visible_messages()
+                    .map(|m| m.to_json(&c.user_number, &c.agent_number))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    let text = serde_json::to_string(&messages).expect("messages serialize");
+    Ok(status(json!({"messages": text})))
+}
+
+/// `POST /v1/sms/clear {to, from}`: the pair's messages leave the agent's context (they stay
+/// stored and shown); `count` is how many did.
+pub(crate) fn clear(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let (agent, user) = pair(app, req, key)?;
+    let count = app
+        .store
+        .pair_latest(&agent, &user)
+        .and_then(|id| {
+            app.store.with_conversation(Some(key), &id, |c| {
+                let from = (c.context_from as usize).min(c.messages.len());
+                let n = c.messages[from..].iter().filter(|m| !m.deleted).count();
+                c.context_from = c.messages.len() as u32;
+                n
+            })
+        })
+        .unwrap_or(0);
+    Ok(status(json!({"status": "success", "count": count})))
+}
+
+#[derive(Deserialize)]
+struct ToggleBody {
+    phone_number: Option<String>,
+    on: Option<Value>,
+}
+
+/// `POST /v1/sms/toggle {phone_number, on}`: human mode on hands every active conversation of
+/// the number to a human and keeps the agent silent; off gives them back.
+pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let b: ToggleBody = req.json()?;
+    let phone = b.phone_number.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
+    })?;
+    e164("phone_number", &phone)?;
+    let on = match b.on {
+        Some(Value::Bool(on)) => on,
+        _ => return Err(ApiError::invalid("`on` is required: true or false")),
+    };
+    agent_number(app, key, &phone)?;
+    app.store
+        .with_number_mut(key, &phone, |n| n.human_mode = on)
+        .ok_or_else(|| ApiError::number_not_found(&phone))?;
+    for id in app.store.conversation_ids(key) {
+        let mine = app
+            .store
+            .read_conversation(Some(key), &id, |c| c.agent_number == phone && c.is_active);
+        if mine != Some(true) {
+            continue;
+        }
+        // A conversation deleted meanwhile is skipped.
+        let _ = engine::apply(app, Some(key), &id, |ctx, c| {
+            if on {
+                let reason = Some(HUMAN_MODE_REASON.to_string());
+                ctx.start_handoff(c, reason, Map::new(), HandoffSource::Api, None);
+            } else {
+                ctx.end_handoff(c, None);
+            }
+        });
+    }
+    let what = if on { "on" } else { "off" };
+    Ok(status(
+        json!({"status": format!("Turned human mode {what}")}),
+    ))
+}
+
+/// `POST /v1/sms/register {…the A2P brand form…}`: a registration, `pending` at first.
+pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let form = req.json_object()?;
+    let text = |k: &str| form.get(k).and_then(Value::as_str).map(str::to_owned);
+    let brand_type = text("brandType")
+        .or_else(|| text("brand_type"))
+        .unwrap_or_else(|| "STANDARD".into());
+    let id = app.store.ids().uuid();
+    let kept = app.registrations.add(
+        id.clone(),
+        Registration {
+            account: key.to_string(),
+            brand_type: brand_type.clone(),
+            created_at: app.now(),
+            fails: text("ein").as_deref() == Some(FAILING_EIN),
+        },
+    );
+    if !kept {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REGISTRATIONS",
+            "The simulator keeps 10,000 registrations; POST /_sim/reset to start over",
+        ));
+    }
+    Ok(status(
+        json!({"status": "pending", "registration_id": id, "brandType": brand_type}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    registration_id: Option<String>,
+}
+
+/// `POST /v1/sms/register/status {registration_id}`: `{status, brandType, failureReason}`.
+pub(crate) fn register_status(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let b: StatusBody = req.json()?;
+    let id = b
+        .registration_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("registration_id is required"))?;
+    let r = app.registrations.get(key, &id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "REGISTRATION_NOT_FOUND",
+            format!(
+                "No registration {id} on this account: use the registration_id that POST \
+                 /v1/sms/register answered"
+            ),
+        )
+    })?;
+    let (state, reason) = r.status(app.now());
+    Ok(status(json!({
+        "status": state,
+        "brandType": r.brand_type,
+        "failureReason": reason,
+    })))
+}

@@ -1,0 +1,243 @@
+//! The legacy endpoints (§3.18): their bodies and `{"status": …}` answers, mapped onto today's
+//! state.
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn number_config(sim: &Sim, phone: &str) -> Value {
+    let (_, list) = sim.get("/v1/sms/numbers").await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["phone_number"] == phone)
+        .expect("the number is listed")["sms_config"]
+        .clone()
+}
+
+#[tokio::test]
+async fn update_and_webhook_update_change_the_numbers_config() {
+    let sim = Sim::start().await;
+    let (status, headers, body) = sim
+        .full(
+            Method::POST,
+            "/v1/sms/update",
+            Some(KEY),
+            &[],
+            json!({"phone_number": AGENT, "channel": "sms", "prompt": "Be brief",
+                   "temperature": 0.5, "ignore_keywords": ["stop"]})
+            .to_string()
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "Prompt updated"}));
+    assert_eq!(
+        headers["x-bland-sim-warning"],
+        "ignored body field: ignore_keywords"
+    );
+    let cfg = number_config(&sim, AGENT).await;
+    assert_eq!(cfg["objective"], "Be brief");
+    assert_eq!(cfg["temperature"], 0.5);
+
+    let (status, body) = sim
+        .post(
+            "/v1/sms/webhook/update",
+            json!({"phone_number": AGENT, "webhook": "http://127.0.0.1:9/hooks"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "success"}));
+    assert_eq!(
+        number_config(&sim, AGENT).await["webhook"],
+        "http://127.0.0.1:9/hooks"
+    );
+    let (status, _) = sim
+        .post(
+            "/v1/sms/webhook/update",
+            json!({"phone_number": AGENT, "webhook": null}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(number_config(&sim, AGENT).await["webhook"], Value::Null);
+
+    let got = sim
+        .post("/v1/sms/webhook/update", json!({"phone_number": AGENT}))
+        .await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    let got = sim
+        .post(
+            "/v1/sms/webhook/update",
+            json!({"phone_number": AGENT, "webhook": "not a url"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let got = sim
+        .post(
+            "/v1/sms/update",
+            json!({"phone_number": "+15559999999", "prompt": "x"}),
+        )
+        .await;
+    assert_error(&got, 404, "INBOUND_NUMBER_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn messages_get_and_clear_read_and_trim_the_pairs_context() {
+    let sim = Sim::start().await;
+    let id = sim.text(USER, AGENT, "hello").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (to, from) in [(USER, AGENT), (AGENT, USER)] {
+        let (status, body) = sim
+            .post("/v1/sms/messages/get", json!({"to": to, "from": from}))
+            .await;
+        assert_eq!(status, 200);
+        let text = body["messages"]
+            .as_str()
+            .expect("a string, as the page shows");
+        let messages: Vec<Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0]["message"], "hello");
+        assert_eq!(messages[0]["sender"], "USER");
+        assert_eq!(messages[1]["sender"], "AGENT");
+    }
+    let (_, none) = sim
+        .post(
+            "/v1/sms/messages/get",
+            json!({"to": AGENT, "from": "+15550001112"}),
+        )
+        .await;
+    assert_eq!(none, json!({"messages": "[]"}));
+
+    let (status, body) = sim
+        .post("/v1/sms/clear", json!({"to": AGENT, "from": USER}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "success", "count": 2}));
+    // Out of the agent's context, not deleted.
+    assert_eq!(sim.conversation(&id).await["message_count"], 2);
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    let saved = &state["accounts"][0]["conversations"][0]["simulator"];
+    assert_eq!(saved["context_from"], 2);
+    let (_, again) = sim
+        .post("/v1/sms/clear", json!({"to": AGENT, "from": USER}))
+        .await;
+    assert_eq!(again["count"], 0);
+
+    let got = sim.post("/v1/sms/clear", json!({"to": AGENT})).await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    let got = sim
+        .post(
+            "/v1/sms/messages/get",
+            json!({"to": "+15559999999", "from": USER}),
+        )
+        .await;
+    assert_error(&got, 404, "INBOUND_NUMBER_NOT_FOUND");
+    let got = sim
+        .post("/v1/sms/clear", json!({"to": "nope", "from": USER}))
+        .await;
+    assert_error(&got, 400, "INVALID_PHONE_NUMBER");
+}
+
+#[tokio::test]
+async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
+    let sim = Sim::start().await;
+    let id = sim.text(USER, AGENT, "hi").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = sim
+        .post("/v1/sms/toggle", json!({"phone_number": AGENT, "on": true}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "Turned human mode on"}));
+    let c = sim.conversation(&id).await;
+    assert!(c["human_handoff_at"].is_string(), "{c}");
+    assert_eq!(
+        c["human_handoff_reason"],
+        "Human mode is on for this number (POST /v1/sms/toggle)"
+    );
+
+    // The agent is silent, also for a user who texts for the first time.
+    assert_eq!(sim.text(USER, AGENT, "anyone?").await["replies"], json!([]));
+    let other = sim.text("+15550001112", AGENT, "hello?").await;
+    assert_eq!(other["replies"], json!([]));
+    let other_id = other["conversation_id"].as_str().unwrap();
+    assert!(sim.conversation(other_id).await["human_handoff_at"].is_string());
+
+    let (_, body) = sim
+        .post(
+            "/v1/sms/toggle",
+            json!({"phone_number": AGENT, "on": false}),
+        )
+        .await;
+    assert_eq!(body, json!({"status": "Turned human mode off"}));
+    assert_eq!(sim.conversation(&id).await["human_handoff_at"], Value::Null);
+    let back = sim.text(USER, AGENT, "and now?").await;
+    assert_eq!(back["replies"].as_array().unwrap().len(), 1);
+
+    let got = sim
+        .post("/v1/sms/toggle", json!({"phone_number": AGENT}))
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let got = sim.post("/v1/sms/toggle", json!({"on": true})).await;
+    assert_error(&got, 400, "PHONE_NUMBER_REQUIRED");
+}
+
+#[tokio::test]
+async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
+    let sim = Sim::start().await;
+    let (status, body) = sim
+        .post(
+            "/v1/sms/register",
+            json!({"business_name": "Bright Smile", "brandType": "SOLE_PROPRIETOR"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["brandType"], "SOLE_PROPRIETOR");
+    let ok = body["registration_id"].as_str().unwrap().to_string();
+    let (_, body) = sim
+        .post(
+            "/v1/sms/register",
+            json!({"business_name": "Nope LLC", "ein": "000000000"}),
+        )
+        .await;
+    let bad = body["registration_id"].as_str().unwrap().to_string();
+
+    let status_of = |id: String| {
+        let sim = &sim;
+        async move {
+            sim.post("/v1/sms/register/status", json!({"registration_id": id}))
+                .await
+                .1
+        }
+    };
+    assert_eq!(
+        status_of(ok.clone()).await,
+        json!({"status": "pending", "brandType": "SOLE_PROPRIETOR", "failureReason": null})
+    );
+    sim.advance(599.0).await;
+    assert_eq!(status_of(ok.clone()).await["status"], "pending");
+    sim.advance(1.0).await;
+    assert_eq!(status_of(ok.clone()).await["status"], "approved");
+    let failed = status_of(bad).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["brandType"], "STANDARD");
+    assert!(failed["failureReason"].as_str().unwrap().contains("EIN"));
+
+    // Another account's registration is not found.
+    let got = sim
+        .post_as(
+            "sk_other",
+            "/v1/sms/register/status",
+            json!({"registration_id": ok}),
+        )
+        .await;
+    assert_error(&got, 404, "REGISTRATION_NOT_FOUND");
+    let got = sim.post("/v1/sms/register/status", json!({})).await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+}
