@@ -36,6 +36,8 @@ pub(crate) enum TimerKind {
     },
     /// The next attempt of a webhook delivery.
     WebhookRetry { delivery_id: u64 },
+    /// The rows of a batch that are due (run `run` of it).
+    BatchRows { batch_id: String, run: u64 },
 }
 
 impl TimerKind {
@@ -50,6 +52,7 @@ impl TimerKind {
                 conversation_id, ..
             } => format!("agent_reply {conversation_id}"),
             TimerKind::WebhookRetry { delivery_id } => format!("webhook_retry {delivery_id}"),
+            TimerKind::BatchRows { batch_id, .. } => format!("batch {batch_id}"),
         }
     }
 }
@@ -94,6 +97,9 @@ pub(crate) struct Inner {
     pub events: Arc<Events>,
     /// The legacy `POST /v1/sms/register`'s registrations.
     pub registrations: crate::model::Registrations,
+    /// Uploaded files and the batches sending them.
+    pub files: crate::model::Files,
+    pub batches: crate::model::Batches,
     /// Serializes `advance` and `reset` (control calls only, never the API paths).
     pub control: tokio::sync::Mutex<()>,
 }
@@ -113,6 +119,7 @@ impl App {
             config.events_backlog_bytes,
         ));
         let store = Store::new(config.seed, events.clone());
+        let files_bytes = config.files_bytes;
         let faults = Arc::new(Faults::new(config.seed));
         let metrics = Arc::new(Metrics::new());
         let app = App(Arc::new(Inner {
@@ -140,6 +147,8 @@ impl App {
             fixtures,
             config,
             registrations: Default::default(),
+            files: crate::model::Files::new(files_bytes),
+            batches: Default::default(),
             control: tokio::sync::Mutex::new(()),
         }));
         crate::snapshot::load(&app, &app.fixtures);
@@ -243,6 +252,8 @@ impl App {
     /// Timers, conversations, numbers, accounts, remembered answers; the clock to its start.
     fn clear_state(&self) {
         self.registrations.clear();
+        self.files.clear();
+        self.batches.clear();
         self.timers.clear();
         self.store.clear();
         self.idempotency.clear();

@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 30_000;
 pub(crate) const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
 /// Connections open at once.
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Rows of a batch sent per second of simulator time.
+pub(crate) const DEFAULT_BATCH_RATE: f64 = 10.0;
 /// API requests kept for `GET /_sim/requests`.
 pub(crate) const DEFAULT_REQUEST_LOG: usize = 1000;
 
@@ -49,6 +51,10 @@ pub(crate) struct Config {
     /// Events kept for `GET /_sim/events` reconnects, and their bytes.
     pub events_backlog: usize,
     pub events_backlog_bytes: usize,
+    /// Rows of a `/v1/sms/batch` sent per second of simulator time.
+    pub batch_rate: f64,
+    /// Bytes of uploaded files one account may keep.
+    pub files_bytes: usize,
     pub keep_alive_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_connections: usize,
@@ -80,6 +86,8 @@ impl Default for Config {
             request_log: DEFAULT_REQUEST_LOG,
             events_backlog: crate::events::DEFAULT_BACKLOG,
             events_backlog_bytes: crate::events::DEFAULT_BACKLOG_BYTES,
+            batch_rate: DEFAULT_BATCH_RATE,
+            files_bytes: crate::model::FILE_BYTES_PER_ACCOUNT,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

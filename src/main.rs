@@ -141,6 +141,12 @@ struct Cli {
     /// Bytes of events kept for GET /_sim/events (oldest dropped first).
     #[arg(long, env = "BLAND_SIM_EVENTS_BACKLOG_BYTES", default_value_t = 8 * 1024 * 1024)]
     events_backlog_bytes: usize,
+    /// Rows of a POST /v1/sms/batch sent per second of simulator time (0.001 to 1,000,000).
+    #[arg(long, env = "BLAND_SIM_BATCH_RATE", default_value_t = 10.0)]
+    batch_rate: f64,
+    /// Bytes of uploaded files (POST /v1/files/attach) one account may keep.
+    #[arg(long, env = "BLAND_SIM_FILES_BYTES", default_value_t = 32 * 1024 * 1024)]
+    files_bytes: usize,
 }
 
 /// What else the binary does.
@@ -253,7 +259,9 @@ impl Cli {
             .body_timeout(Duration::from_millis(self.body_timeout_ms))
             .max_connections(self.max_connections)
             .request_log(self.request_log)
-            .events_backlog(self.events_backlog, self.events_backlog_bytes);
+            .events_backlog(self.events_backlog, self.events_backlog_bytes)
+            .batch_rate(self.batch_rate)
+            .files_bytes(self.files_bytes);
         if self.clock == Clock::Manual {
             b = b.manual_clock();
         }

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admin;
-use crate::api::{analyze, conversations, handoff, legacy, list, numbers, send, webhooks};
+use crate::api::{analyze, batch, conversations, handoff, legacy, list, numbers, send, webhooks};
 use crate::app::App;
 use crate::body::{read_limited, Body, Reply, Subscribe};
 use crate::error::ApiError;
@@ -36,6 +36,8 @@ enum Route {
     Resume,
     End,
     WebhookLog,
+    FilesAttach,
+    Batch,
     LegacyUpdate,
     LegacyWebhookUpdate,
     LegacyMessagesGet,
@@ -72,6 +74,7 @@ enum Route {
     SimUi,
     SimConversations,
     SimConversation,
+    SimBatch,
 }
 
 impl Route {
@@ -95,6 +98,8 @@ impl Route {
             Resume => "POST /v1/sms/conversations/{id}/resume",
             End => "POST /v1/sms/conversations/{id}/end",
             WebhookLog => "GET /v1/sms/conversations/{id}/webhook",
+            FilesAttach => "POST /v1/files/attach",
+            Batch => "POST /v1/sms/batch",
             LegacyUpdate => "POST /v1/sms/update",
             LegacyWebhookUpdate => "POST /v1/sms/webhook/update",
             LegacyMessagesGet => "POST /v1/sms/messages/get",
@@ -131,6 +136,7 @@ impl Route {
             SimUi => "GET /_sim/ui",
             SimConversations => "GET /_sim/conversations",
             SimConversation => "GET /_sim/conversations/{id}",
+            SimBatch => "GET /_sim/batches/{id}",
         }
     }
 
@@ -153,6 +159,8 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["v1", "sms", "send"] => one(M::POST, R::Send),
         ["v1", "sms", "create"] => one(M::POST, R::Create),
         ["v1", "sms", "analyze"] => one(M::POST, R::Analyze),
+        ["v1", "files", "attach"] => one(M::POST, R::FilesAttach),
+        ["v1", "sms", "batch"] => one(M::POST, R::Batch),
         ["v1", "sms", "update"] => one(M::POST, R::LegacyUpdate),
         ["v1", "sms", "webhook", "update"] => one(M::POST, R::LegacyWebhookUpdate),
         ["v1", "sms", "messages", "get"] => one(M::POST, R::LegacyMessagesGet),
@@ -228,6 +236,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
             with(id, pick(method, [(M::GET, R::SimRecordReplay)]))
         }
         ["_sim", "events"] => one(M::GET, R::SimEvents),
+        ["_sim", "batches", id] => with(id, pick(method, [(M::GET, R::SimBatch)])),
         ["_sim", "conversations"] => one(M::GET, R::SimConversations),
         ["_sim", "conversations", id] => with(id, pick(method, [(M::GET, R::SimConversation)])),
         ["_sim", "ui"] => one(M::GET, R::SimUi),
@@ -375,6 +384,8 @@ async fn dispatch(
         }
         Route::End => handoff::end(app, req, key, id),
         Route::WebhookLog => webhooks::log(app, key, id),
+        Route::FilesAttach => batch::attach(app, req, key).await,
+        Route::Batch => batch::batch(app, req, key),
         Route::LegacyUpdate => legacy::update(app, req, key),
         Route::LegacyWebhookUpdate => legacy::webhook_update(app, req, key),
         Route::LegacyMessagesGet => legacy::messages_get(app, req, key),
@@ -421,6 +432,7 @@ async fn dispatch(
         Route::SimUi => Ok(admin::ui()),
         Route::SimConversations => admin::conversations(app, req),
         Route::SimConversation => admin::conversation(app, id),
+        Route::SimBatch => admin::batch(app, id),
     }
 }
 

@@ -106,6 +106,66 @@ pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
         .ok_or_else(ApiError::conversation_not_found)
 }
 
+/// `GET /_sim/batches/{batch_id}`: a batch and where each of its rows stands.
+pub(crate) fn batch(app: &App, id: &str) -> Result<Reply, ApiError> {
+    use crate::model::RowResult;
+    let b = app.batches.get(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "BATCH_NOT_FOUND",
+            format!("No batch {id}: a batch_id is the file_id POST /v1/sms/batch was given"),
+        )
+    })?;
+    let mut counts = [0usize; 3];
+    let rows: Vec<Value> = b
+        .results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let phone = b.rows[i]
+                .get("phone_number")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let mut v = json!({"row": i + 1, "phone_number": phone});
+            match r {
+                RowResult::Pending => {
+                    counts[0] += 1;
+                    v["status"] = json!("pending");
+                    v["due_at"] = json!(iso(b.due(i)));
+                }
+                RowResult::Sent {
+                    conversation_id,
+                    message_id,
+                } => {
+                    counts[1] += 1;
+                    v["status"] = json!("sent");
+                    v["conversation_id"] = json!(conversation_id);
+                    v["message_id"] = json!(message_id);
+                }
+                RowResult::Failed { code, message } => {
+                    counts[2] += 1;
+                    v["status"] = json!("failed");
+                    v["error"] = json!({"error": code, "message": message});
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(Reply::ok(json!({
+        "batch_id": b.id,
+        "agent_number": b.agent_number,
+        "channel": b.channel.as_str(),
+        "rate": b.rate,
+        "started_at": iso(b.started_at),
+        "status": if counts[0] == 0 { "done" } else { "running" },
+        "total": b.rows.len(),
+        "pending": counts[0],
+        "sent": counts[1],
+        "failed": counts[2],
+        "rows": rows,
+    })))
+}
+
 pub(crate) fn health() -> Reply {
     Reply::new(StatusCode::OK, json!({"status": "ok"}))
 }

@@ -4,6 +4,7 @@
 //! message length, opt-out, the `sender` field.
 
 pub(crate) mod analyze;
+pub(crate) mod batch;
 pub(crate) mod conversations;
 pub(crate) mod filter;
 pub(crate) mod handoff;

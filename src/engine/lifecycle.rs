@@ -27,13 +27,13 @@ pub(crate) fn apply<T>(
     id: &str,
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<T, ApiError> {
-    let (out, fx) = step(app, account, id, f)?;
+    let (out, fx) = apply_effects(app, account, id, f)?;
     app.deliver_in_background(fx.deliveries);
     Ok(out)
 }
 
-/// The step itself, or 404.
-fn step<T>(
+/// The step itself and the deliveries it prepared (not sent), or 404.
+pub(super) fn apply_effects<T>(
     app: &App,
     account: Option<&str>,
     id: &str,
@@ -52,7 +52,7 @@ pub(crate) async fn apply_awaited<T>(
     id: &str,
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<T, ApiError> {
-    let (out, fx) = step(app, account, id, f)?;
+    let (out, fx) = apply_effects(app, account, id, f)?;
     app.deliver(fx.deliveries).await;
     Ok(out)
 }

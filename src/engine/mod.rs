@@ -6,6 +6,7 @@
 //! `time`. Every step is synchronous; webhooks are only *prepared* (collected in [`Effects`])
 //! and sent after the guard is dropped, by [`apply`] or the timer code.
 
+pub(crate) mod batch;
 mod handoff;
 mod lifecycle;
 mod outcomes;

@@ -32,6 +32,9 @@ impl Sends {
 fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
     let effects = match kind {
         TimerKind::WebhookRetry { delivery_id } => return Sends::Retry(delivery_id),
+        TimerKind::BatchRows { batch_id, run } => {
+            return Sends::Deliveries(super::batch::fire(app, &batch_id, run))
+        }
         TimerKind::Inactivity {
             conversation_id,
             stage,

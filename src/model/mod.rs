@@ -1,12 +1,14 @@
 //! The stored records — number configs, numbers, conversations, messages — and their JSON
 //! views in the shapes of Bland's docs (§4 of the API reference).
 
+mod batch;
 mod conversation;
 mod number;
 mod registration;
 mod row;
 mod view;
 
+pub use batch::*;
 pub use conversation::*;
 pub use number::*;
 pub use registration::{Registration, Registrations, FAILING_EIN};

@@ -127,6 +127,24 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Rows of a `POST /v1/sms/batch` sent per second of simulator time (default 10; from
+    /// 0.001 to 1,000,000).
+    pub fn batch_rate(mut self, rows_per_second: f64) -> Self {
+        self.config.batch_rate = if rows_per_second.is_finite() {
+            rows_per_second.clamp(0.001, 1_000_000.0)
+        } else {
+            crate::config::DEFAULT_BATCH_RATE
+        };
+        self
+    }
+
+    /// Bytes of uploaded files (`POST /v1/files/attach`) one account may keep (default
+    /// 32 MiB); past it an upload answers 413 `FILE_STORAGE_FULL`.
+    pub fn files_bytes(mut self, bytes: usize) -> Self {
+        self.config.files_bytes = bytes;
+        self
+    }
+
     /// How long a connection may wait for a request's headers, counted from when it opened or
     /// sent its previous answer (default 30 s): both the keep-alive idle timeout and the
     /// header read timeout.

@@ -1,0 +1,324 @@
+//! `POST /v1/files/attach` (a CSV, or a JSON array of objects, kept in memory) and
+//! `POST /v1/sms/batch` (§3.4): each row of a `batches` file becomes one `/send` from
+//! `global.agent_number`, sent in the background at `--batch-rate` rows per second of
+//! simulator time (`engine::batch`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{channel, require_enterprise};
+use crate::app::App;
+use crate::body::Reply;
+use crate::engine;
+use crate::error::ApiError;
+use crate::input::{self, de_object_or_array, de_url};
+use crate::model::{Batch, BatchGlobal, FileRow, RowResult, StoredFile};
+use crate::req::Req;
+use crate::scenario::template::Template;
+use crate::validation::e164;
+
+fn invalid_file(why: impl Into<String>) -> ApiError {
+    ApiError::bad_request("INVALID_FILE", why)
+}
+
+/// The rows of a CSV (a header line, then one row per line) or of a JSON array of objects.
+fn parse_rows(bytes: &[u8]) -> Result<Vec<FileRow>, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| invalid_file("The file is not UTF-8 text: send a CSV or a JSON array"))?;
+    let rows = if text.trim_start().starts_with('[') {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| invalid_file(format!("The file is not a JSON array of objects: {e}")))?;
+        json_rows(v)?
+    } else {
+        csv_rows(text)?
+    };
+    if rows.is_empty() {
+        return Err(invalid_file("The file has no rows"));
+    }
+    Ok(rows)
+}
+
+fn json_rows(v: Value) -> Result<Vec<FileRow>, ApiError> {
+    let Value::Array(items) = v else {
+        return Err(invalid_file("The rows must be a JSON array of objects"));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(m) => Ok(m),
+            _ => Err(invalid_file(format!(
+                "Row {} is not an object: each row is {{\"phone_number\": …, …}}",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+fn csv_rows(text: &str) -> Result<Vec<FileRow>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| invalid_file(format!("The CSV's header line cannot be read: {e}")))?
+        .clone();
+    if headers.iter().any(str::is_empty) {
+        return Err(invalid_file(
+            "Every CSV column needs a name in the header line",
+        ));
+    }
+    reader
+        .records()
+        .map(|r| {
+            let r = r.map_err(|e| invalid_file(format!("The CSV cannot be read: {e}")))?;
+            Ok(headers
+                .iter()
+                .zip(r.iter())
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect())
+        })
+        .collect()
+}
+
+/// The file and its `file_type` from a multipart form.
+async fn from_form(
+    req: &Req,
+    boundary: String,
+) -> Result<(Option<String>, Option<Bytes>), ApiError> {
+    let mut form = multer::Multipart::with_reader(req.body.as_ref(), boundary);
+    let (mut file_type, mut file) = (None, None);
+    let broken = |e: multer::Error| {
+        ApiError::bad_request(
+            "INVALID_BODY",
+            format!("The multipart form cannot be read: {e}"),
+        )
+    };
+    while let Some(field) = form.next_field().await.map_err(broken)? {
+        match field.name() {
+            Some("file_type") => file_type = Some(field.text().await.map_err(broken)?),
+            Some("file") => file = Some(field.bytes().await.map_err(broken)?),
+            _ if field.file_name().is_some() && file.is_none() => {
+                file = Some(field.bytes().await.map_err(broken)?)
+            }
+            _ => {}
+        }
+    }
+    Ok((file_type, file))
+}
+
+/// `POST /v1/files/attach`: a multipart form (`file`, `file_type`) or a JSON body
+/// `{"file_type", "rows"}` (`rows`: an array of objects, or CSV text).
+pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    let content_type = req.header(hyper::header::CONTENT_TYPE).unwrap_or("");
+    let (file_type, rows, bytes) = if content_type.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(content_type).map_err(|e| {
+            ApiError::bad_request(
+                "INVALID_BODY",
+                format!("The multipart form has no boundary: {e}"),
+            )
+        })?;
+        let (file_type, file) = from_form(req, boundary).await?;
+        let file = file.ok_or_else(|| {
+            ApiError::bad_request("MISSING_FILE", "Send the file as the form field `file`")
+        })?;
+        (file_type, parse_rows(&file)?, file.len())
+    } else {
+        let body = req.json_object()?;
+        let file_type = body
+            .get("file_type")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let rows = match body.get("rows").or(body.get("data")).or(body.get("file")) {
+            Some(Value::String(csv)) => parse_rows(csv.as_bytes())?,
+            Some(v @ Value::Array(_)) => json_rows(v.clone())?,
+            Some(_) => return Err(invalid_file("`rows` is an array of objects, or CSV text")),
+            None => {
+                return Err(ApiError::bad_request(
+                    "MISSING_FILE",
+                    "Send the rows as `rows` (an array of objects, or CSV text), or upload \
+                     the file as a multipart form field `file`",
+                ))
+            }
+        };
+        if rows.is_empty() {
+            return Err(invalid_file("The file has no rows"));
+        }
+        (file_type, rows, req.body.len())
+    };
+    let file_type = file_type.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "MISSING_FILE_TYPE",
+            "file_type is required: \"batches\" for a file POST /v1/sms/batch sends",
+        )
+    })?;
+    let id = app.store.ids().uuid();
+    let count = rows.len();
+    let stored = StoredFile {
+        account: key.to_string(),
+        file_type: file_type.clone(),
+        rows: Arc::new(rows),
+        bytes,
+    };
+    app.files.add(id.clone(), stored).map_err(|used| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_STORAGE_FULL",
+            format!(
+                "This account keeps {used} bytes of files; with this one ({bytes} bytes) it \
+                 would pass the {}-byte bound (--files-bytes): POST /_sim/reset to start over",
+                app.files.limit
+            ),
+        )
+    })?;
+    Ok(Reply::ok(json!({
+        "file_id": id,
+        "file_type": file_type,
+        "rows": count,
+        "bytes": bytes,
+    })))
+}
+
+/// `global`'s fields as typed.
+#[derive(Deserialize)]
+struct GlobalBody {
+    agent_number: Option<String>,
+    agent_message: Option<String>,
+    #[serde(default, deserialize_with = "de_object_or_array")]
+    request_data: Option<Value>,
+    metadata: Option<Map<String, Value>>,
+    disposition_ids: Option<Vec<String>>,
+    citation_schema_ids: Option<Vec<String>>,
+    pathway_id: Option<String>,
+    channel: Option<Value>,
+    #[serde(default, deserialize_with = "de_url")]
+    webhook: Option<String>,
+}
+
+fn bad_global(why: impl Into<String>) -> ApiError {
+    ApiError::bad_request("INVALID_GLOBAL_FORMAT", why)
+}
+
+/// The columns `column_mapping` sends to `request_data`.
+fn mapping(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let bad = |why: String| ApiError::bad_request("INVALID_COLUMN_MAPPING_FORMAT", why);
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(column, target)| {
+                if column == "phone_number" {
+                    Err(bad("phone_number cannot be remapped".into()))
+                } else if target != "request_data" {
+                    Err(bad(format!(
+                        "column_mapping.{column} is {target}: the only target is \"request_data\""
+                    )))
+                } else {
+                    Ok(column.clone())
+                }
+            })
+            .collect(),
+        Some(_) => Err(bad(
+            "column_mapping is an object of column → \"request_data\"".into(),
+        )),
+    }
+}
+
+/// `POST /v1/sms/batch {file_id, global, column_mapping?}`.
+pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
+    require_enterprise(app, key)?;
+    let body = req.json_object()?;
+    let file_id = match body.get("file_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "MISSING_FILE_ID",
+                "file_id is required",
+            ))
+        }
+    };
+    let global = match body.get("global") {
+        Some(g @ Value::Object(_)) => g,
+        _ => {
+            return Err(bad_global(
+                "global is required: an object with at least agent_number",
+            ))
+        }
+    };
+    let g: GlobalBody =
+        input::typed(global).map_err(|e| bad_global(format!("global: {}", e.message)))?;
+    let agent = g.agent_number.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("MISSING_AGENT_NUMBER", "global.agent_number is required")
+    })?;
+    e164("global.agent_number", &agent)?;
+    let to_request_data = mapping(body.get("column_mapping"))?;
+    if let Some(t) = &g.agent_message {
+        Template::parse(t).map_err(|e| bad_global(format!("global.agent_message: {e}")))?;
+    }
+    let request_data = match g.request_data {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let file = app
+        .files
+        .get(key, &file_id)
+        .filter(|f| f.file_type == "batches")
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "FILE_NOT_FOUND",
+                "File not found or invalid file type for SMS batches",
+            )
+        })?;
+    let number = app.store.number(&agent).filter(|n| n.owner == key);
+    let channel_given = channel(&g.channel)?;
+    let Some((number, channel)) = number.and_then(|n| {
+        let ch = channel_given.unwrap_or(n.default_channel());
+        n.config(ch).is_some().then_some((n, ch))
+    }) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "AGENT_NUMBER_NOT_FOUND",
+            "Agent number not found or not configured for SMS",
+        ));
+    };
+    let rows = file.rows.len();
+    let batch = Batch {
+        id: file_id.clone(),
+        account: key.to_string(),
+        agent_number: number.phone_number,
+        channel,
+        global: Arc::new(BatchGlobal {
+            agent_message: g.agent_message,
+            request_data,
+            metadata: g.metadata,
+            webhook: g.webhook,
+            disposition_ids: g.disposition_ids,
+            citation_schema_ids: g.citation_schema_ids,
+            pathway_id: g.pathway_id,
+            to_request_data,
+        }),
+        rows: file.rows,
+        started_at: app.now(),
+        rate: app.config.batch_rate,
+        run: app.batches.next_run(),
+        next: 0,
+        results: vec![RowResult::Pending; rows],
+    };
+    if !engine::batch::start(app, batch) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_BATCHES",
+            "The simulator keeps 1,000 batches; POST /_sim/reset to start over",
+        ));
+    }
+    Ok(Reply::ok(json!({
+        "message": "SMS batch processing initiated via Temporal workflow",
+        "batch_id": file_id,
+        "workflow_id": format!("workflow_{}", app.store.ids().uuid()),
+    })))
+}

@@ -1,0 +1,172 @@
+//! Uploaded files (`POST /v1/files/attach`) and the batches that send them
+//! (`POST /v1/sms/batch`, §3.4): kept in memory until a reset, files bounded in bytes per
+//! account, batches in number.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::maps::ShardedMap;
+use crate::validation::Channel;
+
+/// Bytes of files one account may keep (as uploaded), by default.
+pub const FILE_BYTES_PER_ACCOUNT: usize = 32 * 1024 * 1024;
+/// Batches kept across accounts.
+pub const MAX_BATCHES: usize = 1000;
+
+/// One row of a file: its columns and their values.
+pub type FileRow = Map<String, Value>;
+
+/// An uploaded file, parsed into rows.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    pub account: String,
+    pub file_type: String,
+    pub rows: Arc<Vec<FileRow>>,
+    /// Its size as uploaded, which the account's bound counts.
+    pub bytes: usize,
+}
+
+/// The files, and what each account's take up.
+pub struct Files {
+    by_id: ShardedMap<String, StoredFile>,
+    used: ShardedMap<String, usize>,
+    /// Bytes one account may keep.
+    pub limit: usize,
+}
+
+impl Files {
+    pub fn new(limit: usize) -> Self {
+        Files {
+            by_id: ShardedMap::default(),
+            used: ShardedMap::default(),
+            limit,
+        }
+    }
+
+    /// Keeps `file` under `id`; `Err(bytes the account keeps)` when it would go past the
+    /// account's bound.
+    pub fn add(&self, id: String, file: StoredFile) -> Result<(), usize> {
+        {
+            let mut used = self.used.entry(file.account.clone()).or_insert(0);
+            if *used + file.bytes > self.limit {
+                return Err(*used);
+            }
+            *used += file.bytes;
+        }
+        self.by_id.insert(id, file);
+        Ok(())
+    }
+
+    /// File `id` of `account`.
+    pub fn get(&self, account: &str, id: &str) -> Option<StoredFile> {
+        self.by_id
+            .get(id)
+            .filter(|f| f.account == account)
+            .map(|f| f.clone())
+    }
+
+    pub fn clear(&self) {
+        self.by_id.clear();
+        self.used.clear();
+    }
+}
+
+/// What every row of a batch shares (`global`, and the columns `column_mapping` sends to
+/// `request_data`).
+#[derive(Clone, Debug, Default)]
+pub struct BatchGlobal {
+    pub agent_message: Option<String>,
+    pub request_data: Map<String, Value>,
+    pub metadata: Option<Map<String, Value>>,
+    pub webhook: Option<String>,
+    pub disposition_ids: Option<Vec<String>>,
+    pub citation_schema_ids: Option<Vec<String>>,
+    pub pathway_id: Option<String>,
+    pub to_request_data: Vec<String>,
+}
+
+/// Where one row stands.
+#[derive(Clone, Debug)]
+pub enum RowResult {
+    Pending,
+    Sent {
+        conversation_id: String,
+        message_id: Option<String>,
+    },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// A batch: its rows go out one by one at `rate` per second of simulator time from
+/// `started_at`.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub id: String,
+    pub account: String,
+    pub agent_number: String,
+    pub channel: Channel,
+    pub global: Arc<BatchGlobal>,
+    pub rows: Arc<Vec<FileRow>>,
+    pub started_at: i64,
+    pub rate: f64,
+    /// Tells this batch from a later one of the same file (which replaces it).
+    pub run: u64,
+    /// The next row to send.
+    pub next: usize,
+    pub results: Vec<RowResult>,
+}
+
+impl Batch {
+    /// When row `i` is due.
+    pub fn due(&self, i: usize) -> i64 {
+        self.started_at + (i as f64 * 1000.0 / self.rate).floor() as i64
+    }
+}
+
+/// The batches, by `batch_id` (a later batch of the same file replaces the earlier one's
+/// report).
+#[derive(Default)]
+pub struct Batches {
+    by_id: ShardedMap<String, Batch>,
+    count: AtomicUsize,
+    runs: std::sync::atomic::AtomicU64,
+}
+
+impl Batches {
+    /// A number for a new batch's `run`.
+    pub fn next_run(&self) -> u64 {
+        self.runs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Keeps `b`; `false` when [`MAX_BATCHES`] are kept already.
+    pub fn add(&self, b: Batch) -> bool {
+        if self.by_id.contains_key(&b.id) {
+            self.by_id.insert(b.id.clone(), b);
+            return true;
+        }
+        if self.count.fetch_add(1, Ordering::AcqRel) >= MAX_BATCHES {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        self.by_id.insert(b.id.clone(), b);
+        true
+    }
+
+    pub fn get(&self, id: &str) -> Option<Batch> {
+        self.by_id.get(id).map(|b| b.clone())
+    }
+
+    /// Runs `f` on batch `id`.
+    pub fn with<T>(&self, id: &str, f: impl FnOnce(&mut Batch) -> T) -> Option<T> {
+        self.by_id.get_mut(id).map(|mut b| f(&mut b))
+    }
+
+    pub fn clear(&self) {
+        self.by_id.clear();
+        self.count.store(0, Ordering::Release);
+    }
+}

@@ -1,0 +1,330 @@
+//! `POST /v1/files/attach` and `POST /v1/sms/batch` (§3.4): each row a `/send`, sent on the
+//! simulator's clock, with every documented error; `GET /_sim/batches/{id}` reports the rows.
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn attach(sim: &Sim, body: Value) -> String {
+    let (status, v) = sim.post("/v1/files/attach", body).await;
+    assert_eq!(status, 200, "{v}");
+    v["data"]["file_id"].as_str().unwrap().to_string()
+}
+
+async fn report(sim: &Sim, id: &str) -> Value {
+    let (status, v) = sim
+        .sim(Method::GET, &format!("/_sim/batches/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v["data"].clone()
+}
+
+fn statuses(report: &Value) -> Vec<&str> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect()
+}
+
+/// The simulator-only part of a conversation in the state document.
+async fn saved(sim: &Sim, id: &str) -> Value {
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    state["accounts"][0]["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()["simulator"]
+        .clone()
+}
+
+#[tokio::test]
+async fn each_row_is_a_send_at_the_batch_rate_on_the_clock() {
+    let sim = Sim::start().await;
+    let rows = json!([
+        {"phone_number": "15550001201", "first_name": "Ada", "code": "A1",
+         "request_data.tier": "gold"},
+        {"phone_number": "+15550001202", "first_name": "Bo", "code": "B2"},
+        {"first_name": "Nobody"},
+        {"phone_number": "not-a-number", "first_name": "Typo"}
+    ]);
+    let (status, attached) = sim
+        .post(
+            "/v1/files/attach",
+            json!({"file_type": "batches", "rows": rows}),
+        )
+        .await;
+    assert_eq!(status, 200, "{attached}");
+    assert_eq!(attached["data"]["rows"], 4);
+    assert_eq!(attached["data"]["file_type"], "batches");
+    let file_id = attached["data"]["file_id"].as_str().unwrap().to_string();
+    assert!(uuid_like(&file_id), "{file_id}");
+
+    let (status, started) = sim
+        .post(
+            "/v1/sms/batch",
+            json!({"file_id": file_id, "column_mapping": {"code": "request_data"},
+                   "global": {"agent_number": AGENT,
+                              "agent_message": "Hi {{first_name}}, your code is {{code}}",
+                              "request_data": {"campaign": "fall", "tier": "basic"},
+                              "metadata": {"source": "batch"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["data"]["batch_id"], file_id.as_str());
+    assert_eq!(
+        started["data"]["message"],
+        "SMS batch processing initiated via Temporal workflow"
+    );
+    assert!(started["data"]["workflow_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("workflow_"));
+
+    // 10 rows a second of simulator time: due at +0, +100, +200 and +300 ms.
+    let r = report(&sim, &file_id).await;
+    assert_eq!(r["status"], "running");
+    assert_eq!(statuses(&r), ["pending"; 4]);
+    assert_eq!(r["rows"][1]["due_at"], "2026-01-01T12:00:00.100Z");
+    sim.advance(0.0).await;
+    assert_eq!(
+        statuses(&report(&sim, &file_id).await),
+        ["sent", "pending", "pending", "pending"]
+    );
+    sim.advance(0.25).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(statuses(&r), ["sent", "sent", "failed", "pending"]);
+    assert_eq!(r["rows"][2]["error"]["error"], "MISSING_PHONE_NUMBER");
+    sim.advance(1.0).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(r["status"], "done");
+    assert_eq!(
+        (r["sent"].clone(), r["failed"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(r["rows"][3]["error"]["error"], "INVALID_PHONE_NUMBER");
+
+    // Row 1: `+` added, the text rendered from its columns, the columns as variables,
+    // request_data merged with the recipient's values winning.
+    let first = r["rows"][0]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = sim.conversation(&first).await;
+    assert_eq!(c["user_number"], "+15550001201");
+    assert_eq!(c["messages"][0]["message"], "Hi Ada, your code is A1");
+    assert_eq!(c["messages"][0]["id"], r["rows"][0]["message_id"]);
+    assert_eq!(c["variables"], json!({"first_name": "Ada", "code": "A1"}));
+    assert_eq!(c["metadata"], json!({"source": "batch"}));
+    assert_eq!(
+        saved(&sim, &first).await["request_data"],
+        json!({"campaign": "fall", "tier": "gold", "code": "A1"})
+    );
+    let second = r["rows"][1]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        saved(&sim, &second).await["request_data"],
+        json!({"campaign": "fall", "tier": "basic", "code": "B2"})
+    );
+    assert_eq!(
+        sim.conversation(&second).await["messages"][0]["message"],
+        "Hi Bo, your code is B2"
+    );
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn a_csv_uploaded_as_a_form_is_sent_at_the_configured_rate() {
+    let sim = Sim::with(manual().batch_rate(1.0)).await;
+    let csv = "phone_number,name\n15550001301,Ana\n15550001302, Ben \n";
+    let body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"file_type\"\r\n\r\nbatches\r\n\
+         --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--XyZ--\r\n"
+    );
+    let (status, _, v) = sim
+        .full(
+            Method::POST,
+            "/v1/files/attach",
+            Some(KEY),
+            &[("content-type", "multipart/form-data; boundary=XyZ")],
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["rows"], 2);
+    let file_id = v["data"]["file_id"].as_str().unwrap().to_string();
+    // No agent_message: the scenario speaks first, and sees the columns as variables.
+    let (status, _) = sim
+        .post(
+            "/v1/sms/batch",
+            json!({"file_id": file_id, "global": {"agent_number": AGENT}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    sim.advance(0.5).await;
+    assert_eq!(statuses(&report(&sim, &file_id).await), ["sent", "pending"]);
+    sim.advance(0.5).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(statuses(&r), ["sent", "sent"]);
+    let c = sim
+        .conversation(r["rows"][1]["conversation_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        c["variables"],
+        json!({"name": "Ben"}),
+        "CSV values are trimmed"
+    );
+    assert!(c["messages"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hi! This is the Bland SMS simulator's default agent"));
+}
+
+#[tokio::test]
+async fn every_documented_error() {
+    let sim = Sim::with(manual().files_bytes(600)).await;
+    let rows = json!([{"phone_number": "+15550001401"}]);
+    let file_id = attach(&sim, json!({"file_type": "batches", "rows": rows})).await;
+    let other_type = attach(&sim, json!({"file_type": "contacts", "rows": rows})).await;
+    let send = |body: Value| {
+        let sim = &sim;
+        async move { sim.post("/v1/sms/batch", body).await }
+    };
+    let global = json!({"agent_number": AGENT});
+    for (body, status, code) in [
+        (json!({"global": global}), 400, "MISSING_FILE_ID"),
+        (
+            json!({"file_id": "", "global": global}),
+            400,
+            "MISSING_FILE_ID",
+        ),
+        (json!({"file_id": file_id}), 400, "INVALID_GLOBAL_FORMAT"),
+        (
+            json!({"file_id": file_id, "global": "x"}),
+            400,
+            "INVALID_GLOBAL_FORMAT",
+        ),
+        (
+            json!({"file_id": file_id, "global": {"agent_number": AGENT, "metadata": 3}}),
+            400,
+            "INVALID_GLOBAL_FORMAT",
+        ),
+        (
+            json!({"file_id": file_id, "global": {"agent_number": AGENT, "agent_message": "{{x"}}),
+            400,
+            "INVALID_GLOBAL_FORMAT",
+        ),
+        (
+            json!({"file_id": file_id, "global": {}}),
+            400,
+            "MISSING_AGENT_NUMBER",
+        ),
+        (
+            json!({"file_id": file_id, "global": global, "column_mapping": {"phone_number": "request_data"}}),
+            400,
+            "INVALID_COLUMN_MAPPING_FORMAT",
+        ),
+        (
+            json!({"file_id": file_id, "global": global, "column_mapping": {"code": "variables"}}),
+            400,
+            "INVALID_COLUMN_MAPPING_FORMAT",
+        ),
+        (
+            json!({"file_id": file_id, "global": global, "column_mapping": ["code"]}),
+            400,
+            "INVALID_COLUMN_MAPPING_FORMAT",
+        ),
+        (
+            json!({"file_id": "nope", "global": global}),
+            404,
+            "FILE_NOT_FOUND",
+        ),
+        (
+            json!({"file_id": other_type, "global": global}),
+            404,
+            "FILE_NOT_FOUND",
+        ),
+        (
+            json!({"file_id": file_id, "global": {"agent_number": "+15559999999"}}),
+            404,
+            "AGENT_NUMBER_NOT_FOUND",
+        ),
+    ] {
+        let got = send(body.clone()).await;
+        assert_error(&got, status, code);
+        assert!(!got.1.to_string().is_empty(), "{body}");
+    }
+    let got = send(json!({"file_id": "nope", "global": global})).await;
+    assert_eq!(
+        got.1["errors"][0]["message"],
+        "File not found or invalid file type for SMS batches"
+    );
+    // Another account's file is not found either.
+    let got = sim
+        .post_as(
+            "sk_other",
+            "/v1/sms/batch",
+            json!({"file_id": file_id, "global": {"agent_number": AGENT}}),
+        )
+        .await;
+    assert_error(&got, 404, "FILE_NOT_FOUND");
+    // A key whose plan is not Enterprise.
+    let (status, _) = sim
+        .sim(
+            Method::POST,
+            "/_sim/numbers",
+            Some(
+                json!({"api_key": "sk_small", "phone_number": "+15550007777", "enterprise": false}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let got = sim
+        .post_as(
+            "sk_small",
+            "/v1/sms/batch",
+            json!({"file_id": file_id, "global": {"agent_number": "+15550007777"}}),
+        )
+        .await;
+    assert_error(&got, 403, "ENTERPRISE_REQUIRED");
+
+    // Uploads.
+    for (body, code) in [
+        (json!({"rows": rows}), "MISSING_FILE_TYPE"),
+        (json!({"file_type": "batches"}), "MISSING_FILE"),
+        (json!({"file_type": "batches", "rows": []}), "INVALID_FILE"),
+        (
+            json!({"file_type": "batches", "rows": [1, 2]}),
+            "INVALID_FILE",
+        ),
+        (
+            json!({"file_type": "batches", "rows": "a,b\n1,2,3\n"}),
+            "INVALID_FILE",
+        ),
+    ] {
+        let got = sim.post("/v1/files/attach", body).await;
+        assert_error(&got, 400, code);
+    }
+    // Files are bounded in bytes per account (here 600).
+    let big: Vec<Value> = (0..8)
+        .map(|i| json!({"phone_number": format!("+1555000{i:04}"), "note": "x".repeat(20)}))
+        .collect();
+    let got = sim
+        .post(
+            "/v1/files/attach",
+            json!({"file_type": "batches", "rows": big}),
+        )
+        .await;
+    assert_error(&got, 413, "FILE_STORAGE_FULL");
+    let got = sim.sim(Method::GET, "/_sim/batches/nope", None).await;
+    assert_error(&got, 404, "BATCH_NOT_FOUND");
+}
