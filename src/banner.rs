@@ -78,6 +78,13 @@ pub(crate) fn banner(app: &App, key: &str, base: &str) -> String {
         "scenarios: {}",
         app.scenarios.load().names().join(", ")
     );
-    let _ = writeln!(out, "browser ui: {base}/_sim/ui");
+    match &app.config.admin_token {
+        Some(t) => {
+            let _ = writeln!(out, "browser ui: {base}/_sim/ui?admin_token={t}");
+        }
+        None => {
+            let _ = writeln!(out, "browser ui: {base}/_sim/ui");
+        }
+    }
     out
 }

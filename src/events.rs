@@ -283,7 +283,8 @@ impl Events {
         if next > self.backlog.next_id() {
             // An id from before a restart (ids start over): nothing after it can be found.
             next = self.backlog.next_id();
-            if !self.send_resync(&tx, next).await {
+            let why = "that Last-Event-ID is not one this stream has sent yet";
+            if !self.send_resync(&tx, next, why).await {
                 return;
             }
         }
@@ -301,7 +302,10 @@ impl Events {
                     }
                     None if next < self.backlog.oldest() => {
                         next = self.backlog.oldest();
-                        if !self.send_resync(&tx, next).await {
+                        let why = "events after the last one this subscriber read are no \
+                                   longer in the backlog (it fell behind, or the id is from an \
+                                   earlier run)";
+                        if !self.send_resync(&tx, next, why).await {
                             return;
                         }
                     }
@@ -324,11 +328,12 @@ impl Events {
 
     /// Tells a subscriber that events before `next` were lost to it (no `id:`, so its
     /// `Last-Event-ID` stays where it was); false when it has gone.
-    async fn send_resync(&self, tx: &mpsc::Sender<Bytes>, next: u64) -> bool {
-        let json = format!(
-            "{{\"type\":\"resync\",\"next_id\":{next},\"message\":\"events were dropped from \
-             the backlog before this subscriber read them: read the state again\"}}"
-        );
+    async fn send_resync(&self, tx: &mpsc::Sender<Bytes>, next: u64, why: &str) -> bool {
+        let json = serde_json::json!({
+            "type": "resync",
+            "next_id": next,
+            "message": format!("{why}: read the state again; the stream goes on from next_id"),
+        });
         self.send(tx, Bytes::from(format!("data: {json}\n\n")))
             .await
     }

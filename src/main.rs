@@ -34,8 +34,8 @@ enum Clock {
     after_help = "Bland's API: /v1/sms/* (an API key in `authorization`).\n\
                   Control API: /_sim/health, reset, numbers, inbound, clock, clock/advance, \
                   webhooks, webhooks/wait, requests, requests/count, outbox, scenarios, faults, \
-                  state, state/save, conversations/{id}/replay, events (live, SSE), metrics, \
-                  openapi.json.\n\
+                  state, state/save, conversations, conversations/{id}, conversations/{id}/replay, \
+                  batches/{id}, events (live, SSE), metrics, openapi.json.\n\
                   In a browser: /_sim/ui.\n\
                   `bland-sms-sim replay PATH...` runs conversation tests.\n\
                   Logs go to stderr: BLAND_SIM_LOG=debug for more (default: warn).\n\

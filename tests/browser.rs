@@ -150,7 +150,9 @@ fn screenshots() -> PathBuf {
 
 async fn shoot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
-    std::fs::write(screenshots().join(name), png).unwrap();
+    let path = screenshots().join(name);
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
 }
 
 /// `attr` (or the text, for `None`) of every element `css` matches, read in one step (a live

@@ -67,8 +67,8 @@ pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
         None | Some("") => None,
         Some(v) => Some(v.parse::<u64>().map_err(|_| {
             ApiError::invalid(format!(
-                "Last-Event-ID must be the `id` of an event this stream sent (a whole number), \
-                 got {v:?}; leave it out to start from the next event"
+                "Last-Event-ID (or last_event_id) must be the `id` of an event this stream \
+                 sent (a whole number), got {v:?}; leave it out to start from the next event"
             ))
         })?),
     };
@@ -84,8 +84,28 @@ pub(crate) fn conversations(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let agent = get("agent_number").ok_or_else(|| {
         ApiError::missing("agent_number is required: the number whose conversations to list")
     })?;
-    let number = app.store.number(&agent).ok_or_else(|| unowned(&agent))?;
+    // An unencoded `+` arrives as a space.
+    let agent = match agent.strip_prefix(' ') {
+        Some(rest) => format!("+{rest}"),
+        None => agent,
+    };
+    let number = app.store.number(&agent).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INBOUND_NUMBER_NOT_FOUND",
+            format!("No account owns {agent}; GET /_sim/numbers lists the numbers"),
+        )
+    })?;
     let limit = get("limit").unwrap_or_else(|| "100".into());
+    if !limit
+        .parse::<usize>()
+        .is_ok_and(|n| (1..=crate::api::list::MAX_PAGE).contains(&n))
+    {
+        return Err(ApiError::invalid(format!(
+            "limit must be a whole number from 1 to {}, got {limit:?}",
+            crate::api::list::MAX_PAGE
+        )));
+    }
     let filters = json!([{"field": "agent_number", "operator": "eq", "value": agent}]);
     let pairs = [
         ("filters", filters.to_string()),

@@ -525,6 +525,24 @@ async fn the_uis_views_read_conversations_without_a_key_faults_or_the_journal() 
         .clone();
     assert_eq!(before, after, "nothing journaled");
 
+    // An unencoded `+` (read as a space) still finds the number.
+    let (status, plain) = sim
+        .sim(
+            hyper::Method::GET,
+            &format!("/_sim/conversations?agent_number={AGENT}&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plain["data"][0]["id"], second.as_str());
+    let got = sim
+        .sim(
+            hyper::Method::GET,
+            &format!("/_sim/conversations?agent_number={AGENT}&limit=0"),
+            None,
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
     let got = sim
         .sim(hyper::Method::GET, "/_sim/conversations/nope", None)
         .await;
