@@ -38,6 +38,9 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
     store.raise_next_inbound_id(given.map_or(0, |m| m.saturating_add(1)));
     for a in &f.accounts {
         store.set_enterprise(&a.api_key, a.enterprise);
+        if let Some((hourly, daily)) = a.plan {
+            store.set_agent_phone_plan(&a.api_key, hourly, daily);
+        }
         for n in &a.numbers {
             store
                 .provision(
@@ -187,13 +190,17 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
                 body: String::from_utf8_lossy(&reply.body).into_owned(),
             })
             .collect();
-        let head = json!({
+        let mut head = json!({
             "api_key": key,
             "enterprise": enterprise,
-            "numbers": numbers.iter().map(number_doc).collect::<Vec<_>>(),
-            "opt_outs": opt_outs,
-            "idempotency": idempotency,
         });
+        if let Some((hourly, daily)) = app.store.plan(&key) {
+            head["plan"] = json!("agent_phone");
+            head["plan_limits"] = json!({"hourly": hourly, "daily": daily});
+        }
+        head["numbers"] = json!(numbers.iter().map(number_doc).collect::<Vec<_>>());
+        head["opt_outs"] = json!(opt_outs);
+        head["idempotency"] = json!(idempotency);
         // The account's fields, then its conversations one per line.
         let head = compact(&head);
         out.extend_from_slice(&head[..head.len() - 1]);

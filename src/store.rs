@@ -5,7 +5,7 @@
 //! Lock order, to rule out deadlocks between maps: `pairs` before `conversations`; nothing is
 //! awaited while a map guard is held.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::maps::{ShardedMap, ShardedSet};
@@ -15,7 +15,7 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::events::{Change, Ends, Events, Glance};
-use crate::model::{Conversation, NumberConfig, NumberRecord, Row};
+use crate::model::{Conversation, NumberConfig, NumberRecord, PlanLimit, PlanState, Row};
 use crate::ring::Ring;
 use crate::validation::Channel;
 
@@ -156,6 +156,10 @@ struct Inner {
     ids: Ids,
     /// Told of every change, for `GET /_sim/events`.
     events: Arc<Events>,
+    /// Agent Phone Plan accounts and what they have sent.
+    plans: ShardedMap<String, PlanState>,
+    /// Whether any account is on the Agent Phone Plan (a text checks nothing else when not).
+    any_plan: AtomicBool,
 }
 
 /// The `inbound_id` of the first number provisioned.
@@ -185,6 +189,8 @@ impl Store {
                 next_account_seq: AtomicU64::new(0),
                 ids: Ids::new(seed),
                 events,
+                plans: ShardedMap::default(),
+                any_plan: AtomicBool::new(false),
             }),
         }
     }
@@ -207,6 +213,8 @@ impl Store {
             false
         });
         i.outbox.clear();
+        i.plans.clear();
+        i.any_plan.store(false, Ordering::Release);
         i.next_inbound_id.store(FIRST_INBOUND_ID, Ordering::Relaxed);
         i.next_account_seq.store(0, Ordering::Relaxed);
         i.ids.reset();
@@ -285,6 +293,45 @@ impl Store {
     /// Sets whether a key's plan is Enterprise (fixtures may say it is not).
     pub fn set_enterprise(&self, key: &str, enterprise: bool) {
         self.account_mut(key).enterprise = enterprise;
+    }
+
+    // ---- the Agent Phone Plan ----------------------------------------------------------
+
+    /// Puts a key on the Agent Phone Plan with these limits (not Enterprise).
+    pub fn set_agent_phone_plan(&self, key: &str, hourly: u32, daily: u32) {
+        self.set_enterprise(key, false);
+        self.inner
+            .plans
+            .insert(key.to_string(), PlanState::new(hourly, daily));
+        self.inner.any_plan.store(true, Ordering::Release);
+    }
+
+    /// A key's Agent Phone Plan limits `(hourly, daily)`, when it is on that plan.
+    pub fn plan(&self, key: &str) -> Option<(u32, u32)> {
+        if !self.inner.any_plan.load(Ordering::Acquire) {
+            return None;
+        }
+        self.inner.plans.get(key).map(|p| (p.hourly, p.daily))
+    }
+
+    /// The limit one more text of `key` at `now` would pass (never, off the plan).
+    pub fn plan_check(&self, key: &str, now: i64) -> Option<PlanLimit> {
+        if !self.inner.any_plan.load(Ordering::Acquire) {
+            return None;
+        }
+        self.inner.plans.get_mut(key)?.check(now)
+    }
+
+    /// Counts one text of `key` at `now`; `Err` when it would pass a limit (always `Ok` off
+    /// the plan).
+    pub fn plan_take(&self, key: &str, now: i64) -> Result<(), PlanLimit> {
+        if !self.inner.any_plan.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match self.inner.plans.get_mut(key) {
+            Some(mut p) => p.take(now),
+            None => Ok(()),
+        }
     }
 
     // ---- numbers --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_length, check_opt_out, sender};
+use super::{check_length, check_opt_out, check_plan, sender};
 use crate::app::App;
 use crate::body::Reply;
 use crate::clock::iso;
@@ -77,6 +77,11 @@ pub(crate) fn post_message(app: &App, req: &Req, key: &str, id: &str) -> Result<
         .ok_or_else(|| ApiError::missing("message is required and must not be empty"))?;
     check_length(&text)?;
     let sender = sender(b.sender.as_deref(), &[Sender::Human, Sender::Agent])?;
+    let channel = app
+        .store
+        .read_conversation(Some(key), id, |c| c.channel)
+        .ok_or_else(ApiError::conversation_not_found)?;
+    check_plan(app, key, channel, None)?;
     let (message_id, handoff) = engine::apply(app, Some(key), id, |ctx, c| {
         check_opt_out(app, &c.agent_number, &c.user_number)?;
         Ok::<_, ApiError>((ctx.agent_message(c, sender, text), c.handoff.is_some()))

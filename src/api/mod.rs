@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::model::{NumberRecord, Sender};
+use crate::model::{NumberRecord, PlanLimit, PlanState, Sender};
 use crate::store::ProvisionError;
 use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 
@@ -28,7 +28,7 @@ use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 /// # Errors
 /// As above.
 pub(crate) fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
-    if app.store.enterprise(key) {
+    if app.store.enterprise(key) || app.store.plan(key).is_some() {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -37,6 +37,54 @@ pub(crate) fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
             "The SMS API requires an Enterprise plan",
         ))
     }
+}
+
+/// The Agent Phone Plan's rules (§11) for one more text from `key` on `channel` to `user`
+/// (nothing to check for an Enterprise account).
+///
+/// # Errors
+/// 403 `ENTERPRISE_REQUIRED` for WhatsApp and iMessage, 400 `INVALID_PHONE_NUMBER` for a user
+/// outside +1, 429 `SMS_RL_PLAN_HOURLY` or `SMS_RL_PLAN_DAILY` past a limit.
+pub(crate) fn check_plan(
+    app: &App,
+    key: &str,
+    channel: Channel,
+    user: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some((hourly, daily)) = app.store.plan(key) else {
+        return Ok(());
+    };
+    if channel != Channel::Sms {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ENTERPRISE_REQUIRED",
+            "WhatsApp and iMessage need an Enterprise plan; this account is on the Agent Phone \
+             Plan, which texts by SMS",
+        ));
+    }
+    if let Some(u) = user.filter(|u| !u.starts_with("+1")) {
+        return Err(ApiError::bad_request(
+            "INVALID_PHONE_NUMBER",
+            format!("The Agent Phone Plan texts US and Canada numbers (+1) only; {u} is neither"),
+        ));
+    }
+    let now = app.now();
+    let Some(limit) = app.store.plan_check(key, now) else {
+        return Ok(());
+    };
+    let (n, per) = match limit {
+        PlanLimit::Hourly => (hourly, "an hour"),
+        PlanLimit::Daily => (daily, "a day"),
+    };
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        limit.code(),
+        format!(
+            "The Agent Phone Plan sends at most {n} texts {per}, the agent's replies included, \
+             and this account has sent them: it can text again at {} (simulator time)",
+            crate::clock::iso(PlanState::resets_at(limit, now))
+        ),
+    ))
 }
 
 /// The agent number `phone` as the key may use it: owned, or — under `--auto-provision`, when

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    agent_number, channel, check_length, check_opt_out, claim, phone, require, require_enterprise,
-    sender,
+    agent_number, channel, check_length, check_opt_out, check_plan, claim, phone, require,
+    require_enterprise, sender,
 };
 use crate::app::App;
 use crate::body::Reply;
@@ -214,6 +214,7 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     check_persona(&b)?;
     let number = agent_number(app, key, &agent)?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
+    check_plan(app, key, channel, Some(&user))?;
     if b.content_sid.is_some() && channel != Channel::Whatsapp {
         return Err(ApiError::bad_request(
             "INVALID_TEMPLATE_USAGE",

@@ -114,6 +114,26 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
             )
         }
     };
+    if app.store.plan(&s.account).is_some() {
+        if s.channel != Channel::Sms {
+            return failed(
+                "ENTERPRISE_REQUIRED",
+                "WhatsApp and iMessage need an Enterprise plan; this account is on the Agent \
+                 Phone Plan",
+            );
+        }
+        if !user.starts_with("+1") {
+            return failed(
+                "INVALID_PHONE_NUMBER",
+                format!(
+                    "The Agent Phone Plan texts US and Canada numbers (+1) only; {user} is neither"
+                ),
+            );
+        }
+        if let Some(limit) = app.store.plan_check(&s.account, app.now()) {
+            return failed(limit.code(), "past the Agent Phone Plan's limit: not sent");
+        }
+    }
     if app.store.is_opted_out(&s.agent, &user) {
         return failed(
             "USER_OPTED_OUT",

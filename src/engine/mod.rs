@@ -161,13 +161,19 @@ impl<'a> Ctx<'a> {
 
     /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
     /// id; `None` when the user has opted out (nothing reaches them).
+    /// Whether the account may send one more text now (the Agent Phone Plan's limits; always
+    /// for Enterprise): counts it when it may.
+    fn may_text(&self, c: &Conversation) -> bool {
+        self.app.store.plan_take(&c.account, self.now).is_ok()
+    }
+
     pub fn agent_message(
         &mut self,
         c: &mut Conversation,
         sender: Sender,
         text: String,
     ) -> Option<String> {
-        if self.app.store.is_opted_out(&c.agent_number, &c.user_number) {
+        if self.app.store.is_opted_out(&c.agent_number, &c.user_number) || !self.may_text(c) {
             return None;
         }
         let idx = self.add_message(c, sender, text, None, true);
@@ -258,7 +264,9 @@ impl<'a> Ctx<'a> {
     pub fn warn(&mut self, c: &mut Conversation) {
         let t = Timing::effective(&self.cfg, &c.timing);
         if let Some(msg) = t.warning_message.filter(|m| !m.is_empty()) {
-            self.add_message(c, Sender::Agent, msg, None, true);
+            if self.may_text(c) {
+                self.add_message(c, Sender::Agent, msg, None, true);
+            }
         }
         if let (Some(anchor), Some(time_out)) = (c.timer_anchor, t.time_out) {
             self.schedule_stage(c, Stage::Timeout, anchor + time_out as i64 * 1000);
@@ -271,7 +279,9 @@ impl<'a> Ctx<'a> {
         let t = Timing::effective(&self.cfg, &c.timing);
         let sends = t.timeout_action == TimeoutAction::SendSms;
         if let Some(msg) = t.timeout_message.filter(|m| sends && !m.is_empty()) {
-            self.add_message(c, Sender::Agent, msg, None, true);
+            if self.may_text(c) {
+                self.add_message(c, Sender::Agent, msg, None, true);
+            }
         }
         self.end(c, EndKind::Timeout, None);
     }

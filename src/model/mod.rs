@@ -4,6 +4,7 @@
 mod batch;
 mod conversation;
 mod number;
+mod plan;
 mod registration;
 mod row;
 mod view;
@@ -11,5 +12,6 @@ mod view;
 pub use batch::*;
 pub use conversation::*;
 pub use number::*;
+pub use plan::{PlanLimit, PlanState, DAILY_TEXTS, HOURLY_TEXTS};
 pub use registration::{Registration, Registrations, FAILING_EIN};
 pub use row::Row;

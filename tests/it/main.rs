@@ -19,6 +19,7 @@ mod list;
 mod newcomer;
 mod numbers;
 mod objective;
+mod plan;
 mod replay;
 mod scenarios;
 mod send;
