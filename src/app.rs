@@ -38,6 +38,14 @@ pub(crate) enum TimerKind {
     WebhookRetry { delivery_id: u64 },
     /// The rows of a batch that are due (run `run` of it).
     BatchRows { batch_id: String, run: u64 },
+    /// The carrier's next step for message `index` of a conversation: `sent` (or `failed`),
+    /// then `delivered` (or `undelivered`).
+    Carrier {
+        conversation_id: String,
+        index: usize,
+        to: crate::model::MessageStatus,
+        failure: Option<(crate::carrier::Failure, u16)>,
+    },
 }
 
 impl TimerKind {
@@ -53,6 +61,12 @@ impl TimerKind {
             } => format!("agent_reply {conversation_id}"),
             TimerKind::WebhookRetry { delivery_id } => format!("webhook_retry {delivery_id}"),
             TimerKind::BatchRows { batch_id, .. } => format!("batch {batch_id}"),
+            TimerKind::Carrier {
+                conversation_id,
+                index,
+                to,
+                ..
+            } => format!("carrier {conversation_id} message {index} → {to:?}"),
         }
     }
 }
@@ -97,6 +111,8 @@ pub(crate) struct Inner {
     pub events: Arc<Events>,
     /// The legacy `POST /v1/sms/register`'s registrations.
     pub registrations: crate::model::Registrations,
+    /// Delivery timing, encodings and failure rules.
+    pub carrier: crate::carrier::Carrier,
     /// Uploaded files and the batches sending them.
     pub files: crate::model::Files,
     pub batches: crate::model::Batches,
@@ -120,6 +136,11 @@ impl App {
         ));
         let store = Store::new(config.seed, events.clone());
         let files_bytes = config.files_bytes;
+        let carrier = crate::carrier::Carrier::new(
+            config.carrier_realistic,
+            config.carrier_sent_ms,
+            config.carrier_delivered_ms,
+        );
         let faults = Arc::new(Faults::new(config.seed));
         let metrics = Arc::new(Metrics::new());
         let app = App(Arc::new(Inner {
@@ -148,6 +169,7 @@ impl App {
             config,
             registrations: Default::default(),
             files: crate::model::Files::new(files_bytes),
+            carrier,
             batches: Default::default(),
             control: tokio::sync::Mutex::new(()),
         }));
@@ -253,6 +275,7 @@ impl App {
     fn clear_state(&self) {
         self.registrations.clear();
         self.files.clear();
+        self.carrier.clear();
         self.batches.clear();
         self.timers.clear();
         self.store.clear();

@@ -55,6 +55,11 @@ pub(crate) struct Config {
     pub batch_rate: f64,
     /// Bytes of uploaded files one account may keep.
     pub files_bytes: usize,
+    /// `--carrier realistic`: texts go queued → sent → delivered on the simulator's clock,
+    /// `sent` this long after `queued` and `delivered` this long after `sent`.
+    pub carrier_realistic: bool,
+    pub carrier_sent_ms: u64,
+    pub carrier_delivered_ms: u64,
     pub keep_alive_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_connections: usize,
@@ -88,6 +93,9 @@ impl Default for Config {
             events_backlog_bytes: crate::events::DEFAULT_BACKLOG_BYTES,
             batch_rate: DEFAULT_BATCH_RATE,
             files_bytes: crate::model::FILE_BYTES_PER_ACCOUNT,
+            carrier_realistic: false,
+            carrier_sent_ms: 1000,
+            carrier_delivered_ms: 2000,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

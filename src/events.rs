@@ -103,6 +103,7 @@ pub(crate) struct Glance {
     handoff: bool,
     timed_out: bool,
     variables: usize,
+    message_updates: u32,
 }
 
 impl Glance {
@@ -116,6 +117,7 @@ impl Glance {
             handoff: c.handoff.is_some(),
             timed_out: c.timed_out_at.is_some(),
             variables: c.variables.as_ref().map_or(0, |v| v.len()),
+            message_updates: c.message_updates,
         }
     }
 
@@ -129,6 +131,7 @@ impl Glance {
             self.handoff,
             self.timed_out,
             self.variables,
+            self.message_updates,
         ) == (
             other.messages,
             other.visible,
@@ -138,6 +141,7 @@ impl Glance {
             other.handoff,
             other.timed_out,
             other.variables,
+            other.message_updates,
         )
     }
 }

@@ -51,6 +51,7 @@ mod api;
 mod app;
 mod banner;
 mod body;
+mod carrier;
 mod clock;
 mod config;
 mod engine;

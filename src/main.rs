@@ -147,6 +147,23 @@ struct Cli {
     /// Bytes of uploaded files (POST /v1/files/attach) one account may keep.
     #[arg(long, env = "BLAND_SIM_FILES_BYTES", default_value_t = 32 * 1024 * 1024)]
     files_bytes: usize,
+    /// `instant` (every text delivered at once) or `realistic` (queued, then sent, then
+    /// delivered on the simulator's clock).
+    #[arg(long, env = "BLAND_SIM_CARRIER", value_enum, default_value_t = CarrierMode::Instant)]
+    carrier: CarrierMode,
+    /// With --carrier realistic: ms from queued to sent.
+    #[arg(long, env = "BLAND_SIM_CARRIER_SENT_MS", default_value_t = 1000)]
+    carrier_sent_ms: u64,
+    /// With --carrier realistic: ms from sent to delivered.
+    #[arg(long, env = "BLAND_SIM_CARRIER_DELIVERED_MS", default_value_t = 2000)]
+    carrier_delivered_ms: u64,
+}
+
+/// How texts are delivered.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CarrierMode {
+    Instant,
+    Realistic,
 }
 
 /// What else the binary does.
@@ -262,6 +279,12 @@ impl Cli {
             .events_backlog(self.events_backlog, self.events_backlog_bytes)
             .batch_rate(self.batch_rate)
             .files_bytes(self.files_bytes);
+        if self.carrier == CarrierMode::Realistic {
+            b = b.realistic_carrier(
+                Duration::from_millis(self.carrier_sent_ms),
+                Duration::from_millis(self.carrier_delivered_ms),
+            );
+        }
         if self.clock == Clock::Manual {
             b = b.manual_clock();
         }

@@ -26,6 +26,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EncodingLabel {
+    encoding: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LogLabel {
     log: &'static str,
 }
@@ -53,6 +58,11 @@ pub(crate) struct Metrics {
     active: Gauge,
     pending: Gauge,
     subscribers: Gauge,
+    /// Segments of outbound texts, by encoding (handles into one family).
+    segments_gsm: Counter,
+    segments_ucs2: Counter,
+    segments: Family<EncodingLabel, Counter>,
+    carrier: Family<OutcomeLabel, Counter>,
     log_entries: Family<LogLabel, Gauge>,
     log_bytes: Family<LogLabel, Gauge>,
 }
@@ -66,6 +76,14 @@ impl Metrics {
         });
         let attempts = Family::<OutcomeLabel, Counter>::default();
         let (messages, conversations, active, pending, subscribers) = Default::default();
+        let segments = Family::<EncodingLabel, Counter>::default();
+        let segments_gsm = segments
+            .get_or_create(&EncodingLabel { encoding: "GSM-7" })
+            .clone();
+        let segments_ucs2 = segments
+            .get_or_create(&EncodingLabel { encoding: "UCS-2" })
+            .clone();
+        let carrier = Family::<OutcomeLabel, Counter>::default();
         let (log_entries, log_bytes) = Default::default();
         let mut m = Metrics {
             registry: Registry::with_prefix("bland_sim"),
@@ -77,6 +95,10 @@ impl Metrics {
             active,
             pending,
             subscribers,
+            segments_gsm,
+            segments_ucs2,
+            segments,
+            carrier,
             log_entries,
             log_bytes,
         };
@@ -118,6 +140,16 @@ impl Metrics {
             self.pending.clone(),
         );
         r.register(
+            "message_segments",
+            "Segments of outbound texts, by encoding",
+            self.segments.clone(),
+        );
+        r.register(
+            "carrier_outcomes",
+            "Final delivery statuses of outbound texts the carrier delayed or failed",
+            self.carrier.clone(),
+        );
+        r.register(
             "event_subscribers",
             "Open GET /_sim/events streams",
             self.subscribers.clone(),
@@ -147,6 +179,20 @@ impl Metrics {
 
     pub fn message(&self) {
         self.messages.inc();
+    }
+
+    /// An outbound text's segments.
+    pub fn segments(&self, (encoding, n): (crate::carrier::Encoding, usize)) {
+        match encoding {
+            crate::carrier::Encoding::Gsm7 => self.segments_gsm.inc_by(n as u64),
+            crate::carrier::Encoding::Ucs2 => self.segments_ucs2.inc_by(n as u64),
+        };
+    }
+
+    /// A text the carrier delayed or failed reached `outcome` (delivered, failed,
+    /// undelivered).
+    pub fn carrier_outcome(&self, outcome: &'static str) {
+        self.carrier.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     /// The text format, with the gauges set from `now`.

@@ -75,6 +75,9 @@ enum Route {
     SimConversations,
     SimConversation,
     SimBatch,
+    SimCarrierRules,
+    SimAddCarrierRule,
+    SimClearCarrierRules,
 }
 
 impl Route {
@@ -137,6 +140,9 @@ impl Route {
             SimConversations => "GET /_sim/conversations",
             SimConversation => "GET /_sim/conversations/{id}",
             SimBatch => "GET /_sim/batches/{id}",
+            SimCarrierRules => "GET /_sim/carrier/rules",
+            SimAddCarrierRule => "POST /_sim/carrier/rules",
+            SimClearCarrierRules => "DELETE /_sim/carrier/rules",
         }
     }
 
@@ -237,6 +243,17 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         }
         ["_sim", "events"] => one(M::GET, R::SimEvents),
         ["_sim", "batches", id] => with(id, pick(method, [(M::GET, R::SimBatch)])),
+        ["_sim", "carrier", "rules"] => (
+            pick(
+                method,
+                [
+                    (M::GET, R::SimCarrierRules),
+                    (M::POST, R::SimAddCarrierRule),
+                    (M::DELETE, R::SimClearCarrierRules),
+                ],
+            ),
+            "",
+        ),
         ["_sim", "conversations"] => one(M::GET, R::SimConversations),
         ["_sim", "conversations", id] => with(id, pick(method, [(M::GET, R::SimConversation)])),
         ["_sim", "ui"] => one(M::GET, R::SimUi),
@@ -433,6 +450,12 @@ async fn dispatch(
         Route::SimConversations => admin::conversations(app, req),
         Route::SimConversation => admin::conversation(app, id),
         Route::SimBatch => admin::batch(app, id),
+        Route::SimCarrierRules => Ok(admin::carrier_rules(app)),
+        Route::SimAddCarrierRule => admin::add_carrier_rule(app, req),
+        Route::SimClearCarrierRules => {
+            app.carrier.clear_rules();
+            Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
+        }
     }
 }
 

@@ -36,10 +36,16 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
     let numbers = || f.accounts.iter().flat_map(|a| &a.numbers);
     let given = numbers().filter_map(|n| n.inbound_id).max();
     store.raise_next_inbound_id(given.map_or(0, |m| m.saturating_add(1)));
+    for r in &f.carrier_rules {
+        app.carrier.add_rule(r.clone());
+    }
     for a in &f.accounts {
         store.set_enterprise(&a.api_key, a.enterprise);
         if let Some((hourly, daily)) = a.plan {
             store.set_agent_phone_plan(&a.api_key, hourly, daily);
+        }
+        if let Some(realistic) = a.carrier {
+            app.carrier.set_account(&a.api_key, realistic);
         }
         for n in &a.numbers {
             store
@@ -198,6 +204,9 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
             head["plan"] = json!("agent_phone");
             head["plan_limits"] = json!({"hourly": hourly, "daily": daily});
         }
+        if let Some(realistic) = app.carrier.account_mode(&key) {
+            head["carrier"] = json!(if realistic { "realistic" } else { "instant" });
+        }
         head["numbers"] = json!(numbers.iter().map(number_doc).collect::<Vec<_>>());
         head["opt_outs"] = json!(opt_outs);
         head["idempotency"] = json!(idempotency);
@@ -232,7 +241,14 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         ids_issued: store.ids().issued(),
         next_inbound_id: store.next_inbound_id(),
     };
-    out.extend_from_slice(b"\n],\n\"simulator\": ");
+    out.extend_from_slice(b"\n],\n");
+    let rules = app.carrier.rules();
+    if !rules.is_empty() {
+        out.extend_from_slice(b"\"carrier_rules\": ");
+        out.extend_from_slice(&compact(&*rules));
+        out.extend_from_slice(b",\n");
+    }
+    out.extend_from_slice(b"\"simulator\": ");
     out.extend_from_slice(&compact(&saved));
     out.extend_from_slice(b"}\n");
     out

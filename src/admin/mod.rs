@@ -118,12 +118,56 @@ pub(crate) fn conversations(app: &App, req: &Req) -> Result<Reply, ApiError> {
 }
 
 /// `GET /_sim/conversations/{id}`: a conversation of any account, as
-/// `GET /v1/sms/conversations/{id}` shows it.
+/// `GET /v1/sms/conversations/{id}` shows it, each message with what the carrier makes of it
+/// (`carrier: {encoding, segments}`, which Bland's message object does not have).
 pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
-    app.store
-        .read_conversation(None, id, |c| c.detail_body())
-        .map(Reply::document)
-        .ok_or_else(ApiError::conversation_not_found)
+    let (body, texts) = app
+        .store
+        .read_conversation(None, id, |c| {
+            let texts: Vec<String> = c
+                .visible_messages()
+                .map(|m| m.message.to_string())
+                .collect();
+            (c.detail_body(), texts)
+        })
+        .ok_or_else(ApiError::conversation_not_found)?;
+    let mut v: Value = serde_json::from_slice(&body).expect("a detail is JSON");
+    if let Some(messages) = v["data"]["messages"].as_array_mut() {
+        for (m, text) in messages.iter_mut().zip(&texts) {
+            let (encoding, segments) = crate::carrier::segments(text);
+            m["carrier"] = json!({"encoding": encoding, "segments": segments});
+        }
+    }
+    Ok(Reply::new(StatusCode::OK, v))
+}
+
+/// `GET /_sim/carrier/rules`.
+pub(crate) fn carrier_rules(app: &App) -> Reply {
+    Reply::ok(json!(*app.carrier.rules()))
+}
+
+/// `POST /_sim/carrier/rules {"user_number" | "prefix", "status", "error_code"}`.
+pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let bad = |why: String| ApiError::bad_request("INVALID_CARRIER_RULE", why);
+    let v = req.json_object()?;
+    let rule: crate::carrier::Rule = serde_json::from_value(v).map_err(|e| {
+        bad(format!(
+            "{e}: a rule is {{\"user_number\" or \"prefix\", \"status\": \"failed\" or \
+             \"undelivered\", \"error_code\": 30003}}"
+        ))
+    })?;
+    rule.check().map_err(bad)?;
+    if !app.carrier.add_rule(rule.clone()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_CARRIER_RULES",
+            format!(
+                "At most {} carrier rules are kept: DELETE /_sim/carrier/rules first",
+                crate::carrier::MAX_RULES
+            ),
+        ));
+    }
+    Ok(Reply::data(StatusCode::CREATED, json!(rule)))
 }
 
 /// `GET /_sim/batches/{batch_id}`: a batch and where each of its rows stands.

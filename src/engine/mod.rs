@@ -27,6 +27,7 @@ use serde_json::{json, Map, Value};
 
 use crate::app::App;
 use crate::app::{Stage, TimerKind};
+use crate::carrier::Failure;
 use crate::clock::iso;
 use crate::model::{
     Conversation, EndKind, Message, MessageId, MessageStatus, NumberConfig, Sender, TimeoutAction,
@@ -136,7 +137,12 @@ impl<'a> Ctx<'a> {
         id: Option<String>,
         notify: bool,
     ) -> usize {
-        let status = (sender != Sender::User).then_some(MessageStatus::Delivered);
+        let outbound = sender != Sender::User;
+        let (status, error_code, step) = if outbound {
+            self.carrier_plan(c, &text)
+        } else {
+            (None, None, None)
+        };
         self.app.metrics.message();
         c.push_message(Message {
             id: id.map_or_else(
@@ -149,10 +155,23 @@ impl<'a> Ctx<'a> {
             sender,
             status,
             deleted: false,
+            error_code,
         });
         c.updated_at = self.now;
         c.last_message_at = Some(self.now);
         let idx = c.messages.len() - 1;
+        if let Some(failure) = step {
+            let due = self.now + self.app.carrier.sent_after_ms as i64;
+            self.app.schedule(
+                due,
+                TimerKind::Carrier {
+                    conversation_id: c.id.to_string(),
+                    index: idx,
+                    to: MessageStatus::Sent,
+                    failure,
+                },
+            );
+        }
         if notify {
             self.message_webhook(c, idx);
         }
@@ -161,6 +180,80 @@ impl<'a> Ctx<'a> {
 
     /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
     /// id; `None` when the user has opted out (nothing reaches them).
+    /// How the carrier takes an outbound text: its first status and error code, and (with
+    /// realistic timing) the failure its later steps end in (`Some` schedules them).
+    #[allow(clippy::type_complexity)]
+    fn carrier_plan(
+        &self,
+        c: &Conversation,
+        text: &str,
+    ) -> (
+        Option<MessageStatus>,
+        Option<u16>,
+        Option<Option<(Failure, u16)>>,
+    ) {
+        let carrier = &self.app.carrier;
+        self.app.metrics.segments(crate::carrier::segments(text));
+        let failure = carrier.failure_for(&c.user_number);
+        if carrier.realistic_for(&c.account) {
+            return (Some(MessageStatus::Queued), None, Some(failure));
+        }
+        match failure {
+            None => (Some(MessageStatus::Delivered), None, None),
+            Some((f, code)) => {
+                self.app.metrics.carrier_outcome(f.as_str());
+                (Some(f.status()), Some(code), None)
+            }
+        }
+    }
+
+    /// The carrier's next step for message `index`: `sent` (or `failed`), then `delivered`
+    /// (or `undelivered`).
+    pub fn carrier_step(
+        &mut self,
+        c: &mut Conversation,
+        index: usize,
+        to: MessageStatus,
+        failure: Option<(Failure, u16)>,
+    ) {
+        let Some(m) = c.messages.get_mut(index) else {
+            return;
+        };
+        let outcome = match (to, failure) {
+            (MessageStatus::Sent, Some((Failure::Failed, code))) => {
+                Some((MessageStatus::Failed, Some(code)))
+            }
+            (MessageStatus::Sent, _) => {
+                let due = self.now + self.app.carrier.delivered_after_ms as i64;
+                self.app.schedule(
+                    due,
+                    TimerKind::Carrier {
+                        conversation_id: c.id.to_string(),
+                        index,
+                        to: MessageStatus::Delivered,
+                        failure,
+                    },
+                );
+                None
+            }
+            (_, Some((Failure::Undelivered, code))) => {
+                Some((MessageStatus::Undelivered, Some(code)))
+            }
+            _ => Some((MessageStatus::Delivered, None)),
+        };
+        let (status, code) = outcome.unwrap_or((MessageStatus::Sent, None));
+        m.status = Some(status);
+        m.error_code = code;
+        if outcome.is_some() {
+            self.app.metrics.carrier_outcome(match status {
+                MessageStatus::Failed => "failed",
+                MessageStatus::Undelivered => "undelivered",
+                _ => "delivered",
+            });
+        }
+        c.message_updates = c.message_updates.wrapping_add(1);
+    }
+
     /// Whether the account may send one more text now (the Agent Phone Plan's limits; always
     /// for Enterprise): counts it when it may.
     fn may_text(&self, c: &Conversation) -> bool {

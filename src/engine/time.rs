@@ -35,6 +35,14 @@ fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
         TimerKind::BatchRows { batch_id, run } => {
             return Sends::Deliveries(super::batch::fire(app, &batch_id, run))
         }
+        TimerKind::Carrier {
+            conversation_id,
+            index,
+            to,
+            failure,
+        } => Ctx::run(app, &conversation_id, |ctx, c| {
+            ctx.carrier_step(c, index, to, failure)
+        }),
         TimerKind::Inactivity {
             conversation_id,
             stage,

@@ -40,11 +40,29 @@ impl Sender {
     }
 }
 
-/// Where an outbound message stands (the simulator delivers every text at once).
+/// Where an outbound message stands: delivered at once by default; with carrier realism,
+/// `queued` → `sent` → `delivered`, or `failed` / `undelivered` by a carrier rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum MessageStatus {
+    Queued,
+    Sent,
     Delivered,
+    Failed,
+    Undelivered,
+}
+
+impl MessageStatus {
+    pub fn parse(s: &str) -> Option<MessageStatus> {
+        Some(match s {
+            "queued" => MessageStatus::Queued,
+            "sent" => MessageStatus::Sent,
+            "delivered" => MessageStatus::Delivered,
+            "failed" => MessageStatus::Failed,
+            "undelivered" => MessageStatus::Undelivered,
+            _ => return None,
+        })
+    }
 }
 
 /// Who started a human handoff: a caller of the API, or a Transfer-to-Human node.
@@ -118,9 +136,12 @@ pub struct Message {
     /// `[from, to]` when a document gave others than the conversation's.
     pub route: Option<Box<[String; 2]>>,
     pub sender: Sender,
-    /// `None` for inbound texts, `delivered` for outbound ones.
+    /// `None` for inbound texts, `delivered` for outbound ones (unless the carrier says
+    /// otherwise).
     pub status: Option<MessageStatus>,
     pub deleted: bool,
+    /// The carrier's error code of a `failed` or `undelivered` text.
+    pub error_code: Option<u16>,
 }
 
 impl Message {
@@ -437,6 +458,8 @@ pub struct Conversation {
     pub turns: u64,
     /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
     pub objective: Option<Box<str>>,
+    /// Counts changes to messages' delivery status (so a live view sees them).
+    pub message_updates: u32,
     /// `messages[..context_from]` are out of the agent's context (legacy `POST /v1/sms/clear`):
     /// still stored and shown, but no longer what the agent reads.
     pub context_from: u32,
@@ -483,6 +506,7 @@ impl Default for Conversation {
             status_delivery: None,
             turns: 0,
             objective: None,
+            message_updates: 0,
             context_from: 0,
         }
     }

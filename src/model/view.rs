@@ -19,7 +19,7 @@ struct MessageView<'a> {
     to: &'a str,
     sender: Sender,
     status: Option<MessageStatus>,
-    error_code: Option<()>,
+    error_code: Option<u16>,
     attachments: [(); 0],
     app_card: Option<()>,
 }
@@ -58,7 +58,7 @@ impl Message {
             to,
             sender: self.sender,
             status: self.status,
-            error_code: None,
+            error_code: self.error_code,
             attachments: [],
             app_card: None,
         }

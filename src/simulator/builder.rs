@@ -145,6 +145,16 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Carrier realism: outbound texts go `queued` → `sent` → `delivered` on the simulator's
+    /// clock, `sent` after `sent` and `delivered` after `delivered` more (by default every text
+    /// is delivered at once; fixtures may set it per account).
+    pub fn realistic_carrier(mut self, sent: Duration, delivered: Duration) -> Self {
+        self.config.carrier_realistic = true;
+        self.config.carrier_sent_ms = sent.as_millis() as u64;
+        self.config.carrier_delivered_ms = delivered.as_millis() as u64;
+        self
+    }
+
     /// How long a connection may wait for a request's headers, counted from when it opened or
     /// sent its previous answer (default 30 s): both the keep-alive idle timeout and the
     /// header read timeout.

@@ -7,6 +7,7 @@ mod admin;
 mod batch;
 #[cfg(feature = "cli")]
 mod binary;
+mod carrier;
 mod conversations;
 mod embedding;
 mod errors;

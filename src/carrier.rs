@@ -1,0 +1,259 @@
+//! Carrier realism (opt-in): how a text is encoded and split into segments (GSM-7 with its
+//! escape characters, or UCS-2, as Twilio counts them), how long it takes to go from `queued`
+//! to `sent` to `delivered` on the simulator's clock, and the failure rules that make the texts
+//! to some users end `failed` or `undelivered` with an error code.
+//!
+//! By default every text is delivered at once. Rules apply in both modes: with instant
+//! delivery a text a rule matches ends at once in the rule's status.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use crate::maps::ShardedMap;
+
+/// Failure rules kept at once.
+pub(crate) const MAX_RULES: usize = 1000;
+
+/// How a text is encoded for the carrier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub(crate) enum Encoding {
+    #[serde(rename = "GSM-7")]
+    Gsm7,
+    #[serde(rename = "UCS-2")]
+    Ucs2,
+}
+
+/// GSM 03.38's basic characters.
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+                         ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// Its extension characters, which take two septets (an escape, then the character).
+const GSM_EXTENDED: &str = "\u{0C}^{}\\[~]|€";
+
+/// The text's encoding and how many segments it takes: GSM-7 carries 160 septets in one
+/// segment and 153 in each of several; UCS-2 carries 70 UTF-16 units in one and 67 in each of
+/// several (an emoji outside the basic plane takes two units).
+pub(crate) fn segments(text: &str) -> (Encoding, usize) {
+    let mut septets = 0usize;
+    for ch in text.chars() {
+        if GSM_BASIC.contains(ch) {
+            septets += 1;
+        } else if GSM_EXTENDED.contains(ch) {
+            septets += 2;
+        } else {
+            let units: usize = text.chars().map(char::len_utf16).sum();
+            return (Encoding::Ucs2, split(units, 70, 67));
+        }
+    }
+    (Encoding::Gsm7, split(septets, 160, 153))
+}
+
+fn split(units: usize, single: usize, each: usize) -> usize {
+    if units <= single {
+        1
+    } else {
+        units.div_ceil(each)
+    }
+}
+
+/// How a failing text ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Failure {
+    /// Never sent (at the `sent` step).
+    Failed,
+    /// Sent, never delivered.
+    Undelivered,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Failed => "failed",
+            Failure::Undelivered => "undelivered",
+        }
+    }
+
+    /// The message status it ends in.
+    pub fn status(self) -> crate::model::MessageStatus {
+        match self {
+            Failure::Failed => crate::model::MessageStatus::Failed,
+            Failure::Undelivered => crate::model::MessageStatus::Undelivered,
+        }
+    }
+}
+
+/// A failure rule: the texts to a user number (exactly, or every number with a prefix) end
+/// `status` with `error_code`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    pub status: Failure,
+    pub error_code: u16,
+}
+
+impl Rule {
+    fn matches(&self, user: &str) -> bool {
+        self.user_number.as_deref() == Some(user)
+            || self.prefix.as_deref().is_some_and(|p| user.starts_with(p))
+    }
+
+    /// The rule's mistakes, if any.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.user_number, &self.prefix) {
+            (None, None) | (Some(_), Some(_)) => {
+                Err("a rule names one of `user_number` (exact) or `prefix`".into())
+            }
+            (_, Some(p)) if !p.starts_with('+') => Err(format!(
+                "`prefix` starts with `+`, as a number does: got {p:?}"
+            )),
+            _ if self.error_code < 10_000 => Err(format!(
+                "`error_code` is a five-digit carrier code such as 30003 or 30006, got {}",
+                self.error_code
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The carrier's settings and rules.
+pub(crate) struct Carrier {
+    /// `--carrier realistic`: every account's texts go queued → sent → delivered.
+    pub realistic: bool,
+    pub sent_after_ms: u64,
+    pub delivered_after_ms: u64,
+    /// Accounts whose fixtures say otherwise than `realistic`.
+    accounts: ShardedMap<String, bool>,
+    rules: ArcSwap<Vec<Rule>>,
+}
+
+impl Carrier {
+    pub fn new(realistic: bool, sent_after_ms: u64, delivered_after_ms: u64) -> Self {
+        Carrier {
+            realistic,
+            sent_after_ms,
+            delivered_after_ms,
+            accounts: ShardedMap::default(),
+            rules: ArcSwap::from_pointee(Vec::new()),
+        }
+    }
+
+    /// Whether `account`'s texts take their time.
+    pub fn realistic_for(&self, account: &str) -> bool {
+        if self.accounts.is_empty() {
+            return self.realistic;
+        }
+        self.accounts.get(account).map_or(self.realistic, |r| *r)
+    }
+
+    /// An account's own mode, when its fixtures set one.
+    pub fn account_mode(&self, account: &str) -> Option<bool> {
+        self.accounts.get(account).map(|r| *r)
+    }
+
+    /// Sets an account's mode (fixtures).
+    pub fn set_account(&self, account: &str, realistic: bool) {
+        self.accounts.insert(account.to_string(), realistic);
+    }
+
+    /// How texts to `user` fail, when a rule says so (the first that matches).
+    pub fn failure_for(&self, user: &str) -> Option<(Failure, u16)> {
+        let rules = self.rules.load();
+        rules
+            .iter()
+            .find(|r| r.matches(user))
+            .map(|r| (r.status, r.error_code))
+    }
+
+    pub fn rules(&self) -> Arc<Vec<Rule>> {
+        self.rules.load_full()
+    }
+
+    /// Adds a checked rule; `false` when [`MAX_RULES`] are kept already.
+    pub fn add_rule(&self, rule: Rule) -> bool {
+        let mut full = false;
+        self.rules.rcu(|rules| {
+            full = rules.len() >= MAX_RULES;
+            let mut next = Vec::clone(rules);
+            if !full {
+                next.push(rule.clone());
+            }
+            next
+        });
+        !full
+    }
+
+    /// Drops every rule and every account's own mode (a reset; fixtures set them again).
+    pub fn clear(&self) {
+        self.rules.store(Arc::new(Vec::new()));
+        self.accounts.clear();
+    }
+
+    /// Drops the rules only.
+    pub fn clear_rules(&self) {
+        self.rules.store(Arc::new(Vec::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_as_twilio_counts_them() {
+        assert_eq!(segments(""), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(160)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"a".repeat(306)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"a".repeat(307)), (Encoding::Gsm7, 3));
+        // An escape character takes two septets: 80 euro signs fill one segment.
+        assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
+        // One character outside GSM-7 makes the whole text UCS-2.
+        assert_eq!(
+            segments(&format!("{}ç", "a".repeat(69))),
+            (Encoding::Ucs2, 1)
+        );
+        assert_eq!(
+            segments(&format!("{}ç", "a".repeat(70))),
+            (Encoding::Ucs2, 2)
+        );
+        assert_eq!(
+            segments(&"😀".repeat(35)),
+            (Encoding::Ucs2, 1),
+            "two units each"
+        );
+        assert_eq!(segments(&"😀".repeat(36)), (Encoding::Ucs2, 2));
+        assert_eq!(segments(&"a".repeat(135)), (Encoding::Gsm7, 1));
+    }
+
+    #[test]
+    fn rules_match_exactly_or_by_prefix_and_are_checked() {
+        let c = Carrier::new(false, 1000, 2000);
+        let rule = |u: Option<&str>, p: Option<&str>, code| Rule {
+            user_number: u.map(String::from),
+            prefix: p.map(String::from),
+            status: Failure::Undelivered,
+            error_code: code,
+        };
+        assert!(c.add_rule(rule(Some("+15550001111"), None, 30003)));
+        assert!(c.add_rule(rule(None, Some("+1555"), 30006)));
+        assert_eq!(
+            c.failure_for("+15550001111"),
+            Some((Failure::Undelivered, 30003))
+        );
+        assert_eq!(
+            c.failure_for("+15559999999"),
+            Some((Failure::Undelivered, 30006))
+        );
+        assert_eq!(c.failure_for("+447700900123"), None);
+        assert!(rule(None, None, 30003).check().is_err());
+        assert!(rule(None, Some("1555"), 30003).check().is_err());
+        assert!(rule(Some("+1"), None, 42).check().is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Carrier realism (opt-in): queued → sent → delivered on the simulator's clock, encodings and
+//! segments, and failure rules that end texts `failed` or `undelivered` with an error code.
+
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn send(sim: &Sim, user: &str, text: &str) -> String {
+    let sent = sim
+        .send(json!({"user_number": user, "agent_number": AGENT, "agent_message": text}))
+        .await;
+    sent["conversation_id"].as_str().unwrap().to_string()
+}
+
+async fn last(sim: &Sim, id: &str) -> Value {
+    let c = sim.conversation(id).await;
+    c["messages"].as_array().unwrap().last().unwrap().clone()
+}
+
+async fn metrics(sim: &Sim) -> String {
+    use http_body_util::BodyExt;
+    let (_, _, mut body) = sim.open("/_sim/metrics", &[]).await;
+    let mut out = Vec::new();
+    while let Some(f) = body.frame().await {
+        out.extend_from_slice(&f.unwrap().into_data().unwrap());
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn texts_go_queued_sent_delivered_on_the_clock() {
+    let sim =
+        Sim::with(manual().realistic_carrier(Duration::from_secs(1), Duration::from_secs(2))).await;
+    let id = send(&sim, USER, "Your table is ready").await;
+    assert_eq!(last(&sim, &id).await["status"], "queued");
+    sim.advance(1.0).await;
+    assert_eq!(last(&sim, &id).await["status"], "sent");
+    sim.advance(1.5).await;
+    assert_eq!(last(&sim, &id).await["status"], "sent");
+    sim.advance(0.5).await;
+    let m = last(&sim, &id).await;
+    assert_eq!(m["status"], "delivered");
+    assert_eq!(m["error_code"], Value::Null);
+
+    // The simulator's view adds each text's encoding and segments.
+    send(&sim, USER, &"é€".repeat(60)).await;
+    send(&sim, USER, "Привет").await;
+    let (_, view) = sim
+        .sim(Method::GET, &format!("/_sim/conversations/{id}"), None)
+        .await;
+    let carrier: Vec<Value> = view["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["carrier"].clone())
+        .collect();
+    assert_eq!(
+        carrier,
+        [
+            json!({"encoding": "GSM-7", "segments": 1}),
+            json!({"encoding": "GSM-7", "segments": 2}),
+            json!({"encoding": "UCS-2", "segments": 1}),
+        ]
+    );
+    // And the metrics count segments by encoding, and the outcomes the carrier decided.
+    let m = metrics(&sim).await;
+    assert!(
+        m.contains("bland_sim_message_segments_total{encoding=\"GSM-7\"} 3"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bland_sim_message_segments_total{encoding=\"UCS-2\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("bland_sim_carrier_outcomes_total{outcome=\"delivered\"} 1"),
+        "{m}"
+    );
+    // Bland's own message object keeps its documented fields only.
+    assert!(sim.conversation(&id).await["messages"][0]
+        .get("carrier")
+        .is_none());
+}
+
+#[tokio::test]
+async fn failure_rules_end_texts_failed_or_undelivered_with_a_code() {
+    let sim = Sim::start().await;
+    for rule in [
+        json!({"prefix": "+1555000", "status": "undelivered", "error_code": 30006}),
+        json!({"user_number": "+15559990000", "status": "failed", "error_code": 21610}),
+    ] {
+        let (status, body) = sim
+            .sim(Method::POST, "/_sim/carrier/rules", Some(rule.clone()))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["data"], rule);
+    }
+    // Delivered at once (the default), but to these users the rules decide.
+    let id = send(&sim, USER, "hi").await;
+    let m = last(&sim, &id).await;
+    assert_eq!(
+        (m["status"].clone(), m["error_code"].clone()),
+        (json!("undelivered"), json!(30006))
+    );
+    let id = send(&sim, "+15559990000", "hi").await;
+    let m = last(&sim, &id).await;
+    assert_eq!(
+        (m["status"].clone(), m["error_code"].clone()),
+        (json!("failed"), json!(21610))
+    );
+    let id = send(&sim, "+14155550100", "hi").await;
+    assert_eq!(last(&sim, &id).await["status"], "delivered");
+
+    let (_, rules) = sim.sim(Method::GET, "/_sim/carrier/rules", None).await;
+    assert_eq!(rules["data"].as_array().unwrap().len(), 2);
+    for bad in [
+        json!({"status": "failed", "error_code": 30003}),
+        json!({"prefix": "1555", "status": "failed", "error_code": 30003}),
+        json!({"prefix": "+1555", "status": "lost", "error_code": 30003}),
+        json!({"prefix": "+1555", "status": "failed", "error_code": 42}),
+    ] {
+        let got = sim
+            .sim(Method::POST, "/_sim/carrier/rules", Some(bad))
+            .await;
+        assert_error(&got, 400, "INVALID_CARRIER_RULE");
+    }
+    let (status, _) = sim.sim(Method::DELETE, "/_sim/carrier/rules", None).await;
+    assert_eq!(status, 200);
+    let id = send(&sim, USER, "again").await;
+    assert_eq!(last(&sim, &id).await["status"], "delivered");
+}
+
+#[tokio::test]
+async fn with_realistic_timing_a_failed_text_fails_when_it_would_be_sent() {
+    let fixtures = r#"{
+      "accounts": [{"api_key": "sk_sim_default", "carrier": "realistic",
+                    "numbers": [{"phone_number": "+15550002222"}]}],
+      "carrier_rules": [{"user_number": "+15550001111", "status": "failed", "error_code": 30003}]
+    }"#;
+    let sim = Sim::with(manual().fixtures_json(fixtures).unwrap()).await;
+    let id = send(&sim, USER, "hello").await;
+    assert_eq!(last(&sim, &id).await["status"], "queued");
+    sim.advance(1.0).await;
+    let m = last(&sim, &id).await;
+    assert_eq!(
+        (m["status"].clone(), m["error_code"].clone()),
+        (json!("failed"), json!(30003))
+    );
+    // The account's mode and the rules are part of the state document, and come back.
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(state["accounts"][0]["carrier"], "realistic");
+    assert_eq!(state["carrier_rules"][0]["error_code"], 30003);
+    assert_eq!(
+        state["accounts"][0]["conversations"][0]["messages"][0]["status"],
+        "failed"
+    );
+    let (status, body) = sim
+        .sim(Method::PUT, "/_sim/state", Some(state.clone()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, again) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(again["carrier_rules"], state["carrier_rules"]);
+    assert_eq!(
+        again["accounts"][0]["conversations"][0]["messages"][0]["error_code"],
+        30003
+    );
+}
