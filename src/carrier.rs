@@ -25,28 +25,37 @@ pub(crate) enum Encoding {
     Ucs2,
 }
 
-/// GSM 03.38's basic characters.
-const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
-                         ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-/// Its extension characters, which take two septets (an escape, then the character).
-const GSM_EXTENDED: &str = "\u{0C}^{}\\[~]|€";
+/// GSM 03.38's basic characters outside ASCII (in ASCII, every printable character but
+/// `` ` `` and the extension ones, and `\n` and `\r`).
+const GSM_BASIC_WIDE: &str = "£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà";
+
+/// Septets a character takes in GSM-7: 1, 2 (an escape, then the character), or `None`
+/// outside GSM-7.
+fn septets(ch: char) -> Option<usize> {
+    match ch {
+        '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' | '\u{0C}' | '€' => Some(2),
+        '`' => None,
+        ' '..='~' | '\n' | '\r' => Some(1),
+        c if !c.is_ascii() && GSM_BASIC_WIDE.contains(c) => Some(1),
+        _ => None,
+    }
+}
 
 /// The text's encoding and how many segments it takes: GSM-7 carries 160 septets in one
 /// segment and 153 in each of several; UCS-2 carries 70 UTF-16 units in one and 67 in each of
 /// several (an emoji outside the basic plane takes two units).
 pub(crate) fn segments(text: &str) -> (Encoding, usize) {
-    let mut septets = 0usize;
+    let mut total = 0usize;
     for ch in text.chars() {
-        if GSM_BASIC.contains(ch) {
-            septets += 1;
-        } else if GSM_EXTENDED.contains(ch) {
-            septets += 2;
-        } else {
-            let units: usize = text.chars().map(char::len_utf16).sum();
-            return (Encoding::Ucs2, split(units, 70, 67));
+        match septets(ch) {
+            Some(n) => total += n,
+            None => {
+                let units: usize = text.chars().map(char::len_utf16).sum();
+                return (Encoding::Ucs2, split(units, 70, 67));
+            }
         }
     }
-    (Encoding::Gsm7, split(septets, 160, 153))
+    (Encoding::Gsm7, split(total, 160, 153))
 }
 
 fn split(units: usize, single: usize, each: usize) -> usize {
@@ -129,6 +138,8 @@ pub(crate) struct Carrier {
     pub delivered_after_ms: u64,
     /// Accounts whose fixtures say otherwise than `realistic`.
     accounts: ShardedMap<String, bool>,
+    /// Whether `accounts` has any (a text looks nothing up when not).
+    any_account: std::sync::atomic::AtomicBool,
     rules: ArcSwap<Vec<Rule>>,
 }
 
@@ -139,13 +150,14 @@ impl Carrier {
             sent_after_ms,
             delivered_after_ms,
             accounts: ShardedMap::default(),
+            any_account: Default::default(),
             rules: ArcSwap::from_pointee(Vec::new()),
         }
     }
 
     /// Whether `account`'s texts take their time.
     pub fn realistic_for(&self, account: &str) -> bool {
-        if self.accounts.is_empty() {
+        if !self.any_account.load(std::sync::atomic::Ordering::Acquire) {
             return self.realistic;
         }
         self.accounts.get(account).map_or(self.realistic, |r| *r)
@@ -159,6 +171,8 @@ impl Carrier {
     /// Sets an account's mode (fixtures).
     pub fn set_account(&self, account: &str, realistic: bool) {
         self.accounts.insert(account.to_string(), realistic);
+        self.any_account
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// How texts to `user` fail, when a rule says so (the first that matches).
@@ -192,6 +206,8 @@ impl Carrier {
     pub fn clear(&self) {
         self.rules.store(Arc::new(Vec::new()));
         self.accounts.clear();
+        self.any_account
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     /// Drops the rules only.
@@ -230,6 +246,12 @@ mod tests {
         );
         assert_eq!(segments(&"😀".repeat(36)), (Encoding::Ucs2, 2));
         assert_eq!(segments(&"a".repeat(135)), (Encoding::Gsm7, 1));
+        // Every basic character is one septet; the backtick is not GSM-7 at all.
+        assert_eq!(
+            segments("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./09:;<=>?¡AZÄÖÑÜ§¿azäöñüà"),
+            (Encoding::Gsm7, 1)
+        );
+        assert_eq!(segments("`").0, Encoding::Ucs2);
     }
 
     #[test]
