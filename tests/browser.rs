@@ -395,27 +395,24 @@ async fn a_person_plays_the_user_and_a_human_agent_and_watches_it_live() {
         .delete(&format!("/v1/sms/conversations/{id}"), None)
         .await;
     assert_eq!(status, 200);
-    wait_text(
-        &client,
-        "#thread-title",
-        "New conversation with +15550002222",
-    )
-    .await;
-    assert!(read_all(&client, "[data-testid=thread-message]", None)
-        .await
-        .is_empty());
+    let let_go = || async {
+        wait_text(
+            &client,
+            "#thread-title",
+            "New conversation with +15550002222",
+        )
+        .await;
+        let left = read_all(&client, "[data-testid=thread-message]", None).await;
+        assert!(left.is_empty(), "{left:?}");
+    };
+    let_go().await;
     // And a reset while one is selected.
     sim.text(USER, AGENT, "again").await;
     click(&client, "[data-testid=conversation-item]").await;
     wait_count(&client, "[data-testid=thread-message]", 2).await;
     let (status, _) = sim.sim(hyper::Method::POST, "/_sim/reset", None).await;
     assert_eq!(status, 200);
-    wait_text(
-        &client,
-        "#thread-title",
-        "New conversation with +15550002222",
-    )
-    .await;
+    let_go().await;
 
     let errors = driver.console_errors(&client).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");

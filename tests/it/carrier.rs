@@ -20,16 +20,6 @@ async fn last(sim: &Sim, id: &str) -> Value {
     c["messages"].as_array().unwrap().last().unwrap().clone()
 }
 
-async fn metrics(sim: &Sim) -> String {
-    use http_body_util::BodyExt;
-    let (_, _, mut body) = sim.open("/_sim/metrics", &[]).await;
-    let mut out = Vec::new();
-    while let Some(f) = body.frame().await {
-        out.extend_from_slice(&f.unwrap().into_data().unwrap());
-    }
-    String::from_utf8(out).unwrap()
-}
-
 #[tokio::test]
 async fn texts_go_queued_sent_delivered_on_the_clock() {
     let sim =
@@ -66,7 +56,7 @@ async fn texts_go_queued_sent_delivered_on_the_clock() {
         ]
     );
     // And the metrics count segments by encoding, and the outcomes the carrier decided.
-    let m = metrics(&sim).await;
+    let m = sim.text_of("/_sim/metrics").await;
     assert!(
         m.contains("bland_sim_message_segments_total{encoding=\"GSM-7\"} 3"),
         "{m}"

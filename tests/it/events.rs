@@ -104,15 +104,6 @@ fn gauge(metrics: &str, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("{name} in the metrics"))
 }
 
-async fn metrics(sim: &Sim) -> String {
-    let (_, _, mut body) = sim.open("/_sim/metrics", &[]).await;
-    let mut out = Vec::new();
-    while let Some(f) = body.frame().await {
-        out.extend_from_slice(&f.unwrap().into_data().unwrap());
-    }
-    String::from_utf8(out).unwrap()
-}
-
 #[tokio::test]
 async fn events_arrive_in_order_with_consecutive_ids() {
     let sim = Sim::start().await;
@@ -287,7 +278,7 @@ async fn the_backlog_is_bounded_and_what_fell_out_is_announced() {
     let all = events.take(32).await;
     let first = all[0].id.unwrap();
     assert_eq!(all.last().unwrap().id, Some(first + 31));
-    let m = metrics(&sim).await;
+    let m = sim.text_of("/_sim/metrics").await;
     assert_eq!(gauge(&m, "bland_sim_log_entries{log=\"events\"}"), 10);
     assert_eq!(gauge(&m, "bland_sim_event_subscribers"), 1);
 
@@ -307,7 +298,7 @@ async fn the_backlog_is_bounded_and_what_fell_out_is_announced() {
     for i in 0..20 {
         small.text(&format!("+1555000{i:04}"), AGENT, "hello").await;
     }
-    let m = metrics(&small).await;
+    let m = small.text_of("/_sim/metrics").await;
     let bytes = gauge(&m, "bland_sim_log_bytes{log=\"events\"}");
     assert!(bytes > 0 && bytes <= 2_000, "{bytes} bytes kept");
     assert!(gauge(&m, "bland_sim_log_entries{log=\"events\"}") < 20);
@@ -353,7 +344,7 @@ async fn a_consumer_that_never_reads_does_not_slow_the_api() {
     assert_eq!(ids.len(), texts * 4);
 
     // The stuck one is held only by its own backlog, which stays within its bound.
-    let m = metrics(&sim).await;
+    let m = sim.text_of("/_sim/metrics").await;
     assert_eq!(gauge(&m, "bland_sim_log_entries{log=\"events\"}"), 50);
     assert_eq!(gauge(&m, "bland_sim_event_subscribers"), 2);
     drop(stuck);
@@ -403,14 +394,10 @@ async fn a_bad_last_event_id_is_refused_and_the_admin_token_may_come_in_the_quer
 #[tokio::test]
 async fn the_ui_page_is_served_whole_with_its_hooks() {
     let sim = Sim::start().await;
-    let (status, h, mut body) = sim.open("/_sim/ui", &[]).await;
+    let (status, h, _) = sim.open("/_sim/ui", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h["content-type"], "text/html; charset=utf-8");
-    let mut page = Vec::new();
-    while let Some(f) = body.frame().await {
-        page.extend_from_slice(&f.unwrap().into_data().unwrap());
-    }
-    let page = String::from_utf8(page).unwrap();
+    let page = sim.text_of("/_sim/ui").await;
     for hook in [
         "number-item",
         "conversation-item",

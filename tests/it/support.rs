@@ -143,6 +143,13 @@ impl Sim {
         (parts.status, parts.headers, body)
     }
 
+    /// The whole answer of `GET path` as text (for `/_sim/metrics`, `/_sim/ui`).
+    pub async fn text_of(&self, path: &str) -> String {
+        let (_, _, body) = self.open(path, &[]).await;
+        let bytes = body.collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(KEY), &[], None).await
     }
