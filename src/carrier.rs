@@ -118,8 +118,11 @@ impl Rule {
             (None, None) | (Some(_), Some(_)) => {
                 Err("a rule names one of `user_number` (exact) or `prefix`".into())
             }
-            (_, Some(p)) if !p.starts_with('+') => Err(format!(
-                "`prefix` starts with `+`, as a number does: got {p:?}"
+            (_, Some(p)) if !p.starts_with('+') || p.len() > 16 => Err(format!(
+                "`prefix` is the start of an E.164 number: `+` and at most 15 digits, got {p:?}"
+            )),
+            (Some(u), _) if crate::validation::e164("user_number", u).is_err() => Err(format!(
+                "`user_number` is an E.164 number such as +15550001111, got {u:?}"
             )),
             _ if self.error_code < 10_000 => Err(format!(
                 "`error_code` is a five-digit carrier code such as 30003 or 30006, got {}",

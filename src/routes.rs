@@ -449,7 +449,7 @@ async fn dispatch(
         Route::SimUi => Ok(admin::ui()),
         Route::SimConversations => admin::conversations(app, req),
         Route::SimConversation => admin::conversation(app, id),
-        Route::SimBatch => admin::batch(app, id),
+        Route::SimBatch => admin::batch(app, req, id),
         Route::SimCarrierRules => Ok(admin::carrier_rules(app)),
         Route::SimAddCarrierRule => admin::add_carrier_rule(app, req),
         Route::SimClearCarrierRules => {

@@ -170,64 +170,96 @@ pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> 
     Ok(Reply::data(StatusCode::CREATED, json!(rule)))
 }
 
-/// `GET /_sim/batches/{batch_id}`: a batch and where each of its rows stands.
-pub(crate) fn batch(app: &App, id: &str) -> Result<Reply, ApiError> {
+/// `GET /_sim/batches/{batch_id}?offset=0&limit=100`: a batch, its counts, and a page of its
+/// rows with where each stands (a page at a time, so a large batch is never drawn whole).
+pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
     use crate::model::RowResult;
-    let b = app.batches.get(id).ok_or_else(|| {
+    let q = req.query_pairs();
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+        match q.iter().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, v)) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "{name} must be a whole number from 0 to {max}, got {v:?}"
+                    ))
+                }),
+        }
+    };
+    let offset = number("offset", 0, usize::MAX)?;
+    let limit = number("limit", 100, crate::api::list::MAX_PAGE)?;
+    let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "BATCH_NOT_FOUND",
             format!("No batch {id}: a batch_id is the file_id POST /v1/sms/batch was given"),
         )
-    })?;
-    let mut counts = [0usize; 3];
-    let rows: Vec<Value> = b
-        .results
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let phone = b.rows[i]
-                .get("phone_number")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let mut v = json!({"row": i + 1, "phone_number": phone});
-            match r {
-                RowResult::Pending => {
-                    counts[0] += 1;
-                    v["status"] = json!("pending");
-                    v["due_at"] = json!(iso(b.due(i)));
-                }
-                RowResult::Sent {
-                    conversation_id,
-                    message_id,
-                } => {
-                    counts[1] += 1;
-                    v["status"] = json!("sent");
-                    v["conversation_id"] = json!(conversation_id);
-                    v["message_id"] = json!(message_id);
-                }
-                RowResult::Failed { code, message } => {
-                    counts[2] += 1;
-                    v["status"] = json!("failed");
-                    v["error"] = json!({"error": code, "message": message});
-                }
+    };
+    let view = app
+        .batches
+        .with(id, |b| {
+            let mut counts = [0usize; 3];
+            for r in &b.results {
+                counts[match r {
+                    RowResult::Pending => 0,
+                    RowResult::Sent { .. } => 1,
+                    RowResult::Failed { .. } => 2,
+                }] += 1;
             }
-            v
+            let rows: Vec<Value> = b
+                .results
+                .iter()
+                .enumerate()
+                .skip(offset)
+                .take(limit)
+                .map(|(i, r)| {
+                    let phone = b.rows[i]
+                        .get("phone_number")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let mut v = json!({"row": i + 1, "phone_number": phone});
+                    match r {
+                        RowResult::Pending => {
+                            v["status"] = json!("pending");
+                            v["due_at"] = json!(iso(b.due(i)));
+                        }
+                        RowResult::Sent {
+                            conversation_id,
+                            message_id,
+                        } => {
+                            v["status"] = json!("sent");
+                            v["conversation_id"] = json!(conversation_id);
+                            v["message_id"] = json!(message_id);
+                        }
+                        RowResult::Failed { code, message } => {
+                            v["status"] = json!("failed");
+                            v["error"] = json!({"error": code, "message": message});
+                        }
+                    }
+                    v
+                })
+                .collect();
+            json!({
+                "batch_id": b.id,
+                "agent_number": b.agent_number,
+                "channel": b.channel.as_str(),
+                "rate": b.rate,
+                "started_at": iso(b.started_at),
+                "status": if counts[0] == 0 { "done" } else { "running" },
+                "total": b.rows.len(),
+                "pending": counts[0],
+                "sent": counts[1],
+                "failed": counts[2],
+                "offset": offset,
+                "has_more": offset.saturating_add(limit) < b.rows.len(),
+                "rows": rows,
+            })
         })
-        .collect();
-    Ok(Reply::ok(json!({
-        "batch_id": b.id,
-        "agent_number": b.agent_number,
-        "channel": b.channel.as_str(),
-        "rate": b.rate,
-        "started_at": iso(b.started_at),
-        "status": if counts[0] == 0 { "done" } else { "running" },
-        "total": b.rows.len(),
-        "pending": counts[0],
-        "sent": counts[1],
-        "failed": counts[2],
-        "rows": rows,
-    })))
+        .ok_or_else(not_found)?;
+    Ok(Reply::ok(view))
 }
 
 pub(crate) fn health() -> Reply {

@@ -85,6 +85,28 @@ fn csv_rows(text: &str) -> Result<Vec<FileRow>, ApiError> {
         .collect()
 }
 
+/// About what the parsed rows take in memory: each row's map, and each column's name and
+/// value with their map entry.
+fn weight(rows: &[FileRow]) -> usize {
+    rows.iter()
+        .map(|r| {
+            48 + r
+                .iter()
+                .map(|(k, v)| 64 + k.len() + value_weight(v))
+                .sum::<usize>()
+        })
+        .sum()
+}
+
+fn value_weight(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(|v| 32 + value_weight(v)).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| 64 + k.len() + value_weight(v)).sum(),
+        _ => 8,
+    }
+}
+
 /// The file and its `file_type` from a multipart form.
 async fn from_form(
     req: &Req,
@@ -126,7 +148,7 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         let file = file.ok_or_else(|| {
             ApiError::bad_request("MISSING_FILE", "Send the file as the form field `file`")
         })?;
-        (file_type, parse_rows(&file)?, file.len())
+        (file_type, parse_rows(&file)?, req.body.len())
     } else {
         let body = req.json_object()?;
         let file_type = body
@@ -156,6 +178,14 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
             "file_type is required: \"batches\" for a file POST /v1/sms/batch sends",
         )
     })?;
+    if file_type.len() > 64 {
+        return Err(ApiError::invalid(
+            "file_type is a short name (at most 64 bytes), such as \"batches\"",
+        ));
+    }
+    // What the parsed rows take in memory can be several times what was uploaded (a column
+    // name is kept per row): the larger of the two counts.
+    let bytes = bytes.max(weight(&rows));
     let id = app.store.ids().uuid();
     let count = rows.len();
     let stored = StoredFile {
@@ -169,9 +199,11 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
             StatusCode::PAYLOAD_TOO_LARGE,
             "FILE_STORAGE_FULL",
             format!(
-                "This account keeps {used} bytes of files; with this one ({bytes} bytes) it \
-                 would pass the {}-byte bound (--files-bytes): POST /_sim/reset to start over",
-                app.files.limit
+                "The files kept take {used} bytes; with this one ({bytes} bytes in memory) they \
+                 would pass the bound of {} bytes per account (--files-bytes) or {} in all: \
+                 POST /_sim/reset to start over",
+                app.files.limit,
+                app.files.total_limit()
             ),
         )
     })?;
@@ -257,6 +289,12 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
     e164("global.agent_number", &agent)?;
     let to_request_data = mapping(body.get("column_mapping"))?;
     if let Some(t) = &g.agent_message {
+        if t.trim().is_empty() {
+            return Err(bad_global(
+                "global.agent_message must not be empty; leave it out to let the agent write \
+                 the first message",
+            ));
+        }
         Template::parse(t).map_err(|e| bad_global(format!("global.agent_message: {e}")))?;
     }
     let request_data = match g.request_data {

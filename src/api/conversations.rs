@@ -77,11 +77,11 @@ pub(crate) fn post_message(app: &App, req: &Req, key: &str, id: &str) -> Result<
         .ok_or_else(|| ApiError::missing("message is required and must not be empty"))?;
     check_length(&text)?;
     let sender = sender(b.sender.as_deref(), &[Sender::Human, Sender::Agent])?;
-    let channel = app
+    let (channel, user) = app
         .store
-        .read_conversation(Some(key), id, |c| c.channel)
+        .read_conversation(Some(key), id, |c| (c.channel, c.user_number.clone()))
         .ok_or_else(ApiError::conversation_not_found)?;
-    check_plan(app, key, channel, None)?;
+    check_plan(app, key, channel, Some(&user))?;
     let (message_id, handoff) = engine::apply(app, Some(key), id, |ctx, c| {
         check_opt_out(app, &c.agent_number, &c.user_number)?;
         Ok::<_, ApiError>((ctx.agent_message(c, sender, text), c.handoff.is_some()))

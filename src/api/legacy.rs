@@ -140,12 +140,17 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         if mine != Some(true) {
             continue;
         }
-        // A conversation deleted meanwhile is skipped.
+        // A conversation deleted meanwhile is skipped. Off ends only the handoffs human mode
+        // made: one a caller or a pathway made stays.
         let _ = engine::apply(app, Some(key), &id, |ctx, c| {
             if on {
                 let reason = Some(HUMAN_MODE_REASON.to_string());
                 ctx.start_handoff(c, reason, Map::new(), HandoffSource::Api, None);
-            } else {
+            } else if c
+                .handoff
+                .as_ref()
+                .is_some_and(|h| h.reason.as_deref() == Some(HUMAN_MODE_REASON))
+            {
                 ctx.end_handoff(c, None);
             }
         });
@@ -159,10 +164,20 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
 /// `POST /v1/sms/register {…the A2P brand form…}`: a registration, `pending` at first.
 pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     let form = req.json_object()?;
-    let text = |k: &str| form.get(k).and_then(Value::as_str).map(str::to_owned);
-    let brand_type = text("brandType")
-        .or_else(|| text("brand_type"))
-        .unwrap_or_else(|| "STANDARD".into());
+    let text = |k: &str| -> Result<Option<String>, ApiError> {
+        match form.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.len() <= 64 => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::invalid(format!(
+                "`{k}` must be a string of at most 64 bytes"
+            ))),
+        }
+    };
+    let brand_type = match text("brandType")? {
+        Some(t) => t,
+        None => text("brand_type")?.unwrap_or_else(|| "STANDARD".into()),
+    };
+    let ein = text("ein")?;
     let id = app.store.ids().uuid();
     let kept = app.registrations.add(
         id.clone(),
@@ -170,14 +185,15 @@ pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiErro
             account: key.to_string(),
             brand_type: brand_type.clone(),
             created_at: app.now(),
-            fails: text("ein").as_deref() == Some(FAILING_EIN),
+            fails: ein.as_deref() == Some(FAILING_EIN),
         },
     );
     if !kept {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REGISTRATIONS",
-            "The simulator keeps 10,000 registrations; POST /_sim/reset to start over",
+            "The simulator keeps 1,000 registrations per account (10,000 in all); POST \
+             /_sim/reset to start over",
         ));
     }
     Ok(status(

@@ -165,6 +165,12 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
             let t = Template::parse(t)
                 .map(|t| t.render(&RowVars(row)))
                 .unwrap_or_else(|_| t.clone());
+            if t.trim().is_empty() {
+                return failed(
+                    "MISSING_MESSAGE",
+                    "the message rendered from this row's columns is empty",
+                );
+            }
             if t.chars().count() > MAX_TEXT_CHARS {
                 return failed(
                     "MESSAGE_TOO_LONG",

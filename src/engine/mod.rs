@@ -137,11 +137,13 @@ impl<'a> Ctx<'a> {
         id: Option<String>,
         notify: bool,
     ) -> usize {
-        let outbound = sender != Sender::User;
+        // Only a text that is sent meets the carrier (`/create` stores without sending).
+        let outbound = sender != Sender::User && notify;
         let (status, error_code, step) = if outbound {
             self.carrier_plan(c, &text)
         } else {
-            (None, None, None)
+            let stored = (sender != Sender::User).then_some(MessageStatus::Delivered);
+            (stored, None, None)
         };
         self.app.metrics.message();
         c.push_message(Message {
@@ -161,7 +163,9 @@ impl<'a> Ctx<'a> {
         c.last_message_at = Some(self.now);
         let idx = c.messages.len() - 1;
         if let Some(failure) = step {
-            let due = self.now + self.app.carrier.sent_after_ms as i64;
+            let due = self
+                .now
+                .saturating_add(self.app.carrier.sent_after_ms as i64);
             self.app.schedule(
                 due,
                 TimerKind::Carrier {
@@ -224,7 +228,9 @@ impl<'a> Ctx<'a> {
                 Some((MessageStatus::Failed, Some(code)))
             }
             (MessageStatus::Sent, _) => {
-                let due = self.now + self.app.carrier.delivered_after_ms as i64;
+                let due = self
+                    .now
+                    .saturating_add(self.app.carrier.delivered_after_ms as i64);
                 self.app.schedule(
                     due,
                     TimerKind::Carrier {
@@ -257,7 +263,14 @@ impl<'a> Ctx<'a> {
     /// Whether the account may send one more text now (the Agent Phone Plan's limits; always
     /// for Enterprise): counts it when it may.
     fn may_text(&self, c: &Conversation) -> bool {
-        self.app.store.plan_take(&c.account, self.now).is_ok()
+        let store = &self.app.store;
+        if store.plan(&c.account).is_some()
+            && (c.channel != crate::validation::Channel::Sms || !c.user_number.starts_with("+1"))
+        {
+            // The Agent Phone Plan texts by SMS to +1 numbers only.
+            return false;
+        }
+        store.plan_take(&c.account, self.now).is_ok()
     }
 
     pub fn agent_message(

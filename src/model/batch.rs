@@ -32,6 +32,9 @@ pub struct StoredFile {
 pub struct Files {
     by_id: ShardedMap<String, StoredFile>,
     used: ShardedMap<String, usize>,
+    /// Across accounts (any key is an account of its own, so the per-account bound alone
+    /// would not bound the whole).
+    total: AtomicUsize,
     /// Bytes one account may keep.
     pub limit: usize,
 }
@@ -41,17 +44,28 @@ impl Files {
         Files {
             by_id: ShardedMap::default(),
             used: ShardedMap::default(),
+            total: AtomicUsize::new(0),
             limit,
         }
     }
 
-    /// Keeps `file` under `id`; `Err(bytes the account keeps)` when it would go past the
-    /// account's bound.
+    /// Bytes all accounts' files may take together: eight accounts' worth.
+    pub fn total_limit(&self) -> usize {
+        self.limit.saturating_mul(8)
+    }
+
+    /// Keeps `file` under `id`; `Err(bytes kept)` when it would go past the account's bound
+    /// or the bound across accounts.
     pub fn add(&self, id: String, file: StoredFile) -> Result<(), usize> {
         {
             let mut used = self.used.entry(file.account.clone()).or_insert(0);
             if *used + file.bytes > self.limit {
                 return Err(*used);
+            }
+            let total = self.total.fetch_add(file.bytes, Ordering::AcqRel);
+            if total + file.bytes > self.total_limit() {
+                self.total.fetch_sub(file.bytes, Ordering::AcqRel);
+                return Err(total);
             }
             *used += file.bytes;
         }
@@ -70,6 +84,7 @@ impl Files {
     pub fn clear(&self) {
         self.by_id.clear();
         self.used.clear();
+        self.total.store(0, Ordering::Release);
     }
 }
 
@@ -154,10 +169,6 @@ impl Batches {
         }
         self.by_id.insert(b.id.clone(), b);
         true
-    }
-
-    pub fn get(&self, id: &str) -> Option<Batch> {
-        self.by_id.get(id).map(|b| b.clone())
     }
 
     /// Runs `f` on batch `id`.

@@ -10,8 +10,9 @@ use crate::maps::ShardedMap;
 pub const REVIEW_MS: i64 = 10 * 60 * 1000;
 /// The `ein` that makes a registration fail, for tests of that path.
 pub const FAILING_EIN: &str = "000000000";
-/// Registrations kept across accounts.
+/// Registrations kept across accounts, and per account.
 pub const MAX_REGISTRATIONS: usize = 10_000;
+pub const MAX_PER_ACCOUNT: usize = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct Registration {
@@ -41,15 +42,22 @@ impl Registration {
 pub struct Registrations {
     by_id: ShardedMap<String, Registration>,
     count: AtomicUsize,
+    per_account: ShardedMap<String, usize>,
 }
 
 impl Registrations {
     /// Keeps `r` under `id`; `false` when [`MAX_REGISTRATIONS`] are kept already.
     pub fn add(&self, id: String, r: Registration) -> bool {
+        let mut mine = self.per_account.entry(r.account.clone()).or_insert(0);
+        if *mine >= MAX_PER_ACCOUNT {
+            return false;
+        }
         if self.count.fetch_add(1, Ordering::AcqRel) >= MAX_REGISTRATIONS {
             self.count.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
+        *mine += 1;
+        drop(mine);
         self.by_id.insert(id, r);
         true
     }
@@ -64,6 +72,7 @@ impl Registrations {
 
     pub fn clear(&self) {
         self.by_id.clear();
+        self.per_account.clear();
         self.count.store(0, Ordering::Release);
     }
 }

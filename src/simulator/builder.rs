@@ -146,12 +146,14 @@ impl SimulatorBuilder {
     }
 
     /// Carrier realism: outbound texts go `queued` → `sent` → `delivered` on the simulator's
-    /// clock, `sent` after `sent` and `delivered` after `delivered` more (by default every text
-    /// is delivered at once; fixtures may set it per account).
+    /// clock, `sent` after `sent` and `delivered` after `delivered` more, each at most a day
+    /// (by default every text is delivered at once; fixtures may set it per account).
     pub fn realistic_carrier(mut self, sent: Duration, delivered: Duration) -> Self {
+        // At most a day each, so a step's due time is always a time the clock can reach.
+        const DAY_MS: u128 = 86_400_000;
         self.config.carrier_realistic = true;
-        self.config.carrier_sent_ms = sent.as_millis() as u64;
-        self.config.carrier_delivered_ms = delivered.as_millis() as u64;
+        self.config.carrier_sent_ms = sent.as_millis().min(DAY_MS) as u64;
+        self.config.carrier_delivered_ms = delivered.as_millis().min(DAY_MS) as u64;
         self
     }
 

@@ -101,6 +101,18 @@ async fn each_row_is_a_send_at_the_batch_rate_on_the_clock() {
     sim.advance(1.0).await;
     let r = report(&sim, &file_id).await;
     assert_eq!(r["status"], "done");
+    // A page at a time.
+    let (_, page) = sim
+        .sim(
+            Method::GET,
+            &format!("/_sim/batches/{file_id}?offset=1&limit=2"),
+            None,
+        )
+        .await;
+    let rows: Vec<&Value> = page["data"]["rows"].as_array().unwrap().iter().collect();
+    assert_eq!((rows.len(), rows[0]["row"].clone()), (2, json!(2)));
+    assert_eq!(page["data"]["has_more"], true);
+    assert_eq!(page["data"]["sent"], 2);
     assert_eq!(
         (r["sent"].clone(), r["failed"].clone()),
         (json!(2), json!(2))
@@ -224,6 +236,11 @@ async fn every_documented_error() {
             "INVALID_GLOBAL_FORMAT",
         ),
         (
+            json!({"file_id": file_id, "global": {"agent_number": AGENT, "agent_message": "  "}}),
+            400,
+            "INVALID_GLOBAL_FORMAT",
+        ),
+        (
             json!({"file_id": file_id, "global": {}}),
             400,
             "MISSING_AGENT_NUMBER",
@@ -314,6 +331,23 @@ async fn every_documented_error() {
         let got = sim.post("/v1/files/attach", body).await;
         assert_error(&got, 400, code);
     }
+    // Files are counted as they take memory: 40 empty rows upload as 120 bytes but take more
+    // than the 600 allowed here once parsed.
+    let empty: Vec<Value> = (0..40).map(|_| json!({})).collect();
+    let got = sim
+        .post(
+            "/v1/files/attach",
+            json!({"file_type": "batches", "rows": empty}),
+        )
+        .await;
+    assert_error(&got, 413, "FILE_STORAGE_FULL");
+    let got = sim
+        .post(
+            "/v1/files/attach",
+            json!({"file_type": "x".repeat(65), "rows": rows}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
     // Files are bounded in bytes per account (here 600).
     let big: Vec<Value> = (0..8)
         .map(|i| json!({"phone_number": format!("+1555000{i:04}"), "note": "x".repeat(20)}))

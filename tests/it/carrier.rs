@@ -69,6 +69,24 @@ async fn texts_go_queued_sent_delivered_on_the_clock() {
         m.contains("bland_sim_carrier_outcomes_total{outcome=\"delivered\"} 1"),
         "{m}"
     );
+    // `/create` stores a message without sending it: the carrier never sees it.
+    let (status, _) = sim
+        .post(
+            "/v1/sms/create",
+            json!({"user_number": "+15550001119", "agent_number": AGENT, "message": "noted",
+                   "sender": "AGENT", "message_sid": "SM1"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    let created = state["accounts"][0]["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user_number"] == "+15550001119")
+        .unwrap()["messages"][0]
+        .clone();
+    assert_eq!(created["status"], "delivered");
     // Bland's own message object keeps its documented fields only.
     assert!(sim.conversation(&id).await["messages"][0]
         .get("carrier")
@@ -111,6 +129,8 @@ async fn failure_rules_end_texts_failed_or_undelivered_with_a_code() {
         json!({"prefix": "1555", "status": "failed", "error_code": 30003}),
         json!({"prefix": "+1555", "status": "lost", "error_code": 30003}),
         json!({"prefix": "+1555", "status": "failed", "error_code": 42}),
+        json!({"prefix": format!("+{}", "1".repeat(100)), "status": "failed", "error_code": 30003}),
+        json!({"user_number": "5550001111", "status": "failed", "error_code": 30003}),
     ] {
         let got = sim
             .sim(Method::POST, "/_sim/carrier/rules", Some(bad))

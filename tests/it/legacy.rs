@@ -179,6 +179,26 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
     let back = sim.text(USER, AGENT, "and now?").await;
     assert_eq!(back["replies"].as_array().unwrap().len(), 1);
 
+    // Off ends only what human mode began: a handoff someone asked for stays.
+    let (status, _) = sim
+        .post(
+            &format!("/v1/sms/conversations/{id}/handoff"),
+            json!({"reason": "needs a refund specialist"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = sim
+        .post(
+            "/v1/sms/toggle",
+            json!({"phone_number": AGENT, "on": false}),
+        )
+        .await;
+    assert_eq!(body["status"], "Turned human mode off");
+    assert_eq!(
+        sim.conversation(&id).await["human_handoff_reason"],
+        "needs a refund specialist"
+    );
+
     let got = sim
         .post("/v1/sms/toggle", json!({"phone_number": AGENT}))
         .await;
@@ -240,4 +260,8 @@ async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
     assert_error(&got, 404, "REGISTRATION_NOT_FOUND");
     let got = sim.post("/v1/sms/register/status", json!({})).await;
     assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    for form in [json!({"brandType": 5}), json!({"ein": "x".repeat(65)})] {
+        let got = sim.post("/v1/sms/register", form).await;
+        assert_error(&got, 400, "INVALID_PARAMETER");
+    }
 }

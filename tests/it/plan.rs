@@ -62,6 +62,23 @@ async fn the_hourly_and_daily_limits_turn_with_the_clock() {
     assert_eq!(status, 200);
     let got = send(&sim, USER, json!({"agent_message": "sixth"})).await;
     assert_error(&got, 429, "SMS_RL_PLAN_DAILY");
+    // Resuming with a text is a send too.
+    let (status, _) = sim
+        .post_as(
+            PLAN_KEY,
+            &format!("/v1/sms/conversations/{id}/handoff"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let got = sim
+        .post_as(
+            PLAN_KEY,
+            &format!("/v1/sms/conversations/{id}/resume"),
+            json!({"message": "back with the agent"}),
+        )
+        .await;
+    assert_error(&got, 429, "SMS_RL_PLAN_DAILY");
     assert!(got.1["errors"][0]["message"]
         .as_str()
         .unwrap()
@@ -99,6 +116,18 @@ async fn only_sms_to_plus_one_numbers() {
     )
     .await;
     assert_error(&got, 403, "ENTERPRISE_REQUIRED");
+    // A user abroad who texts in gets no answer, and a human cannot text them either.
+    let abroad = sim.text("+447700900123", PLAN_AGENT, "hello").await;
+    assert_eq!(abroad["replies"], json!([]));
+    let id = abroad["conversation_id"].as_str().unwrap();
+    let got = sim
+        .post_as(
+            PLAN_KEY,
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": "hi from a person"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PHONE_NUMBER");
     // Nothing was counted: three texts still go.
     for _ in 0..3 {
         let (status, _) = send(&sim, USER, json!({"agent_message": "hi"})).await;
