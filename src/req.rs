@@ -144,12 +144,26 @@ impl Req {
         Ok(())
     }
 
-    /// `e` with the request's compatibility hints added to its message (when it has any): a
-    /// field sent under another endpoint's name is the likely cause of a missing field.
+    /// `e` (a missing-fields error) with the request's compatibility hints that name one of
+    /// the missing fields added to its message: a field sent under another endpoint's name is
+    /// the likely cause.
     pub fn explain(&self, mut e: ApiError) -> ApiError {
         let h = self.hints.lock().unwrap_or_else(|p| p.into_inner());
-        if !h.is_empty() {
-            e.message = format!("{}. Did you mean: {}", e.message, h.join("; "));
+        let missing: Vec<String> = e
+            .message
+            .rsplit(": ")
+            .next()
+            .unwrap_or("")
+            .split(", ")
+            .map(|f| format!("`{f}`"))
+            .collect();
+        let relevant: Vec<&str> = h
+            .iter()
+            .filter(|hint| missing.iter().any(|m| hint.contains(m.as_str())))
+            .map(String::as_str)
+            .collect();
+        if !relevant.is_empty() {
+            e.message = format!("{}. Did you mean: {}", e.message, relevant.join("; "));
         }
         e
     }

@@ -191,7 +191,6 @@ async fn another_endpoints_field_names_get_a_hint() {
         "`from`: /create takes the agent's number as `agent_number`",
         "`prompt`: /create stores a message and takes no prompt: put the text to store in \
          `message`",
-        "`node_id`: /create takes `current_node_id`",
     ] {
         assert!(message.contains(hint), "{message}");
     }
@@ -216,6 +215,19 @@ async fn another_endpoints_field_names_get_a_hint() {
                              conversation's purpose as `objective`"
         ),
         "{warning}"
+    );
+
+    // A hint is added to a missing-field error only when it names a missing field.
+    let got = sim
+        .post(
+            "/v1/sms/send",
+            json!({"agent_number": AGENT, "task": "Sell shoes"}),
+        )
+        .await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    assert_eq!(
+        got.1["errors"][0]["message"],
+        "Missing required fields: user_number"
     );
 
     // Under --strict the refusal carries the hint too.
