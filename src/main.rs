@@ -31,11 +31,11 @@ enum Clock {
     long_about = "In-memory simulator of Bland AI's SMS API: point a Bland SMS client at it \
                   instead of https://api.bland.ai. Scenario files play the agent, webhooks fire \
                   signed and retried, and a control API drives what the real service cannot.",
-    after_help = "Bland's API: /v1/sms/* (an API key in `authorization`).\n\
+    after_help = "Bland's API: /v1/sms/* and /v1/files/attach (an API key in `authorization`).\n\
                   Control API: /_sim/health, reset, numbers, inbound, clock, clock/advance, \
                   webhooks, webhooks/wait, requests, requests/count, outbox, scenarios, faults, \
                   state, state/save, conversations, conversations/{id}, conversations/{id}/replay, \
-                  batches/{id}, events (live, SSE), metrics, openapi.json.\n\
+                  batches/{id}, carrier/rules, events (live, SSE), metrics, openapi.json.\n\
                   In a browser: /_sim/ui.\n\
                   `bland-sms-sim replay PATH...` runs conversation tests.\n\
                   Logs go to stderr: BLAND_SIM_LOG=debug for more (default: warn).\n\

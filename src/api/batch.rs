@@ -151,10 +151,24 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         (file_type, parse_rows(&file)?, req.body.len())
     } else {
         let body = req.json_object()?;
-        let file_type = body
-            .get("file_type")
-            .and_then(Value::as_str)
-            .map(String::from);
+        let file_type = match body.get("file_type") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "file_type must be a string, such as \"batches\"",
+                ))
+            }
+        };
+        let known = ["file_type", "rows", "data", "file"];
+        let ignored = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !known.contains(&k.as_str()))
+            .collect();
+        req.ignored("body field", ignored)?;
         let rows = match body.get("rows").or(body.get("data")).or(body.get("file")) {
             Some(Value::String(csv)) => parse_rows(csv.as_bytes())?,
             Some(v @ Value::Array(_)) => json_rows(v.clone())?,
@@ -215,6 +229,19 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
     })))
 }
 
+/// The fields `global` takes.
+const GLOBAL_FIELDS: [&str; 9] = [
+    "agent_number",
+    "agent_message",
+    "request_data",
+    "metadata",
+    "disposition_ids",
+    "citation_schema_ids",
+    "pathway_id",
+    "channel",
+    "webhook",
+];
+
 /// `global`'s fields as typed.
 #[derive(Deserialize)]
 struct GlobalBody {
@@ -266,13 +293,35 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
     let body = req.json_object()?;
     let file_id = match body.get("file_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => {
+        None | Some(Value::Null) | Some(Value::String(_)) => {
             return Err(ApiError::bad_request(
                 "MISSING_FILE_ID",
                 "file_id is required",
             ))
         }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "file_id must be a string: the file_id POST /v1/files/attach answered",
+            ))
+        }
     };
+    // What Bland would ignore: named in the warning (refused under --strict).
+    let known = ["file_id", "global", "column_mapping"];
+    let mut ignored: Vec<String> = body
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    if let Some(Value::Object(g)) = body.get("global") {
+        ignored.extend(
+            g.keys()
+                .filter(|k| !GLOBAL_FIELDS.contains(&k.as_str()))
+                .map(|k| format!("global.{k}")),
+        );
+    }
+    req.ignored("body field", ignored)?;
     let global = match body.get("global") {
         Some(g @ Value::Object(_)) => g,
         _ => {

@@ -29,7 +29,8 @@ fn status(body: Value) -> Reply {
 
 /// `POST /v1/sms/update {phone_number, channel?, prompt, ignore_keywords?, temperature?}`.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    numbers::apply_update(app, req, key)?;
+    // `ignore_keywords` is documented; the simulator has no keywords to ignore.
+    numbers::apply_update(app, req, key, &["ignore_keywords"])?;
     Ok(status(json!({"status": "Prompt updated"})))
 }
 
@@ -41,7 +42,7 @@ pub(crate) fn webhook_update(app: &App, req: &Req, key: &str) -> Result<Reply, A
             "webhook is required: the URL to send this number's webhooks to (null removes it)",
         ));
     }
-    numbers::apply_update(app, req, key)?;
+    numbers::apply_update(app, req, key, &[])?;
     Ok(status(json!({"status": "success"})))
 }
 
@@ -69,7 +70,14 @@ fn pair(app: &App, req: &Req, key: &str) -> Result<(String, String), ApiError> {
     } else if owned(&from) {
         Ok((from, to))
     } else {
-        Err(ApiError::number_not_found(&to))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INBOUND_NUMBER_NOT_FOUND",
+            format!(
+                "Neither {to} nor {from} is a number of this account: one of `to` and `from` is \
+                 the agent's number (GET /v1/sms/numbers lists them)"
+            ),
+        ))
     }
 }
 

@@ -34,7 +34,8 @@ pub(crate) fn require_enterprise(app: &App, key: &str) -> Result<(), ApiError> {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "ENTERPRISE_REQUIRED",
-            "The SMS API requires an Enterprise plan",
+            "The SMS API requires an Enterprise plan (or the Agent Phone Plan); in the simulator, \
+             an account is Enterprise unless its fixtures say `\"enterprise\": false`",
         ))
     }
 }

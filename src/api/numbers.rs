@@ -38,7 +38,7 @@ struct UpdateTarget {
 /// Merges the body into the number's config for the channel; nothing changes on an error.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
-    let (phone, channel, json_cfg) = apply_update(app, req, key)?;
+    let (phone, channel, json_cfg) = apply_update(app, req, key, &[])?;
     let mut data = Map::new();
     data.insert(
         "message".into(),
@@ -57,8 +57,9 @@ pub(crate) fn apply_update(
     app: &App,
     req: &Req,
     key: &str,
+    also: &[&str],
 ) -> Result<(String, Channel, Value), ApiError> {
-    let (b, config): (UpdateTarget, ConfigPatch) = req.json2()?;
+    let (b, config): (UpdateTarget, ConfigPatch) = req.json2_knowing(also)?;
     let phone = b.phone_number.filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
     })?;

@@ -72,12 +72,20 @@ pub(crate) fn fire(app: &App, id: &str, run: u64) -> Vec<u64> {
     deliveries
 }
 
-/// A row's columns as template variables (`{{column}}`).
-struct RowVars<'a>(&'a Map<String, Value>);
+/// A row's columns as template variables (`{{column}}`), and its merged `request_data`
+/// (`{{request_data.field}}`).
+struct RowVars<'a> {
+    row: &'a Map<String, Value>,
+    request_data: &'a Map<String, Value>,
+}
 
 impl Vars for RowVars<'_> {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.0.get(name).and_then(value_text)
+        if let Some(v) = self.row.get(name) {
+            return value_text(v);
+        }
+        let field = name.strip_prefix("request_data.")?;
+        self.request_data.get(field).and_then(value_text)
     }
 }
 
@@ -163,7 +171,12 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
     let text = match &s.global.agent_message {
         Some(t) => {
             let t = Template::parse(t)
-                .map(|t| t.render(&RowVars(row)))
+                .map(|t| {
+                    t.render(&RowVars {
+                        row,
+                        request_data: &request_data,
+                    })
+                })
                 .unwrap_or_else(|_| t.clone());
             if t.trim().is_empty() {
                 return failed(

@@ -68,7 +68,7 @@ async fn each_row_is_a_send_at_the_batch_rate_on_the_clock() {
             "/v1/sms/batch",
             json!({"file_id": file_id, "column_mapping": {"code": "request_data"},
                    "global": {"agent_number": AGENT,
-                              "agent_message": "Hi {{first_name}}, your code is {{code}}",
+                              "agent_message": "Hi {{first_name}}, your code is {{code}} ({{request_data.tier}}, {{request_data.campaign}})",
                               "request_data": {"campaign": "fall", "tier": "basic"},
                               "metadata": {"source": "batch"}}}),
         )
@@ -127,7 +127,10 @@ async fn each_row_is_a_send_at_the_batch_rate_on_the_clock() {
         .to_string();
     let c = sim.conversation(&first).await;
     assert_eq!(c["user_number"], "+15550001201");
-    assert_eq!(c["messages"][0]["message"], "Hi Ada, your code is A1");
+    assert_eq!(
+        c["messages"][0]["message"],
+        "Hi Ada, your code is A1 (gold, fall)"
+    );
     assert_eq!(c["messages"][0]["id"], r["rows"][0]["message_id"]);
     assert_eq!(c["variables"], json!({"first_name": "Ada", "code": "A1"}));
     assert_eq!(c["metadata"], json!({"source": "batch"}));
@@ -145,7 +148,7 @@ async fn each_row_is_a_send_at_the_batch_rate_on_the_clock() {
     );
     assert_eq!(
         sim.conversation(&second).await["messages"][0]["message"],
-        "Hi Bo, your code is B2"
+        "Hi Bo, your code is B2 (basic, fall)"
     );
 }
 
@@ -280,6 +283,25 @@ async fn every_documented_error() {
         assert_error(&got, status, code);
         assert!(!got.1.to_string().is_empty(), "{body}");
     }
+    let got = send(json!({"file_id": 5, "global": global})).await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    // Fields Bland would ignore are named in the warning, and refused under --strict.
+    let (status, headers, _) = sim
+        .full(
+            Method::POST,
+            "/v1/sms/batch",
+            Some(KEY),
+            &[],
+            json!({"file_id": file_id, "extra": 1, "global": {"agent_number": AGENT, "objective": "x"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["x-bland-sim-warning"],
+        "ignored body field: extra, global.objective"
+    );
     let got = send(json!({"file_id": "nope", "global": global})).await;
     assert_eq!(
         got.1["errors"][0]["message"],

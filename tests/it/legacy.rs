@@ -34,12 +34,21 @@ async fn update_and_webhook_update_change_the_numbers_config() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"status": "Prompt updated"}));
-    assert_eq!(
-        headers["x-bland-sim-warning"],
-        "ignored body field: ignore_keywords"
+    assert!(
+        headers.get("x-bland-sim-warning").is_none(),
+        "ignore_keywords is a documented field"
     );
     let cfg = number_config(&sim, AGENT).await;
     assert_eq!(cfg["objective"], "Be brief");
+    // A documented field, so --strict takes it too.
+    let strict = Sim::with(manual().strict(true)).await;
+    let (status, body) = strict
+        .post(
+            "/v1/sms/update",
+            json!({"phone_number": AGENT, "prompt": "x", "ignore_keywords": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(cfg["temperature"], 0.5);
 
     let (status, body) = sim
@@ -136,6 +145,10 @@ async fn messages_get_and_clear_read_and_trim_the_pairs_context() {
         )
         .await;
     assert_error(&got, 404, "INBOUND_NUMBER_NOT_FOUND");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Neither +15559999999 nor +15550001111 is a number of this account"));
     let got = sim
         .post("/v1/sms/clear", json!({"to": "nope", "from": USER}))
         .await;
