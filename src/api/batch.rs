@@ -160,15 +160,10 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
                 ))
             }
         };
-        let known = ["file_type", "rows", "data", "file"];
-        let ignored = body
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, _)| k.clone())
-            .filter(|k| !known.contains(&k.as_str()))
-            .collect();
-        req.ignored("body field", ignored)?;
+        req.ignored(
+            "body field",
+            unknown(&body, &["file_type", "rows", "data", "file"]),
+        )?;
         let rows = match body.get("rows").or(body.get("data")).or(body.get("file")) {
             Some(Value::String(csv)) => parse_rows(csv.as_bytes())?,
             Some(v @ Value::Array(_)) => json_rows(v.clone())?,
@@ -227,6 +222,16 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         "rows": count,
         "bytes": bytes,
     })))
+}
+
+/// The keys of a JSON object that are not `known`.
+fn unknown(v: &Value, known: &[&str]) -> Vec<String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect()
 }
 
 /// The fields `global` takes.
@@ -306,18 +311,11 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         }
     };
     // What Bland would ignore: named in the warning (refused under --strict).
-    let known = ["file_id", "global", "column_mapping"];
-    let mut ignored: Vec<String> = body
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !known.contains(&k.as_str()))
-        .collect();
-    if let Some(Value::Object(g)) = body.get("global") {
+    let mut ignored = unknown(&body, &["file_id", "global", "column_mapping"]);
+    if let Some(g) = body.get("global") {
         ignored.extend(
-            g.keys()
-                .filter(|k| !GLOBAL_FIELDS.contains(&k.as_str()))
+            unknown(g, &GLOBAL_FIELDS)
+                .into_iter()
                 .map(|k| format!("global.{k}")),
         );
     }
