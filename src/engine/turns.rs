@@ -161,6 +161,15 @@ impl Ctx<'_> {
     /// The agent's own next turn without a user text (an opening message, or `generate_reply`
     /// on resume): the current node's `say`. Returns the message id when it spoke.
     pub fn speak_first(&mut self, c: &mut Conversation) -> Option<String> {
+        // Legacy human mode: the agent writes nothing.
+        if self
+            .app
+            .store
+            .number(&c.agent_number)
+            .is_some_and(|n| n.human_mode)
+        {
+            return None;
+        }
         let sc = self.scenario(c);
         let (node_id, node) = sc.node(c.current_node_id.as_deref());
         c.current_node_id = Some(node_id.to_string());

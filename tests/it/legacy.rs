@@ -174,6 +174,11 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
         "Human mode is on for this number (POST /v1/sms/toggle)"
     );
 
+    // The agent writes no opening either.
+    let opened = sim
+        .send(json!({"user_number": "+15550001113", "agent_number": AGENT}))
+        .await;
+    assert_eq!(opened["message"], "Conversation ready; no message was sent");
     // The agent is silent, also for a user who texts for the first time.
     assert_eq!(sim.text(USER, AGENT, "anyone?").await["replies"], json!([]));
     let other = sim.text("+15550001112", AGENT, "hello?").await;
