@@ -77,13 +77,6 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Failure::Failed => "failed",
-            Failure::Undelivered => "undelivered",
-        }
-    }
-
     /// The message status it ends in.
     pub fn status(self) -> crate::model::MessageStatus {
         match self {

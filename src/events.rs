@@ -94,6 +94,7 @@ impl<'a> Ends<'a> {
 }
 
 /// What a conversation looked like before a change, to tell what the change did.
+#[derive(PartialEq)]
 pub(crate) struct Glance {
     messages: usize,
     visible: usize,
@@ -119,30 +120,6 @@ impl Glance {
             variables: c.variables.as_ref().map_or(0, |v| v.len()),
             message_updates: c.message_updates,
         }
-    }
-
-    fn same(&self, other: &Glance) -> bool {
-        (
-            self.messages,
-            self.visible,
-            self.updated_at,
-            self.active,
-            self.ended,
-            self.handoff,
-            self.timed_out,
-            self.variables,
-            self.message_updates,
-        ) == (
-            other.messages,
-            other.visible,
-            other.updated_at,
-            other.active,
-            other.ended,
-            other.handoff,
-            other.timed_out,
-            other.variables,
-            other.message_updates,
-        )
     }
 }
 
@@ -220,7 +197,7 @@ impl Events {
         }
         if after.ended.is_some() && !before.ended {
             self.publish(|| Change::ConversationEnded(ends()));
-        } else if !before.same(&Glance::of(after)) {
+        } else if *before != Glance::of(after) {
             self.publish(|| Change::ConversationUpdated(ends()));
         }
     }
@@ -256,7 +233,7 @@ impl Events {
 
     /// Subscribes from the event after `last` (`None`: from the next one published), and
     /// starts recording if this is the first subscriber. The frames come through the returned
-    /// body; `spawn` runs the task that feeds it.
+    /// body, fed by a task of its own.
     pub fn subscribe(self: &std::sync::Arc<Self>, last: Option<u64>) -> EventStream {
         self.on.store(true, Ordering::Relaxed);
         let next = match last {
@@ -285,7 +262,8 @@ impl Events {
             return;
         }
         if next > self.backlog.next_id() {
-            // An id from before a restart (ids start over): nothing after it can be found.
+            // An id this stream has not sent yet (ids go on from the start time, so one from an
+            // earlier run is below the backlog and is handled as fallen behind, below).
             next = self.backlog.next_id();
             let why = "that Last-Event-ID is not one this stream has sent yet";
             if !self.send_resync(&tx, next, why).await {
@@ -440,6 +418,44 @@ mod tests {
         // Stopping the server ends the stream.
         events.close();
         assert!(stream.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_blocked_on_its_connection_holds_up_no_publisher() {
+        let events = Arc::new(Events::new(100, usize::MAX));
+        let first = events.backlog.next_id();
+        let mut stream = events.subscribe(None);
+        assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
+        // Its task fills what its connection may hold, then waits on it: it is blocked.
+        for _ in 0..IN_FLIGHT + 10 {
+            events.publish(|| Change::Reset { cause: "reset" });
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // Publishing goes on meanwhile (it never awaits), past what the backlog keeps.
+        for _ in 0..1000 {
+            events.publish(|| Change::NumberUpdated { phone_number: "+1" });
+        }
+        assert_eq!(events.size().0, 100);
+        // Once read: what its connection held, and the frame its task was waiting to hand
+        // over, then a resync, then the newest.
+        for i in 0..=IN_FLIGHT as u64 {
+            assert!(next_frame(&mut stream)
+                .await
+                .starts_with(&format!("id: {}\n", first + i)));
+        }
+        let resync = next_frame(&mut stream).await;
+        let oldest = first + (IN_FLIGHT as u64 + 10 + 1000) - 100;
+        assert!(
+            resync.starts_with(&format!(
+                "data: {{\"type\":\"resync\",\"next_id\":{oldest},"
+            )),
+            "{resync}"
+        );
+        assert!(next_frame(&mut stream)
+            .await
+            .starts_with(&format!("id: {oldest}\n")));
     }
 
     #[tokio::test]

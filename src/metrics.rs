@@ -194,12 +194,13 @@ impl Metrics {
         };
     }
 
-    /// A text the carrier delayed or failed reached `outcome` (delivered, failed,
+    /// A text the carrier delayed or failed ended `status` (delivered, failed or
     /// undelivered).
-    pub fn carrier_outcome(&self, outcome: &'static str) {
-        let i = match outcome {
-            "failed" => 1,
-            "undelivered" => 2,
+    pub fn carrier_outcome(&self, status: crate::model::MessageStatus) {
+        use crate::model::MessageStatus as S;
+        let i = match status {
+            S::Failed => 1,
+            S::Undelivered => 2,
             _ => 0,
         };
         self.carrier_outcomes[i].inc();

@@ -161,28 +161,14 @@ impl Req {
         Ok(())
     }
 
-    /// `e` (a missing-fields error) with the request's compatibility hints that name one of
-    /// the missing fields added to its message: a field sent under another endpoint's name is
-    /// the likely cause.
-    pub fn explain(&self, mut e: ApiError) -> ApiError {
+    /// The request's compatibility hints that name one of `fields` (a field sent under
+    /// another endpoint's name is the likely cause of its absence).
+    pub fn hints_naming(&self, fields: &[&str]) -> Vec<String> {
         let h = self.hints.lock().unwrap_or_else(|p| p.into_inner());
-        let missing: Vec<String> = e
-            .message
-            .rsplit(": ")
-            .next()
-            .unwrap_or("")
-            .split(", ")
-            .map(|f| format!("`{f}`"))
-            .collect();
-        let relevant: Vec<&str> = h
-            .iter()
-            .filter(|hint| missing.iter().any(|m| hint.contains(m.as_str())))
-            .map(String::as_str)
-            .collect();
-        if !relevant.is_empty() {
-            e.message = format!("{}. Did you mean: {}", e.message, relevant.join("; "));
-        }
-        e
+        h.iter()
+            .filter(|hint| fields.iter().any(|f| hint.contains(&format!("`{f}`"))))
+            .cloned()
+            .collect()
     }
 
     /// The warnings noted so far.

@@ -15,7 +15,7 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::events::{Change, Ends, Events, Glance};
-use crate::model::{Conversation, NumberConfig, NumberRecord, PlanLimit, PlanState, Row};
+use crate::model::{Conversation, NumberConfig, NumberRecord, PlanRefusal, PlanState, Row};
 use crate::ring::Ring;
 use crate::validation::Channel;
 
@@ -90,7 +90,7 @@ pub type AccountDoc = (String, bool, Vec<String>, Vec<Arc<str>>);
 
 /// A stored conversation: the record, boxed (the map's table holds a pointer, not the whole
 /// record with the table's spare room around it), and its list row, which every change
-/// updates ([`Slot::changed`]).
+/// updates ([`Slot::change`]).
 struct Slot {
     conv: Box<Conversation>,
     row: Arc<Row>,
@@ -314,22 +314,35 @@ impl Store {
         self.inner.plans.get(key).map(|p| (p.hourly, p.daily))
     }
 
-    /// The limit one more text of `key` at `now` would pass (never, off the plan).
-    pub fn plan_check(&self, key: &str, now: i64) -> Option<PlanLimit> {
+    /// Why the Agent Phone Plan would refuse one more text of `key` to `user` on `channel`
+    /// at `now` (never, off the plan).
+    pub fn plan_check(
+        &self,
+        key: &str,
+        channel: Channel,
+        user: &str,
+        now: i64,
+    ) -> Option<PlanRefusal> {
         if !self.inner.any_plan.load(Ordering::Acquire) {
             return None;
         }
-        self.inner.plans.get_mut(key)?.check(now)
+        self.inner.plans.get_mut(key)?.check(channel, user, now)
     }
 
-    /// Counts one text of `key` at `now`; `Err` when it would pass a limit (always `Ok` off
-    /// the plan).
-    pub fn plan_take(&self, key: &str, now: i64) -> Result<(), PlanLimit> {
+    /// Counts one text of `key` to `user` on `channel` at `now`; `Err` when the plan refuses
+    /// it (always `Ok` off the plan).
+    pub fn plan_take(
+        &self,
+        key: &str,
+        channel: Channel,
+        user: &str,
+        now: i64,
+    ) -> Result<(), PlanRefusal> {
         if !self.inner.any_plan.load(Ordering::Acquire) {
             return Ok(());
         }
         match self.inner.plans.get_mut(key) {
-            Some(mut p) => p.take(now),
+            Some(mut p) => p.take(channel, user, now),
             None => Ok(()),
         }
     }

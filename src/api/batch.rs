@@ -335,15 +335,18 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
     })?;
     e164("global.agent_number", &agent)?;
     let to_request_data = mapping(body.get("column_mapping"))?;
-    if let Some(t) = &g.agent_message {
-        if t.trim().is_empty() {
+    let agent_message = match &g.agent_message {
+        Some(t) if t.trim().is_empty() => {
             return Err(bad_global(
                 "global.agent_message must not be empty; leave it out to let the agent write \
                  the first message",
-            ));
+            ))
         }
-        Template::parse(t).map_err(|e| bad_global(format!("global.agent_message: {e}")))?;
-    }
+        Some(t) => {
+            Some(Template::parse(t).map_err(|e| bad_global(format!("global.agent_message: {e}")))?)
+        }
+        None => None,
+    };
     let request_data = match g.request_data {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -378,7 +381,7 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         agent_number: number.phone_number,
         channel,
         global: Arc::new(BatchGlobal {
-            agent_message: g.agent_message,
+            agent_message,
             request_data,
             metadata: g.metadata,
             webhook: g.webhook,

@@ -5,7 +5,7 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_length, check_opt_out, check_plan, sender};
+use super::{check_length, check_opt_out, check_plan_on, sender};
 use crate::app::App;
 use crate::body::Reply;
 use crate::clock::iso;
@@ -77,11 +77,7 @@ pub(crate) fn post_message(app: &App, req: &Req, key: &str, id: &str) -> Result<
         .ok_or_else(|| ApiError::missing("message is required and must not be empty"))?;
     check_length(&text)?;
     let sender = sender(b.sender.as_deref(), &[Sender::Human, Sender::Agent])?;
-    let (channel, user) = app
-        .store
-        .read_conversation(Some(key), id, |c| (c.channel, c.user_number.clone()))
-        .ok_or_else(ApiError::conversation_not_found)?;
-    check_plan(app, key, channel, Some(&user))?;
+    check_plan_on(app, key, id)?;
     let (message_id, handoff) = engine::apply(app, Some(key), id, |ctx, c| {
         check_opt_out(app, &c.agent_number, &c.user_number)?;
         Ok::<_, ApiError>((ctx.agent_message(c, sender, text), c.handoff.is_some()))

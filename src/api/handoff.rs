@@ -87,11 +87,7 @@ pub(crate) fn resume(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply,
     }
     if b.message.is_some() || generate {
         // A text goes out: the Agent Phone Plan's rules apply, as to any send.
-        let (channel, user) = app
-            .store
-            .read_conversation(Some(key), id, |c| (c.channel, c.user_number.clone()))
-            .ok_or_else(ApiError::conversation_not_found)?;
-        super::check_plan(app, key, channel, Some(&user))?;
+        super::check_plan_on(app, key, id)?;
     }
     let request = ResumeRequest {
         node_id: b.node_id,

@@ -19,7 +19,8 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::model::{NumberRecord, PlanLimit, PlanState, Sender};
+use crate::model::{NumberRecord, Sender};
+use crate::req::Req;
 use crate::store::ProvisionError;
 use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 
@@ -50,42 +51,28 @@ pub(crate) fn check_plan(
     app: &App,
     key: &str,
     channel: Channel,
-    user: Option<&str>,
+    user: &str,
 ) -> Result<(), ApiError> {
-    let Some((hourly, daily)) = app.store.plan(key) else {
-        return Ok(());
-    };
-    if channel != Channel::Sms {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ENTERPRISE_REQUIRED",
-            "WhatsApp and iMessage need an Enterprise plan; this account is on the Agent Phone \
-             Plan, which texts by SMS",
-        ));
+    match app.store.plan_check(key, channel, user, app.now()) {
+        None => Ok(()),
+        Some(refused) => Err(ApiError::new(
+            StatusCode::from_u16(refused.status()).expect("a valid status"),
+            refused.code(),
+            refused.message(user),
+        )),
     }
-    if let Some(u) = user.filter(|u| !u.starts_with("+1")) {
-        return Err(ApiError::bad_request(
-            "INVALID_PHONE_NUMBER",
-            format!("The Agent Phone Plan texts US and Canada numbers (+1) only; {u} is neither"),
-        ));
-    }
-    let now = app.now();
-    let Some(limit) = app.store.plan_check(key, now) else {
-        return Ok(());
-    };
-    let (n, per) = match limit {
-        PlanLimit::Hourly => (hourly, "an hour"),
-        PlanLimit::Daily => (daily, "a day"),
-    };
-    Err(ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        limit.code(),
-        format!(
-            "The Agent Phone Plan sends at most {n} texts {per}, the agent's replies included, \
-             and this account has sent them: it can text again at {} (simulator time)",
-            crate::clock::iso(PlanState::resets_at(limit, now))
-        ),
-    ))
+}
+
+/// [`check_plan`] for one more text on conversation `id` (owned by `key`).
+///
+/// # Errors
+/// As [`check_plan`]; 404 `CONVERSATION_NOT_FOUND`.
+pub(crate) fn check_plan_on(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
+    let (channel, user) = app
+        .store
+        .read_conversation(Some(key), id, |c| (c.channel, c.user_number.clone()))
+        .ok_or_else(ApiError::conversation_not_found)?;
+    check_plan(app, key, channel, &user)
 }
 
 /// The agent number `phone` as the key may use it: owned, or — under `--auto-provision`, when
@@ -121,19 +108,29 @@ pub(crate) fn claim(app: &App, key: &str, number: NumberRecord) -> Result<Number
 /// # Errors
 /// 400 when any is missing.
 pub(crate) fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+    require_hinted(None, fields)
+}
+
+/// [`require`], adding `req`'s compatibility hints that name a missing field (`Did you
+/// mean: …`).
+///
+/// # Errors
+/// As [`require`].
+pub(crate) fn require_hinted(req: Option<&Req>, fields: &[(&str, bool)]) -> Result<(), ApiError> {
     let missing: Vec<&str> = fields
         .iter()
         .filter(|(_, ok)| !ok)
         .map(|(n, _)| *n)
         .collect();
     if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::missing(format!(
-            "Missing required fields: {}",
-            missing.join(", ")
-        )))
+        return Ok(());
     }
+    let mut message = format!("Missing required fields: {}", missing.join(", "));
+    let hints = req.map(|r| r.hints_naming(&missing)).unwrap_or_default();
+    if !hints.is_empty() {
+        message = format!("{message}. Did you mean: {}", hints.join("; "));
+    }
+    Err(ApiError::missing(message))
 }
 
 /// The first of several alias fields that is given, checked as an E.164 number; the alias's

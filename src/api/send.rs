@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    agent_number, channel, check_length, check_opt_out, check_plan, claim, phone, require,
-    require_enterprise, sender,
+    agent_number, channel, check_length, check_opt_out, check_plan, claim, phone,
+    require_enterprise, require_hinted, sender,
 };
 use crate::app::App;
 use crate::body::Reply;
@@ -203,18 +203,20 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
         ("phone_number", &b.phone_number),
     ])?;
     let agent = phone(&[("agent_number", &b.agent_number), ("from", &b.from)])?;
-    require(&[
-        ("user_number", user.is_some()),
-        ("agent_number", agent.is_some()),
-    ])
-    .map_err(|e| req.explain(e))?;
+    require_hinted(
+        Some(req),
+        &[
+            ("user_number", user.is_some()),
+            ("agent_number", agent.is_some()),
+        ],
+    )?;
     let (user, agent) = (user.expect("checked"), agent.expect("checked"));
     let text = send_text(&mut b)?;
     let objective = objective(b.objective.take())?;
     check_persona(&b)?;
     let number = agent_number(app, key, &agent)?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
-    check_plan(app, key, channel, Some(&user))?;
+    check_plan(app, key, channel, &user)?;
     if b.content_sid.is_some() && channel != Channel::Whatsapp {
         return Err(ApiError::bad_request(
             "INVALID_TEMPLATE_USAGE",
@@ -330,12 +332,14 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     if let Some(m) = &message {
         check_length(m)?;
     }
-    require(&[
-        ("user_number", user.is_some()),
-        ("agent_number", agent.is_some()),
-        ("message", message.is_some()),
-    ])
-    .map_err(|e| req.explain(e))?;
+    require_hinted(
+        Some(req),
+        &[
+            ("user_number", user.is_some()),
+            ("agent_number", agent.is_some()),
+            ("message", message.is_some()),
+        ],
+    )?;
     let (user, agent) = (user.expect("checked"), agent.expect("checked"));
     let sender = sender(b.sender.as_deref(), &[Sender::User, Sender::Agent])?;
     let number = agent_number(app, key, &agent)?;

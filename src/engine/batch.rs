@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::lifecycle::{apply_effects, open, Opening, Overrides};
 use crate::app::{App, TimerKind};
 use crate::model::{Batch, BatchGlobal, FileRow, RowResult, Sender};
-use crate::scenario::template::{value_text, Template, Vars};
+use crate::scenario::template::{value_text, Vars};
 use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
 
 /// Keeps the batch and schedules its first row; `false` when no more batches are kept.
@@ -32,22 +32,29 @@ struct Sending {
 /// replaced by a later one of the same file (another run) is left alone.
 pub(crate) fn fire(app: &App, id: &str, run: u64) -> Vec<u64> {
     let mut deliveries = Vec::new();
+    let batch = app.batches.with(id, |b| {
+        let s = Sending {
+            account: b.account.clone(),
+            agent: b.agent_number.clone(),
+            channel: b.channel,
+            global: b.global.clone(),
+        };
+        (b.run == run).then(|| (s, b.rows.clone()))
+    });
+    let Some(Some((s, rows))) = batch else {
+        return deliveries;
+    };
     loop {
         let now = app.now();
-        let due = app.batches.with(id, |b| {
+        // Claims the next row when it is due (the map's guard is not held while it is sent).
+        let claimed = app.batches.with(id, |b| {
             if b.run != run || b.next >= b.rows.len() || b.due(b.next) > now {
                 return None;
             }
             b.next += 1;
-            let s = Sending {
-                account: b.account.clone(),
-                agent: b.agent_number.clone(),
-                channel: b.channel,
-                global: b.global.clone(),
-            };
-            Some((b.next - 1, b.rows.clone(), s))
+            Some(b.next - 1)
         });
-        let Some(Some((i, rows, s))) = due else {
+        let Some(Some(i)) = claimed else {
             break;
         };
         let result = send_row(app, &s, &rows[i], &mut deliveries);
@@ -122,25 +129,11 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
             )
         }
     };
-    if app.store.plan(&s.account).is_some() {
-        if s.channel != Channel::Sms {
-            return failed(
-                "ENTERPRISE_REQUIRED",
-                "WhatsApp and iMessage need an Enterprise plan; this account is on the Agent \
-                 Phone Plan",
-            );
-        }
-        if !user.starts_with("+1") {
-            return failed(
-                "INVALID_PHONE_NUMBER",
-                format!(
-                    "The Agent Phone Plan texts US and Canada numbers (+1) only; {user} is neither"
-                ),
-            );
-        }
-        if let Some(limit) = app.store.plan_check(&s.account, app.now()) {
-            return failed(limit.code(), "past the Agent Phone Plan's limit: not sent");
-        }
+    if let Some(refused) = app
+        .store
+        .plan_check(&s.account, s.channel, &user, app.now())
+    {
+        return failed(refused.code(), refused.message(&user));
     }
     if app.store.is_opted_out(&s.agent, &user) {
         return failed(
@@ -170,14 +163,10 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
     }
     let text = match &s.global.agent_message {
         Some(t) => {
-            let t = Template::parse(t)
-                .map(|t| {
-                    t.render(&RowVars {
-                        row,
-                        request_data: &request_data,
-                    })
-                })
-                .unwrap_or_else(|_| t.clone());
+            let t = t.render(&RowVars {
+                row,
+                request_data: &request_data,
+            });
             if t.trim().is_empty() {
                 return failed(
                     "MISSING_MESSAGE",

@@ -138,12 +138,13 @@ impl<'a> Ctx<'a> {
         notify: bool,
     ) -> usize {
         // Only a text that is sent meets the carrier (`/create` stores without sending).
-        let outbound = sender != Sender::User && notify;
-        let (status, error_code, step) = if outbound {
-            self.carrier_plan(c, &text)
-        } else {
-            let stored = (sender != Sender::User).then_some(MessageStatus::Delivered);
-            (stored, None, None)
+        let (status, error_code) = match sender {
+            Sender::User => (None, None),
+            _ if notify => {
+                let (status, code) = self.carrier_start(c, c.messages.len(), &text);
+                (Some(status), code)
+            }
+            _ => (Some(MessageStatus::Delivered), None),
         };
         self.app.metrics.message();
         c.push_message(Message {
@@ -162,20 +163,6 @@ impl<'a> Ctx<'a> {
         c.updated_at = self.now;
         c.last_message_at = Some(self.now);
         let idx = c.messages.len() - 1;
-        if let Some(failure) = step {
-            let due = self
-                .now
-                .saturating_add(self.app.carrier.sent_after_ms as i64);
-            self.app.schedule(
-                due,
-                TimerKind::Carrier {
-                    conversation_id: c.id.to_string(),
-                    index: idx,
-                    to: MessageStatus::Sent,
-                    failure,
-                },
-            );
-        }
         if notify {
             self.message_webhook(c, idx);
         }
@@ -184,35 +171,57 @@ impl<'a> Ctx<'a> {
 
     /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
     /// id; `None` when the user has opted out (nothing reaches them).
-    /// How the carrier takes an outbound text: its first status and error code, and (with
-    /// realistic timing) the failure its later steps end in (`Some` schedules them).
-    #[allow(clippy::type_complexity)]
-    fn carrier_plan(
+    /// How the carrier takes outbound text `text`, about to be message `index`: its first
+    /// status and error code; with realistic timing, its `sent` step is scheduled.
+    fn carrier_start(
         &self,
         c: &Conversation,
+        index: usize,
         text: &str,
-    ) -> (
-        Option<MessageStatus>,
-        Option<u16>,
-        Option<Option<(Failure, u16)>>,
-    ) {
+    ) -> (MessageStatus, Option<u16>) {
         let carrier = &self.app.carrier;
         self.app.metrics.segments(crate::carrier::segments(text));
         let failure = carrier.failure_for(&c.user_number);
         if carrier.realistic_for(&c.account) {
-            return (Some(MessageStatus::Queued), None, Some(failure));
+            self.carrier_next(c, index, MessageStatus::Sent, failure);
+            return (MessageStatus::Queued, None);
         }
-        match failure {
-            None => (Some(MessageStatus::Delivered), None, None),
-            Some((f, code)) => {
-                self.app.metrics.carrier_outcome(f.as_str());
-                (Some(f.status()), Some(code), None)
-            }
+        let (status, code) = match failure {
+            None => (MessageStatus::Delivered, None),
+            Some((f, code)) => (f.status(), Some(code)),
+        };
+        if code.is_some() {
+            self.app.metrics.carrier_outcome(status);
         }
+        (status, code)
     }
 
-    /// The carrier's next step for message `index`: `sent` (or `failed`), then `delivered`
-    /// (or `undelivered`).
+    /// Schedules message `index`'s carrier step to `to`, a step's delay from now.
+    fn carrier_next(
+        &self,
+        c: &Conversation,
+        index: usize,
+        to: MessageStatus,
+        failure: Option<(Failure, u16)>,
+    ) {
+        let carrier = &self.app.carrier;
+        let delay = match to {
+            MessageStatus::Sent => carrier.sent_after_ms,
+            _ => carrier.delivered_after_ms,
+        };
+        self.app.schedule(
+            self.now.saturating_add(delay as i64),
+            TimerKind::Carrier {
+                conversation_id: c.id.to_string(),
+                index,
+                to,
+                failure,
+            },
+        );
+    }
+
+    /// The carrier's step for message `index` to `to`: `sent` (or `failed`, which ends it),
+    /// then `delivered` (or `undelivered`).
     pub fn carrier_step(
         &mut self,
         c: &mut Conversation,
@@ -220,43 +229,26 @@ impl<'a> Ctx<'a> {
         to: MessageStatus,
         failure: Option<(Failure, u16)>,
     ) {
-        let Some(m) = c.messages.get_mut(index) else {
+        if index >= c.messages.len() {
             return;
-        };
-        let outcome = match (to, failure) {
+        }
+        let (status, code) = match (to, failure) {
             (MessageStatus::Sent, Some((Failure::Failed, code))) => {
-                Some((MessageStatus::Failed, Some(code)))
+                (MessageStatus::Failed, Some(code))
             }
             (MessageStatus::Sent, _) => {
-                let due = self
-                    .now
-                    .saturating_add(self.app.carrier.delivered_after_ms as i64);
-                self.app.schedule(
-                    due,
-                    TimerKind::Carrier {
-                        conversation_id: c.id.to_string(),
-                        index,
-                        to: MessageStatus::Delivered,
-                        failure,
-                    },
-                );
-                None
+                self.carrier_next(c, index, MessageStatus::Delivered, failure);
+                (MessageStatus::Sent, None)
             }
-            (_, Some((Failure::Undelivered, code))) => {
-                Some((MessageStatus::Undelivered, Some(code)))
-            }
-            _ => Some((MessageStatus::Delivered, None)),
+            (_, Some((Failure::Undelivered, code))) => (MessageStatus::Undelivered, Some(code)),
+            _ => (MessageStatus::Delivered, None),
         };
-        let (status, code) = outcome.unwrap_or((MessageStatus::Sent, None));
+        if status != MessageStatus::Sent {
+            self.app.metrics.carrier_outcome(status);
+        }
+        let m = &mut c.messages[index];
         m.status = Some(status);
         m.error_code = code;
-        if outcome.is_some() {
-            self.app.metrics.carrier_outcome(match status {
-                MessageStatus::Failed => "failed",
-                MessageStatus::Undelivered => "undelivered",
-                _ => "delivered",
-            });
-        }
         c.message_updates = c.message_updates.wrapping_add(1);
     }
 
@@ -264,13 +256,9 @@ impl<'a> Ctx<'a> {
     /// for Enterprise): counts it when it may.
     fn may_text(&self, c: &Conversation) -> bool {
         let store = &self.app.store;
-        if store.plan(&c.account).is_some()
-            && (c.channel != crate::validation::Channel::Sms || !c.user_number.starts_with("+1"))
-        {
-            // The Agent Phone Plan texts by SMS to +1 numbers only.
-            return false;
-        }
-        store.plan_take(&c.account, self.now).is_ok()
+        store
+            .plan_take(&c.account, c.channel, &c.user_number, self.now)
+            .is_ok()
     }
 
     pub fn agent_message(

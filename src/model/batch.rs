@@ -92,7 +92,8 @@ impl Files {
 /// `request_data`).
 #[derive(Clone, Debug, Default)]
 pub struct BatchGlobal {
-    pub agent_message: Option<String>,
+    /// Parsed once, rendered per row.
+    pub agent_message: Option<crate::scenario::template::Template>,
     pub request_data: Map<String, Value>,
     pub metadata: Option<Map<String, Value>>,
     pub webhook: Option<String>,

@@ -12,6 +12,6 @@ mod view;
 pub use batch::*;
 pub use conversation::*;
 pub use number::*;
-pub use plan::{PlanLimit, PlanState, DAILY_TEXTS, HOURLY_TEXTS};
+pub use plan::{PlanRefusal, PlanState, DAILY_TEXTS, HOURLY_TEXTS};
 pub use registration::{Registration, Registrations, FAILING_EIN};
 pub use row::Row;

@@ -26,6 +26,62 @@ impl PlanLimit {
     }
 }
 
+/// Why the plan refuses a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanRefusal {
+    /// WhatsApp and iMessage need Enterprise.
+    NotSms,
+    /// The plan texts US and Canada numbers (+1) only.
+    NotPlusOne,
+    /// Past a limit of `max` texts, until `until` (simulator time).
+    Limit {
+        limit: PlanLimit,
+        max: u32,
+        until: i64,
+    },
+}
+
+impl PlanRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            PlanRefusal::NotSms => "ENTERPRISE_REQUIRED",
+            PlanRefusal::NotPlusOne => "INVALID_PHONE_NUMBER",
+            PlanRefusal::Limit { limit, .. } => limit.code(),
+        }
+    }
+
+    /// 403, 400 or 429.
+    pub fn status(self) -> u16 {
+        match self {
+            PlanRefusal::NotSms => 403,
+            PlanRefusal::NotPlusOne => 400,
+            PlanRefusal::Limit { .. } => 429,
+        }
+    }
+
+    /// What happened and what to do, for a text to `user`.
+    pub fn message(self, user: &str) -> String {
+        match self {
+            PlanRefusal::NotSms => "WhatsApp and iMessage need an Enterprise plan; this account \
+                                    is on the Agent Phone Plan, which texts by SMS"
+                .into(),
+            PlanRefusal::NotPlusOne => format!(
+                "The Agent Phone Plan texts US and Canada numbers (+1) only; {user} is neither"
+            ),
+            PlanRefusal::Limit { limit, max, until } => format!(
+                "The Agent Phone Plan sends at most {max} texts {}, the agent's replies \
+                 included, and this account has sent them: it can text again at {} \
+                 (simulator time)",
+                match limit {
+                    PlanLimit::Hourly => "an hour",
+                    PlanLimit::Daily => "a day",
+                },
+                crate::clock::iso(until)
+            ),
+        }
+    }
+}
+
 /// An Agent Phone Plan account's limits and what it has sent in the current hour and day.
 #[derive(Clone, Debug)]
 pub struct PlanState {
@@ -60,22 +116,44 @@ impl PlanState {
         }
     }
 
-    /// The limit one more text at `now` would pass (the daily one first), if any.
-    pub fn check(&mut self, now: i64) -> Option<PlanLimit> {
-        self.roll(now);
-        if self.day_count >= self.daily {
-            Some(PlanLimit::Daily)
-        } else if self.hour_count >= self.hourly {
-            Some(PlanLimit::Hourly)
-        } else {
-            None
+    /// Why one more text to `user` on `channel` at `now` would be refused (the reach first,
+    /// then the daily limit, then the hourly one), if it would.
+    pub fn check(
+        &mut self,
+        channel: crate::validation::Channel,
+        user: &str,
+        now: i64,
+    ) -> Option<PlanRefusal> {
+        if channel != crate::validation::Channel::Sms {
+            return Some(PlanRefusal::NotSms);
         }
+        if !user.starts_with("+1") {
+            return Some(PlanRefusal::NotPlusOne);
+        }
+        self.roll(now);
+        let (limit, max) = if self.day_count >= self.daily {
+            (PlanLimit::Daily, self.daily)
+        } else if self.hour_count >= self.hourly {
+            (PlanLimit::Hourly, self.hourly)
+        } else {
+            return None;
+        };
+        Some(PlanRefusal::Limit {
+            limit,
+            max,
+            until: Self::resets_at(limit, now),
+        })
     }
 
-    /// Counts one text at `now`, unless it would pass a limit.
-    pub fn take(&mut self, now: i64) -> Result<(), PlanLimit> {
-        if let Some(limit) = self.check(now) {
-            return Err(limit);
+    /// Counts one text to `user` on `channel` at `now`, unless it would be refused.
+    pub fn take(
+        &mut self,
+        channel: crate::validation::Channel,
+        user: &str,
+        now: i64,
+    ) -> Result<(), PlanRefusal> {
+        if let Some(refused) = self.check(channel, user, now) {
+            return Err(refused);
         }
         self.hour_count += 1;
         self.day_count += 1;
@@ -94,20 +172,47 @@ impl PlanState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::Channel;
 
     #[test]
     fn the_hour_turns_on_the_hour_and_the_day_at_midnight() {
         let mut p = PlanState::new(2, 3);
+        let take = |p: &mut PlanState, t| p.take(Channel::Sms, "+15550001111", t);
         let t = 10 * DAY_MS + 13 * HOUR_MS + 59 * 60_000; // 13:59
-        assert_eq!(p.take(t), Ok(()));
-        assert_eq!(p.take(t), Ok(()));
-        assert_eq!(p.take(t), Err(PlanLimit::Hourly));
+        assert_eq!(take(&mut p, t), Ok(()));
+        assert_eq!(take(&mut p, t), Ok(()));
+        let hourly = PlanRefusal::Limit {
+            limit: PlanLimit::Hourly,
+            max: 2,
+            until: 10 * DAY_MS + 14 * HOUR_MS,
+        };
+        assert_eq!(take(&mut p, t), Err(hourly));
+        assert_eq!(take(&mut p, t + 60_000), Ok(()), "14:00 is a new hour");
+        let daily = PlanRefusal::Limit {
+            limit: PlanLimit::Daily,
+            max: 3,
+            until: 11 * DAY_MS,
+        };
+        assert_eq!(take(&mut p, t + 60_000), Err(daily));
         assert_eq!(
-            PlanState::resets_at(PlanLimit::Hourly, t),
-            10 * DAY_MS + 14 * HOUR_MS
+            take(&mut p, 11 * DAY_MS),
+            Ok(()),
+            "midnight UTC is a new day"
         );
-        assert_eq!(p.take(t + 60_000), Ok(()), "14:00 is a new hour");
-        assert_eq!(p.take(t + 60_000), Err(PlanLimit::Daily));
-        assert_eq!(p.take(11 * DAY_MS), Ok(()), "midnight UTC is a new day");
+        // Out of its reach: refused, and not counted.
+        let day = 11 * DAY_MS;
+        assert_eq!(
+            p.take(Channel::Whatsapp, "+15550001111", day),
+            Err(PlanRefusal::NotSms)
+        );
+        assert_eq!(
+            p.take(Channel::Sms, "+447700900123", day),
+            Err(PlanRefusal::NotPlusOne)
+        );
+        assert_eq!(take(&mut p, day), Ok(()), "the second of the hour");
+        assert!(
+            take(&mut p, day).is_err(),
+            "the third passes the hourly limit"
+        );
     }
 }

@@ -279,9 +279,8 @@ async fn every_documented_error() {
             "AGENT_NUMBER_NOT_FOUND",
         ),
     ] {
-        let got = send(body.clone()).await;
+        let got = send(body).await;
         assert_error(&got, status, code);
-        assert!(!got.1.to_string().is_empty(), "{body}");
     }
     let got = send(json!({"file_id": 5, "global": global})).await;
     assert_error(&got, 400, "INVALID_PARAMETER");

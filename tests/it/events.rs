@@ -316,7 +316,9 @@ async fn a_consumer_that_never_reads_does_not_slow_the_api() {
         .write_all(b"GET /_sim/events HTTP/1.1\r\nhost: sim\r\n\r\n")
         .await
         .unwrap();
-    // And one that reads as events come.
+    // And one that reads as events come. (The kernel's socket buffers take in far more than
+    // these texts publish, so whether the stuck stream falls behind is the unit tests' part:
+    // `events::tests` block a subscriber for sure.)
     let mut reader = Events::open(&sim, &[]).await;
     let texts = 600;
     let collect = tokio::spawn(async move {
