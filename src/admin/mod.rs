@@ -201,14 +201,7 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
     let view = app
         .batches
         .with(id, |b| {
-            let mut counts = [0usize; 3];
-            for r in &b.results {
-                counts[match r {
-                    RowResult::Pending => 0,
-                    RowResult::Sent { .. } => 1,
-                    RowResult::Failed { .. } => 2,
-                }] += 1;
-            }
+            let pending = b.results.len() - b.sent - b.failed;
             let rows: Vec<Value> = b
                 .results
                 .iter()
@@ -248,11 +241,11 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
                 "channel": b.channel.as_str(),
                 "rate": b.rate,
                 "started_at": iso(b.started_at),
-                "status": if counts[0] == 0 { "done" } else { "running" },
+                "status": if pending == 0 { "done" } else { "running" },
                 "total": b.rows.len(),
-                "pending": counts[0],
-                "sent": counts[1],
-                "failed": counts[2],
+                "pending": pending,
+                "sent": b.sent,
+                "failed": b.failed,
                 "offset": offset,
                 "has_more": offset.saturating_add(limit) < b.rows.len(),
                 "rows": rows,

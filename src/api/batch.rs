@@ -396,6 +396,8 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         run: app.batches.next_run(),
         next: 0,
         results: vec![RowResult::Pending; rows],
+        sent: 0,
+        failed: 0,
     };
     if !engine::batch::start(app, batch) {
         return Err(ApiError::new(

@@ -60,7 +60,7 @@ pub(crate) fn fire(app: &App, id: &str, run: u64) -> Vec<u64> {
         let result = send_row(app, &s, &rows[i], &mut deliveries);
         app.batches.with(id, |b| {
             if b.run == run {
-                b.results[i] = result;
+                b.record(i, result);
             }
         });
     }

@@ -134,9 +134,23 @@ pub struct Batch {
     /// The next row to send.
     pub next: usize,
     pub results: Vec<RowResult>,
+    /// How many of `results` are sent and failed (kept as they are written, so a report
+    /// need not count them).
+    pub sent: usize,
+    pub failed: usize,
 }
 
 impl Batch {
+    /// Writes row `i`'s result.
+    pub fn record(&mut self, i: usize, result: RowResult) {
+        match &result {
+            RowResult::Sent { .. } => self.sent += 1,
+            RowResult::Failed { .. } => self.failed += 1,
+            RowResult::Pending => {}
+        }
+        self.results[i] = result;
+    }
+
     /// When row `i` is due.
     pub fn due(&self, i: usize) -> i64 {
         self.started_at + (i as f64 * 1000.0 / self.rate).floor() as i64
