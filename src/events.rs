@@ -97,7 +97,7 @@ impl<'a> Ends<'a> {
 #[derive(PartialEq)]
 pub(crate) struct Glance {
     messages: usize,
-    visible: usize,
+    visible: u32,
     updated_at: i64,
     active: bool,
     ended: bool,

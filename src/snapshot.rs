@@ -96,14 +96,14 @@ fn load_conversation(app: &App, seed: Seed) {
         scenarios.get(&c.scenario)
     } else {
         scenarios.choose(&Selector {
-            pathway_id: c.curr_pathway_id.as_deref(),
+            pathway_id: c.details.curr_pathway_id.as_deref(),
             persona_id: None,
             start_node_id: c.current_node_id.as_deref(),
-            objective: c.objective.as_deref(),
+            objective: c.details.objective.as_deref(),
             agent_number: &c.agent_number,
         })
     };
-    c.scenario = script.name.as_str().into();
+    c.scenario = script.name.clone();
     c.script = Some(script);
     let id = c.id.clone();
     app.store.insert_conversation(c);

@@ -15,7 +15,9 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::events::{Change, Ends, Events, Glance};
-use crate::model::{Conversation, NumberConfig, NumberRecord, PlanRefusal, PlanState, Row};
+use crate::model::{
+    Conversation, NumberConfig, NumberRecord, PlanRefusal, PlanState, Row, SmallStr,
+};
 use crate::ring::Ring;
 use crate::validation::Channel;
 
@@ -143,7 +145,7 @@ struct Inner {
     /// the table's spare room around it.
     conversations: ShardedMap<Arc<str>, Slot>,
     /// (agent_number, user_number) → the pair's latest conversation.
-    pairs: ShardedMap<(String, String), Arc<str>>,
+    pairs: ShardedMap<(SmallStr, SmallStr), Arc<str>>,
     /// (agent_number, user_number) pairs whose user texted STOP.
     optouts: ShardedSet<(String, String)>,
     /// At least the number of `optouts` (raised before an insert, lowered after each removal,
@@ -476,7 +478,7 @@ impl Store {
     pub fn pair_latest(&self, agent: &str, user: &str) -> Option<String> {
         self.inner
             .pairs
-            .get(&(agent.to_string(), user.to_string()))
+            .get(&(SmallStr::new(agent), SmallStr::new(user)))
             .map(|v| v.to_string())
     }
 
@@ -495,7 +497,7 @@ impl Store {
         let mut pair = self
             .inner
             .pairs
-            .entry((agent.to_string(), user.to_string()))
+            .entry((SmallStr::new(agent), SmallStr::new(user)))
             .or_default();
         if !pair.is_empty() {
             if let Some(mut c) = self.inner.conversations.get_mut(&**pair) {
@@ -632,13 +634,12 @@ impl Store {
         (all.len(), page)
     }
 
-    /// Runs `f` on each of the account's list rows in creation order, under a shared guard
-    /// (only atomic reads happen meanwhile).
-    pub fn scan_rows(&self, account: &str, mut f: impl FnMut(usize, &Arc<Row>)) {
-        if let Some(a) = self.inner.accounts.get(account) {
-            for (seq, row) in a.conversations.iter().enumerate() {
-                f(seq, row);
-            }
+    /// Runs `f` on the account's list rows in creation order, under a shared guard (only
+    /// atomic reads happen meanwhile); `f` sees none when the account has no conversations.
+    pub fn with_rows<T>(&self, account: &str, f: impl FnOnce(&[Arc<Row>]) -> T) -> T {
+        match self.inner.accounts.get(account) {
+            Some(a) => f(&a.conversations),
+            None => f(&[]),
         }
     }
 

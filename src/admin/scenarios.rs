@@ -31,7 +31,7 @@ pub(crate) fn add_scenario(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let view = scenario.to_json();
     let mut replaced = false;
     app.scenarios.rcu(|current| {
-        replaced = current.names().contains(&scenario.name.as_str());
+        replaced = current.names().contains(&&*scenario.name);
         current.with(scenario.clone())
     });
     let status = if replaced {

@@ -123,8 +123,8 @@ impl Field {
                 match self {
                     AgentNumber => Some(&c.agent_number),
                     CurrentNodeId => c.current_node_id.as_deref(),
-                    CurrPathwayId => c.curr_pathway_id.as_deref(),
-                    CurrPathwayVersion => c.curr_pathway_version.as_deref(),
+                    CurrPathwayId => c.details.curr_pathway_id.as_deref(),
+                    CurrPathwayVersion => c.details.curr_pathway_version.as_deref(),
                     Channel => Some(c.channel.as_str()),
                     _ => None,
                 }
@@ -183,9 +183,9 @@ impl Field {
                     AgentNumber => json!(c.agent_number),
                     Variables => json!(c.variables),
                     CurrentNodeId => json!(c.current_node_id),
-                    CurrPathwayId => json!(c.curr_pathway_id),
-                    CurrPathwayVersion => json!(c.curr_pathway_version),
-                    CitationVariables => json!(c.citation_variables),
+                    CurrPathwayId => json!(c.details.curr_pathway_id),
+                    CurrPathwayVersion => json!(c.details.curr_pathway_version),
+                    CitationVariables => json!(c.details.citation_variables),
                     DispositionLogs => json!(c.outcomes.disposition_logs),
                     Channel => json!(c.channel.as_str()),
                     _ => json!([]), // PathwayTags

@@ -16,7 +16,7 @@ use super::filter::{parse_filters, Field, Filter, SortKey};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
-use crate::model::{Conversation, Row};
+use crate::model::Conversation;
 use crate::req::Req;
 
 /// Largest page.
@@ -154,25 +154,27 @@ impl ListQuery {
         }
         // (sort key, creation sequence, id); ties keep creation order.
         if self.filters.iter().all(Filter::on_row) && self.sort.on_row() {
-            let mut rows: Vec<(Option<SortKey>, usize, Arc<Row>)> = Vec::new();
-            // Every field asked for is on the list rows: one pass over them, no records read.
-            app.store.scan_rows(key, |seq, r| {
-                let keeps = self.filters.is_empty()
-                    || if self.any {
-                        self.filters.iter().any(|f| f.test(&**r))
-                    } else {
-                        self.filters.iter().all(|f| f.test(&**r))
-                    };
-                if keeps {
-                    // The row itself, not its id: it is in cache already.
-                    rows.push((self.sort.sort_key(&**r), seq, r.clone()));
+            // Every field asked for is on the list rows: one pass over them, no records read,
+            // and only the page's rows are looked at again (by their place in the list).
+            return app.store.with_rows(key, |all| {
+                let mut rows: Vec<(Option<SortKey>, usize, ())> = Vec::new();
+                for (seq, r) in all.iter().enumerate() {
+                    let keeps = self.filters.is_empty()
+                        || if self.any {
+                            self.filters.iter().any(|f| f.test(&**r))
+                        } else {
+                            self.filters.iter().all(|f| f.test(&**r))
+                        };
+                    if keeps {
+                        rows.push((self.sort.sort_key(&**r), seq, ()));
+                    }
                 }
+                self.page(rows, |&(_, seq, ())| all[seq].id.to_string())
             });
-            return self.page(rows, |r| r.id.to_string());
         }
         let mut rows = Vec::new();
         self.scan_records(app, key, &mut rows);
-        self.page(rows, |id| id.to_string())
+        self.page(rows, |(_, _, id)| id.to_string())
     }
 
     /// The rows that pass, read from the records.
@@ -196,7 +198,7 @@ impl ListQuery {
     fn page<T>(
         &self,
         mut rows: Vec<(Option<SortKey>, usize, T)>,
-        id: impl Fn(&T) -> String,
+        id: impl Fn(&(Option<SortKey>, usize, T)) -> String,
     ) -> (usize, Vec<String>) {
         let (skip, take) = self.window.range();
         let ascending = self.ascending;
@@ -231,7 +233,7 @@ impl ListQuery {
             rows.into_iter()
                 .skip(skip)
                 .take(take)
-                .map(|r| id(&r.2))
+                .map(|r| id(&r))
                 .collect(),
         )
     }

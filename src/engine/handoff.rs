@@ -46,7 +46,7 @@ impl Ctx<'_> {
             return Err(ended());
         }
         if r.webhook.is_some() {
-            c.webhook = r.webhook;
+            c.details.webhook = r.webhook;
         }
         let reason = r.reason.clone();
         let already = self.start_handoff(c, r.reason, r.metadata, HandoffSource::Api, r.actor);
@@ -72,7 +72,7 @@ impl Ctx<'_> {
         }
         let was_active = self.end_handoff(c, r.actor);
         if let Some(n) = r.node_id {
-            c.current_node_id = Some(n);
+            c.current_node_id = Some(n.into());
             c.updated_at = self.now;
         }
         let message_id = match r.message {
@@ -103,7 +103,9 @@ impl Ctx<'_> {
             }
         });
         if let Some(a) = actor {
-            c.metadata.insert("ended_by".into(), json!({ "actor": a }));
+            c.details
+                .metadata
+                .insert("ended_by".into(), json!({ "actor": a }));
         }
         self.end(c, EndKind::Ended, Some(reason));
         Some(handed_off)

@@ -10,7 +10,8 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::event::Status;
 use crate::model::{
-    Conversation, EndKind, HandoffSource, Message, NumberRecord, Sender, TimingOverrides,
+    Conversation, Details, EndKind, HandoffSource, Lazy, Message, NumberRecord, Sender, SmallStr,
+    TimingOverrides,
 };
 use crate::scenario::Selector;
 use crate::validation::{check_timeouts, Channel};
@@ -135,20 +136,23 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         user_id,
         created_at: now,
         updated_at: now,
-        user_number: o.user.to_string(),
-        agent_number: o.number.phone_number.clone(),
+        user_number: o.user.into(),
+        agent_number: o.number.phone_number.as_str().into(),
         inbound_id: o.number.inbound_id,
         channel: o.channel,
-        request_data: match &cfg.request_data {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        },
-        current_node_id: Some(node),
-        curr_pathway_id: pathway_id,
-        curr_pathway_version: version,
-        scenario: scenario.name.as_str().into(),
+        details: Lazy::unless_empty(Details {
+            request_data: match &cfg.request_data {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            },
+            curr_pathway_id: pathway_id,
+            curr_pathway_version: version,
+            objective: o.objective.map(Into::into),
+            ..Details::default()
+        }),
+        current_node_id: Some(node.into()),
+        scenario: scenario.name.clone(),
         script: Some(scenario),
-        objective: o.objective.map(Into::into),
         ..Conversation::default()
     }
 }
@@ -182,22 +186,22 @@ impl Overrides {
             c.timing.warning_message = t.warning_message;
         }
         if let Some(Value::Object(m)) = self.request_data {
-            c.request_data.extend(m);
+            c.details.request_data.extend(m);
         }
         if let Some(meta) = self.metadata {
-            c.metadata.extend(meta);
+            c.details.metadata.extend(meta);
         }
         if self.webhook.is_some() {
-            c.webhook = self.webhook;
+            c.details.webhook = self.webhook;
         }
         if self.disposition_ids.is_some() {
-            c.disposition_ids = self.disposition_ids.map(Vec::into_boxed_slice);
+            c.details.disposition_ids = self.disposition_ids.map(Vec::into_boxed_slice);
         }
         if self.citation_schema_ids.is_some() {
-            c.citation_schema_ids = self.citation_schema_ids.map(Vec::into_boxed_slice);
+            c.details.citation_schema_ids = self.citation_schema_ids.map(Vec::into_boxed_slice);
         }
         if let Some(o) = self.objective {
-            c.objective = Some(o.into());
+            c.details.objective = Some(o.into());
         }
     }
 }
@@ -365,13 +369,13 @@ impl Ctx<'_> {
         node: Option<String>,
     ) {
         if pathway_id.is_some() {
-            c.curr_pathway_id = pathway_id;
+            c.details.curr_pathway_id = pathway_id;
         }
         if pathway_version.is_some() {
-            c.curr_pathway_version = pathway_version;
+            c.details.curr_pathway_version = pathway_version;
         }
         if node.is_some() {
-            c.current_node_id = node;
+            c.current_node_id = node.map(SmallStr::from);
         }
     }
 

@@ -280,7 +280,7 @@ impl<'a> Ctx<'a> {
             .config
             .webhook_url
             .clone()
-            .or_else(|| c.webhook.clone())
+            .or_else(|| c.details.webhook.clone())
             .or_else(|| self.cfg.webhook.clone())
     }
 
@@ -401,7 +401,8 @@ impl<'a> Ctx<'a> {
             m.insert("reason".into(), json!(h.reason));
             m.insert("started_at".into(), json!(iso(h.at)));
             m.insert("ended_at".into(), json!(iso(self.now)));
-            c.metadata
+            c.details
+                .metadata
                 .insert("last_human_handoff".into(), Value::Object(m));
         }
         if kind == EndKind::Archived {

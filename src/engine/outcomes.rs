@@ -40,6 +40,7 @@ impl Ctx<'_> {
             extra.insert("summary".into(), json!(summary));
         }
         let disposition_ids = c
+            .details
             .disposition_ids
             .as_deref()
             .map(<[String]>::to_vec)
@@ -59,6 +60,7 @@ impl Ctx<'_> {
             c.outcomes.disposition_logs.extend(logs);
         }
         let schema_ids = c
+            .details
             .citation_schema_ids
             .as_deref()
             .map(<[String]>::to_vec)
@@ -70,7 +72,7 @@ impl Ctx<'_> {
                     found.extend(self.extract(c, &schema.variables));
                 }
             }
-            c.citation_variables = Some(Box::new(found.clone()));
+            c.details.citation_variables = Some(found.clone());
             extra.insert("citations".into(), Value::Object(found));
         }
         extra

@@ -58,7 +58,7 @@ struct StatusTail<'a> {
 }
 
 fn shared(c: &Conversation) -> Shared<'_> {
-    let mut metadata = c.metadata.clone();
+    let mut metadata = c.details.metadata.clone();
     if let Some(h) = &c.handoff {
         let mut m = h.metadata.clone();
         m.insert("reason".into(), json!(h.reason));
@@ -78,8 +78,8 @@ fn body(c: &Conversation, history: (Arc<History>, usize), tail: &impl Serialize)
         phone_number: &c.user_number,
         agent_number: &c.agent_number,
         channel: c.channel.as_str(),
-        pathway_id: &c.curr_pathway_id,
-        pathway_version: &c.curr_pathway_version,
+        pathway_id: &c.details.curr_pathway_id,
+        pathway_version: &c.details.curr_pathway_version,
     };
     let mut head = serde_json::to_vec(&head).expect("a webhook head serializes");
     head.pop(); // the closing brace

@@ -22,6 +22,7 @@ impl Ctx<'_> {
         text: Option<&'c str>,
     ) -> TurnVars<'c> {
         let tz = c
+            .details
             .request_data
             .get("timezone")
             .and_then(Value::as_str)
@@ -140,7 +141,7 @@ impl Ctx<'_> {
         let Some(node) = sc.nodes.get(&id) else {
             return;
         };
-        c.current_node_id = Some(id);
+        c.current_node_id = Some(id.into());
         if speak {
             if let Some(say) = &node.say {
                 let msg = self.pick(c, say, &[], Some(text));
@@ -172,7 +173,7 @@ impl Ctx<'_> {
         }
         let sc = self.scenario(c);
         let (node_id, node) = sc.node(c.current_node_id.as_deref());
-        c.current_node_id = Some(node_id.to_string());
+        c.current_node_id = Some(node_id.into());
         let say = node.say.clone()?;
         let msg = self.pick(c, &say, &[], None);
         self.agent_message(c, Sender::Agent, msg)
@@ -211,8 +212,8 @@ impl Vars for TurnVars<'_> {
         let empty = Map::new();
         let sources = [
             ("variables.", self.c.variables.as_deref().unwrap_or(&empty)),
-            ("request_data.", &self.c.request_data),
-            ("metadata.", &self.c.metadata),
+            ("request_data.", &self.c.details.request_data),
+            ("metadata.", &self.c.details.metadata),
         ];
         for (prefix, src) in sources {
             if let Some(k) = name.strip_prefix(prefix) {
@@ -225,7 +226,7 @@ impl Vars for TurnVars<'_> {
             }
         }
         Some(match name {
-            "objective" => return self.c.objective.as_deref().map(String::from),
+            "objective" => return self.c.details.objective.as_deref().map(String::from),
             "message" => self.text.map(String::from).or_else(|| {
                 // The agent's context: what a legacy `clear` left.
                 self.c.messages[(self.c.context_from as usize).min(self.c.messages.len())..]
@@ -241,8 +242,8 @@ impl Vars for TurnVars<'_> {
                 .tz
                 .map(|t| t.name().to_string())
                 .unwrap_or("UTC".into()),
-            "user_number" => self.c.user_number.clone(),
-            "agent_number" => self.c.agent_number.clone(),
+            "user_number" => self.c.user_number.to_string(),
+            "agent_number" => self.c.agent_number.to_string(),
             "conversation_id" => self.c.id.to_string(),
             _ => return None,
         })

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::number::{normalize_time_out, NumberConfig};
+use super::SmallStr;
 use crate::clock::TimerKey;
 use crate::event::Status;
 use crate::history::History;
@@ -271,6 +272,29 @@ impl Rare for Outcomes {
     }
 }
 
+/// The parts of a conversation most never set, in one box allocated when the first is written
+/// (see [`Lazy`]), so that the record of a plain conversation stays small.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
+    pub request_data: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub curr_pathway_id: Option<String>,
+    pub curr_pathway_version: Option<String>,
+    pub citation_variables: Option<Map<String, Value>>,
+    pub webhook: Option<String>,
+    pub disposition_ids: Option<Box<[String]>>,
+    pub citation_schema_ids: Option<Box<[String]>>,
+    /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
+    pub objective: Option<Box<str>>,
+}
+
+impl Rare for Details {
+    fn empty() -> &'static Self {
+        static EMPTY: std::sync::OnceLock<Details> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Details::default)
+    }
+}
+
 /// A type with a shared empty value, for [`Lazy`].
 pub trait Rare: Default + 'static {
     fn empty() -> &'static Self;
@@ -291,6 +315,17 @@ impl<T: Rare> std::ops::Deref for Lazy<T> {
 impl<T: Rare> std::ops::DerefMut for Lazy<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<T: Rare + PartialEq> Lazy<T> {
+    /// `t`, boxed only when it is not the empty value.
+    pub fn unless_empty(t: T) -> Self {
+        if &t == T::empty() {
+            Lazy(None)
+        } else {
+            Lazy(Some(Box::new(t)))
+        }
     }
 }
 
@@ -410,17 +445,15 @@ pub struct Conversation {
     pub user_id: Arc<str>,
     pub created_at: i64,
     pub updated_at: i64,
-    pub user_number: String,
-    pub agent_number: String,
+    pub user_number: SmallStr,
+    pub agent_number: SmallStr,
     pub inbound_id: u64,
     pub channel: Channel,
     /// Boxed, as the other fields most conversations never set: the record stays small.
     pub variables: Option<Box<Map<String, Value>>>,
-    pub request_data: Map<String, Value>,
-    pub metadata: Map<String, Value>,
-    pub current_node_id: Option<String>,
-    pub curr_pathway_id: Option<String>,
-    pub curr_pathway_version: Option<String>,
+    /// What most conversations never set (request data, metadata, pathway, webhook…).
+    pub details: Lazy<Details>,
+    pub current_node_id: Option<SmallStr>,
     /// Name of the scenario that plays the agent.
     pub scenario: Arc<str>,
     /// That scenario as it was when the conversation started (a later change to the
@@ -431,22 +464,18 @@ pub struct Conversation {
     pub is_active: bool,
     pub ended: Option<EndKind>,
     pub ended_by_end_call_node: bool,
-    pub citation_variables: Option<Box<Map<String, Value>>>,
     pub(crate) outcomes: Lazy<Outcomes>,
     /// Use [`Conversation::push_message`]: `visible` counts what it stores.
     pub messages: Vec<Message>,
     /// How many of `messages` are not deleted.
-    pub(crate) visible: usize,
+    pub(crate) visible: u32,
     /// The visible messages' `chat_history` items, shared with the webhooks that carry them.
     /// Filled only when a webhook needs them ([`Conversation::shared_history`]), so a
     /// conversation without webhooks never serializes one.
     pub(crate) history: Option<Arc<History>>,
     /// `messages[..history_upto]` are in `history` (the visible ones).
-    pub(crate) history_upto: usize,
-    pub webhook: Option<String>,
+    pub(crate) history_upto: u32,
     pub timing: Lazy<TimingOverrides>,
-    pub disposition_ids: Option<Box<[String]>>,
-    pub citation_schema_ids: Option<Box<[String]>>,
     pub handoff: Option<Box<Handoff>>,
     /// The inactivity timer currently armed: cancelled on re-arm, and the only one that acts.
     pub timer_id: Option<TimerKey>,
@@ -456,8 +485,6 @@ pub struct Conversation {
     pub status_delivery: Option<u64>,
     /// Counts scenario turns, so a seeded random choice is reproducible per conversation.
     pub turns: u64,
-    /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
-    pub objective: Option<Box<str>>,
     /// Counts changes to messages' delivery status (so a live view sees them).
     pub message_updates: u32,
     /// `messages[..context_from]` are out of the agent's context (legacy `POST /v1/sms/clear`):
@@ -473,16 +500,13 @@ impl Default for Conversation {
             user_id: Arc::from(""),
             created_at: 0,
             updated_at: 0,
-            user_number: String::new(),
-            agent_number: String::new(),
+            user_number: SmallStr::default(),
+            agent_number: SmallStr::default(),
             inbound_id: 0,
             channel: Channel::Sms,
             variables: None,
-            request_data: Map::new(),
-            metadata: Map::new(),
+            details: Lazy::default(),
             current_node_id: None,
-            curr_pathway_id: None,
-            curr_pathway_version: None,
             scenario: Arc::from(""),
             script: None,
             timed_out_at: None,
@@ -490,22 +514,17 @@ impl Default for Conversation {
             is_active: true,
             ended: None,
             ended_by_end_call_node: false,
-            citation_variables: None,
             outcomes: Lazy::default(),
             messages: Vec::new(),
             visible: 0,
             history: None,
             history_upto: 0,
-            webhook: None,
             timing: Lazy::default(),
-            disposition_ids: None,
-            citation_schema_ids: None,
             handoff: None,
             timer_id: None,
             timer_anchor: None,
             status_delivery: None,
             turns: 0,
-            objective: None,
             message_updates: 0,
             context_from: 0,
         }
@@ -518,13 +537,17 @@ impl Conversation {
     }
     /// The visible messages, counted as they are stored and hidden (not by a scan).
     pub fn message_count(&self) -> usize {
-        self.visible
+        self.visible as usize
     }
     /// Stores a message.
     pub fn push_message(&mut self, m: Message) {
-        if self.messages.capacity() == 0 {
-            // Many conversations hold one message: room for one, not the usual four.
-            self.messages.reserve_exact(1);
+        let (len, room) = (self.messages.len(), self.messages.capacity());
+        if len == room {
+            // Many conversations hold one message: room for one, not the usual four. Past
+            // that, a quarter more each time (not twice as many), so a long conversation
+            // keeps about an eighth of its list unused instead of a quarter to a half.
+            self.messages
+                .reserve_exact(if len == 0 { 1 } else { len / 4 + 3 });
         }
         if !m.deleted {
             self.visible += 1;
@@ -535,14 +558,14 @@ impl Conversation {
     /// serializes only the messages stored since the last call.
     pub fn shared_history(&mut self) -> (Arc<History>, usize) {
         let history = self.history.get_or_insert_with(Arc::default);
-        for m in self.messages[self.history_upto..]
+        for m in self.messages[self.history_upto as usize..]
             .iter()
             .filter(|m| !m.deleted)
         {
             history.push(m.history_item());
         }
-        self.history_upto = self.messages.len();
-        (Arc::clone(history), self.visible)
+        self.history_upto = self.messages.len() as u32;
+        (Arc::clone(history), self.visible as usize)
     }
     pub fn last_message(&self) -> Option<&Message> {
         self.messages.iter().rev().find(|m| !m.deleted)
@@ -560,7 +583,7 @@ impl Conversation {
             m.deleted = true;
             n += 1;
         }
-        self.visible -= n;
+        self.visible -= n as u32;
         if n > 0 {
             // Deliveries made so far keep the old list; later ones get a new one.
             self.history = None;
@@ -582,6 +605,51 @@ impl Conversation {
 mod tests {
     use super::*;
     use crate::model::NumberConfig;
+
+    #[test]
+    fn a_plain_conversation_is_one_small_record() {
+        // What memory per conversation rests on (bench/figures.sh): the record fits mimalloc's
+        // 384-byte class, and the parts most never set take nothing until written.
+        assert!(
+            size_of::<Conversation>() <= 384,
+            "{}",
+            size_of::<Conversation>()
+        );
+        assert!(size_of::<Message>() <= 64, "{}", size_of::<Message>());
+        assert!(Lazy::unless_empty(Details::default()).0.is_none());
+        let mut c = Conversation::default();
+        assert!(c.details.metadata.is_empty() && c.details.0.is_none());
+        c.details.metadata.insert("k".into(), Value::Null);
+        assert!(c.details.0.is_some());
+        let given = Details {
+            objective: Some("book".into()),
+            ..Details::default()
+        };
+        assert_eq!(Lazy::unless_empty(given).objective.as_deref(), Some("book"));
+    }
+
+    #[test]
+    fn the_message_list_grows_by_a_quarter() {
+        let mut c = Conversation::default();
+        let m = Message {
+            id: MessageId::Drawn([0; 16]),
+            created_at: 0,
+            message: "hi".into(),
+            route: None,
+            sender: Sender::User,
+            status: None,
+            deleted: false,
+            error_code: None,
+        };
+        c.push_message(m.clone());
+        assert_eq!(c.messages.capacity(), 1);
+        for _ in 1..100 {
+            c.push_message(m.clone());
+        }
+        assert_eq!(c.message_count(), 100);
+        let room = c.messages.capacity();
+        assert!((100..=125).contains(&room), "{room}");
+    }
 
     #[test]
     fn overrides_win_over_config() {

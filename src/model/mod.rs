@@ -7,6 +7,7 @@ mod number;
 mod plan;
 mod registration;
 mod row;
+mod small;
 mod view;
 
 pub use batch::*;
@@ -15,3 +16,4 @@ pub use number::*;
 pub use plan::{PlanRefusal, PlanState, DAILY_TEXTS, HOURLY_TEXTS};
 pub use registration::{Registration, Registrations, FAILING_EIN};
 pub use row::Row;
+pub use small::SmallStr;

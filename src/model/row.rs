@@ -6,38 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::conversation::{Conversation, ConversationStatus, EndKind};
-
-/// A short text kept in place (a phone number: one cache line with the rest of the row), or
-/// boxed when longer.
-#[derive(Debug)]
-enum Text {
-    Inline { len: u8, bytes: [u8; 22] },
-    Boxed(Box<str>),
-}
-
-impl Text {
-    fn new(s: &str) -> Text {
-        let mut bytes = [0; 22];
-        match bytes.get_mut(..s.len()) {
-            Some(slot) => {
-                slot.copy_from_slice(s.as_bytes());
-                Text::Inline {
-                    len: s.len() as u8,
-                    bytes,
-                }
-            }
-            None => Text::Boxed(s.into()),
-        }
-    }
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).expect("copied from a str")
-            }
-            Text::Boxed(s) => s,
-        }
-    }
-}
+use super::SmallStr;
 
 /// `None` for the optional times.
 const NONE: i64 = i64::MIN;
@@ -46,7 +15,7 @@ const NONE: i64 = i64::MIN;
 #[derive(Debug)]
 pub struct Row {
     pub id: Arc<str>,
-    user_number: Text,
+    user_number: SmallStr,
     created_at: i64,
     updated_at: AtomicI64,
     last_message_at: AtomicI64,
@@ -69,7 +38,7 @@ impl Row {
     pub fn new(c: &Conversation) -> Row {
         let row = Row {
             id: c.id.clone(),
-            user_number: Text::new(&c.user_number),
+            user_number: c.user_number.clone(),
             created_at: c.created_at,
             updated_at: AtomicI64::new(0),
             last_message_at: AtomicI64::new(NONE),

@@ -155,8 +155,8 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
             start_time: Some(iso(start)),
             seed: Some(app.store.ids().seed()),
             api_key: Some(c.account.to_string()),
-            user_number: Some(c.user_number.clone()),
-            agent_number: Some(c.agent_number.clone()),
+            user_number: Some(c.user_number.to_string()),
+            agent_number: Some(c.agent_number.to_string()),
             ..Setup::default()
         },
         steps,

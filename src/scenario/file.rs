@@ -248,7 +248,7 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
     }
     check_gotos(source, &nodes)?;
     Ok(Scenario {
-        name: f.name,
+        name: f.name.into(),
         description: f.description,
         source: source.to_string(),
         default: f.default,

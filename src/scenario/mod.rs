@@ -149,7 +149,8 @@ pub struct Outcomes {
 /// A checked scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    pub name: String,
+    /// Shared with the conversations it plays.
+    pub name: Arc<str>,
     pub description: Option<String>,
     pub source: String,
     pub default: bool,
@@ -268,7 +269,7 @@ impl Scenarios {
         let mut by_name: HashMap<String, (Arc<Scenario>, bool)> = HashMap::new();
         let mut order = Vec::new();
         for (s, embedded) in list {
-            if let Some((prev, prev_embedded)) = by_name.get(&s.name) {
+            if let Some((prev, prev_embedded)) = by_name.get(&*s.name) {
                 if !*prev_embedded && !embedded {
                     return Err(format!(
                         "{}: scenario name {:?} is already used by {}",
@@ -282,9 +283,9 @@ impl Scenarios {
                     prev.source
                 );
             } else {
-                order.push(s.name.clone());
+                order.push(s.name.to_string());
             }
-            by_name.insert(s.name.clone(), (Arc::new(s), embedded));
+            by_name.insert(s.name.to_string(), (Arc::new(s), embedded));
         }
         let user_defaults: Vec<&Arc<Scenario>> = by_name
             .values()
@@ -298,7 +299,7 @@ impl Scenarios {
             ));
         }
         let default = match user_defaults.first() {
-            Some(s) => s.name.clone(),
+            Some(s) => s.name.to_string(),
             None => order
                 .iter()
                 .find(|n| by_name[*n].0.default)
@@ -345,13 +346,13 @@ impl Scenarios {
     /// the default.
     pub fn with(&self, s: Scenario) -> Scenarios {
         let mut next = self.clone();
-        if !next.by_name.contains_key(&s.name) {
-            next.order.push(s.name.clone());
+        if !next.by_name.contains_key(&*s.name) {
+            next.order.push(s.name.to_string());
         }
         if s.default {
-            next.default = s.name.clone();
+            next.default = s.name.to_string();
         }
-        next.by_name.insert(s.name.clone(), Arc::new(s));
+        next.by_name.insert(s.name.to_string(), Arc::new(s));
         next
     }
 
@@ -433,12 +434,12 @@ mod tests {
             agent_number: "+19999999999",
             ..Default::default()
         });
-        assert_eq!(chosen.name, "appointment-booking");
+        assert_eq!(&*chosen.name, "appointment-booking");
         let fallback = s.choose(&Selector {
             agent_number: "+19999999999",
             ..Default::default()
         });
-        assert_eq!(fallback.name, "default");
+        assert_eq!(&*fallback.name, "default");
     }
 
     #[test]
