@@ -544,10 +544,14 @@ impl Conversation {
         let (len, room) = (self.messages.len(), self.messages.capacity());
         if len == room {
             // Many conversations hold one message: room for one, not the usual four. Past
-            // that, a quarter more each time (not twice as many), so a long conversation
-            // keeps about an eighth of its list unused instead of a quarter to a half.
-            self.messages
-                .reserve_exact(if len == 0 { 1 } else { len / 4 + 3 });
+            // that, a quarter more each time (not twice as many), so a conversation keeps
+            // about an eighth of its list unused instead of a quarter to a half; from 1,024
+            // messages on, twice as many, as copying a long list costs more than its room.
+            self.messages.reserve_exact(match len {
+                0 => 1,
+                1..1024 => len / 4 + 3,
+                _ => len,
+            });
         }
         if !m.deleted {
             self.visible += 1;
