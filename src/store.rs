@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::events::{Change, Ends, Events, Glance};
 use crate::model::{
-    Conversation, NumberConfig, NumberRecord, PlanRefusal, PlanState, Row, SmallStr,
+    Conversation, NumberConfig, NumberRecord, Owner, PlanRefusal, PlanState, Row, SmallStr,
 };
 use crate::ring::Ring;
 use crate::validation::Channel;
@@ -75,10 +75,9 @@ impl Ids {
 #[derive(Debug)]
 pub struct Account {
     pub enterprise: bool,
-    /// The key, shared with the account's conversations.
-    pub key: Arc<str>,
-    /// The org id Bland shows as `user_id`.
-    pub user_id: Arc<str>,
+    /// The key and the org id Bland shows as `user_id`, shared with the account's
+    /// conversations.
+    pub owner: Arc<Owner>,
     pub numbers: Vec<String>,
     /// The conversations' list rows in creation order (each shares its id's one allocation
     /// with the maps).
@@ -234,12 +233,11 @@ impl Store {
 
     /// The account's key and org id, to share with a new conversation (creates the account
     /// on first use).
-    pub fn account_handles(&self, key: &str) -> (Arc<str>, Arc<str>) {
+    pub fn owner(&self, key: &str) -> Arc<Owner> {
         if let Some(a) = self.inner.accounts.get(key) {
-            return (a.key.clone(), a.user_id.clone());
+            return a.owner.clone();
         }
-        let a = self.account_mut(key);
-        (a.key.clone(), a.user_id.clone())
+        self.account_mut(key).owner.clone()
     }
 
     fn account_mut(&self, key: &str) -> RefMut<'_, String, Account> {
@@ -248,8 +246,7 @@ impl Store {
             .entry(key.to_string())
             .or_insert_with(|| Account {
                 enterprise: true,
-                key: key.into(),
-                user_id: user_id_for(key).into(),
+                owner: Arc::new(Owner::of(key)),
                 numbers: Vec::new(),
                 conversations: Vec::new(),
                 seq: self.inner.next_account_seq.fetch_add(1, Ordering::Relaxed),
@@ -561,7 +558,7 @@ impl Store {
         f: impl FnOnce(&mut Conversation) -> T,
     ) -> Option<T> {
         let mut c = self.inner.conversations.get_mut(id)?;
-        if account.is_some_and(|a| a != &*c.account) {
+        if account.is_some_and(|a| a != &*c.owner.key) {
             return None;
         }
         Some(c.change(&self.inner.events, f))
@@ -576,7 +573,7 @@ impl Store {
         f: impl FnOnce(&Conversation) -> T,
     ) -> Option<T> {
         let c = self.inner.conversations.get(id)?;
-        if account.is_some_and(|a| a != &*c.account) {
+        if account.is_some_and(|a| a != &*c.owner.key) {
             return None;
         }
         Some(f(&c))
@@ -592,7 +589,7 @@ impl Store {
         self.inner
             .conversations
             .get(id)
-            .map(|c| c.account.to_string())
+            .map(|c| c.owner.key.to_string())
     }
 
     /// The account's conversation ids, in creation order.
@@ -656,9 +653,11 @@ impl Store {
 
     /// Stores a conversation read from a document, in its account's creation order. It becomes
     /// its pair's conversation unless the pair already has an active one.
-    pub fn insert_conversation(&self, conv: Conversation) {
+    pub fn insert_conversation(&self, mut conv: Conversation) {
+        // Shares the account's owner with its other conversations.
+        conv.owner = self.owner(&conv.owner.key);
         let id = conv.id.clone();
-        let (account, agent) = (conv.account.clone(), conv.agent_number.clone());
+        let (account, agent) = (conv.owner.key.clone(), conv.agent_number.clone());
         let pair_key = (conv.agent_number.clone(), conv.user_number.clone());
         let active = conv.is_active;
         let mut pair = self.inner.pairs.entry(pair_key).or_default();
@@ -685,7 +684,7 @@ impl Store {
         let (_, Slot { conv, .. }) = self
             .inner
             .conversations
-            .remove_if(id, |_, c| &*c.account == account)?;
+            .remove_if(id, |_, c| &*c.owner.key == account)?;
         self.inner.pairs.remove_if(
             &(conv.agent_number.clone(), conv.user_number.clone()),
             |_, v| **v == *id,

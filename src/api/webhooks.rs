@@ -14,13 +14,12 @@ use crate::webhook::SendType;
 
 /// The latest status webhook of the conversation with its attempts, or `data:null`.
 pub(crate) fn log(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
-    let c = app
+    let delivery = app
         .store
-        .conversation(key, id)
+        .read_conversation(Some(key), id, |c| c.status_delivery)
         .ok_or_else(ApiError::conversation_not_found)?;
-    let data = c
-        .status_delivery
-        .and_then(|d| app.webhooks.get(d))
+    let data = delivery
+        .and_then(|d| app.webhooks.get(d.get()))
         .map(|d| d.log_json())
         .unwrap_or(Value::Null);
     Ok(Reply::ok(data))
@@ -57,9 +56,9 @@ pub(crate) fn resend(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     for id in &ids {
         let d = app
             .store
-            .conversation(key, id)
-            .and_then(|c| c.status_delivery)
-            .and_then(|d| app.webhooks.get(d))
+            .read_conversation(Some(key), id, |c| c.status_delivery)
+            .flatten()
+            .and_then(|d| app.webhooks.get(d.get()))
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,

@@ -129,11 +129,10 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
     let node = start_node
         .filter(|n| scenario.nodes.contains_key(n))
         .unwrap_or(scenario.start_node.clone());
-    let (key, user_id) = app.store.account_handles(o.key);
+    let owner = app.store.owner(o.key);
     Conversation {
         id: app.store.ids().uuid().into(),
-        account: key,
-        user_id,
+        owner,
         created_at: now,
         updated_at: now,
         user_number: o.user.into(),

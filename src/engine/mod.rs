@@ -182,7 +182,7 @@ impl<'a> Ctx<'a> {
         let carrier = &self.app.carrier;
         self.app.metrics.segments(crate::carrier::segments(text));
         let failure = carrier.failure_for(&c.user_number);
-        if carrier.realistic_for(&c.account) {
+        if carrier.realistic_for(&c.owner.key) {
             self.carrier_next(c, index, MessageStatus::Sent, failure);
             return (MessageStatus::Queued, None);
         }
@@ -257,7 +257,7 @@ impl<'a> Ctx<'a> {
     fn may_text(&self, c: &Conversation) -> bool {
         let store = &self.app.store;
         store
-            .plan_take(&c.account, c.channel, &c.user_number, self.now)
+            .plan_take(&c.owner.key, c.channel, &c.user_number, self.now)
             .is_ok()
     }
 
@@ -289,10 +289,13 @@ impl<'a> Ctx<'a> {
             return;
         };
         let body = payload::message(c, idx);
-        let id =
-            self.app
-                .webhooks
-                .prepare(self.now, (&c.id, &c.user_id), Event::Message, &url, body);
+        let id = self.app.webhooks.prepare(
+            self.now,
+            (&c.id, &c.owner.user_id),
+            Event::Message,
+            &url,
+            body,
+        );
         self.fx.deliveries.push(id);
     }
 
@@ -311,8 +314,8 @@ impl<'a> Ctx<'a> {
         let id = self
             .app
             .webhooks
-            .prepare(self.now, (&c.id, &c.user_id), event, &url, body);
-        c.status_delivery = Some(id);
+            .prepare(self.now, (&c.id, &c.owner.user_id), event, &url, body);
+        c.status_delivery = std::num::NonZeroU64::new(id);
         self.fx.deliveries.push(id);
     }
 

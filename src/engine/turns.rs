@@ -92,8 +92,8 @@ impl Ctx<'_> {
         captures: &[(String, String)],
         text: Option<&str>,
     ) -> String {
-        let mut rng = turn_rng(self.app.store.ids().seed(), &c.id, c.turns);
-        c.turns += 1;
+        let mut rng = turn_rng(self.app.store.ids().seed(), &c.id, c.turns.into());
+        c.turns = c.turns.wrapping_add(1);
         let t = reply.pick(&mut rng);
         let mut text = t.render(&self.vars(c, captures, text));
         // A reply is a text like any other: at most 1,600 characters.

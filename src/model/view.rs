@@ -106,7 +106,7 @@ impl Conversation {
             "id": self.id,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
-            "user_id": self.user_id,
+            "user_id": self.owner.user_id,
             "user_number": self.user_number,
             "agent_number": self.agent_number,
             "inbound_id": self.inbound_id,

@@ -142,19 +142,19 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     }
     steps.push(final_state(app, &c));
     let number = app.store.number(&c.agent_number);
-    let enterprise = app.store.enterprise(&c.account);
+    let enterprise = app.store.enterprise(&c.owner.key);
     let script = Script {
         name: Some(format!("conversation {id}")),
         description: Some(description(&c, &entries, app.journal.enabled())),
         setup: Setup {
             fixtures: Some(json!({"accounts": [{
-                "api_key": c.account,
+                "api_key": c.owner.key,
                 "enterprise": enterprise,
                 "numbers": number.map(|n| vec![crate::snapshot::number_doc(&n)]).unwrap_or_default(),
             }]})),
             start_time: Some(iso(start)),
             seed: Some(app.store.ids().seed()),
-            api_key: Some(c.account.to_string()),
+            api_key: Some(c.owner.key.to_string()),
             user_number: Some(c.user_number.to_string()),
             agent_number: Some(c.agent_number.to_string()),
             ..Setup::default()
