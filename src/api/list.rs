@@ -7,7 +7,6 @@
 //! The query is parsed once into a [`ListQuery`] (filters in `filter`), then applied.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -152,12 +151,12 @@ impl ListQuery {
                 .store
                 .conversation_ids_page(key, skip, take, !self.ascending);
         }
-        // (sort key, creation sequence, id); ties keep creation order.
+        let end = skip.saturating_add(take);
         if self.filters.iter().all(Filter::on_row) && self.sort.on_row() {
             // Every field asked for is on the list rows: one pass over them, no records read,
             // and only the page's rows are looked at again (by their place in the list).
             return app.store.with_rows(key, |all| {
-                let mut rows: Vec<(Option<SortKey>, usize, ())> = Vec::new();
+                let mut top = Top::new(end, self.ascending);
                 for (seq, r) in all.iter().enumerate() {
                     let keeps = self.filters.is_empty()
                         || if self.any {
@@ -166,44 +165,64 @@ impl ListQuery {
                             self.filters.iter().all(|f| f.test(&**r))
                         };
                     if keeps {
-                        rows.push((self.sort.sort_key(&**r), seq, ()));
+                        top.push((self.sort.sort_key(&**r), seq, ()));
                     }
                 }
-                self.page(rows, |&(_, seq, ())| all[seq].id.to_string())
+                top.page(skip, take, |&(_, seq, ())| all[seq].id.to_string())
             });
         }
-        let mut rows = Vec::new();
-        self.scan_records(app, key, &mut rows);
-        self.page(rows, |(_, _, id)| id.to_string())
-    }
-
-    /// The rows that pass, read from the records.
-    fn scan_records(
-        &self,
-        app: &App,
-        key: &str,
-        rows: &mut Vec<(Option<SortKey>, usize, Arc<str>)>,
-    ) {
+        let mut top = Top::new(end, self.ascending);
         for (seq, id) in app.store.conversation_ids(key).into_iter().enumerate() {
             let row = app.store.read_conversation(Some(key), &id, |c| {
                 self.keeps(c).then(|| self.sort.sort_key(c))
             });
             if let Some(Some(k)) = row {
-                rows.push((k, seq, id));
+                top.push((k, seq, id));
             }
+        }
+        top.page(skip, take, |(_, _, id)| id.to_string())
+    }
+}
+
+/// A row that passed: its sort key (`None` for `null`), its place in creation order (which
+/// breaks ties), and what names it.
+type Keyed<T> = (Option<SortKey>, usize, T);
+
+/// The rows that pass a list's filters, keeping only the first `end` in the list's order: once
+/// twice that many are held, the rest are dropped (a selection, not a sort). A page over many
+/// conversations so holds about two pages of rows, not one per conversation.
+struct Top<T> {
+    rows: Vec<Keyed<T>>,
+    end: usize,
+    total: usize,
+    ascending: bool,
+}
+
+impl<T> Top<T> {
+    fn new(end: usize, ascending: bool) -> Self {
+        Top {
+            rows: Vec::new(),
+            end,
+            total: 0,
+            ascending,
         }
     }
 
-    /// The total and the ids of the page, from the rows that pass.
-    fn page<T>(
-        &self,
-        mut rows: Vec<(Option<SortKey>, usize, T)>,
-        id: impl Fn(&(Option<SortKey>, usize, T)) -> String,
-    ) -> (usize, Vec<String>) {
-        let (skip, take) = self.window.range();
+    fn push(&mut self, row: Keyed<T>) {
+        self.total += 1;
+        if self.end == 0 {
+            return;
+        }
+        self.rows.push(row);
+        if self.rows.len() >= self.end.saturating_mul(2).max(1024) {
+            self.keep_end();
+        }
+    }
+
+    /// `null` after every value; ties in creation order; all reversed when descending.
+    fn order(&self) -> impl Fn(&Keyed<T>, &Keyed<T>) -> Ordering {
         let ascending = self.ascending;
-        let order = |a: &(Option<SortKey>, usize, T), b: &(Option<SortKey>, usize, T)| {
-            // `null` after every value; ties in creation order; all reversed when descending.
+        move |a, b| {
             let o = match (&a.0, &b.0) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Greater,
@@ -216,26 +235,32 @@ impl ListQuery {
             } else {
                 o.reverse()
             }
-        };
-        let total = rows.len();
-        // Only the rows up to the page's end need their order: select them, then sort those.
-        let end = skip.saturating_add(take).min(total);
-        if end == 0 {
-            return (total, Vec::new());
         }
-        if end < total {
-            rows.select_nth_unstable_by(end - 1, order);
-            rows.truncate(end);
+    }
+
+    fn keep_end(&mut self) {
+        if self.rows.len() > self.end {
+            let order = self.order();
+            self.rows.select_nth_unstable_by(self.end - 1, order);
+            self.rows.truncate(self.end);
         }
-        rows.sort_unstable_by(order);
-        (
-            total,
-            rows.into_iter()
-                .skip(skip)
-                .take(take)
-                .map(|r| id(&r))
-                .collect(),
-        )
+    }
+
+    /// The total that passed and the ids of the page.
+    fn page(
+        mut self,
+        skip: usize,
+        take: usize,
+        id: impl Fn(&Keyed<T>) -> String,
+    ) -> (usize, Vec<String>) {
+        if self.end == 0 {
+            return (self.total, Vec::new());
+        }
+        self.keep_end();
+        let order = self.order();
+        self.rows.sort_unstable_by(order);
+        let ids = self.rows.iter().skip(skip).take(take).map(id).collect();
+        (self.total, ids)
     }
 }
 
@@ -279,4 +304,38 @@ pub(crate) fn list_with(
         }),
     };
     Ok(Reply::new(StatusCode::OK, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeping two pages of rows gives the page a full sort gives, over many rows, with ties,
+    /// `null`s and both directions.
+    #[test]
+    fn the_kept_rows_give_the_page_a_full_sort_gives() {
+        let key = |i: usize| (!i.is_multiple_of(7)).then(|| SortKey::Int((i * 7919 % 1000) as i64));
+        for ascending in [true, false] {
+            for (skip, take) in [(0, 25), (990, 25), (0, 1), (4_990, 100), (0, 0)] {
+                let mut top = Top::new(skip + take, ascending);
+                let mut all = Vec::new();
+                for i in 0..5_000 {
+                    top.push((key(i), i, i));
+                    all.push((key(i), i, i));
+                }
+                let order = Top::<usize>::new(0, ascending).order();
+                all.sort_by(&order);
+                let want: Vec<String> = all
+                    .iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|r| r.2.to_string())
+                    .collect();
+                assert!(top.rows.len() <= (2 * (skip + take)).max(1024));
+                let (total, page) = top.page(skip, take, |r| r.2.to_string());
+                assert_eq!(total, 5_000);
+                assert_eq!(page, want, "skip {skip} take {take} ascending {ascending}");
+            }
+        }
+    }
 }
