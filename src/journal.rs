@@ -86,10 +86,12 @@ impl Journal {
 
     /// Records a request; `entry.id` is assigned here and the body is cut to [`MAX_BODY`].
     pub fn record(&self, mut entry: Entry) {
-        if entry.body.len() > MAX_BODY {
-            // A copy, not a slice: a slice would keep the whole request buffer alive.
-            entry.body = Bytes::copy_from_slice(&entry.body[..MAX_BODY]);
-        }
+        // A copy of its own, not a view of the request's body: a view shares the buffer the
+        // connection read it into (with other requests, up to hyper's buffer size), which the
+        // entry would keep alive outside the journal's byte count, and which the connection
+        // could not reuse meanwhile.
+        let kept = entry.body.len().min(MAX_BODY);
+        entry.body = Bytes::copy_from_slice(&entry.body[..kept]);
         self.0.push(|id| Entry { id, ..entry });
     }
 
