@@ -141,8 +141,8 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         channel: o.channel,
         details: Lazy::unless_empty(Details {
             request_data: match &cfg.request_data {
-                Value::Object(m) => m.clone(),
-                _ => Map::new(),
+                Value::Object(m) => Lazy::unless_empty(m.clone()),
+                _ => Lazy::default(),
             },
             curr_pathway_id: pathway_id,
             curr_pathway_version: version,
@@ -184,10 +184,14 @@ impl Overrides {
         if t.warning_message.is_some() {
             c.timing.warning_message = t.warning_message;
         }
-        if let Some(Value::Object(m)) = self.request_data {
+        // Empty maps add nothing (and allocate nothing).
+        if let Some(Value::Object(m)) = self
+            .request_data
+            .filter(|m| m.as_object().is_some_and(|m| !m.is_empty()))
+        {
             c.details.request_data.extend(m);
         }
-        if let Some(meta) = self.metadata {
+        if let Some(meta) = self.metadata.filter(|m| !m.is_empty()) {
             c.details.metadata.extend(meta);
         }
         if self.webhook.is_some() {
@@ -406,5 +410,30 @@ impl Ctx<'_> {
         } else {
             self.status_webhook(c, Status::Blacklisted, Map::new());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_overrides_keep_a_conversation_plain() {
+        let mut c = Conversation::default();
+        Overrides {
+            request_data: Some(Value::Object(Map::new())),
+            metadata: Some(Map::new()),
+            ..Overrides::default()
+        }
+        .apply(&mut c);
+        assert!(!c.details.is_set(), "nothing was allocated");
+        let mut meta = Map::new();
+        meta.insert("k".into(), Value::Bool(true));
+        Overrides {
+            metadata: Some(meta.clone()),
+            ..Overrides::default()
+        }
+        .apply(&mut c);
+        assert_eq!(*c.details.metadata, meta);
     }
 }

@@ -58,7 +58,7 @@ struct StatusTail<'a> {
 }
 
 fn shared(c: &Conversation) -> Shared<'_> {
-    let mut metadata = c.details.metadata.clone();
+    let mut metadata = (*c.details.metadata).clone();
     if let Some(h) = &c.handoff {
         let mut m = h.metadata.clone();
         m.insert("reason".into(), json!(h.reason));

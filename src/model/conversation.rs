@@ -281,6 +281,13 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// The owner of a conversation not yet given one (shared, so that a default record costs
+    /// no allocation and no hashing).
+    pub fn nobody() -> Arc<Owner> {
+        static NOBODY: std::sync::OnceLock<Arc<Owner>> = std::sync::OnceLock::new();
+        NOBODY.get_or_init(|| Arc::new(Owner::of(""))).clone()
+    }
+
     pub fn of(key: &str) -> Owner {
         Owner {
             key: key.into(),
@@ -293,8 +300,9 @@ impl Owner {
 /// (see [`Lazy`]), so that the record of a plain conversation stays small.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Details {
-    pub request_data: Map<String, Value>,
-    pub metadata: Map<String, Value>,
+    /// Each boxed again: an ordered map is 72 bytes, and most set one or the other.
+    pub request_data: Lazy<Map<String, Value>>,
+    pub metadata: Lazy<Map<String, Value>>,
     pub curr_pathway_id: Option<String>,
     pub curr_pathway_version: Option<String>,
     pub citation_variables: Option<Map<String, Value>>,
@@ -309,6 +317,13 @@ impl Rare for Details {
     fn empty() -> &'static Self {
         static EMPTY: std::sync::OnceLock<Details> = std::sync::OnceLock::new();
         EMPTY.get_or_init(Details::default)
+    }
+}
+
+impl Rare for Map<String, Value> {
+    fn empty() -> &'static Self {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Map::new)
     }
 }
 
@@ -332,6 +347,20 @@ impl<T: Rare> std::ops::Deref for Lazy<T> {
 impl<T: Rare> std::ops::DerefMut for Lazy<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<T: Rare + PartialEq> PartialEq for Lazy<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T> Lazy<T> {
+    /// Whether anything was allocated.
+    #[cfg(test)]
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
     }
 }
 
@@ -512,7 +541,7 @@ impl Default for Conversation {
     fn default() -> Self {
         Conversation {
             id: Arc::from(""),
-            owner: Arc::new(Owner::of("")),
+            owner: Owner::nobody(),
             created_at: 0,
             updated_at: 0,
             user_number: SmallStr::default(),
@@ -635,11 +664,12 @@ mod tests {
             size_of::<Conversation>()
         );
         assert!(size_of::<Message>() <= 64, "{}", size_of::<Message>());
+        assert!(size_of::<Details>() <= 208, "{}", size_of::<Details>());
         assert!(Lazy::unless_empty(Details::default()).0.is_none());
         let mut c = Conversation::default();
         assert!(c.details.metadata.is_empty() && c.details.0.is_none());
         c.details.metadata.insert("k".into(), Value::Null);
-        assert!(c.details.0.is_some());
+        assert!(c.details.0.is_some() && c.details.request_data.0.is_none());
         let given = Details {
             objective: Some("book".into()),
             ..Details::default()

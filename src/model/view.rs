@@ -125,7 +125,7 @@ impl Conversation {
             "disposition_tag": self.outcomes.disposition_tag,
             "ended_by_end_call_node": self.ended_by_end_call_node,
             "pathway_tags": null,
-            "metadata": self.details.metadata,
+            "metadata": *self.details.metadata,
             "human_handoff_at": handoff.map(|h| iso(h.at)),
             "human_handoff_reason": handoff.and_then(|h| h.reason.clone()),
             "human_handoff_metadata": handoff.map(|h| Value::Object(h.metadata.clone())),
