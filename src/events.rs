@@ -214,10 +214,11 @@ impl Events {
     }
 
     fn message(&self, c: &Conversation, m: &Message) {
+        let id = m.id();
         self.publish(|| Change::MessageCreated {
             ends: Ends::of(c),
-            message_id: &m.id,
-            sender: m.sender.as_str(),
+            message_id: &id,
+            sender: m.sender().as_str(),
         });
     }
 

@@ -271,10 +271,10 @@ pub(crate) async fn inbound(
         }
         Inbound {
             conversation_id: c.id.to_string(),
-            message_id: c.messages[idx].id.to_string(),
+            message_id: c.messages[idx].id().to_string(),
             replies: c.messages[idx + 1..]
                 .iter()
-                .filter(|m| m.sender != Sender::User)
+                .filter(|m| m.sender() != Sender::User)
                 .cloned()
                 .collect(),
         }
@@ -393,7 +393,7 @@ impl Ctx<'_> {
     ) {
         let duplicate = message_sid
             .as_ref()
-            .is_some_and(|sid| c.messages.iter().any(|m| m.id.is(sid)));
+            .is_some_and(|sid| c.messages.iter().any(|m| m.id().is(sid)));
         if !duplicate {
             self.add_message(c, sender, text, message_sid, false);
         }

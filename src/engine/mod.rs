@@ -147,19 +147,18 @@ impl<'a> Ctx<'a> {
             _ => (Some(MessageStatus::Delivered), None),
         };
         self.app.metrics.message();
-        c.push_message(Message {
-            id: id.map_or_else(
+        let mut m = Message::new(
+            id.map_or_else(
                 || MessageId::Drawn(self.app.store.ids().uuid_bytes()),
                 MessageId::given,
             ),
-            created_at: self.now,
-            message: text.into_boxed_str(),
-            route: None,
+            self.now,
+            text.into_boxed_str(),
             sender,
             status,
-            deleted: false,
-            error_code,
-        });
+        );
+        m.set_error_code(error_code);
+        c.push_message(m);
         c.updated_at = self.now;
         c.last_message_at = Some(self.now);
         let idx = c.messages.len() - 1;
@@ -247,8 +246,8 @@ impl<'a> Ctx<'a> {
             self.app.metrics.carrier_outcome(status);
         }
         let m = &mut c.messages[index];
-        m.status = Some(status);
-        m.error_code = code;
+        m.set_status(Some(status));
+        m.set_error_code(code);
         c.message_updates = c.message_updates.wrapping_add(1);
     }
 
@@ -272,7 +271,7 @@ impl<'a> Ctx<'a> {
         }
         let idx = self.add_message(c, sender, text, None, true);
         self.arm_timer(c);
-        Some(c.messages[idx].id.to_string())
+        Some(c.messages[idx].id().to_string())
     }
 
     fn webhook_url(&self, c: &Conversation) -> Option<String> {

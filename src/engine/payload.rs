@@ -101,10 +101,10 @@ pub(super) fn message(c: &mut Conversation, idx: usize) -> Body {
     let tail = MessageTail {
         shared: shared(c),
         kind: "message",
-        message_id: &m.id,
+        message_id: &m.id(),
         message: &m.message,
-        sender: m.sender,
-        created_at: iso(m.created_at),
+        sender: m.sender(),
+        created_at: iso(m.created_at()),
     };
     body(c, history, &tail)
 }
@@ -119,7 +119,7 @@ pub(super) fn status(
     let history = c.shared_history();
     let transcript: Vec<String> = c
         .visible_messages()
-        .map(|m| format!("{}: {}", m.sender.transcript_label(), m.message))
+        .map(|m| format!("{}: {}", m.sender().transcript_label(), m.message))
         .collect();
     let tail = StatusTail {
         shared: shared(c),

@@ -231,7 +231,7 @@ impl Vars for TurnVars<'_> {
                 // The agent's context: what a legacy `clear` left.
                 self.c.messages[(self.c.context_from as usize).min(self.c.messages.len())..]
                     .iter()
-                    .rfind(|m| m.sender == Sender::User && !m.deleted)
+                    .rfind(|m| m.sender() == Sender::User && !m.deleted())
                     .map(|m| m.message.to_string())
             })?,
             "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),

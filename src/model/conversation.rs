@@ -127,28 +127,156 @@ impl Serialize for MessageId {
     }
 }
 
-/// One stored message: 64 bytes and its text. `from` and `to` are the conversation's numbers
-/// in the sender's direction, unless a document said otherwise (`route`).
+/// One stored message: 48 bytes and its text. `from` and `to` are the conversation's numbers
+/// in the sender's direction, unless a document said otherwise ([`Message::route`]).
 #[derive(Clone, Debug)]
 pub struct Message {
-    pub id: MessageId,
-    pub created_at: i64,
+    /// A drawn id's 16 bytes (unused when the id was given as text: see `rare`).
+    drawn: [u8; 16],
+    /// When it was stored (ms since the epoch) in the high 56 bits; in the low 8, who sent it,
+    /// its delivery status and whether it is deleted (see [`Flags`]).
+    stamp: i64,
     pub message: Box<str>,
+    /// What few messages have, boxed so that the others stay small.
+    rare: Option<Box<MessageRare>>,
+}
+
+/// A message's rarely set parts.
+#[derive(Clone, Debug, Default)]
+struct MessageRare {
+    /// An id given as text (a client's `message_sid`, a document's id that is not a UUID).
+    given_id: Option<Box<str>>,
     /// `[from, to]` when a document gave others than the conversation's.
-    pub route: Option<Box<[String; 2]>>,
-    pub sender: Sender,
-    /// `None` for inbound texts, `delivered` for outbound ones (unless the carrier says
-    /// otherwise).
-    pub status: Option<MessageStatus>,
-    pub deleted: bool,
+    route: Option<[String; 2]>,
     /// The carrier's error code of a `failed` or `undelivered` text.
-    pub error_code: Option<u16>,
+    error_code: Option<u16>,
+}
+
+/// The low byte of [`Message::stamp`]: bits 0–1 the sender, 2–4 the status (0 for none),
+/// 5 deleted.
+struct Flags;
+
+impl Flags {
+    const SENDERS: [Sender; 3] = [Sender::User, Sender::Agent, Sender::Human];
+    const STATUSES: [MessageStatus; 5] = [
+        MessageStatus::Queued,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Failed,
+        MessageStatus::Undelivered,
+    ];
+    const SENDER: i64 = 0b11;
+    const STATUS_SHIFT: u32 = 2;
+    const STATUS: i64 = 0b111 << Self::STATUS_SHIFT;
+    const DELETED: i64 = 1 << 5;
+
+    fn sender(s: Sender) -> i64 {
+        Self::SENDERS.iter().position(|&x| x == s).unwrap_or(0) as i64
+    }
+    fn status(s: Option<MessageStatus>) -> i64 {
+        let n = s.and_then(|s| Self::STATUSES.iter().position(|&x| x == s));
+        n.map_or(0, |n| n as i64 + 1) << Self::STATUS_SHIFT
+    }
 }
 
 impl Message {
+    /// A message stored at `created_at` (ms), not deleted.
+    pub fn new(
+        id: MessageId,
+        created_at: i64,
+        message: Box<str>,
+        sender: Sender,
+        status: Option<MessageStatus>,
+    ) -> Message {
+        let mut m = Message {
+            drawn: [0; 16],
+            stamp: (created_at << 8) | Flags::sender(sender) | Flags::status(status),
+            message,
+            rare: None,
+        };
+        match id {
+            MessageId::Drawn(b) => m.drawn = b,
+            MessageId::Given(s) => m.rare_mut().given_id = Some(s),
+        }
+        m
+    }
+
+    fn rare_mut(&mut self) -> &mut MessageRare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    pub fn id(&self) -> MessageId {
+        match self.rare.as_ref().and_then(|r| r.given_id.as_ref()) {
+            Some(s) => MessageId::Given(s.clone()),
+            None => MessageId::Drawn(self.drawn),
+        }
+    }
+    /// The id as text, written into `buf` when it is a drawn one (no allocation).
+    pub fn id_str<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
+        match self.rare.as_ref().and_then(|r| r.given_id.as_deref()) {
+            Some(s) => s,
+            None => uuid::Uuid::from_bytes(self.drawn)
+                .hyphenated()
+                .encode_lower(buf),
+        }
+    }
+    pub fn set_id(&mut self, id: MessageId) {
+        match id {
+            MessageId::Drawn(b) => {
+                self.drawn = b;
+                if let Some(r) = &mut self.rare {
+                    r.given_id = None;
+                }
+            }
+            MessageId::Given(s) => self.rare_mut().given_id = Some(s),
+        }
+    }
+    pub fn created_at(&self) -> i64 {
+        self.stamp >> 8
+    }
+    pub fn set_created_at(&mut self, at: i64) {
+        self.stamp = (at << 8) | (self.stamp & 0xff);
+    }
+    pub fn sender(&self) -> Sender {
+        Flags::SENDERS[(self.stamp & Flags::SENDER) as usize % Flags::SENDERS.len()]
+    }
+    /// `None` for inbound texts, `delivered` for outbound ones (unless the carrier says
+    /// otherwise).
+    pub fn status(&self) -> Option<MessageStatus> {
+        let n = ((self.stamp & Flags::STATUS) >> Flags::STATUS_SHIFT) as usize;
+        n.checked_sub(1)
+            .and_then(|n| Flags::STATUSES.get(n).copied())
+    }
+    pub fn set_status(&mut self, status: Option<MessageStatus>) {
+        self.stamp = (self.stamp & !Flags::STATUS) | Flags::status(status);
+    }
+    pub fn deleted(&self) -> bool {
+        self.stamp & Flags::DELETED != 0
+    }
+    pub fn set_deleted(&mut self, deleted: bool) {
+        self.stamp = (self.stamp & !Flags::DELETED) | if deleted { Flags::DELETED } else { 0 };
+    }
+    /// `[from, to]` when a document gave others than the conversation's.
+    pub fn route(&self) -> Option<&[String; 2]> {
+        self.rare.as_ref().and_then(|r| r.route.as_ref())
+    }
+    pub fn set_route(&mut self, route: Option<[String; 2]>) {
+        if route.is_some() || self.rare.is_some() {
+            self.rare_mut().route = route;
+        }
+    }
+    /// The carrier's error code of a `failed` or `undelivered` text.
+    pub fn error_code(&self) -> Option<u16> {
+        self.rare.as_ref().and_then(|r| r.error_code)
+    }
+    pub fn set_error_code(&mut self, code: Option<u16>) {
+        if code.is_some() || self.rare.is_some() {
+            self.rare_mut().error_code = code;
+        }
+    }
     /// `from` and `to`, for a conversation between `user` and `agent`.
     pub fn ends<'a>(&'a self, user: &'a str, agent: &'a str) -> (&'a str, &'a str) {
-        match (&self.route, self.sender) {
+        match (self.route(), self.sender()) {
             (Some(r), _) => (&r[0], &r[1]),
             (None, Sender::User) => (user, agent),
             (None, _) => (agent, user),
@@ -577,7 +705,7 @@ impl Default for Conversation {
 
 impl Conversation {
     pub fn visible_messages(&self) -> impl Iterator<Item = &Message> {
-        self.messages.iter().filter(|m| !m.deleted)
+        self.messages.iter().filter(|m| !m.deleted())
     }
     /// The visible messages, counted as they are stored and hidden (not by a scan).
     pub fn message_count(&self) -> usize {
@@ -597,7 +725,7 @@ impl Conversation {
                 _ => len,
             });
         }
-        if !m.deleted {
+        if !m.deleted() {
             self.visible += 1;
         }
         self.messages.push(m);
@@ -608,7 +736,7 @@ impl Conversation {
         let history = self.history.get_or_insert_with(Arc::default);
         for m in self.messages[self.history_upto as usize..]
             .iter()
-            .filter(|m| !m.deleted)
+            .filter(|m| !m.deleted())
         {
             history.push(m.history_item());
         }
@@ -616,7 +744,7 @@ impl Conversation {
         (Arc::clone(history), self.visible as usize)
     }
     pub fn last_message(&self) -> Option<&Message> {
-        self.messages.iter().rev().find(|m| !m.deleted)
+        self.messages.iter().rev().find(|m| !m.deleted())
     }
     /// Marks the visible messages with these ids deleted; returns how many were.
     pub fn hide_messages(&mut self, ids: &[String]) -> usize {
@@ -626,9 +754,9 @@ impl Conversation {
         for m in self
             .messages
             .iter_mut()
-            .filter(|m| !m.deleted && ids.contains(m.id.as_str(&mut buf)))
+            .filter(|m| !m.deleted() && ids.contains(m.id_str(&mut buf)))
         {
-            m.deleted = true;
+            m.set_deleted(true);
             n += 1;
         }
         self.visible -= n as u32;
@@ -663,7 +791,7 @@ mod tests {
             "{}",
             size_of::<Conversation>()
         );
-        assert!(size_of::<Message>() <= 64, "{}", size_of::<Message>());
+        assert!(size_of::<Message>() <= 48, "{}", size_of::<Message>());
         assert!(size_of::<Details>() <= 208, "{}", size_of::<Details>());
         assert!(Lazy::unless_empty(Details::default()).0.is_none());
         let mut c = Conversation::default();
@@ -678,18 +806,66 @@ mod tests {
     }
 
     #[test]
+    fn a_message_keeps_its_time_and_flags_apart() {
+        for at in [
+            0,
+            1,
+            -1,
+            1_767_268_800_123,
+            -62_135_596_800_000,
+            253_402_300_799_999,
+        ] {
+            for sender in [Sender::User, Sender::Agent, Sender::Human] {
+                let mut m = Message::new(
+                    MessageId::Drawn([7; 16]),
+                    at,
+                    "hi".into(),
+                    sender,
+                    Some(MessageStatus::Undelivered),
+                );
+                assert_eq!((m.created_at(), m.sender()), (at, sender));
+                assert_eq!(m.status(), Some(MessageStatus::Undelivered));
+                m.set_deleted(true);
+                m.set_status(None);
+                assert!(m.deleted() && m.status().is_none());
+                m.set_status(Some(MessageStatus::Queued));
+                m.set_deleted(false);
+                m.set_created_at(at - 1);
+                assert_eq!(m.created_at(), at - 1);
+                assert_eq!((m.sender(), m.deleted()), (sender, false));
+                assert_eq!(m.status(), Some(MessageStatus::Queued));
+                assert!(m.rare.is_none(), "nothing rare was set");
+            }
+        }
+        let mut m = Message::new(
+            MessageId::given("SM1".into()),
+            5,
+            "x".into(),
+            Sender::Agent,
+            None,
+        );
+        assert!(m.id_str(&mut [0; 36]) == "SM1" && m.route().is_none() && m.error_code().is_none());
+        m.set_error_code(Some(30_003));
+        m.set_route(Some(["+1".into(), "+2".into()]));
+        assert_eq!(
+            (m.error_code(), m.route().map(|r| r[1].as_str())),
+            (Some(30_003), Some("+2"))
+        );
+        m.set_id(MessageId::Drawn([1; 16]));
+        assert_eq!(m.id().to_string(), "01010101-0101-0101-0101-010101010101");
+        assert_eq!(m.error_code(), Some(30_003));
+    }
+
+    #[test]
     fn the_message_list_grows_by_a_quarter() {
         let mut c = Conversation::default();
-        let m = Message {
-            id: MessageId::Drawn([0; 16]),
-            created_at: 0,
-            message: "hi".into(),
-            route: None,
-            sender: Sender::User,
-            status: None,
-            deleted: false,
-            error_code: None,
-        };
+        let m = Message::new(
+            MessageId::Drawn([0; 16]),
+            0,
+            "hi".into(),
+            Sender::User,
+            None,
+        );
         c.push_message(m.clone());
         assert_eq!(c.messages.capacity(), 1);
         for _ in 1..100 {

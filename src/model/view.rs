@@ -12,7 +12,7 @@ use crate::clock::iso;
 /// A message as the API shows it (§4.3), serialized straight from the stored one.
 #[derive(Serialize)]
 struct MessageView<'a> {
-    id: &'a MessageId,
+    id: MessageId,
     created_at: String,
     message: &'a str,
     from: &'a str,
@@ -37,10 +37,10 @@ impl Message {
     /// The message as a webhook's `chat_history` item, serialized.
     pub fn history_item(&self) -> bytes::Bytes {
         let item = HistoryItem {
-            id: &self.id,
-            sender: self.sender,
+            id: &self.id(),
+            sender: self.sender(),
             message: &self.message,
-            created_at: iso(self.created_at),
+            created_at: iso(self.created_at()),
         };
         serde_json::to_vec(&item)
             .expect("a history item serializes")
@@ -51,14 +51,14 @@ impl Message {
     fn view<'a>(&'a self, user: &'a str, agent: &'a str) -> MessageView<'a> {
         let (from, to) = self.ends(user, agent);
         MessageView {
-            id: &self.id,
-            created_at: iso(self.created_at),
+            id: self.id(),
+            created_at: iso(self.created_at()),
             message: &self.message,
             from,
             to,
-            sender: self.sender,
-            status: self.status,
-            error_code: self.error_code,
+            sender: self.sender(),
+            status: self.status(),
+            error_code: self.error_code(),
             attachments: [],
             app_card: None,
         }

@@ -23,7 +23,7 @@ fn templated(v: &Value, c: &Conversation) -> Value {
             let mut s = s.replace(&*c.id, "{{conversation_id}}");
             let mut buf = [0; 36];
             for (i, m) in c.messages.iter().enumerate() {
-                let id = m.id.as_str(&mut buf);
+                let id = m.id_str(&mut buf);
                 if s.contains(id) {
                     s = s.replace(id, &format!("{{{{message_{i}}}}}"));
                 }
@@ -129,7 +129,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     let last = c
         .messages
         .iter()
-        .map(|m| m.created_at)
+        .map(|m| m.created_at())
         .chain(c.timed_out_at)
         .chain(std::iter::once(c.updated_at))
         .max()
@@ -169,7 +169,7 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
 fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> Vec<Value> {
     let found = c.messages[*next_user..]
         .iter()
-        .position(|m| m.sender == Sender::User && &*m.message == text && m.created_at == at);
+        .position(|m| m.sender() == Sender::User && &*m.message == text && m.created_at() == at);
     let Some(i) = found.map(|i| i + *next_user) else {
         return Vec::new();
     };
@@ -177,7 +177,7 @@ fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> V
     c.messages[i + 1..]
         .iter()
         // Hidden later or not, each was the agent's answer then.
-        .take_while(|m| m.sender == Sender::Agent && m.created_at == at)
+        .take_while(|m| m.sender() == Sender::Agent && m.created_at() == at)
         .map(|m| json!(m.message))
         .collect()
 }
@@ -186,7 +186,7 @@ fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> V
 fn final_state(app: &App, c: &Conversation) -> Step {
     let messages: Vec<Value> = c
         .visible_messages()
-        .map(|m| json!({"sender": m.sender.as_str(), "message": m.message}))
+        .map(|m| json!({"sender": m.sender().as_str(), "message": m.message}))
         .collect();
     let deliveries = app.webhooks.list(|d| *d.conversation_id == *c.id);
     let statuses: Vec<Value> = deliveries

@@ -145,7 +145,7 @@ impl Simulator {
         self.app
             .store
             .read_conversation(None, id, |c| {
-                c.messages.iter().map(|m| m.id.to_string()).collect()
+                c.messages.iter().map(|m| m.id().to_string()).collect()
             })
             .unwrap_or_default()
     }
