@@ -275,3 +275,78 @@ async fn the_state_file_is_loaded_saved_and_written_on_shutdown() {
     assert_eq!(c["messages"][n - 1]["message"], "Still there?");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every part of a conversation and its messages that is kept compactly (boxed when set,
+/// packed beside the time) reads back exactly, and both simulators go on the same.
+#[tokio::test]
+async fn compactly_kept_parts_survive_a_state_round_trip() {
+    let a = Sim::start().await;
+    let (status, _) = a
+        .sim(
+            Method::POST,
+            "/_sim/carrier/rules",
+            Some(json!({"user_number": "+15550007777", "status": "failed", "error_code": 30003})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let sent = a
+        .send(json!({
+            "user_number": USER, "agent_number": AGENT, "agent_message": "Hello!",
+            "metadata": {"crm": 7}, "request_data": {"timezone": "Europe/Paris"},
+            "disposition_ids": [], "citation_schema_ids": [],
+            "webhook": "http://127.0.0.1:9/hook", "objective": "book a table",
+            "pathway_id": "pw-1", "pathway_version": "2"
+        }))
+        .await;
+    let id = sent["conversation_id"].as_str().unwrap().to_string();
+    let hello = sent["message_id"].as_str().unwrap().to_string();
+    a.text(USER, AGENT, "hi").await;
+    let (status, _) = a
+        .delete(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            Some(json!({"message_ids": [hello]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = a
+        .post(
+            "/v1/sms/create",
+            json!({"user_number": "+15550006666", "agent_number": AGENT, "message": "noted",
+                   "sender": "AGENT", "message_sid": "SM1"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let failed = a
+        .send(json!({"user_number": "+15550007777", "agent_number": AGENT, "agent_message": "x"}))
+        .await;
+    let failed = failed["conversation_id"].as_str().unwrap().to_string();
+    let doc = state(&a).await;
+    let convs = doc["accounts"][0]["conversations"].as_array().unwrap();
+    let c = convs.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(c["simulator"]["disposition_ids"], json!([]));
+    assert_eq!(c["simulator"]["objective"], json!("book a table"));
+    assert_eq!(c["metadata"], json!({"crm": 7}));
+    let given = convs
+        .iter()
+        .find(|c| c["user_number"] == "+15550006666")
+        .unwrap();
+    assert_eq!(given["messages"][0]["id"], "SM1");
+    let f = &a.conversation(&failed).await["messages"][0];
+    assert_eq!(
+        (&f["status"], &f["error_code"]),
+        (&json!("failed"), &json!(30003))
+    );
+
+    let b = Sim::with(manual().seed(1)).await;
+    let (status, v) = b.sim(Method::PUT, "/_sim/state", Some(doc.clone())).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(state(&b).await, doc);
+    for id in [&id, &failed] {
+        assert_eq!(a.conversation(id).await, b.conversation(id).await);
+    }
+    for sim in [&a, &b] {
+        sim.text(USER, AGENT, "hi again").await;
+        sim.advance(1000.0).await;
+    }
+    assert_eq!(state(&a).await, state(&b).await);
+}
