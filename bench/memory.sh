@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RSS of the release build after each abuse, at fixed sizes, against its documented bound;
-# exits non-zero when one is over. See bench/memory.rs. Takes about a minute; one abuse only:
+# exits non-zero when one is over. See bench/memory.rs. Takes about 30 s once built; one abuse only:
 #   bench/memory.sh webhooks   # journal, webhooks, connections, receiver, idempotency,
 #                              # conversation, timers
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The simulator as a ratio of a bare hyper server, both under the same oha load on loopback,
-# one after the other (see bench/ratio.rs). Takes about 50 s; oha is installed when missing.
+# one after the other (see bench/ratio.rs). Takes about 80 s once built; oha is installed when missing.
 #   bench/ratio.sh            # print the table
 #   bench/ratio.sh --readme   # and write it into README.md's performance section
 set -euo pipefail

@@ -188,9 +188,10 @@ impl ListQuery {
 /// breaks ties), and what names it.
 type Keyed<T> = (Option<SortKey>, usize, T);
 
-/// The rows that pass a list's filters, keeping only the first `end` in the list's order: once
-/// twice that many are held, the rest are dropped (a selection, not a sort). A page over many
-/// conversations so holds about two pages of rows, not one per conversation.
+/// The rows that pass a list's filters, keeping only the first `end` (the page's end) in the
+/// list's order: once twice that many, and at least 1,024, are held, the rest are dropped (a
+/// selection, not a sort). A list over many conversations so holds at most that many rows, not
+/// one per conversation.
 struct Top<T> {
     rows: Vec<Keyed<T>>,
     end: usize,
