@@ -665,10 +665,17 @@ pub struct Conversation {
     pub context_from: u32,
 }
 
+/// One shared empty string, so that a default record allocates nothing for its id and scenario
+/// (every new conversation starts from one and replaces both).
+fn empty_text() -> Arc<str> {
+    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
 impl Default for Conversation {
     fn default() -> Self {
         Conversation {
-            id: Arc::from(""),
+            id: empty_text(),
             owner: Owner::nobody(),
             created_at: 0,
             updated_at: 0,
@@ -679,7 +686,7 @@ impl Default for Conversation {
             variables: None,
             details: Lazy::default(),
             current_node_id: None,
-            scenario: Arc::from(""),
+            scenario: empty_text(),
             script: None,
             timed_out_at: None,
             last_message_at: None,
