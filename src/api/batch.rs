@@ -150,7 +150,7 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         })?;
         (file_type, parse_rows(&file)?, req.body.len())
     } else {
-        let body = req.json_object()?;
+        let mut body = req.json_object()?;
         let file_type = match body.get("file_type") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => Some(t.clone()),
@@ -164,9 +164,13 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
             "body field",
             unknown(&body, &["file_type", "rows", "data", "file"]),
         )?;
-        let rows = match body.get("rows").or(body.get("data")).or(body.get("file")) {
+        // Taken out of the body, not copied: the rows may be most of a large upload.
+        let given = ["rows", "data", "file"]
+            .into_iter()
+            .find_map(|k| body.as_object_mut().and_then(|m| m.remove(k)));
+        let rows = match given {
             Some(Value::String(csv)) => parse_rows(csv.as_bytes())?,
-            Some(v @ Value::Array(_)) => json_rows(v.clone())?,
+            Some(v @ Value::Array(_)) => json_rows(v)?,
             Some(_) => return Err(invalid_file("`rows` is an array of objects, or CSV text")),
             None => {
                 return Err(ApiError::bad_request(

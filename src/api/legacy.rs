@@ -14,7 +14,7 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{agent_number, numbers};
+use super::numbers;
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine;
@@ -137,7 +137,6 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         Some(Value::Bool(on)) => on,
         _ => return Err(ApiError::invalid("`on` is required: true or false")),
     };
-    agent_number(app, key, &phone)?;
     app.store
         .with_number_mut(key, &phone, |n| n.human_mode = on)
         .ok_or_else(|| ApiError::number_not_found(&phone))?;

@@ -174,16 +174,21 @@ impl Batches {
 
     /// Keeps `b`; `false` when [`MAX_BATCHES`] are kept already.
     pub fn add(&self, b: Batch) -> bool {
-        if self.by_id.contains_key(&b.id) {
-            self.by_id.insert(b.id.clone(), b);
-            return true;
+        // Under the entry's guard: two first batches of one file count once.
+        match self.by_id.entry(b.id.clone()) {
+            dashmap::Entry::Occupied(mut e) => {
+                e.insert(b);
+                true
+            }
+            dashmap::Entry::Vacant(e) => {
+                if self.count.fetch_add(1, Ordering::AcqRel) >= MAX_BATCHES {
+                    self.count.fetch_sub(1, Ordering::AcqRel);
+                    return false;
+                }
+                e.insert(b);
+                true
+            }
         }
-        if self.count.fetch_add(1, Ordering::AcqRel) >= MAX_BATCHES {
-            self.count.fetch_sub(1, Ordering::AcqRel);
-            return false;
-        }
-        self.by_id.insert(b.id.clone(), b);
-        true
     }
 
     /// Runs `f` on batch `id`.

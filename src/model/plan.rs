@@ -210,8 +210,14 @@ mod tests {
             Err(PlanRefusal::NotPlusOne)
         );
         assert_eq!(take(&mut p, day), Ok(()), "the second of the hour");
-        assert!(
-            take(&mut p, day).is_err(),
+        let hourly = PlanRefusal::Limit {
+            limit: PlanLimit::Hourly,
+            max: 2,
+            until: day + HOUR_MS,
+        };
+        assert_eq!(
+            take(&mut p, day),
+            Err(hourly),
             "the third passes the hourly limit"
         );
     }
