@@ -200,7 +200,7 @@ impl Carrier {
 
     /// Drops every rule and every account's own mode (a reset; fixtures set them again).
     pub fn clear(&self) {
-        self.rules.store(Arc::new(Vec::new()));
+        self.clear_rules();
         self.accounts.clear();
         self.any_account
             .store(false, std::sync::atomic::Ordering::Release);

@@ -414,6 +414,12 @@ impl Store {
         self.inner.numbers.get(phone).map(|n| n.clone())
     }
 
+    /// Whether number `phone` is in legacy human mode (the agent writes nothing), without
+    /// copying its record.
+    pub fn human_mode(&self, phone: &str) -> bool {
+        self.inner.numbers.get(phone).is_some_and(|n| n.human_mode)
+    }
+
     /// The config a conversation on `channel` of number `phone` runs with (defaults when the
     /// number is gone); copies only that config.
     pub fn effective_config(&self, phone: &str, channel: Channel) -> Arc<NumberConfig> {

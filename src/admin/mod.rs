@@ -121,20 +121,15 @@ pub(crate) fn conversations(app: &App, req: &Req) -> Result<Reply, ApiError> {
 /// `GET /v1/sms/conversations/{id}` shows it, each message with what the carrier makes of it
 /// (`carrier: {encoding, segments}`, which Bland's message object does not have).
 pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
-    let (body, texts) = app
+    let body = app
         .store
-        .read_conversation(None, id, |c| {
-            let texts: Vec<String> = c
-                .visible_messages()
-                .map(|m| m.message.to_string())
-                .collect();
-            (c.detail_body(), texts)
-        })
+        .read_conversation(None, id, crate::model::Conversation::detail_body)
         .ok_or_else(ApiError::conversation_not_found)?;
     let mut v: Value = serde_json::from_slice(&body).expect("a detail is JSON");
     if let Some(messages) = v["data"]["messages"].as_array_mut() {
-        for (m, text) in messages.iter_mut().zip(&texts) {
-            let (encoding, segments) = crate::carrier::segments(text);
+        for m in messages {
+            let (encoding, segments) =
+                crate::carrier::segments(m["message"].as_str().unwrap_or_default());
             m["carrier"] = json!({"encoding": encoding, "segments": segments});
         }
     }

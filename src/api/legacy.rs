@@ -109,8 +109,7 @@ pub(crate) fn clear(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         .pair_latest(&agent, &user)
         .and_then(|id| {
             app.store.with_conversation(Some(key), &id, |c| {
-                let from = (c.context_from as usize).min(c.messages.len());
-                let n = c.messages[from..].iter().filter(|m| !m.deleted()).count();
+                let n = c.context_messages().count();
                 c.context_from = c.messages.len() as u32;
                 n
             })

@@ -168,8 +168,6 @@ impl<'a> Ctx<'a> {
         idx
     }
 
-    /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
-    /// id; `None` when the user has opted out (nothing reaches them).
     /// How the carrier takes outbound text `text`, about to be message `index`: its first
     /// status and error code; with realistic timing, its `sent` step is scheduled.
     fn carrier_start(
@@ -260,6 +258,8 @@ impl<'a> Ctx<'a> {
             .is_ok()
     }
 
+    /// An AGENT (or HUMAN) message to the user that restarts the inactivity timer. Returns its
+    /// id; `None` when the user has opted out (nothing reaches them).
     pub fn agent_message(
         &mut self,
         c: &mut Conversation,

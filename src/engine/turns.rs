@@ -163,12 +163,7 @@ impl Ctx<'_> {
     /// on resume): the current node's `say`. Returns the message id when it spoke.
     pub fn speak_first(&mut self, c: &mut Conversation) -> Option<String> {
         // Legacy human mode: the agent writes nothing.
-        if self
-            .app
-            .store
-            .number(&c.agent_number)
-            .is_some_and(|n| n.human_mode)
-        {
+        if self.app.store.human_mode(&c.agent_number) {
             return None;
         }
         let sc = self.scenario(c);
@@ -229,9 +224,9 @@ impl Vars for TurnVars<'_> {
             "objective" => return self.c.details.objective.as_deref().map(String::from),
             "message" => self.text.map(String::from).or_else(|| {
                 // The agent's context: what a legacy `clear` left.
-                self.c.messages[(self.c.context_from as usize).min(self.c.messages.len())..]
-                    .iter()
-                    .rfind(|m| m.sender() == Sender::User && !m.deleted())
+                self.c
+                    .context_messages()
+                    .rfind(|m| m.sender() == Sender::User)
                     .map(|m| m.message.to_string())
             })?,
             "now" => self.time("%Y-%m-%dT%H:%M:%S%:z"),

@@ -714,6 +714,11 @@ impl Conversation {
     pub fn visible_messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.iter().filter(|m| !m.deleted())
     }
+    /// The visible messages the agent reads: those after what a legacy `clear` left out.
+    pub fn context_messages(&self) -> impl DoubleEndedIterator<Item = &Message> {
+        let from = (self.context_from as usize).min(self.messages.len());
+        self.messages[from..].iter().filter(|m| !m.deleted())
+    }
     /// The visible messages, counted as they are stored and hidden (not by a scan).
     pub fn message_count(&self) -> usize {
         self.visible as usize

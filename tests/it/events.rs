@@ -519,6 +519,9 @@ async fn the_uis_views_read_conversations_without_a_key_faults_or_the_journal() 
         .1["data"]["count"]
         .clone();
     assert_eq!(before, after, "nothing journaled");
+    // The fault is live: the API's own read of the same conversation gets it.
+    let (status, _) = sim.get(&format!("/v1/sms/conversations/{first}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 
     // An unencoded `+` (read as a space) still finds the number.
     let (status, plain) = sim
