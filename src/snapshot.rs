@@ -18,7 +18,7 @@ use crate::app::{App, TimerKind};
 use crate::body::Reply;
 use crate::engine::Ctx;
 use crate::fixtures::{to_doc, Fixtures, IdempotencyRecord, SavedState, Seed, TimerDoc, TurnDoc};
-use crate::model::NumberRecord;
+use crate::model::{MessageStatus, NumberRecord};
 use crate::scenario::Selector;
 use crate::validation::Channel;
 
@@ -106,7 +106,16 @@ fn load_conversation(app: &App, seed: Seed) {
     c.scenario = script.name.clone();
     c.script = Some(script);
     let id = c.id.clone();
+    let in_flight = c.messages.iter().any(|m| {
+        matches!(
+            m.status(),
+            Some(MessageStatus::Queued | MessageStatus::Sent)
+        )
+    });
     app.store.insert_conversation(c);
+    if in_flight {
+        Ctx::run(app, &id, |ctx, c| ctx.resume_carrier(c));
+    }
     if !seed.exact {
         Ctx::run(app, &id, |ctx, c| ctx.arm_timer(c));
         return;

@@ -217,6 +217,23 @@ impl<'a> Ctx<'a> {
         );
     }
 
+    /// Texts a restored state left in flight (`queued` or `sent`) go on from now: a state
+    /// document does not hold the carrier's pending steps.
+    pub fn resume_carrier(&self, c: &Conversation) {
+        let failure = self.app.carrier.failure_for(&c.user_number);
+        for (index, m) in c.messages.iter().enumerate() {
+            match m.status() {
+                Some(MessageStatus::Queued) => {
+                    self.carrier_next(c, index, MessageStatus::Sent, failure)
+                }
+                Some(MessageStatus::Sent) => {
+                    self.carrier_next(c, index, MessageStatus::Delivered, failure)
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The carrier's step for message `index` to `to`: `sent` (or `failed`, which ends it),
     /// then `delivered` (or `undelivered`).
     pub fn carrier_step(

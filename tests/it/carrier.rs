@@ -178,3 +178,30 @@ async fn with_realistic_timing_a_failed_text_fails_when_it_would_be_sent() {
         30003
     );
 }
+
+/// The carrier's pending steps are not in a state document: texts saved `queued` or `sent` go
+/// on from the restore (sent after `--carrier-sent-ms`, delivered after
+/// `--carrier-delivered-ms`), with the failure rules then in force.
+#[tokio::test]
+async fn texts_in_flight_go_on_after_a_restore() {
+    let sim =
+        Sim::with(manual().realistic_carrier(Duration::from_secs(1), Duration::from_secs(2))).await;
+    let sent = send(&sim, USER, "on its way").await;
+    sim.advance(1.0).await;
+    assert_eq!(last(&sim, &sent).await["status"], "sent");
+    let queued = send(&sim, "+15550001112", "just written").await;
+    assert_eq!(last(&sim, &queued).await["status"], "queued");
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+
+    let (status, body) = sim.sim(Method::PUT, "/_sim/state", Some(state)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last(&sim, &sent).await["status"], "sent");
+    assert_eq!(last(&sim, &queued).await["status"], "queued");
+    sim.advance(1.0).await;
+    assert_eq!(last(&sim, &queued).await["status"], "sent");
+    assert_eq!(last(&sim, &sent).await["status"], "sent");
+    sim.advance(1.0).await;
+    assert_eq!(last(&sim, &sent).await["status"], "delivered");
+    sim.advance(1.0).await;
+    assert_eq!(last(&sim, &queued).await["status"], "delivered");
+}
