@@ -46,7 +46,7 @@ pub(crate) fn banner(app: &App, key: &str, base: &str) -> String {
         .store
         .numbers_of(key)
         .into_iter()
-        .map(|n| n.phone_number)
+        .map(|n| n.phone_number.clone())
         .collect();
     let _ = writeln!(out, "api key: {key}");
     if numbers.is_empty() && app.config.auto_provision {

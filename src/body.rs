@@ -92,12 +92,26 @@ impl Reply {
             data: &'a T,
             errors: (),
         }
-        let mut buf = Vec::with_capacity(256);
-        serde_json::to_writer(&mut buf, &Envelope { data, errors: () })
-            .expect("plain data serializes");
+        thread_local! {
+            /// Written into, then copied out at its exact length: one allocation per answer,
+            /// where a `Vec` of its own would need a second to become `Bytes`.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        /// Past this a scratch buffer is dropped after use instead of kept for the thread.
+        const KEPT: usize = 64 * 1024;
+        let body = SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            serde_json::to_writer(&mut *buf, &Envelope { data, errors: () })
+                .expect("plain data serializes");
+            let body = Bytes::copy_from_slice(buf);
+            if buf.capacity() > KEPT {
+                *buf = Vec::new();
+            }
+            body
+        });
         Reply {
             status: StatusCode::OK,
-            body: Bytes::from(buf),
+            body,
             replay: false,
             subscribe: None,
             content_type: "application/json",

@@ -30,9 +30,10 @@ pub(crate) struct Req {
 }
 
 impl Req {
-    /// Notes the conversation the request found or opened.
-    pub fn resolved(&self, id: &str) {
-        let _ = self.conversation.set(id.to_string());
+    /// Notes the conversation the request found or opened (once per request), and gives its
+    /// id back.
+    pub fn resolved(&self, id: String) -> &str {
+        self.conversation.get_or_init(|| id)
     }
 
     /// A header as text.

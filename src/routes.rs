@@ -348,8 +348,14 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
 /// Routes and answers; `name` is set to the route's name once it is known.
 async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let Some((route, param)) = table(&req.method, &segs) else {
+    // No route has more than 5 segments, so a longer path matches none either way.
+    let mut segs = [""; 6];
+    let mut n = 0;
+    for s in path.trim_start_matches('/').split('/').take(segs.len()) {
+        segs[n] = s;
+        n += 1;
+    }
+    let Some((route, param)) = table(&req.method, &segs[..n]) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

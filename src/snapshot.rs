@@ -187,7 +187,7 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         store.accounts().into_iter().enumerate()
     {
         out.extend_from_slice(if n == 0 { b"\n  " } else { b",\n  " });
-        let numbers: Vec<NumberRecord> = numbers.iter().filter_map(|p| store.number(p)).collect();
+        let numbers: Vec<_> = numbers.iter().filter_map(|p| store.number(p)).collect();
         let owned = |p: &str| numbers.iter().any(|n| n.phone_number == p);
         let opt_outs: Vec<Value> = opt_outs
             .iter()
@@ -216,7 +216,7 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         if let Some(realistic) = app.carrier.account_mode(&key) {
             head["carrier"] = json!(if realistic { "realistic" } else { "instant" });
         }
-        head["numbers"] = json!(numbers.iter().map(number_doc).collect::<Vec<_>>());
+        head["numbers"] = json!(numbers.iter().map(|n| number_doc(n)).collect::<Vec<_>>());
         head["opt_outs"] = json!(opt_outs);
         head["idempotency"] = json!(idempotency);
         // The account's fields, then its conversations one per line.

@@ -139,7 +139,9 @@ pub struct Store {
 
 struct Inner {
     accounts: ShardedMap<String, Account>,
-    numbers: ShardedMap<String, NumberRecord>,
+    /// Shared: a request takes a number's record by a reference count, and a change copies it
+    /// when a request still holds the old one.
+    numbers: ShardedMap<String, Arc<NumberRecord>>,
     /// Boxed: the map's table holds a pointer per conversation, not the whole record with
     /// the table's spare room around it.
     conversations: ShardedMap<Arc<str>, Slot>,
@@ -361,7 +363,7 @@ impl Store {
         imessage: bool,
         configs: Vec<(Channel, NumberConfig)>,
         inbound_id: Option<u64>,
-    ) -> Result<NumberRecord, ProvisionError> {
+    ) -> Result<Arc<NumberRecord>, ProvisionError> {
         if let Some(id) = inbound_id {
             self.raise_next_inbound_id(id.saturating_add(1));
         }
@@ -370,33 +372,36 @@ impl Store {
                 .inner
                 .numbers
                 .entry(phone.to_string())
-                .or_insert_with(|| NumberRecord {
-                    phone_number: phone.to_string(),
-                    owner: key.to_string(),
-                    inbound_id: inbound_id.unwrap_or_else(|| {
-                        self.inner.next_inbound_id.fetch_add(1, Ordering::Relaxed)
-                    }),
-                    label: None,
-                    imessage,
-                    sms_config: None,
-                    whatsapp_config: None,
-                    imessage_config: None,
-                    conversation_count: 0,
-                    human_mode: false,
+                .or_insert_with(|| {
+                    Arc::new(NumberRecord {
+                        phone_number: phone.to_string(),
+                        owner: key.to_string(),
+                        inbound_id: inbound_id.unwrap_or_else(|| {
+                            self.inner.next_inbound_id.fetch_add(1, Ordering::Relaxed)
+                        }),
+                        label: None,
+                        imessage,
+                        sms_config: None,
+                        whatsapp_config: None,
+                        imessage_config: None,
+                        conversation_count: 0,
+                        human_mode: false,
+                    })
                 });
             if entry.owner != key {
                 return Err(ProvisionError::OwnedByAnother);
             }
+            let record = Arc::make_mut(entry.value_mut());
             if label.is_some() {
-                entry.label = label;
+                record.label = label;
             }
-            entry.imessage |= imessage;
+            record.imessage |= imessage;
             for (channel, cfg) in configs {
-                *entry.config_mut(channel) = Some(Arc::new(cfg));
+                *record.config_mut(channel) = Some(Arc::new(cfg));
             }
-            if entry.config(entry.default_channel()).is_none() {
-                let ch = entry.default_channel();
-                *entry.config_mut(ch) = Some(Arc::default());
+            if record.config(record.default_channel()).is_none() {
+                let ch = record.default_channel();
+                *record.config_mut(ch) = Some(Arc::default());
             }
             entry.clone()
         };
@@ -410,7 +415,7 @@ impl Store {
     }
 
     /// A number, whoever owns it.
-    pub fn number(&self, phone: &str) -> Option<NumberRecord> {
+    pub fn number(&self, phone: &str) -> Option<Arc<NumberRecord>> {
         self.inner.numbers.get(phone).map(|n| n.clone())
     }
 
@@ -431,14 +436,14 @@ impl Store {
     }
 
     /// Every number, for inspection.
-    pub fn all_numbers(&self) -> Vec<NumberRecord> {
+    pub fn all_numbers(&self) -> Vec<Arc<NumberRecord>> {
         let mut v: Vec<_> = self.inner.numbers.iter().map(|n| n.clone()).collect();
         v.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
         v
     }
 
     /// The numbers a key owns, in provisioning order.
-    pub fn numbers_of(&self, key: &str) -> Vec<NumberRecord> {
+    pub fn numbers_of(&self, key: &str) -> Vec<Arc<NumberRecord>> {
         let phones = match self.inner.accounts.get(key) {
             Some(a) => a.numbers.clone(),
             None => return Vec::new(),
@@ -457,7 +462,7 @@ impl Store {
         if n.owner != key {
             return None;
         }
-        let out = f(&mut n);
+        let out = f(Arc::make_mut(n.value_mut()));
         drop(n);
         self.number_updated(phone);
         Some(out)
@@ -471,6 +476,7 @@ impl Store {
 
     fn adjust_conversation_count(&self, phone: &str, delta: i64) {
         if let Some(mut n) = self.inner.numbers.get_mut(phone) {
+            let n = Arc::make_mut(n.value_mut());
             n.conversation_count = n.conversation_count.saturating_add_signed(delta);
         }
     }
@@ -505,7 +511,7 @@ impl Store {
         if !pair.is_empty() {
             if let Some(mut c) = self.inner.conversations.get_mut(&**pair) {
                 if c.change(&self.inner.events, reuse) {
-                    return (c.id.to_string(), false);
+                    return (String::from(&*c.id), false);
                 }
             }
         }

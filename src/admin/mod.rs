@@ -293,12 +293,12 @@ struct ProvisionBody {
 
 /// `POST /_sim/numbers {"api_key","phone_number","label","imessage","sms_config",…}`.
 pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let b: ProvisionBody = req.json()?;
+    let mut b: ProvisionBody = req.json()?;
     let key = b
         .api_key
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(|| ApiError::missing("api_key is required"))?;
-    let phone = phone(&[("phone_number", &b.phone_number)])?.ok_or_else(|| {
+    let phone = phone(&mut [("phone_number", &mut b.phone_number)])?.ok_or_else(|| {
         ApiError::bad_request("PHONE_NUMBER_REQUIRED", "phone_number is required")
     })?;
     let mut configs = Vec::new();
@@ -393,9 +393,9 @@ struct InboundBody {
 /// `POST /_sim/inbound {"user_number","agent_number","message"}`: a text from the user. Answers
 /// once every agent reply due now is stored and its webhooks were tried once.
 pub(crate) async fn inbound(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let b: InboundBody = req.json()?;
-    let user = phone(&[("user_number", &b.user_number), ("from", &b.from)])?;
-    let agent = phone(&[("agent_number", &b.agent_number), ("to", &b.to)])?;
+    let mut b: InboundBody = req.json()?;
+    let user = phone(&mut [("user_number", &mut b.user_number), ("from", &mut b.from)])?;
+    let agent = phone(&mut [("agent_number", &mut b.agent_number), ("to", &mut b.to)])?;
     let text = b.message.or(b.body);
     require(&[
         ("user_number", user.is_some()),
@@ -411,7 +411,7 @@ pub(crate) async fn inbound(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let number = app.store.number(&agent).ok_or_else(|| unowned(&agent))?;
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
     let r = engine::inbound(app, &number, &user, channel, text).await?;
-    req.resolved(&r.conversation_id);
+    req.resolved(r.conversation_id.clone());
     Ok(Reply::ok(json!({
         "conversation_id": r.conversation_id,
         "message_id": r.message_id,

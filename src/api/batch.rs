@@ -382,7 +382,7 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
     let batch = Batch {
         id: file_id.clone(),
         account: key.to_string(),
-        agent_number: number.phone_number,
+        agent_number: number.phone_number.clone(),
         channel,
         global: Arc::new(BatchGlobal {
             agent_message,

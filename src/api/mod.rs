@@ -14,6 +14,8 @@ pub(crate) mod numbers;
 pub(crate) mod send;
 pub(crate) mod webhooks;
 
+use std::sync::Arc;
+
 use hyper::StatusCode;
 use serde_json::Value;
 
@@ -81,10 +83,14 @@ pub(crate) fn check_plan_on(app: &App, key: &str, id: &str) -> Result<(), ApiErr
 ///
 /// # Errors
 /// 404 `INBOUND_NUMBER_NOT_FOUND`, saying how to provision the number.
-pub(crate) fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRecord, ApiError> {
+pub(crate) fn agent_number(
+    app: &App,
+    key: &str,
+    phone: &str,
+) -> Result<Arc<NumberRecord>, ApiError> {
     match app.store.number(phone) {
         Some(n) if n.owner == key => Ok(n),
-        None if app.config.auto_provision => Ok(NumberRecord::unclaimed(phone, key)),
+        None if app.config.auto_provision => Ok(Arc::new(NumberRecord::unclaimed(phone, key))),
         _ => Err(ApiError::number_not_found(phone)),
     }
 }
@@ -94,7 +100,11 @@ pub(crate) fn agent_number(app: &App, key: &str, phone: &str) -> Result<NumberRe
 ///
 /// # Errors
 /// 404 `INBOUND_NUMBER_NOT_FOUND` when another key took the number meanwhile.
-pub(crate) fn claim(app: &App, key: &str, number: NumberRecord) -> Result<NumberRecord, ApiError> {
+pub(crate) fn claim(
+    app: &App,
+    key: &str,
+    number: Arc<NumberRecord>,
+) -> Result<Arc<NumberRecord>, ApiError> {
     if number.inbound_id != 0 {
         return Ok(number);
     }
@@ -138,11 +148,17 @@ pub(crate) fn require_hinted(req: Option<&Req>, fields: &[(&str, bool)]) -> Resu
 ///
 /// # Errors
 /// 400 `INVALID_PHONE_NUMBER`.
-pub(crate) fn phone(aliases: &[(&str, &Option<String>)]) -> Result<Option<String>, ApiError> {
-    match aliases.iter().find_map(|(n, v)| v.as_ref().map(|v| (n, v))) {
+/// The one taken is moved out of the body.
+pub(crate) fn phone(
+    aliases: &mut [(&str, &mut Option<String>)],
+) -> Result<Option<String>, ApiError> {
+    match aliases
+        .iter_mut()
+        .find_map(|(n, v)| v.take().map(|v| (*n, v)))
+    {
         Some((name, v)) => {
-            e164(name, v)?;
-            Ok(Some(v.clone()))
+            e164(name, &v)?;
+            Ok(Some(v))
         }
         None => Ok(None),
     }

@@ -2,6 +2,8 @@
 //! typed request, check it whole (nothing changes on an error), then open or resume the pair's
 //! conversation through the engine and apply the per-conversation overrides.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -100,7 +102,7 @@ impl SendBody {
         ];
         let given: Map<String, Value> = fields
             .into_iter()
-            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
             .collect();
         if given.is_empty() {
             return Ok(TimingFields::default());
@@ -150,7 +152,7 @@ fn objective(v: Option<Value>) -> Result<Option<String>, ApiError> {
 
 /// A checked `/send`.
 struct Send {
-    number: NumberRecord,
+    number: Arc<NumberRecord>,
     user: String,
     channel: Channel,
     text: Option<String>,
@@ -198,11 +200,11 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     let mut b: SendBody = req.json()?;
     let timing = b.timing()?.overrides();
-    let user = phone(&[
-        ("user_number", &b.user_number),
-        ("phone_number", &b.phone_number),
+    let user = phone(&mut [
+        ("user_number", &mut b.user_number),
+        ("phone_number", &mut b.phone_number),
     ])?;
-    let agent = phone(&[("agent_number", &b.agent_number), ("from", &b.from)])?;
+    let agent = phone(&mut [("agent_number", &mut b.agent_number), ("from", &mut b.from)])?;
     require_hinted(
         Some(req),
         &[
@@ -254,7 +256,7 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
     let s = parse_send(app, req, key)?;
     let number = claim(app, key, s.number)?;
-    let id = engine::open(
+    let id = req.resolved(engine::open(
         app,
         &Opening {
             key,
@@ -269,10 +271,9 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
             persona_id: s.persona_id,
             objective: s.overrides.objective.as_deref(),
         },
-    );
-    req.resolved(&id);
+    ));
     let (overrides, text) = (s.overrides, s.text);
-    let message_id = engine::apply(app, Some(key), &id, |ctx, c| {
+    let message_id = engine::apply(app, Some(key), id, |ctx, c| {
         overrides.apply(c);
         match text {
             Some(t) => ctx.agent_message(c, Sender::Agent, t),
@@ -286,7 +287,7 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
         } else {
             "Conversation ready; no message was sent"
         },
-        conversation_id: &id,
+        conversation_id: id,
         message_id: message_id.as_deref(),
     }))
 }
@@ -324,10 +325,10 @@ struct CreateBody {
 /// `POST /v1/sms/create`: stores a message and positions the conversation; sends nothing and
 /// fires no webhook.
 pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
-    let (b, timing): (CreateBody, TimingFields) = req.json2()?;
+    let (mut b, timing): (CreateBody, TimingFields) = req.json2()?;
     let timing = timing.overrides();
-    let user = phone(&[("user_number", &b.user_number)])?;
-    let agent = phone(&[("agent_number", &b.agent_number)])?;
+    let user = phone(&mut [("user_number", &mut b.user_number)])?;
+    let agent = phone(&mut [("agent_number", &mut b.agent_number)])?;
     let message = b.message.filter(|s| !s.trim().is_empty());
     if let Some(m) = &message {
         check_length(m)?;
@@ -349,7 +350,7 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     let number = claim(app, key, number)?;
     let (pathway_id, version, node) =
         (b.curr_pathway_id, b.curr_pathway_version, b.current_node_id);
-    let id = engine::open(
+    let id = req.resolved(engine::open(
         app,
         &Opening {
             key,
@@ -364,15 +365,14 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
             persona_id: None,
             objective: None,
         },
-    );
-    req.resolved(&id);
+    ));
     let overrides = Overrides {
         timing,
         request_data: b.request_data,
         ..Overrides::default()
     };
     let message_sid = b.message_sid.filter(|s| !s.is_empty());
-    engine::apply(app, Some(key), &id, |ctx, c| {
+    engine::apply(app, Some(key), id, |ctx, c| {
         overrides.apply(c);
         ctx.position(c, pathway_id, version, node);
         ctx.record(c, sender, message.expect("checked"), message_sid);

@@ -49,6 +49,18 @@ async fn unknown_paths_404_and_wrong_methods_405() {
     let sim = Sim::start().await;
     assert_error(&sim.get("/v1/sms/nope").await, 404, "NOT_FOUND");
     assert_error(&sim.get("/v2/anything").await, 404, "NOT_FOUND");
+    // Past a real route's segments (the router reads at most six).
+    for path in [
+        "/v1/sms/conversations/x/messages/y",
+        "/v1/sms/conversations/x/messages/y/z/w/v",
+    ] {
+        let r = sim.get(path).await;
+        assert_error(&r, 404, "NOT_FOUND");
+        assert_eq!(
+            r.1["errors"][0]["message"],
+            format!("No route for GET {path}")
+        );
+    }
     assert_error(&sim.get("/v1/sms/send").await, 405, "METHOD_NOT_ALLOWED");
     assert_error(
         &sim.post("/v1/sms/conversations", json!({})).await,
