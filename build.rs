@@ -8,7 +8,16 @@
 //! code, which a local test double can do without. The library and the tests are unaffected.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+    let var = |name| std::env::var(name).unwrap_or_default();
+    // A static build (musl, or glibc with `crt-static`) is linked `-static-pie`, which
+    // `-no-pie` would break.
+    let static_build = var("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static");
+    if var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && !static_build
+    {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

@@ -348,14 +348,19 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
 /// Routes and answers; `name` is set to the route's name once it is known.
 async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
-    // No route has more than 5 segments, so a longer path matches none either way.
+    // Routes have at most 5 segments; a path with more than the array holds matches none.
     let mut segs = [""; 6];
     let mut n = 0;
-    for s in path.trim_start_matches('/').split('/').take(segs.len()) {
+    let mut rest = path.trim_start_matches('/').split('/');
+    for s in rest.by_ref().take(segs.len()) {
         segs[n] = s;
         n += 1;
     }
-    let Some((route, param)) = table(&req.method, &segs[..n]) else {
+    let found = match rest.next() {
+        None => table(&req.method, &segs[..n]),
+        Some(_) => None,
+    };
+    let Some((route, param)) = found else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
