@@ -23,10 +23,11 @@ pub(crate) struct Reply {
     pub subscribe: Option<Subscribe>,
 }
 
-/// Where an event stream starts.
+/// Where an event stream starts, and how many streams may be open at once.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Subscribe {
     pub last_event_id: Option<u64>,
+    pub most: usize,
 }
 
 /// A response body: a whole one, or the event stream.
@@ -63,9 +64,12 @@ impl Reply {
         }
     }
     /// 200 with the event stream (written by `routes`, which holds the subscription).
-    pub fn events(last_event_id: Option<u64>) -> Self {
+    pub fn events(last_event_id: Option<u64>, most: usize) -> Self {
         Reply {
-            subscribe: Some(Subscribe { last_event_id }),
+            subscribe: Some(Subscribe {
+                last_event_id,
+                most,
+            }),
             ..Reply::page("text/event-stream", b"")
         }
     }

@@ -22,6 +22,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::ApiError;
 use crate::model::{Conversation, Message};
 use crate::ring::Ring;
 
@@ -235,7 +236,32 @@ impl Events {
     /// Subscribes from the event after `last` (`None`: from the next one published), and
     /// starts recording if this is the first subscriber. The frames come through the returned
     /// body, fed by a task of its own.
-    pub fn subscribe(self: &std::sync::Arc<Self>, last: Option<u64>) -> EventStream {
+    ///
+    /// # Errors
+    /// 503 `TOO_MANY_SUBSCRIBERS` when `most` streams are open: the place is taken atomically,
+    /// so concurrent opens never pass the cap.
+    pub fn subscribe(
+        self: &std::sync::Arc<Self>,
+        last: Option<u64>,
+        most: usize,
+    ) -> Result<EventStream, ApiError> {
+        if self
+            .subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(ApiError::new(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                "TOO_MANY_SUBSCRIBERS",
+                format!(
+                    "{most} event streams are open, the most this simulator serves at once (at \
+                     most {MAX_SUBSCRIBERS} and half of --max-connections): close one, or raise \
+                     --max-connections"
+                ),
+            ));
+        }
         self.on.store(true, Ordering::Relaxed);
         let next = match last {
             Some(id) => id.saturating_add(1),
@@ -243,12 +269,11 @@ impl Events {
         };
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let events = self.clone();
-        events.subscribers.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             events.pump(next, tx).await;
-            events.subscribers.fetch_sub(1, Ordering::Relaxed);
+            events.subscribers.fetch_sub(1, Ordering::AcqRel);
         });
-        EventStream { rx, _hold: None }
+        Ok(EventStream { rx, _hold: None })
     }
 
     /// Open streams.
@@ -381,6 +406,44 @@ mod tests {
         String::from_utf8(f.into_data().expect("data").to_vec()).unwrap()
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscribers_past_the_cap_are_refused_even_when_they_race() {
+        let events = Arc::new(Events::new(10, usize::MAX));
+        // Eight threads try 100 opens each at once; exactly 50 may be open.
+        let runtime = tokio::runtime::Handle::current();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (events, runtime) = (events.clone(), runtime.clone());
+                std::thread::spawn(move || {
+                    let _in = runtime.enter();
+                    (0..100)
+                        .filter_map(|_| events.subscribe(None, 50).ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let streams: Vec<EventStream> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("no panic"))
+            .collect();
+        assert_eq!(streams.len(), 50);
+        assert_eq!(events.subscribers(), 50);
+        let refused = events.subscribe(None, 50).map(|_| ()).unwrap_err();
+        assert_eq!(refused.code, "TOO_MANY_SUBSCRIBERS");
+        assert_eq!(refused.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
+        // A stream that goes gives its place back.
+        drop(streams);
+        for _ in 0..1000 {
+            if events.subscribers() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(events.subscribers(), 0);
+        assert!(events.subscribe(None, 50).is_ok());
+    }
+
     #[tokio::test]
     async fn nothing_is_recorded_until_someone_subscribes() {
         let events = Events::new(10, usize::MAX);
@@ -396,7 +459,7 @@ mod tests {
             first > 1_700_000_000_000_000,
             "ids start from the time in µs"
         );
-        let mut stream = events.subscribe(None);
+        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
         assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
         // The subscriber reads nothing while 500 events are published: none of them waits.
         for _ in 0..500 {
@@ -425,7 +488,7 @@ mod tests {
     async fn a_subscriber_blocked_on_its_connection_holds_up_no_publisher() {
         let events = Arc::new(Events::new(100, usize::MAX));
         let first = events.backlog.next_id();
-        let mut stream = events.subscribe(None);
+        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
         assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
         // Its task fills what its connection may hold, then waits on it: it is blocked.
         for _ in 0..IN_FLIGHT + 10 {
@@ -462,7 +525,7 @@ mod tests {
     #[tokio::test]
     async fn muted_changes_are_summed_up_by_one_event() {
         let events = Arc::new(Events::new(50, usize::MAX));
-        let mut stream = events.subscribe(None);
+        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
         next_frame(&mut stream).await;
         events.muted(
             || events.publish(|| Change::NumberUpdated { phone_number: "+1" }),

@@ -11,8 +11,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::admin;
 use crate::api::{analyze, batch, conversations, handoff, legacy, list, numbers, send, webhooks};
 use crate::app::App;
-use crate::body::{read_limited, Body, Reply, Subscribe};
+use crate::body::{read_limited, Body, Reply};
 use crate::error::ApiError;
+use crate::events::EventStream;
 use crate::faults::ApiFault;
 use crate::journal::Entry;
 use crate::req::Req;
@@ -539,6 +540,18 @@ pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<
         }
         _ => route(&app, &req, &mut name).await,
     };
+    // An event stream takes its place under the cap now, or the request gets the 503.
+    let mut stream = None;
+    let answer = answer.and_then(|r| match r.subscribe {
+        Some(from) => app
+            .events
+            .subscribe(from.last_event_id, from.most)
+            .map(|s| {
+                stream = Some(s);
+                r
+            }),
+        None => Ok(r),
+    });
     let replay = answer.as_ref().is_ok_and(|r| r.replay);
     let (reply, error) = match answer {
         Ok(r) => (r, None),
@@ -549,8 +562,8 @@ pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<
     };
     app.metrics
         .request(name, reply.status.as_u16(), started.elapsed().as_secs_f64());
-    if let Some(from) = reply.subscribe {
-        return Ok(event_stream(&app, from));
+    if let Some(stream) = stream {
+        return Ok(event_stream(stream));
     }
     let warnings = req.take_warnings();
     let mut response = reply.into_response();
@@ -580,13 +593,13 @@ pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<
 }
 
 /// The answer of `GET /_sim/events`: the stream, unbuffered and uncached.
-fn event_stream(app: &App, from: Subscribe) -> Response<Body> {
+fn event_stream(stream: EventStream) -> Response<Body> {
     use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
         .header(CACHE_CONTROL, "no-cache")
         .header("x-accel-buffering", "no")
-        .body(Either::Right(app.events.subscribe(from.last_event_id)))
+        .body(Either::Right(stream))
         .expect("constant headers are valid")
 }
 

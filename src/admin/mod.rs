@@ -46,17 +46,6 @@ pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let most = crate::events::MAX_SUBSCRIBERS
         .min(app.config.max_connections / 2)
         .max(1);
-    if app.events.subscribers() >= most {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TOO_MANY_SUBSCRIBERS",
-            format!(
-                "{most} event streams are open, the most this simulator serves at once (at most \
-                 {} and half of --max-connections): close one, or raise --max-connections",
-                crate::events::MAX_SUBSCRIBERS
-            ),
-        ));
-    }
     let given = req.header("last-event-id").map(str::to_owned).or_else(|| {
         req.query_pairs()
             .into_iter()
@@ -72,7 +61,8 @@ pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
             ))
         })?),
     };
-    Ok(Reply::events(last))
+    // The stream takes its place under `most` when `routes` opens it (503 past it).
+    Ok(Reply::events(last, most))
 }
 
 /// `GET /_sim/conversations?agent_number=N&limit=100`: a number's conversations, newest first,

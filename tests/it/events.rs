@@ -443,6 +443,38 @@ async fn open_streams_keep_their_connections_and_are_capped() {
     assert_eq!(a.next().await.kind(), "conversation.created");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_never_pass_the_stream_cap() {
+    // 40 connections: at most 20 streams; 30 opened at once, each on a connection of its own.
+    let sim = std::sync::Arc::new(Sim::with(manual().max_connections(40)).await);
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let sim = sim.clone();
+        opens.spawn(async move {
+            let (status, _, body) = sim.open("/_sim/events", &[]).await;
+            // A stream stays open (its body is held) until the test ends.
+            (status, body)
+        });
+    }
+    let mut kept = Vec::new();
+    let (mut open, mut refused) = (0, 0);
+    while let Some(answer) = opens.join_next().await {
+        let (status, body) = answer.expect("the open runs");
+        match status {
+            StatusCode::OK => open += 1,
+            StatusCode::SERVICE_UNAVAILABLE => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+        kept.push(body);
+    }
+    assert_eq!((open, refused), (20, 10));
+    let metrics = sim.text_of("/_sim/metrics").await;
+    assert!(
+        metrics.contains("bland_sim_event_subscribers 20\n"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn a_stopping_server_ends_its_streams() {
     let sim = Sim::start().await;
