@@ -144,6 +144,73 @@ mod tests {
         assert_ne!(kept.as_ptr(), big.as_ptr());
     }
 
+    fn entry(path: &str) -> Entry {
+        Entry {
+            id: 0,
+            at: 0,
+            method: Method::GET,
+            path: path.into(),
+            query: None,
+            api_key: None,
+            idempotency_key: None,
+            body: Bytes::from_static(b"{}"),
+            status: StatusCode::OK,
+            error: None,
+            warnings: Vec::new(),
+            replay: false,
+            conversation_id: None,
+        }
+    }
+
+    fn paths_and_ids(j: &Journal) -> Vec<(String, u64)> {
+        j.list(|_| true)
+            .into_iter()
+            .map(|e| (e.path, e.id))
+            .collect()
+    }
+
+    #[test]
+    fn the_last_entries_are_kept_in_order_and_a_reset_starts_the_ids_over() {
+        let j = Journal::new(3);
+        for p in ["/a", "/b", "/c", "/d", "/e"] {
+            j.record(entry(p));
+        }
+        let kept = vec![("/c".into(), 3), ("/d".into(), 4), ("/e".into(), 5)];
+        assert_eq!(paths_and_ids(&j), kept);
+        assert_eq!(j.size(), (3, 6));
+        assert_eq!(j.count(|e| e.path != "/d"), 2);
+        j.clear();
+        assert_eq!(j.size(), (0, 0));
+        j.record(entry("/f"));
+        assert_eq!(paths_and_ids(&j), vec![("/f".into(), 1)]);
+        // Off: nothing is kept.
+        let off = Journal::new(0);
+        off.record(entry("/x"));
+        assert_eq!(off.size(), (0, 0));
+    }
+
+    #[test]
+    fn writers_racing_leave_exactly_the_newest_entries() {
+        let j = std::sync::Arc::new(Journal::new(100));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let j = j.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5_000 {
+                        j.record(entry(&format!("/{t}/{i}")));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        // Whatever the interleaving, each place ends with the newest entry written to it: the
+        // last 100 of the 20,000, with consecutive ids.
+        let ids: Vec<u64> = j.list(|_| true).iter().map(|e| e.id).collect();
+        assert_eq!(ids, (19_901..=20_000).collect::<Vec<u64>>());
+    }
+
     #[test]
     fn keys_are_masked() {
         assert_eq!(mask("sk_sim_default"), "sk_s…ault");
