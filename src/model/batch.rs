@@ -56,18 +56,27 @@ impl Files {
 
     /// Keeps `file` under `id`; `Err(bytes kept)` when it would go past the account's bound
     /// or the bound across accounts.
+    /// A refused file leaves no trace: an account that keeps nothing is not counted.
     pub fn add(&self, id: String, file: StoredFile) -> Result<(), usize> {
-        {
+        let refused = {
             let mut used = self.used.entry(file.account.clone()).or_insert(0);
             if *used + file.bytes > self.limit {
-                return Err(*used);
+                Some(*used)
+            } else {
+                let total = self.total.fetch_add(file.bytes, Ordering::AcqRel);
+                if total + file.bytes > self.total_limit() {
+                    self.total.fetch_sub(file.bytes, Ordering::AcqRel);
+                    Some(total)
+                } else {
+                    *used += file.bytes;
+                    None
+                }
             }
-            let total = self.total.fetch_add(file.bytes, Ordering::AcqRel);
-            if total + file.bytes > self.total_limit() {
-                self.total.fetch_sub(file.bytes, Ordering::AcqRel);
-                return Err(total);
-            }
-            *used += file.bytes;
+        };
+        if let Some(kept) = refused {
+            // Many keys refused once each would otherwise add an entry apiece.
+            self.used.remove_if(&file.account, |_, used| *used == 0);
+            return Err(kept);
         }
         self.by_id.insert(id, file);
         Ok(())
@@ -199,5 +208,44 @@ impl Batches {
     pub fn clear(&self) {
         self.by_id.clear();
         self.count.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(account: &str, bytes: usize) -> StoredFile {
+        StoredFile {
+            account: account.into(),
+            file_type: "batches".into(),
+            rows: Arc::default(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn refused_files_count_nothing_and_leave_no_account_behind() {
+        let files = Files::new(100);
+        assert_eq!(files.add("a".into(), file("k1", 60)), Ok(()));
+        // Over the account's bound: refused with what the account keeps.
+        assert_eq!(files.add("b".into(), file("k1", 50)), Err(60));
+        // Across accounts (800 in all).
+        for i in 0..7 {
+            assert_eq!(
+                files.add(format!("f{i}"), file(&format!("k{}", i + 2), 100)),
+                Ok(())
+            );
+        }
+        assert_eq!(files.add("c".into(), file("k9", 100)), Err(760));
+        // Many keys refused once each leave no entry apiece.
+        for i in 0..1_000 {
+            assert!(files
+                .add(format!("x{i}"), file(&format!("new{i}"), 100))
+                .is_err());
+        }
+        assert_eq!(files.used.len(), 8);
+        assert_eq!(files.total.load(Ordering::Acquire), 760);
+        assert!(files.get("k1", "a").is_some() && files.get("k1", "b").is_none());
     }
 }

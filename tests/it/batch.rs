@@ -383,3 +383,191 @@ async fn every_documented_error() {
     let got = sim.sim(Method::GET, "/_sim/batches/nope", None).await;
     assert_error(&got, 404, "BATCH_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_row_to_an_opted_out_user_or_with_a_message_too_long_fails_alone() {
+    let sim = Sim::start().await;
+    let opted_out = "+15550001502";
+    sim.text(opted_out, AGENT, "STOP").await;
+    let long = "x".repeat(1_601);
+    let rows = json!([
+        {"phone_number": "+15550001501", "body": "hello"},
+        {"phone_number": opted_out, "body": "hello"},
+        {"phone_number": "+15550001503", "body": long},
+        {"phone_number": "+15550001504", "body": "bye"}
+    ]);
+    let file_id = attach(&sim, json!({"file_type": "batches", "rows": rows})).await;
+    let (status, v) = sim
+        .post(
+            "/v1/sms/batch",
+            json!({"file_id": file_id,
+                   "global": {"agent_number": AGENT, "agent_message": "{{body}}"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    sim.advance(1.0).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(r["status"], "done");
+    assert_eq!(statuses(&r), ["sent", "failed", "failed", "sent"]);
+    assert_eq!(r["rows"][1]["error"]["error"], "USER_OPTED_OUT");
+    assert_eq!(
+        r["rows"][1]["error"]["message"],
+        format!("{opted_out} texted STOP to {AGENT}; texts to them are refused")
+    );
+    assert_eq!(r["rows"][2]["error"]["error"], "MESSAGE_TOO_LONG");
+    assert_eq!(
+        r["rows"][2]["error"]["message"],
+        "the row's message is longer than 1600 characters"
+    );
+    assert_eq!(
+        (r["sent"].clone(), r["failed"].clone()),
+        (json!(2), json!(2))
+    );
+    // The failed rows opened nothing.
+    assert!(r["rows"][1]["conversation_id"].is_null());
+    assert!(r["rows"][2]["conversation_id"].is_null());
+    let last = sim
+        .conversation(r["rows"][3]["conversation_id"].as_str().unwrap())
+        .await;
+    assert_eq!(last["messages"][0]["message"], "bye");
+}
+
+#[tokio::test]
+async fn a_plan_accounts_rows_stop_at_its_hourly_limit_and_reach_only_plus_one_numbers() {
+    const FIXTURES: &str = r#"{"accounts": [
+      {"api_key": "sk_plan", "plan": "agent_phone", "plan_limits": {"hourly": 2, "daily": 5},
+       "numbers": [{"phone_number": "+15550008888"}]}
+    ]}"#;
+    let sim = Sim::with(manual().fixtures_json(FIXTURES).unwrap()).await;
+    let rows = json!([
+        {"phone_number": "+15550001601"},
+        {"phone_number": "+445550001602"},
+        {"phone_number": "+15550001603"},
+        {"phone_number": "+15550001604"}
+    ]);
+    let (status, v) = sim
+        .post_as(
+            "sk_plan",
+            "/v1/files/attach",
+            json!({"file_type": "batches", "rows": rows}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let file_id = v["data"]["file_id"].as_str().unwrap().to_string();
+    let (status, v) = sim
+        .post_as(
+            "sk_plan",
+            "/v1/sms/batch",
+            json!({"file_id": file_id,
+                   "global": {"agent_number": "+15550008888", "agent_message": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    sim.advance(1.0).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(statuses(&r), ["sent", "failed", "sent", "failed"]);
+    assert_eq!(r["rows"][1]["error"]["error"], "INVALID_PHONE_NUMBER");
+    assert_eq!(r["rows"][3]["error"]["error"], "SMS_RL_PLAN_HOURLY");
+    let message = r["rows"][3]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at most 2 texts an hour"), "{message}");
+}
+
+#[tokio::test]
+async fn a_second_batch_of_a_file_replaces_the_first_and_its_rows_go_once() {
+    let sim = Sim::start().await;
+    let rows = json!([
+        {"phone_number": "+15550001701"},
+        {"phone_number": "+15550001702"},
+        {"phone_number": "+15550001703"}
+    ]);
+    let file_id = attach(&sim, json!({"file_type": "batches", "rows": rows})).await;
+    let start = |text: &'static str| {
+        let (sim, file_id) = (&sim, file_id.clone());
+        async move {
+            let (status, v) = sim
+                .post(
+                    "/v1/sms/batch",
+                    json!({"file_id": file_id,
+                           "global": {"agent_number": AGENT, "agent_message": text}}),
+                )
+                .await;
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["data"]["batch_id"], file_id.as_str());
+        }
+    };
+    start("first").await;
+    // 10 rows a second: the first row goes now, the others are due at +100 and +200 ms.
+    sim.advance(0.0).await;
+    assert_eq!(
+        statuses(&report(&sim, &file_id).await),
+        ["sent", "pending", "pending"]
+    );
+    start("second").await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(r["status"], "running");
+    assert_eq!(statuses(&r), ["pending"; 3]);
+    sim.advance(1.0).await;
+    let r = report(&sim, &file_id).await;
+    assert_eq!(r["status"], "done");
+    assert_eq!(statuses(&r), ["sent"; 3]);
+    // The first batch's rows still pending when it was replaced never went.
+    let texts = |i: usize| {
+        let (sim, id) = (
+            &sim,
+            r["rows"][i]["conversation_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        async move {
+            let c = sim.conversation(&id).await;
+            c["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(texts(0).await, ["first", "second"]);
+    assert_eq!(texts(1).await, ["second"]);
+    assert_eq!(texts(2).await, ["second"]);
+}
+
+#[tokio::test]
+async fn files_are_bounded_across_accounts_too() {
+    // 600 bytes an account, 4,800 in all: every key is an account of its own.
+    let sim = Sim::with(manual().files_bytes(600)).await;
+    let rows = json!([{"phone_number": "+15550001801", "note": "x"}]);
+    let mut accepted = 0;
+    let refused = loop {
+        let key = format!("sk_account_{accepted}");
+        let (status, v) = sim
+            .post_as(
+                &key,
+                "/v1/files/attach",
+                json!({"file_type": "batches", "rows": rows}),
+            )
+            .await;
+        if status != 200 {
+            break (status, v);
+        }
+        accepted += 1;
+        assert!(accepted < 1_000, "no bound across accounts");
+    };
+    assert_error(&refused, 413, "FILE_STORAGE_FULL");
+    let message = refused.1["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("or 4800 in all"), "{message}");
+    // Each key was well under its own 600 bytes, so the bound across accounts refused it.
+    assert!(accepted >= 8, "{accepted}");
+    // A reset makes room again.
+    sim.sim(Method::POST, "/_sim/reset", None).await;
+    let (status, v) = sim
+        .post_as(
+            "sk_account_0",
+            "/v1/files/attach",
+            json!({"file_type": "batches", "rows": rows}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
