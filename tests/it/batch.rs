@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 async fn attach(sim: &Sim, body: Value) -> String {
-    let (status, v) = sim.post("/v1/files/attach", body).await;
+    attach_as(sim, KEY, body).await
+}
+
+async fn attach_as(sim: &Sim, key: &str, body: Value) -> String {
+    let (status, v) = sim.post_as(key, "/v1/files/attach", body).await;
     assert_eq!(status, 200, "{v}");
     v["data"]["file_id"].as_str().unwrap().to_string()
 }
@@ -445,15 +449,12 @@ async fn a_plan_accounts_rows_stop_at_its_hourly_limit_and_reach_only_plus_one_n
         {"phone_number": "+15550001603"},
         {"phone_number": "+15550001604"}
     ]);
-    let (status, v) = sim
-        .post_as(
-            "sk_plan",
-            "/v1/files/attach",
-            json!({"file_type": "batches", "rows": rows}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    let file_id = v["data"]["file_id"].as_str().unwrap().to_string();
+    let file_id = attach_as(
+        &sim,
+        "sk_plan",
+        json!({"file_type": "batches", "rows": rows}),
+    )
+    .await;
     let (status, v) = sim
         .post_as(
             "sk_plan",
@@ -562,12 +563,10 @@ async fn files_are_bounded_across_accounts_too() {
     assert!(accepted >= 8, "{accepted}");
     // A reset makes room again.
     sim.sim(Method::POST, "/_sim/reset", None).await;
-    let (status, v) = sim
-        .post_as(
-            "sk_account_0",
-            "/v1/files/attach",
-            json!({"file_type": "batches", "rows": rows}),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
+    attach_as(
+        &sim,
+        "sk_account_0",
+        json!({"file_type": "batches", "rows": rows}),
+    )
+    .await;
 }
