@@ -124,6 +124,15 @@ impl Glance {
     }
 }
 
+/// A stream's place under the subscriber cap, held by its pump.
+struct Place(std::sync::Arc<Events>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.subscribers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The event stream's backlog and its subscribers.
 pub(crate) struct Events {
     on: AtomicBool,
@@ -268,10 +277,11 @@ impl Events {
             None => self.backlog.next_id(),
         };
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
-        let events = self.clone();
+        // Gives the place back when the pump ends, or when its task is dropped unfinished (a
+        // runtime shutting down).
+        let place = Place(self.clone());
         tokio::spawn(async move {
-            events.pump(next, tx).await;
-            events.subscribers.fetch_sub(1, Ordering::AcqRel);
+            place.0.pump(next, tx).await;
         });
         Ok(EventStream { rx, _hold: None })
     }
@@ -442,6 +452,26 @@ mod tests {
         }
         assert_eq!(events.subscribers(), 0);
         assert!(events.subscribe(None, 50).is_ok());
+    }
+
+    #[test]
+    fn a_runtime_dropped_under_an_open_stream_gives_its_place_back() {
+        let events = Arc::new(Events::new(10, usize::MAX));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let stream = runtime.block_on(async {
+            let s = events.subscribe(None, 1).expect("a place");
+            tokio::task::yield_now().await;
+            s
+        });
+        assert_eq!(events.subscribers(), 1);
+        assert!(events.subscribe(None, 1).is_err());
+        // The pump is waiting on the open stream when its task is dropped.
+        drop(runtime);
+        assert_eq!(events.subscribers(), 0);
+        drop(stream);
     }
 
     #[tokio::test]
