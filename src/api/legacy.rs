@@ -12,14 +12,14 @@
 
 use hyper::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::numbers;
 use crate::app::App;
 use crate::body::Reply;
 use crate::engine;
 use crate::error::ApiError;
-use crate::model::{HandoffSource, Registration, FAILING_EIN, HUMAN_MODE_REASON};
+use crate::model::{Registration, FAILING_EIN};
 use crate::req::Req;
 use crate::validation::e164;
 
@@ -150,13 +150,8 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         // made: one a caller or a pathway made stays.
         let _ = engine::apply(app, Some(key), &id, |ctx, c| {
             if on {
-                let reason = Some(HUMAN_MODE_REASON.to_string());
-                ctx.start_handoff(c, reason, Map::new(), HandoffSource::Api, None);
-            } else if c
-                .handoff
-                .as_ref()
-                .is_some_and(|h| h.reason.as_deref() == Some(HUMAN_MODE_REASON))
-            {
+                ctx.human_mode_handoff(c);
+            } else if c.handoff.as_ref().is_some_and(|h| h.by_human_mode) {
                 ctx.end_handoff(c, None);
             }
         });

@@ -134,6 +134,7 @@ impl Ctx<'_> {
             at: self.now,
             reason: reason.clone(),
             metadata: m,
+            by_human_mode: false,
         }));
         c.updated_at = self.now;
         self.cancel_timer(c);
@@ -141,6 +142,17 @@ impl Ctx<'_> {
         extra.insert("reason".into(), json!(reason));
         self.status_webhook(c, Status::HumanHandoff, extra);
         false
+    }
+
+    /// Legacy human mode's handoff (`POST /v1/sms/toggle`), marked as its own so that turning
+    /// human mode off ends it (and leaves any other handoff).
+    pub fn human_mode_handoff(&mut self, c: &mut Conversation) {
+        let reason = Some(crate::model::HUMAN_MODE_REASON.to_string());
+        if !self.start_handoff(c, reason, Map::new(), HandoffSource::Api, None) {
+            if let Some(h) = c.handoff.as_mut() {
+                h.by_human_mode = true;
+            }
+        }
     }
 
     /// Bland texts the rep a notice from the agent number when a handoff names a

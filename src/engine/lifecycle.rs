@@ -10,8 +10,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::event::Status;
 use crate::model::{
-    Conversation, Details, EndKind, HandoffSource, Lazy, Message, NumberRecord, Sender, SmallStr,
-    TimingOverrides,
+    Conversation, Details, EndKind, Lazy, Message, NumberRecord, Sender, SmallStr, TimingOverrides,
 };
 use crate::scenario::Selector;
 use crate::validation::{check_timeouts, Channel};
@@ -263,8 +262,7 @@ pub(crate) async fn inbound(
             }
         } else if c.is_active && c.handoff.is_none() && human_mode {
             // Legacy human mode: the text goes to a human, the agent stays silent.
-            let reason = Some(crate::model::HUMAN_MODE_REASON.to_string());
-            ctx.start_handoff(c, reason, Map::new(), HandoffSource::Api, None);
+            ctx.human_mode_handoff(c);
         } else if c.is_active && c.handoff.is_none() {
             ctx.arm_timer(c);
             ctx.user_turn(c, &text);

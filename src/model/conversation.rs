@@ -607,6 +607,9 @@ pub struct Handoff {
     pub reason: Option<String>,
     /// `{source, actor, ...caller metadata}`.
     pub metadata: Map<String, Value>,
+    /// Made by legacy human mode (`POST /v1/sms/toggle`): turning it off ends this handoff,
+    /// and only such handoffs.
+    pub by_human_mode: bool,
 }
 
 /// A conversation with everything the simulator tracks about it. The default is an empty,

@@ -225,6 +225,84 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
     assert_error(&got, 400, "PHONE_NUMBER_REQUIRED");
 }
 
+/// The conversation a user's first text opens with `AGENT`.
+async fn opened_by(sim: &Sim, user: &str) -> String {
+    sim.text(user, AGENT, "hi").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn toggle(sim: &Sim, on: bool) {
+    let (status, body) = sim
+        .post("/v1/sms/toggle", json!({"phone_number": AGENT, "on": on}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other() {
+    const REASON: &str = "Human mode is on for this number (POST /v1/sms/toggle)";
+    let sim = Sim::start().await;
+    let mine = opened_by(&sim, "+15550001121").await;
+    let copied = opened_by(&sim, "+15550001122").await;
+    // A caller's handoff that happens to give human mode's reason word for word.
+    let (status, _) = sim
+        .post(
+            &format!("/v1/sms/conversations/{copied}/handoff"),
+            json!({"reason": REASON}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    toggle(&sim, true).await;
+    assert_eq!(
+        sim.conversation(&mine).await["human_handoff_reason"],
+        REASON
+    );
+
+    // The state document keeps which handoff is whose; a second simulator takes it.
+    let (_, doc) = sim.sim(Method::GET, "/_sim/state", None).await;
+    let saved = |id: &str| {
+        doc["accounts"][0]["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["simulator"]["human_mode_handoff"]
+            .clone()
+    };
+    assert_eq!((saved(&mine), saved(&copied)), (json!(true), json!(false)));
+    let b = Sim::start().await;
+    let (status, v) = b.sim(Method::PUT, "/_sim/state", Some(doc.clone())).await;
+    assert_eq!(status, 200, "{v}");
+    toggle(&b, false).await;
+    assert_eq!(b.conversation(&mine).await["human_handoff_at"], Value::Null);
+    assert_eq!(
+        b.conversation(&copied).await["human_handoff_reason"],
+        REASON
+    );
+
+    // A document written before the flag existed: human mode's reason counts as its own.
+    let mut old = doc.clone();
+    for c in old["accounts"][0]["conversations"].as_array_mut().unwrap() {
+        c["simulator"]
+            .as_object_mut()
+            .unwrap()
+            .remove("human_mode_handoff");
+    }
+    let (status, v) = sim.sim(Method::PUT, "/_sim/state", Some(old)).await;
+    assert_eq!(status, 200, "{v}");
+    toggle(&sim, false).await;
+    assert_eq!(
+        sim.conversation(&mine).await["human_handoff_at"],
+        Value::Null
+    );
+    assert_eq!(
+        sim.conversation(&copied).await["human_handoff_at"],
+        Value::Null
+    );
+}
+
 #[tokio::test]
 async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
     let sim = Sim::start().await;
