@@ -384,7 +384,7 @@ impl Store {
                         sms_config: None,
                         whatsapp_config: None,
                         imessage_config: None,
-                        conversation_count: 0,
+                        conversation_count: Default::default(),
                         human_mode: false,
                     })
                 });
@@ -475,9 +475,9 @@ impl Store {
     }
 
     fn adjust_conversation_count(&self, phone: &str, delta: i64) {
-        if let Some(mut n) = self.inner.numbers.get_mut(phone) {
-            let n = Arc::make_mut(n.value_mut());
-            n.conversation_count = n.conversation_count.saturating_add_signed(delta);
+        // In place, under a read guard: a request holding the record does not make it a copy.
+        if let Some(n) = self.inner.numbers.get(phone) {
+            n.conversation_count.adjust(delta);
         }
     }
 
@@ -770,7 +770,7 @@ mod tests {
 
     #[test]
     fn a_number_has_one_owner() {
-        let s = Store::new(1, Arc::new(Events::new(1, 1)));
+        let s = Store::new(1, Arc::new(Events::new(1, 1, 1)));
         assert!(s
             .provision("k1", "+15550002222", None, false, vec![], None)
             .is_ok());

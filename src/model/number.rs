@@ -1,5 +1,6 @@
 //! Numbers and their per-channel configs (§3.1, §3.2, §4.1).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -281,6 +282,32 @@ impl NumberConfig {
     }
 }
 
+/// A count kept in a shared record and changed in place, so that changing it does not copy a
+/// record the requests in flight still hold.
+#[derive(Debug, Default)]
+pub struct Count(AtomicU64);
+
+impl Count {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Adds `delta`, stopping at 0 and at `u64::MAX`.
+    pub fn adjust(&self, delta: i64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add_signed(delta))
+            });
+    }
+}
+
+impl Clone for Count {
+    fn clone(&self) -> Self {
+        Count(AtomicU64::new(self.get()))
+    }
+}
+
 /// A provisioned phone number, owned by one account.
 #[derive(Clone, Debug)]
 pub struct NumberRecord {
@@ -290,11 +317,11 @@ pub struct NumberRecord {
     pub label: Option<String>,
     /// iMessage numbers use the `linq` messaging service.
     pub imessage: bool,
-    /// Shared: a request copies a record (cheaply) instead of holding the map's lock.
+    /// Shared with the record's copies (a change to one channel's config copies no other).
     pub sms_config: Option<Arc<NumberConfig>>,
     pub whatsapp_config: Option<Arc<NumberConfig>>,
     pub imessage_config: Option<Arc<NumberConfig>>,
-    pub conversation_count: u64,
+    pub conversation_count: Count,
     /// Legacy `POST /v1/sms/toggle {on:true}`: the agent stays silent and every conversation
     /// goes to a human.
     pub human_mode: bool,
@@ -316,7 +343,7 @@ impl NumberRecord {
             sms_config: Some(Arc::default()),
             whatsapp_config: None,
             imessage_config: None,
-            conversation_count: 0,
+            conversation_count: Count::default(),
             human_mode: false,
         }
     }
@@ -402,7 +429,7 @@ impl Serialize for NumberView<'_> {
         } else {
             m.serialize_entry(self.channel.config_key(), cfg.cached_json())?;
         }
-        m.serialize_entry("conversation_count", &n.conversation_count)?;
+        m.serialize_entry("conversation_count", &n.conversation_count.get())?;
         m.end()
     }
 }
