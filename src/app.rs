@@ -133,6 +133,8 @@ impl App {
         let events = Arc::new(Events::new(
             config.events_backlog,
             config.events_backlog_bytes,
+            // Each stream holds a connection: at most half of them.
+            crate::events::MAX_SUBSCRIBERS.min(config.max_connections / 2),
         ));
         let store = Store::new(config.seed, events.clone());
         let files_bytes = config.files_bytes;

@@ -23,11 +23,10 @@ pub(crate) struct Reply {
     pub subscribe: Option<Subscribe>,
 }
 
-/// Where an event stream starts, and how many streams may be open at once.
+/// Where an event stream starts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Subscribe {
     pub last_event_id: Option<u64>,
-    pub most: usize,
 }
 
 /// A response body: a whole one, or the event stream.
@@ -64,12 +63,9 @@ impl Reply {
         }
     }
     /// 200 with the event stream (written by `routes`, which holds the subscription).
-    pub fn events(last_event_id: Option<u64>, most: usize) -> Self {
+    pub fn events(last_event_id: Option<u64>) -> Self {
         Reply {
-            subscribe: Some(Subscribe {
-                last_event_id,
-                most,
-            }),
+            subscribe: Some(Subscribe { last_event_id }),
             ..Reply::page("text/event-stream", b"")
         }
     }

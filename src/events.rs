@@ -142,13 +142,16 @@ pub(crate) struct Events {
     backlog: Ring<Bytes>,
     published: Notify,
     subscribers: AtomicUsize,
+    /// Most streams open at once.
+    streams: usize,
     /// Cancelled when the server stops, so open streams end and shutdown need not wait.
     closing: CancellationToken,
 }
 
 impl Events {
-    /// A backlog of at most `entries` events and `bytes` of them.
-    pub fn new(entries: usize, bytes: usize) -> Self {
+    /// A backlog of at most `entries` events and `bytes` of them, for at most `streams`
+    /// subscribers at once.
+    pub fn new(entries: usize, bytes: usize, streams: usize) -> Self {
         // Ids go on from the start time in microseconds, so an id a client kept from an
         // earlier run of the simulator is older than any of this run's, and gets a `resync`.
         let first = (crate::clock::system_ms().max(0) as u64).saturating_mul(1000);
@@ -159,6 +162,7 @@ impl Events {
                 .first_id(first),
             published: Notify::new(),
             subscribers: AtomicUsize::new(0),
+            streams: streams.max(1),
             closing: CancellationToken::new(),
         }
     }
@@ -247,13 +251,13 @@ impl Events {
     /// body, fed by a task of its own.
     ///
     /// # Errors
-    /// 503 `TOO_MANY_SUBSCRIBERS` when `most` streams are open: the place is taken atomically,
-    /// so concurrent opens never pass the cap.
+    /// 503 `TOO_MANY_SUBSCRIBERS` when as many streams are open as it serves: the place is
+    /// taken atomically, so concurrent opens never pass the cap.
     pub fn subscribe(
         self: &std::sync::Arc<Self>,
         last: Option<u64>,
-        most: usize,
     ) -> Result<EventStream, ApiError> {
+        let most = self.streams;
         if self
             .subscribers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -418,7 +422,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn subscribers_past_the_cap_are_refused_even_when_they_race() {
-        let events = Arc::new(Events::new(10, usize::MAX));
+        let events = Arc::new(Events::new(10, usize::MAX, 50));
         // Eight threads try 100 opens each at once; exactly 50 may be open.
         let runtime = tokio::runtime::Handle::current();
         let threads: Vec<_> = (0..8)
@@ -427,7 +431,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let _in = runtime.enter();
                     (0..100)
-                        .filter_map(|_| events.subscribe(None, 50).ok())
+                        .filter_map(|_| events.subscribe(None).ok())
                         .collect::<Vec<_>>()
                 })
             })
@@ -438,7 +442,7 @@ mod tests {
             .collect();
         assert_eq!(streams.len(), 50);
         assert_eq!(events.subscribers(), 50);
-        let refused = events.subscribe(None, 50).map(|_| ()).unwrap_err();
+        let refused = events.subscribe(None).map(|_| ()).unwrap_err();
         assert_eq!(refused.code, "TOO_MANY_SUBSCRIBERS");
         assert_eq!(refused.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
         // A stream that goes gives its place back.
@@ -451,23 +455,23 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
         assert_eq!(events.subscribers(), 0);
-        assert!(events.subscribe(None, 50).is_ok());
+        assert!(events.subscribe(None).is_ok());
     }
 
     #[test]
     fn a_runtime_dropped_under_an_open_stream_gives_its_place_back() {
-        let events = Arc::new(Events::new(10, usize::MAX));
+        let events = Arc::new(Events::new(10, usize::MAX, 1));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a runtime");
         let stream = runtime.block_on(async {
-            let s = events.subscribe(None, 1).expect("a place");
+            let s = events.subscribe(None).expect("a place");
             tokio::task::yield_now().await;
             s
         });
         assert_eq!(events.subscribers(), 1);
-        assert!(events.subscribe(None, 1).is_err());
+        assert!(events.subscribe(None).is_err());
         // The pump is waiting on the open stream when its task is dropped.
         drop(runtime);
         assert_eq!(events.subscribers(), 0);
@@ -476,20 +480,20 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_recorded_until_someone_subscribes() {
-        let events = Events::new(10, usize::MAX);
+        let events = Events::new(10, usize::MAX, 1);
         events.publish(|| Change::Reset { cause: "reset" });
         assert_eq!(events.size(), (0, 0));
     }
 
     #[tokio::test]
     async fn a_subscriber_left_behind_is_told_and_goes_on_from_the_oldest_kept() {
-        let events = Arc::new(Events::new(50, usize::MAX));
+        let events = Arc::new(Events::new(50, usize::MAX, 1));
         let first = events.backlog.next_id();
         assert!(
             first > 1_700_000_000_000_000,
             "ids start from the time in µs"
         );
-        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
+        let mut stream = events.subscribe(None).expect("a place");
         assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
         // The subscriber reads nothing while 500 events are published: none of them waits.
         for _ in 0..500 {
@@ -516,9 +520,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_blocked_on_its_connection_holds_up_no_publisher() {
-        let events = Arc::new(Events::new(100, usize::MAX));
+        let events = Arc::new(Events::new(100, usize::MAX, 1));
         let first = events.backlog.next_id();
-        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
+        let mut stream = events.subscribe(None).expect("a place");
         assert!(next_frame(&mut stream).await.starts_with("retry: 1000\n"));
         // Its task fills what its connection may hold, then waits on it: it is blocked.
         for _ in 0..IN_FLIGHT + 10 {
@@ -554,8 +558,8 @@ mod tests {
 
     #[tokio::test]
     async fn muted_changes_are_summed_up_by_one_event() {
-        let events = Arc::new(Events::new(50, usize::MAX));
-        let mut stream = events.subscribe(None, MAX_SUBSCRIBERS).expect("a place");
+        let events = Arc::new(Events::new(50, usize::MAX, 1));
+        let mut stream = events.subscribe(None).expect("a place");
         next_frame(&mut stream).await;
         events.muted(
             || events.publish(|| Change::NumberUpdated { phone_number: "+1" }),

@@ -33,6 +33,7 @@ impl Req {
     /// Notes the conversation the request found or opened (once per request), and gives its
     /// id back.
     pub fn resolved(&self, id: String) -> &str {
+        debug_assert!(self.conversation.get().is_none(), "resolved twice");
         self.conversation.get_or_init(|| id)
     }
 

@@ -349,8 +349,8 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
 /// Routes and answers; `name` is set to the route's name once it is known.
 async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
-    // Routes have at most 5 segments; a path with more than the array holds matches none.
-    let mut segs = [""; 6];
+    // The longest route has 5 segments; a path with more matches none.
+    let mut segs = [""; 5];
     let mut n = 0;
     let mut rest = path.trim_start_matches('/').split('/');
     for s in rest.by_ref().take(segs.len()) {
@@ -457,7 +457,7 @@ async fn dispatch(
             Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
         }
         Route::SimRemoveFault => admin::remove_fault(app, id),
-        Route::SimEvents => admin::events(app, req),
+        Route::SimEvents => admin::events(req),
         Route::SimUi => Ok(admin::ui()),
         Route::SimConversations => admin::conversations(app, req),
         Route::SimConversation => admin::conversation(app, id),
@@ -543,13 +543,10 @@ pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<
     // An event stream takes its place under the cap now, or the request gets the 503.
     let mut stream = None;
     let answer = answer.and_then(|r| match r.subscribe {
-        Some(from) => app
-            .events
-            .subscribe(from.last_event_id, from.most)
-            .map(|s| {
-                stream = Some(s);
-                r
-            }),
+        Some(from) => app.events.subscribe(from.last_event_id).map(|s| {
+            stream = Some(s);
+            r
+        }),
         None => Ok(r),
     });
     let replay = answer.as_ref().is_ok_and(|r| r.replay);

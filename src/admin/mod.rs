@@ -42,10 +42,7 @@ pub(crate) fn ui() -> Reply {
 
 /// `GET /_sim/events`: the event stream, after the `Last-Event-ID` header (or the
 /// `last_event_id` query parameter) when one is given.
-pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let most = crate::events::MAX_SUBSCRIBERS
-        .min(app.config.max_connections / 2)
-        .max(1);
+pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
     let given = req.header("last-event-id").map(str::to_owned).or_else(|| {
         req.query_pairs()
             .into_iter()
@@ -61,8 +58,8 @@ pub(crate) fn events(app: &App, req: &Req) -> Result<Reply, ApiError> {
             ))
         })?),
     };
-    // The stream takes its place under `most` when `routes` opens it (503 past it).
-    Ok(Reply::events(last, most))
+    // The stream takes its place under the cap when `routes` opens it (503 past it).
+    Ok(Reply::events(last))
 }
 
 /// `GET /_sim/conversations?agent_number=N&limit=100`: a number's conversations, newest first,

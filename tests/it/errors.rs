@@ -49,7 +49,7 @@ async fn unknown_paths_404_and_wrong_methods_405() {
     let sim = Sim::start().await;
     assert_error(&sim.get("/v1/sms/nope").await, 404, "NOT_FOUND");
     assert_error(&sim.get("/v2/anything").await, 404, "NOT_FOUND");
-    // Past a real route's segments (the router reads at most six).
+    // A real route's segments and more (the longest route has five).
     for path in [
         "/v1/sms/conversations/x/messages/y",
         "/v1/sms/conversations/x/messages/y/z/w/v",
