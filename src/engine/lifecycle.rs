@@ -391,7 +391,7 @@ impl Ctx<'_> {
     ) {
         let duplicate = message_sid
             .as_ref()
-            .is_some_and(|sid| c.messages.iter().any(|m| m.id().is(sid)));
+            .is_some_and(|sid| c.messages.iter().any(|m| m.id_is(sid)));
         if !duplicate {
             self.add_message(c, sender, text, message_sid, false);
         }

@@ -96,16 +96,9 @@ impl MessageId {
     /// The id as text, written into `buf` when it is a drawn one (no allocation).
     pub fn as_str<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
         match self {
-            MessageId::Drawn(b) => uuid::Uuid::from_bytes(*b).hyphenated().encode_lower(buf),
+            MessageId::Drawn(b) => drawn_str(b, buf),
             MessageId::Given(s) => s,
         }
-    }
-    /// Whether the id reads `s`.
-    pub fn is(&self, s: &str) -> bool {
-        self.as_str(&mut [0; 36]) == s
-    }
-    pub fn is_empty(&self) -> bool {
-        matches!(self, MessageId::Given(s) if s.is_empty())
     }
 }
 
@@ -139,6 +132,13 @@ pub struct Message {
     pub message: Box<str>,
     /// What few messages have, boxed so that the others stay small.
     rare: Option<Box<MessageRare>>,
+}
+
+/// A drawn id's text, written into `buf`.
+fn drawn_str<'a>(bytes: &[u8; 16], buf: &'a mut [u8; 36]) -> &'a str {
+    uuid::Uuid::from_bytes(*bytes)
+        .hyphenated()
+        .encode_lower(buf)
 }
 
 /// A message's rarely set parts.
@@ -215,10 +215,12 @@ impl Message {
     pub fn id_str<'a>(&'a self, buf: &'a mut [u8; 36]) -> &'a str {
         match self.rare.as_ref().and_then(|r| r.given_id.as_deref()) {
             Some(s) => s,
-            None => uuid::Uuid::from_bytes(self.drawn)
-                .hyphenated()
-                .encode_lower(buf),
+            None => drawn_str(&self.drawn, buf),
         }
+    }
+    /// Whether the id is `s`, without copying it.
+    pub fn id_is(&self, s: &str) -> bool {
+        self.id_str(&mut [0; 36]) == s
     }
     pub fn set_id(&mut self, id: MessageId) {
         match id {
@@ -226,6 +228,10 @@ impl Message {
                 self.drawn = b;
                 if let Some(r) = &mut self.rare {
                     r.given_id = None;
+                    // Nothing else rare: no box left behind.
+                    if r.route.is_none() && r.error_code.is_none() {
+                        self.rare = None;
+                    }
                 }
             }
             MessageId::Given(s) => self.rare_mut().given_id = Some(s),
@@ -868,7 +874,18 @@ mod tests {
         );
         m.set_id(MessageId::Drawn([1; 16]));
         assert_eq!(m.id().to_string(), "01010101-0101-0101-0101-010101010101");
+        assert!(m.id_is("01010101-0101-0101-0101-010101010101") && !m.id_is("SM1"));
         assert_eq!(m.error_code(), Some(30_003));
+        // A drawn id in place of a given one leaves no empty box behind.
+        let mut plain = Message::new(
+            MessageId::given("SM2".into()),
+            5,
+            "x".into(),
+            Sender::Agent,
+            None,
+        );
+        plain.set_id(MessageId::Drawn([2; 16]));
+        assert!(plain.rare.is_none());
     }
 
     #[test]
