@@ -1,12 +1,11 @@
 //! [`SmallStr`]: a short text (a phone number, a node name) kept in place instead of on the
 //! heap, so a conversation's numbers and its pair's key cost no allocation.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 /// The longest text kept in place: E.164 numbers (16 bytes with the `+`) and WhatsApp ids fit.
 const INLINE: usize = 22;
@@ -60,18 +59,6 @@ impl Deref for SmallStr {
     }
 }
 
-impl Borrow<str> for SmallStr {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for SmallStr {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl From<&str> for SmallStr {
     fn from(s: &str) -> Self {
         SmallStr::new(s)
@@ -79,20 +66,13 @@ impl From<&str> for SmallStr {
 }
 
 impl From<String> for SmallStr {
+    /// A long one keeps its allocation.
     fn from(s: String) -> Self {
-        SmallStr::new(&s)
-    }
-}
-
-impl From<&String> for SmallStr {
-    fn from(s: &String) -> Self {
-        SmallStr::new(s)
-    }
-}
-
-impl From<SmallStr> for String {
-    fn from(s: SmallStr) -> Self {
-        s.as_str().to_string()
+        if s.len() <= INLINE {
+            SmallStr::new(&s)
+        } else {
+            SmallStr(Repr::Boxed(s.into_boxed_str()))
+        }
     }
 }
 
@@ -158,12 +138,6 @@ impl Serialize for SmallStr {
     }
 }
 
-impl<'de> Deserialize<'de> for SmallStr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(SmallStr::from)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +155,11 @@ mod tests {
         assert!(matches!(boxed.0, Repr::Boxed(_)));
         assert_eq!(boxed.as_str(), long);
         assert_eq!(SmallStr::new("").as_str(), "");
-        // Hashes and orders as its str, so maps keyed by it can be read with a &str.
+        // A long String keeps its allocation.
+        let owned = long.clone();
+        let at = owned.as_ptr();
+        assert_eq!(SmallStr::from(owned).as_ptr(), at);
+        // Hashes and orders as its str.
         let h = |s: &dyn Fn(&mut std::hash::DefaultHasher)| {
             let mut st = std::hash::DefaultHasher::new();
             s(&mut st);
