@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::filter::{parse_filters, Field, Filter, SortKey};
+use super::filter::{parse_filters, Field, Filter, SortKey, Source};
 use crate::app::App;
 use crate::body::Reply;
 use crate::error::ApiError;
@@ -133,7 +133,8 @@ impl ListQuery {
         })
     }
 
-    fn keeps(&self, c: &Conversation) -> bool {
+    /// Whether a conversation or its list row passes the filters.
+    fn keeps<S: Source>(&self, c: &S) -> bool {
         self.filters.is_empty()
             || if self.any {
                 self.filters.iter().any(|f| f.test(c))
@@ -158,13 +159,7 @@ impl ListQuery {
             return app.store.with_rows(key, |all| {
                 let mut top = Top::new(end, self.ascending);
                 for (seq, r) in all.iter().enumerate() {
-                    let keeps = self.filters.is_empty()
-                        || if self.any {
-                            self.filters.iter().any(|f| f.test(&**r))
-                        } else {
-                            self.filters.iter().all(|f| f.test(&**r))
-                        };
-                    if keeps {
+                    if self.keeps(&**r) {
                         top.push((self.sort.sort_key(&**r), seq, ()));
                     }
                 }
