@@ -191,15 +191,26 @@ async fn texts_in_flight_go_on_after_a_restore() {
     assert_eq!(last(&sim, &sent).await["status"], "sent");
     let queued = send(&sim, "+15550001112", "just written").await;
     assert_eq!(last(&sim, &queued).await["status"], "queued");
-    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    let doomed = send(&sim, "+15550001113", "never arrives").await;
+    let (_, mut state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    // The restored document brings a failure rule the text was not sent under.
+    assert_eq!(state["carrier_rules"], json!(null));
+    state["carrier_rules"] =
+        json!([{"user_number": "+15550001113", "status": "failed", "error_code": 30003}]);
 
     let (status, body) = sim.sim(Method::PUT, "/_sim/state", Some(state)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(last(&sim, &sent).await["status"], "sent");
     assert_eq!(last(&sim, &queued).await["status"], "queued");
+    assert_eq!(last(&sim, &doomed).await["status"], "queued");
     sim.advance(1.0).await;
     assert_eq!(last(&sim, &queued).await["status"], "sent");
     assert_eq!(last(&sim, &sent).await["status"], "sent");
+    let failed = last(&sim, &doomed).await;
+    assert_eq!(
+        (failed["status"].clone(), failed["error_code"].clone()),
+        (json!("failed"), json!(30003))
+    );
     sim.advance(1.0).await;
     assert_eq!(last(&sim, &sent).await["status"], "delivered");
     sim.advance(1.0).await;

@@ -158,21 +158,14 @@ async fn messages_get_and_clear_read_and_trim_the_pairs_context() {
 #[tokio::test]
 async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
     let sim = Sim::start().await;
-    let id = sim.text(USER, AGENT, "hi").await["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, body) = sim
-        .post("/v1/sms/toggle", json!({"phone_number": AGENT, "on": true}))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(body, json!({"status": "Turned human mode on"}));
+    let id = opened_by(&sim, USER).await;
+    assert_eq!(
+        toggle(&sim, true).await,
+        json!({"status": "Turned human mode on"})
+    );
     let c = sim.conversation(&id).await;
     assert!(c["human_handoff_at"].is_string(), "{c}");
-    assert_eq!(
-        c["human_handoff_reason"],
-        "Human mode is on for this number (POST /v1/sms/toggle)"
-    );
+    assert_eq!(c["human_handoff_reason"], HUMAN_MODE_REASON);
 
     // The agent writes no opening either.
     let opened = sim
@@ -186,13 +179,10 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
     let other_id = other["conversation_id"].as_str().unwrap();
     assert!(sim.conversation(other_id).await["human_handoff_at"].is_string());
 
-    let (_, body) = sim
-        .post(
-            "/v1/sms/toggle",
-            json!({"phone_number": AGENT, "on": false}),
-        )
-        .await;
-    assert_eq!(body, json!({"status": "Turned human mode off"}));
+    assert_eq!(
+        toggle(&sim, false).await,
+        json!({"status": "Turned human mode off"})
+    );
     assert_eq!(sim.conversation(&id).await["human_handoff_at"], Value::Null);
     let back = sim.text(USER, AGENT, "and now?").await;
     assert_eq!(back["replies"].as_array().unwrap().len(), 1);
@@ -205,13 +195,7 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, body) = sim
-        .post(
-            "/v1/sms/toggle",
-            json!({"phone_number": AGENT, "on": false}),
-        )
-        .await;
-    assert_eq!(body["status"], "Turned human mode off");
+    assert_eq!(toggle(&sim, false).await["status"], "Turned human mode off");
     assert_eq!(
         sim.conversation(&id).await["human_handoff_reason"],
         "needs a refund specialist"
@@ -233,16 +217,20 @@ async fn opened_by(sim: &Sim, user: &str) -> String {
         .to_string()
 }
 
-async fn toggle(sim: &Sim, on: bool) {
+/// Legacy `POST /v1/sms/toggle` for `AGENT`, which must work; its body.
+async fn toggle(sim: &Sim, on: bool) -> Value {
     let (status, body) = sim
         .post("/v1/sms/toggle", json!({"phone_number": AGENT, "on": on}))
         .await;
     assert_eq!(status, 200, "{body}");
+    body
 }
+
+/// The reason of the handoffs human mode makes.
+const HUMAN_MODE_REASON: &str = "Human mode is on for this number (POST /v1/sms/toggle)";
 
 #[tokio::test]
 async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other() {
-    const REASON: &str = "Human mode is on for this number (POST /v1/sms/toggle)";
     let sim = Sim::start().await;
     let mine = opened_by(&sim, "+15550001121").await;
     let copied = opened_by(&sim, "+15550001122").await;
@@ -250,14 +238,14 @@ async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other(
     let (status, _) = sim
         .post(
             &format!("/v1/sms/conversations/{copied}/handoff"),
-            json!({"reason": REASON}),
+            json!({"reason": HUMAN_MODE_REASON}),
         )
         .await;
     assert_eq!(status, 200);
     toggle(&sim, true).await;
     assert_eq!(
         sim.conversation(&mine).await["human_handoff_reason"],
-        REASON
+        HUMAN_MODE_REASON
     );
 
     // The state document keeps which handoff is whose; a second simulator takes it.
@@ -279,7 +267,7 @@ async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other(
     assert_eq!(b.conversation(&mine).await["human_handoff_at"], Value::Null);
     assert_eq!(
         b.conversation(&copied).await["human_handoff_reason"],
-        REASON
+        HUMAN_MODE_REASON
     );
 
     // A document written before the flag existed: human mode's reason counts as its own.

@@ -130,14 +130,7 @@ async fn busy(sim: &Sim) -> String {
         .await;
     assert_eq!(s, 200);
     let c = sim.conversation(&id).await;
-    let first = c["messages"][0]["id"].clone();
-    let (s, _) = sim
-        .delete(
-            &format!("/v1/sms/conversations/{id}/messages"),
-            Some(json!({"message_ids": [first]})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    sim.hide(&id, &c["messages"][0]["id"]).await;
     sim.advance(30.0).await;
     // A booking reply waits its 5 s delay.
     sim.text("+15550008888", BOOKING, "friday").await;
@@ -299,15 +292,8 @@ async fn compactly_kept_parts_survive_a_state_round_trip() {
         }))
         .await;
     let id = sent["conversation_id"].as_str().unwrap().to_string();
-    let hello = sent["message_id"].as_str().unwrap().to_string();
     a.text(USER, AGENT, "hi").await;
-    let (status, _) = a
-        .delete(
-            &format!("/v1/sms/conversations/{id}/messages"),
-            Some(json!({"message_ids": [hello]})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    a.hide(&id, &sent["message_id"]).await;
     let (status, _) = a
         .post(
             "/v1/sms/create",

@@ -257,6 +257,17 @@ impl Sim {
         v["data"].clone()
     }
 
+    /// Hides message `message_id` of conversation `id` (`DELETE …/messages`), which must work.
+    pub async fn hide(&self, id: &str, message_id: &Value) {
+        let (s, v) = self
+            .delete(
+                &format!("/v1/sms/conversations/{id}/messages"),
+                Some(json!({"message_ids": [message_id]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+
     /// The texts of a conversation's messages, as `SENDER: text`.
     pub async fn transcript(&self, id: &str) -> Vec<String> {
         self.conversation(id).await["messages"]
