@@ -1,4 +1,4 @@
-//! Links the command-line binary at a fixed address on Linux (`-no-pie`).
+//! Links the command-line binary at a fixed address on Linux with glibc (`-no-pie`).
 //!
 //! A position-independent executable must patch every pointer in its constant tables at
 //! start-up: 41,000 of them here, most in the time-zone database. Each patched page becomes a

@@ -6,10 +6,7 @@
 #   SIZE=1000000 bench/figures.sh --readme   # and write it into README.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The simulator as `cargo run --release` builds it: apart from the examples, whose
-# dev-dependencies would add features (tokio's test-util) to a binary built with them.
-cargo build --release --quiet --bin bland-sms-sim
-cargo build --release --quiet --example figures
+bench/build.sh figures
 target=${CARGO_TARGET_DIR:-target}
 export SIM_BIN="$target/release/bland-sms-sim"
 exec "$target/release/examples/figures" "$@"

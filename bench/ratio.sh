@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v oha >/dev/null || cargo install oha --locked
-# The simulator as `cargo run --release` builds it: apart from the examples, whose
-# dev-dependencies would add features (tokio's test-util) to a binary built with them.
-cargo build --release --quiet --bin bland-sms-sim
-cargo build --release --quiet --example bare --example ratio
+bench/build.sh bare ratio
 target=${CARGO_TARGET_DIR:-target}
 export SIM_BIN="$target/release/bland-sms-sim" BARE_BIN="$target/release/examples/bare"
 exec "$target/release/examples/ratio" "$@"

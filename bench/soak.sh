@@ -3,10 +3,7 @@
 # operation, then the invariants. Exits non-zero when one breaks. See bench/soak.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The simulator as `cargo run --release` builds it: apart from the examples, whose
-# dev-dependencies would add features (tokio's test-util) to a binary built with them.
-cargo build --release --quiet --bin bland-sms-sim
-cargo build --release --quiet --example soak
+bench/build.sh soak
 target=${CARGO_TARGET_DIR:-target}
 export SIM_BIN="$target/release/bland-sms-sim"
 exec "$target/release/examples/soak" "${1:-20}"
