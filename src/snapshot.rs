@@ -86,7 +86,7 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
 /// Stores one conversation with its scenario bound and its timers scheduled: those the
 /// document lists, or (for a pasted conversation) a fresh inactivity timer from now.
 fn load_conversation(app: &App, seed: Seed) {
-    let seed = seed.complete(app.now(), || app.store.ids().uuid());
+    let seed = seed.complete(app.now(), app.store.ids());
     let mut c = seed.conversation;
     if let Some(n) = app.store.number(&c.agent_number) {
         c.inbound_id = n.inbound_id;
