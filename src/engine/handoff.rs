@@ -134,7 +134,7 @@ impl Ctx<'_> {
             at: self.now,
             reason: reason.clone(),
             metadata: m,
-            by_human_mode: false,
+            by_human_mode: source == HandoffSource::HumanMode,
         }));
         c.updated_at = self.now;
         self.cancel_timer(c);
@@ -148,11 +148,7 @@ impl Ctx<'_> {
     /// human mode off ends it (and leaves any other handoff).
     pub fn human_mode_handoff(&mut self, c: &mut Conversation) {
         let reason = Some(crate::model::HUMAN_MODE_REASON.to_string());
-        if !self.start_handoff(c, reason, Map::new(), HandoffSource::Api, None) {
-            if let Some(h) = c.handoff.as_mut() {
-                h.by_human_mode = true;
-            }
-        }
+        self.start_handoff(c, reason, Map::new(), HandoffSource::HumanMode, None);
     }
 
     /// Bland texts the rep a notice from the agent number when a handoff names a

@@ -66,12 +66,15 @@ impl MessageStatus {
     }
 }
 
-/// Who started a human handoff: a caller of the API, or a Transfer-to-Human node.
+/// Who started a human handoff: a caller of the API, a Transfer-to-Human node, or legacy
+/// human mode (`POST /v1/sms/toggle`, shown as `api`: it is an API call too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum HandoffSource {
     Api,
     Pathway,
+    #[serde(rename = "api")]
+    HumanMode,
 }
 
 /// A message's id. Those the simulator draws are UUIDs, kept as their 16 bytes and written out

@@ -243,10 +243,9 @@ async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other(
         .await;
     assert_eq!(status, 200);
     toggle(&sim, true).await;
-    assert_eq!(
-        sim.conversation(&mine).await["human_handoff_reason"],
-        HUMAN_MODE_REASON
-    );
+    let c = sim.conversation(&mine).await;
+    assert_eq!(c["human_handoff_reason"], HUMAN_MODE_REASON);
+    assert_eq!(c["human_handoff_metadata"], json!({"source": "api"}));
 
     // The state document keeps which handoff is whose; a second simulator takes it.
     let (_, doc) = sim.sim(Method::GET, "/_sim/state", None).await;
