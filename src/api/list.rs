@@ -133,7 +133,9 @@ impl ListQuery {
         })
     }
 
-    /// Whether a conversation or its list row passes the filters.
+    /// Whether a conversation or its list row passes the filters. Inlined: the row scan calls
+    /// it once a row, and a call per row measured a fifth slower at 100,000.
+    #[inline(always)]
     fn keeps<S: Source>(&self, c: &S) -> bool {
         self.filters.is_empty()
             || if self.any {
