@@ -60,6 +60,7 @@ mod event;
 mod events;
 mod faults;
 mod fixtures;
+mod guard;
 mod hints;
 mod history;
 mod idempotency;

@@ -60,6 +60,23 @@ struct Cli {
     /// Address to bind.
     #[arg(long, env = "BLAND_SIM_HOST", default_value = "127.0.0.1")]
     host: String,
+    /// Also answer requests whose Host is this name (repeatable; env: comma-separated): a
+    /// container's or a tunnel's name; `.example.com` admits it and every name under it, `*`
+    /// any. Loopback names and --host are always admitted.
+    #[arg(
+        long = "allowed-host",
+        env = "BLAND_SIM_ALLOWED_HOST",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
+    /// Also accept browser requests from this origin (`http://tool.example:3000`; repeatable;
+    /// env: comma-separated; `*` any). Pages the simulator serves are always accepted.
+    #[arg(
+        long = "allowed-origin",
+        env = "BLAND_SIM_ALLOWED_ORIGIN",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
     /// Port to bind; 0 picks a free port.
     #[arg(long, env = "BLAND_SIM_PORT", default_value_t = 8790)]
     port: u16,
@@ -311,6 +328,12 @@ impl Cli {
         }
         if let Some(url) = self.webhook_url {
             b = b.webhook_url(url);
+        }
+        for name in self.allowed_hosts {
+            b = b.allowed_host(name);
+        }
+        for origin in self.allowed_origins {
+            b = b.allowed_origin(origin);
         }
         for key in self.api_keys {
             b = b.api_key(key);

@@ -46,6 +46,21 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Admits requests whose `Host` is this name (besides loopback names and the bound host):
+    /// a container's or a tunnel's name; `.example.com` admits it and every name under it,
+    /// `*` any name.
+    pub fn allowed_host(mut self, name: impl Into<String>) -> Self {
+        self.config.allowed_hosts.push(name.into());
+        self
+    }
+
+    /// Admits browser requests from this origin (`http://tool.example:3000`; `*` any),
+    /// besides pages the simulator serves itself. It still grants no CORS.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.allowed_origins.push(origin.into());
+        self
+    }
+
     /// Time moves only by [`Simulator::advance`] (or `POST /_sim/clock/advance`).
     pub fn manual_clock(mut self) -> Self {
         self.config.clock = ClockMode::Manual;
@@ -320,6 +335,12 @@ impl SimulatorBuilder {
             return Err(Error::Option("webhook attempts must be at least 1".into()));
         }
         config.seed = self.seed.unwrap_or_else(rand::random);
+        let bound_host = match self.addr.rsplit_once(':') {
+            Some((host, _)) => host,
+            None => &self.addr,
+        };
+        config.guard =
+            crate::guard::Guard::new(bound_host, &config.allowed_hosts, &config.allowed_origins);
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
         let fixtures = match &config.state_file {
             Some(p) if p.exists() => Fixtures::read_state(p).map_err(Error::Fixtures)?,

@@ -6,7 +6,7 @@
 //! The log is a [`Ring`] of `--webhook-log` entries.
 //! Attempts never hold a map guard across the network call.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::history::Body;
 use crate::ring::Ring;
 
+mod connect;
 mod delivery;
 
 pub(crate) use delivery::{Attempt, Delivery, SendType, State};
@@ -54,7 +55,7 @@ pub(crate) fn sign(secret: &str, body: &Body) -> String {
 /// The delivery log and the HTTP client that sends.
 pub struct Webhooks {
     log: Ring<Delivery>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<connect::Connector, Full<Bytes>>,
     secret: String,
     max_attempts: u32,
     timeout: Duration,
@@ -64,8 +65,8 @@ pub struct Webhooks {
     /// Attempts waiting for a turn; past [`MAX_WAITING`] an attempt fails as "busy" and is
     /// retried on the usual schedule, so the queue stays bounded.
     waiting: AtomicUsize,
-    /// The simulator's own address: deliveries to its `/_sim/*` are refused.
-    own: OnceLock<SocketAddr>,
+    /// The simulator's own address: no delivery is sent there (the connector checks).
+    own: Arc<OnceLock<SocketAddr>>,
     /// Counts resets, so an attempt begun before one never writes into a newer delivery that
     /// reuses its id.
     generation: AtomicU64,
@@ -111,6 +112,11 @@ impl Webhooks {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_millis(s.timeout_ms)));
+        let own = Arc::new(OnceLock::new());
+        let connector = connect::Connector {
+            inner: connector,
+            own: Arc::clone(&own),
+        };
         Webhooks {
             log: Ring::bounded(s.log_entries, s.log_bytes, delivery_bytes),
             // The client keeps idle connections per receiver and reuses them.
@@ -120,7 +126,7 @@ impl Webhooks {
             timeout: Duration::from_millis(s.timeout_ms),
             in_flight: Semaphore::new(s.concurrency.max(1)),
             waiting: AtomicUsize::new(0),
-            own: OnceLock::new(),
+            own,
             generation: AtomicU64::new(0),
             faults: s.faults,
             attempted: Notify::new(),
@@ -132,20 +138,6 @@ impl Webhooks {
     /// Tells the dispatcher where the simulator itself listens.
     pub fn set_own_addr(&self, addr: SocketAddr) {
         let _ = self.own.set(addr);
-    }
-
-    /// Why a delivery to `uri` is refused without being sent: it addresses this simulator's own
-    /// control API (a webhook could otherwise reset every tenant).
-    fn refusal(&self, uri: &hyper::Uri) -> Option<String> {
-        let own = self.own.get()?;
-        let port = uri.port_u16().unwrap_or(80);
-        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-        let local = host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || ip == own.ip());
-        (local && port == own.port() && uri.path().starts_with("/_sim"))
-            .then(|| "refused: the URL is this simulator's own /_sim control API".to_string())
     }
 
     /// Drops every delivery; ids start over. Attempts still in flight belong to the old
@@ -346,9 +338,6 @@ impl Webhooks {
                 "only http:// webhook URLs can be reached from the simulator",
             ));
         }
-        if let Some(why) = self.refusal(&uri) {
-            return Err(Failure::fatal(why));
-        }
         let req = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "bland-sms-sim")
@@ -360,7 +349,10 @@ impl Webhooks {
                 "timed out after {}ms",
                 self.timeout.as_millis()
             ))),
-            Ok(Err(e)) => Err(Failure::retry(format!("connection failed: {e}"))),
+            Ok(Err(e)) => Err(match connect::refusal(&e) {
+                Some(why) => Failure::fatal(why),
+                None => Failure::retry(format!("connection failed: {e}")),
+            }),
             Ok(Ok(resp)) => Ok(resp.status().as_u16()),
         }
     }

@@ -15,6 +15,7 @@ mod events;
 mod handoff;
 mod harness;
 mod idempotency;
+mod laptop;
 mod legacy;
 mod list;
 mod newcomer;

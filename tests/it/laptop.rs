@@ -1,0 +1,278 @@
+//! Safe on a developer's laptop: no web page on another origin, no rebound DNS name, no upload
+//! or document can drive the simulator, crash it or take it past its bounds. Each test is a
+//! bounded version of an abuse, on loopback, with the bound it must hold.
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+// ---- Host and Origin ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_rebound_host_name_is_refused_before_anything_is_read() {
+    let sim = Sim::start().await;
+    let port = sim.sim.addr().port();
+    let rebound = format!("rebind.attacker.example:{port}");
+    let got = sim
+        .call(
+            Method::GET,
+            "/_sim/state",
+            None,
+            &[("host", &rebound)],
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "HOST_NOT_ALLOWED");
+    let why = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("--allowed-host rebind.attacker.example"),
+        "{why}"
+    );
+    let got = sim
+        .call(
+            Method::GET,
+            "/v1/sms/numbers",
+            Some(KEY),
+            &[("host", &rebound)],
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "HOST_NOT_ALLOWED");
+    // Loopback names pass, with any port.
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_string(),
+    ] {
+        let (status, _) = sim
+            .call(Method::GET, "/_sim/health", None, &[("host", &host)], None)
+            .await;
+        assert_eq!(status, 200, "{host}");
+    }
+    // Refused requests are not journaled.
+    assert!(sim.sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_allowed_host_admits_a_container_name_and_star_admits_any() {
+    let sim = Sim::with(manual().allowed_host("bland-sim")).await;
+    let (status, _) = sim
+        .call(
+            Method::GET,
+            "/_sim/health",
+            None,
+            &[("host", "bland-sim:8790")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let got = sim
+        .call(
+            Method::GET,
+            "/_sim/health",
+            None,
+            &[("host", "other:8790")],
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "HOST_NOT_ALLOWED");
+    let any = Sim::with(manual().allowed_host("*")).await;
+    let (status, _) = any
+        .call(
+            Method::GET,
+            "/_sim/health",
+            None,
+            &[("host", "other:8790")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// What a page on another origin sends with `fetch(url, {mode: "no-cors", method: "POST",
+/// body: "…"})`: a text/plain body, its Origin, and `Sec-Fetch-Site: cross-site`.
+fn from_a_page(origin: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        ("content-type", "text/plain;charset=UTF-8"),
+        ("origin", origin),
+        ("sec-fetch-site", "cross-site"),
+    ]
+}
+
+#[tokio::test]
+async fn a_page_on_another_origin_cannot_drive_the_control_api_or_the_api() {
+    let sim = Sim::start().await;
+    let page = from_a_page("http://evil.example");
+    let attempts: [(Method, &str, Option<&str>, Value); 5] = [
+        (Method::POST, "/_sim/reset", None, json!({})),
+        (
+            Method::POST,
+            "/_sim/faults",
+            None,
+            json!({"path": "/v1/sms/send", "status": 500}),
+        ),
+        (
+            Method::POST,
+            "/_sim/inbound",
+            None,
+            json!({"user_number": USER, "agent_number": AGENT, "message": "hi"}),
+        ),
+        (
+            Method::POST,
+            "/v1/sms/number/update",
+            Some(KEY),
+            json!({"phone_number": AGENT, "webhook": "http://evil.example/hook"}),
+        ),
+        (Method::GET, "/_sim/state", None, Value::Null),
+    ];
+    for (method, path, key, body) in attempts {
+        let body = (!body.is_null()).then_some(body);
+        let got = sim.call(method.clone(), path, key, &page, body).await;
+        assert_error(&got, 403, "ORIGIN_NOT_ALLOWED");
+        let why = got.1["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            why.contains("--allowed-origin http://evil.example"),
+            "{why}"
+        );
+    }
+    // Nothing changed: no fault, no conversation, the number's webhook as it was.
+    assert_eq!(sim.get("/_sim/faults").await.1["data"], json!([]));
+    assert!(sim.sim.webhooks().is_empty());
+    let (_, state) = sim.get("/_sim/state").await;
+    assert_eq!(state["accounts"][0]["conversations"], json!([]));
+    assert_eq!(
+        state["accounts"][0]["numbers"][0]["sms_config"]["webhook"],
+        Value::Null
+    );
+    // A sandboxed frame or a file:// page (Origin: null), and a request without Origin that
+    // says it comes from another site, are refused too.
+    let got = sim
+        .call(
+            Method::POST,
+            "/_sim/reset",
+            None,
+            &from_a_page("null"),
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "ORIGIN_NOT_ALLOWED");
+    for site in ["cross-site", "same-site"] {
+        let got = sim
+            .call(
+                Method::POST,
+                "/_sim/reset",
+                None,
+                &[("sec-fetch-site", site)],
+                None,
+            )
+            .await;
+        assert_error(&got, 403, "ORIGIN_NOT_ALLOWED");
+    }
+    // And no CORS is granted on a refusal.
+    let (_, headers, _) = sim
+        .full(Method::POST, "/_sim/reset", None, &page, b"{}".to_vec())
+        .await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn its_own_pages_an_allowed_origin_and_clients_without_origin_pass() {
+    let sim = Sim::with(manual().allowed_origin("http://tool.example")).await;
+    let own = sim.base.clone();
+    let port = sim.sim.addr().port();
+    let own_host = format!("127.0.0.1:{port}");
+    let same = [
+        ("origin", own.as_str()),
+        ("host", own_host.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let (status, _) = sim
+        .call(Method::POST, "/_sim/reset", None, &same, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = sim
+        .call(
+            Method::POST,
+            "/_sim/reset",
+            None,
+            &from_a_page("http://tool.example"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    // curl -d: a form content type, no Origin.
+    let (status, body) = sim
+        .raw(
+            Method::POST,
+            "/v1/sms/send",
+            Some(KEY),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Following a link to the UI from another site opens it.
+    let (status, _) = sim
+        .call(
+            Method::GET,
+            "/_sim/health",
+            None,
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+// ---- Webhooks to the simulator itself ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_spelling_of_its_own_address_gets_a_webhook_to_its_control_api() {
+    let sim = Sim::start().await;
+    let port = sim.sim.addr().port();
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": BOOKING, "agent_message": "kept"}))
+        .await;
+    let kept = d["conversation_id"].as_str().unwrap().to_string();
+    let spellings = [
+        format!("http://127.0.0.1:{port}//_sim/reset"),
+        format!("http://127.1:{port}/_sim/reset"),
+        format!("http://2130706433:{port}/_sim/reset"),
+        format!("http://[::ffff:127.0.0.1]:{port}/_sim/reset"),
+        format!("http://localhost:{port}/_sim/reset"),
+        format!("http://127.0.0.1:{port}/_sim/./reset"),
+    ];
+    for (i, url) in spellings.iter().enumerate() {
+        set_webhook(&sim, AGENT, url).await;
+        let user = format!("+1555000900{i}");
+        let d = sim
+            .send(json!({"user_number": user, "agent_number": AGENT, "agent_message": "hi"}))
+            .await;
+        let id = d["conversation_id"].as_str().unwrap();
+        let got = sim
+            .sim
+            .wait_for_webhooks(json!({"conversation_id": id, "timeout_ms": 5000}))
+            .await
+            .expect("the attempt is logged");
+        assert_eq!(got[0]["status"], "failed", "{url}: {got:?}");
+        let why = got[0]["attempts"][0]["error_message"].as_str().unwrap();
+        assert!(
+            why.starts_with("refused: the URL reaches this simulator itself"),
+            "{url}: {why}"
+        );
+        assert_eq!(
+            got[0]["attempts"].as_array().unwrap().len(),
+            1,
+            "{url}: not retried"
+        );
+    }
+    // Nothing was reset.
+    assert_eq!(sim.conversation(&kept).await["message_count"], 1);
+}
