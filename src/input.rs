@@ -3,6 +3,8 @@
 //! the field shapes serde alone does not (seconds, URLs, "object or array", versions).
 //! Value checks that have codes of their own (E.164, channels) run after, in the handlers.
 
+use std::collections::HashSet;
+
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -136,24 +138,33 @@ pub(crate) fn typed_noting_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<(T
 /// The fields no reader knew: those every reader's `ignored` list names (or names a parent
 /// of), when several structs read one body.
 pub(crate) fn unknown_to_all(ignored: &[Vec<String>]) -> Vec<String> {
-    let covers = |set: &Vec<String>, p: &str| {
-        set.iter().any(|q| {
-            q == p
-                || p.strip_prefix(q.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+    // Sets, so that a body of many unknown fields costs linear time, not quadratic.
+    let sets: Vec<HashSet<&str>> = ignored
+        .iter()
+        .map(|l| l.iter().map(String::as_str).collect())
+        .collect();
+    // `p` or one of its parents (`a` of `a.b.c`, then `a.b`).
+    let covers = |set: &HashSet<&str>, p: &str| {
+        set.contains(p) || p.match_indices('.').any(|(i, _)| set.contains(&p[..i]))
     };
     let mut out: Vec<String> = ignored
         .iter()
         .flatten()
-        .filter(|p| ignored.iter().all(|set| covers(set, p)))
+        .filter(|p| sets.iter().all(|set| covers(set, p)))
         .cloned()
         .collect();
-    out.sort();
+    out.sort_unstable();
     out.dedup();
     // A parent another reader ignored wholesale says less than the child one reader saw.
-    let all = out.clone();
-    out.retain(|p| !all.iter().any(|q| q.starts_with(&format!("{p}."))));
+    let parents: HashSet<&str> = out
+        .iter()
+        .flat_map(|p| p.match_indices('.').map(move |(i, _)| &p[..i]))
+        .collect();
+    let out: Vec<String> = out
+        .iter()
+        .filter(|p| !parents.contains(p.as_str()))
+        .cloned()
+        .collect();
     out
 }
 
@@ -316,6 +327,18 @@ pub(crate) fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
         Some(s) if s.trim().is_empty() => Err(D::Error::custom("must not be empty")),
         other => Ok(other),
     }
+}
+
+/// The first bytes of `s`, at most `max`, cut at a character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[cfg(test)]

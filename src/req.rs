@@ -10,6 +10,23 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::input;
 
+/// Fields a warning or a refusal names; past them it says how many more there were.
+pub(crate) const MAX_NAMED: usize = 20;
+
+/// The first [`MAX_NAMED`] names (each cut to 100 bytes), then "and N more".
+pub(crate) fn named(names: &[String]) -> String {
+    let shown: Vec<&str> = names
+        .iter()
+        .take(MAX_NAMED)
+        .map(|n| crate::input::prefix(n, 100))
+        .collect();
+    let mut list = shown.join(", ");
+    if names.len() > MAX_NAMED {
+        list.push_str(&format!(" and {} more", names.len() - MAX_NAMED));
+    }
+    list
+}
+
 /// A request, read once.
 pub(crate) struct Req {
     pub method: Method,
@@ -146,8 +163,9 @@ impl Req {
                     crate::hints::for_field(&self.path, n)?
                 ))
             })
+            .take(MAX_NAMED)
             .collect();
-        let mut list = names.join(", ");
+        let mut list = named(&names);
         if !hints.is_empty() {
             list = format!("{list} ({})", hints.join("; "));
             let mut h = self.hints.lock().unwrap_or_else(|p| p.into_inner());

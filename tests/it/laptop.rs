@@ -276,3 +276,40 @@ async fn no_spelling_of_its_own_address_gets_a_webhook_to_its_control_api() {
     // Nothing was reset.
     assert_eq!(sim.conversation(&kept).await["message_count"], 1);
 }
+
+// ---- Unknown fields ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn many_unknown_fields_cost_linear_time_and_the_warning_names_twenty() {
+    let sim = Sim::start().await;
+    // 16,000 unknown fields (about 250 KB): quadratic work took a minute here.
+    let mut body = serde_json::Map::new();
+    body.insert("user_number".into(), json!(USER));
+    body.insert("agent_number".into(), json!(AGENT));
+    body.insert("agent_message".into(), json!("hi"));
+    for i in 0..16_000 {
+        body.insert(format!("unknown_field_{i:05}"), json!(1));
+    }
+    let bytes = Value::Object(body).to_string().into_bytes();
+    for path in ["/v1/sms/send", "/_sim/inbound", "/_sim/clock/advance"] {
+        let started = std::time::Instant::now();
+        let (status, headers, v) = sim
+            .full(Method::POST, path, Some(KEY), &[], bytes.clone())
+            .await;
+        let took = started.elapsed();
+        assert!(took.as_secs_f64() < 3.0, "{path} took {took:?}");
+        if path == "/v1/sms/send" {
+            assert_eq!(status, 200, "{v}");
+            let warning = headers["x-bland-sim-warning"].to_str().unwrap();
+            assert!(
+                warning.starts_with("ignored body field: unknown_field_00000, "),
+                "{warning}"
+            );
+            assert!(
+                warning.ends_with("unknown_field_00019 and 15980 more"),
+                "{warning}"
+            );
+            assert!(warning.len() < 1000, "{} bytes", warning.len());
+        }
+    }
+}
