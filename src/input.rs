@@ -60,14 +60,87 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     typed(&object(bytes)?)
 }
 
+/// Levels of arrays and objects a request body may nest. Documents (state, fixtures,
+/// scenarios, replay scripts) may nest [`MAX_DOCUMENT_DEPTH`]: a document the simulator writes
+/// puts a body's values at most a dozen levels deeper than the body had them, so whatever a
+/// request brings can be saved and loaded back.
+pub(crate) const MAX_BODY_DEPTH: usize = 64;
+/// Levels a document may nest (serde_json's own limit).
+pub(crate) const MAX_DOCUMENT_DEPTH: usize = 128;
+
+/// How deep JSON text nests arrays and objects, read without parsing it (strings skipped);
+/// `Err(depth)` as soon as it passes `max`.
+pub(crate) fn nesting(bytes: &[u8], max: usize) -> Result<usize, usize> {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(depth);
+                }
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(deepest)
+}
+
+/// A document's text, checked to nest at most [`MAX_DOCUMENT_DEPTH`] levels.
+///
+/// # Errors
+/// `source` and the depth allowed.
+pub(crate) fn document_depth(source: &str, text: &str) -> Result<(), String> {
+    nesting(text.as_bytes(), MAX_DOCUMENT_DEPTH)
+        .map(drop)
+        .map_err(|_| {
+            format!("{source}: nests arrays and objects more than {MAX_DOCUMENT_DEPTH} levels deep")
+        })
+}
+
+/// 400 `INVALID_JSON` for a body nested deeper than [`MAX_BODY_DEPTH`].
+fn too_deep() -> ApiError {
+    ApiError::bad_request(
+        "INVALID_JSON",
+        format!(
+            "Request body nests arrays and objects more than {MAX_BODY_DEPTH} levels deep: \
+             flatten it (the simulator keeps only what it can save and load back)"
+        ),
+    )
+}
+
+/// JSON text of a request (a body, or a file inside one) as a [`Value`], at most
+/// [`MAX_BODY_DEPTH`] deep.
+///
+/// # Errors
+/// serde_json's error, or one saying it nests too deep.
+pub(crate) fn from_str(text: &str) -> Result<Value, String> {
+    nesting(text.as_bytes(), MAX_BODY_DEPTH).map_err(|_| too_deep().message.clone())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// A JSON object body (`{}` when empty), for reading into more than one struct with [`typed`].
 ///
 /// # Errors
-/// 400 `INVALID_JSON` for malformed JSON or a non-object.
+/// 400 `INVALID_JSON` for malformed JSON, a non-object, or one nested deeper than
+/// [`MAX_BODY_DEPTH`].
 pub(crate) fn object(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
+    nesting(bytes, MAX_BODY_DEPTH).map_err(|_| too_deep())?;
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(
             "INVALID_JSON",
@@ -123,6 +196,7 @@ pub(crate) fn typed_noting_slice<T: DeserializeOwned>(bytes: &[u8]) -> Option<(T
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
+    nesting(bytes, MAX_BODY_DEPTH).ok()?;
     let mut unknown = Vec::new();
     let mut note = |path: serde_ignored::Path| {
         let path = path.to_string();

@@ -191,10 +191,7 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
                 .skip(offset)
                 .take(limit)
                 .map(|(i, r)| {
-                    let phone = b.rows[i]
-                        .get("phone_number")
-                        .cloned()
-                        .unwrap_or(Value::Null);
+                    let phone = b.rows.get(i, "phone_number").unwrap_or(Value::Null);
                     let mut v = json!({"row": i + 1, "phone_number": phone});
                     match r {
                         RowResult::Pending => {

@@ -16,7 +16,9 @@ use crate::body::Reply;
 use crate::engine;
 use crate::error::ApiError;
 use crate::input::{self, de_object_or_array, de_url};
-use crate::model::{Batch, BatchGlobal, FileRow, RowResult, StoredFile};
+use crate::model::{
+    Batch, BatchGlobal, FileRow, Files, RowResult, Rows, StoredFile, Table, RESULT_BYTES,
+};
 use crate::req::Req;
 use crate::scenario::template::Template;
 use crate::validation::e164;
@@ -25,16 +27,17 @@ fn invalid_file(why: impl Into<String>) -> ApiError {
     ApiError::bad_request("INVALID_FILE", why)
 }
 
-/// The rows of a CSV (a header line, then one row per line) or of a JSON array of objects.
-fn parse_rows(bytes: &[u8]) -> Result<Vec<FileRow>, ApiError> {
+/// The rows of a CSV (a header line, then one row per line) or of a JSON array of objects,
+/// refused as soon as they would hold more than `room` bytes.
+fn parse_rows(bytes: &[u8], room: usize, files: &Files) -> Result<Rows, ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| invalid_file("The file is not UTF-8 text: send a CSV or a JSON array"))?;
     let rows = if text.trim_start().starts_with('[') {
-        let v: Value = serde_json::from_str(text)
+        let v: Value = crate::input::from_str(text)
             .map_err(|e| invalid_file(format!("The file is not a JSON array of objects: {e}")))?;
-        json_rows(v)?
+        json_rows(v, room, files)?
     } else {
-        csv_rows(text)?
+        csv_rows(text, room, files)?
     };
     if rows.is_empty() {
         return Err(invalid_file("The file has no rows"));
@@ -42,11 +45,11 @@ fn parse_rows(bytes: &[u8]) -> Result<Vec<FileRow>, ApiError> {
     Ok(rows)
 }
 
-fn json_rows(v: Value) -> Result<Vec<FileRow>, ApiError> {
+fn json_rows(v: Value, room: usize, files: &Files) -> Result<Rows, ApiError> {
     let Value::Array(items) = v else {
         return Err(invalid_file("The rows must be a JSON array of objects"));
     };
-    items
+    let rows = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
@@ -56,55 +59,72 @@ fn json_rows(v: Value) -> Result<Vec<FileRow>, ApiError> {
                 i + 1
             ))),
         })
-        .collect()
+        .collect::<Result<Vec<FileRow>, ApiError>>()?;
+    let rows = Rows::Objects(rows);
+    if rows.held() > room {
+        return Err(too_large(rows.held(), room, files));
+    }
+    Ok(rows)
 }
 
-fn csv_rows(text: &str) -> Result<Vec<FileRow>, ApiError> {
+/// A CSV's rows, counted while they are read: the cells go into one text, the column names
+/// are kept once.
+fn csv_rows(text: &str, room: usize, files: &Files) -> Result<Rows, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| invalid_file(format!("The CSV's header line cannot be read: {e}")))?
-        .clone();
+        .map_err(|e| invalid_file(format!("The CSV's header line cannot be read: {e}")))?;
     if headers.iter().any(str::is_empty) {
         return Err(invalid_file(
             "Every CSV column needs a name in the header line",
         ));
     }
-    reader
-        .records()
-        .map(|r| {
-            let r = r.map_err(|e| invalid_file(format!("The CSV cannot be read: {e}")))?;
-            Ok(headers
-                .iter()
-                .zip(r.iter())
-                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-                .collect())
-        })
-        .collect()
-}
-
-/// About what the parsed rows take in memory: each row's map, and each column's name and
-/// value with their map entry.
-fn weight(rows: &[FileRow]) -> usize {
-    rows.iter()
-        .map(|r| {
-            48 + r
-                .iter()
-                .map(|(k, v)| 64 + k.len() + value_weight(v))
-                .sum::<usize>()
-        })
-        .sum()
-}
-
-fn value_weight(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.len(),
-        Value::Array(a) => a.iter().map(|v| 32 + value_weight(v)).sum(),
-        Value::Object(m) => m.iter().map(|(k, v)| 64 + k.len() + value_weight(v)).sum(),
-        _ => 8,
+    let mut table = Table {
+        columns: headers.iter().map(Box::from).collect(),
+        ..Table::default()
+    };
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0usize;
+    loop {
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| invalid_file(format!("The CSV cannot be read: {e}")))?;
+        if !more {
+            break;
+        }
+        rows += 1;
+        for cell in record.iter() {
+            table.text.push_str(cell);
+            let end = u32::try_from(table.text.len())
+                .map_err(|_| too_large(table.text.len(), room, files))?;
+            table.ends.push(end);
+        }
+        let held = table.held() + rows * RESULT_BYTES;
+        if held > room {
+            return Err(too_large(held, room, files));
+        }
     }
+    table.text.shrink_to_fit();
+    table.ends.shrink_to_fit();
+    Ok(Rows::Table(table))
+}
+
+/// 413 for a file that would hold more than the account may still keep.
+fn too_large(held: usize, room: usize, files: &Files) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "FILE_STORAGE_FULL",
+        format!(
+            "The file would hold at least {held} bytes in memory (its rows, and the report a \
+             batch of it keeps), more than the {room} this account may still keep: the bound is \
+             {} bytes per account (--files-bytes) or {} in all; POST /_sim/reset to start \
+             over, or send fewer rows",
+            files.limit,
+            files.total_limit()
+        ),
+    )
 }
 
 /// The file and its `file_type` from a multipart form.
@@ -137,7 +157,8 @@ async fn from_form(
 /// `{"file_type", "rows"}` (`rows`: an array of objects, or CSV text).
 pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     let content_type = req.header(hyper::header::CONTENT_TYPE).unwrap_or("");
-    let (file_type, rows, bytes) = if content_type.starts_with("multipart/form-data") {
+    let room = app.files.room(key);
+    let (file_type, rows) = if content_type.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(content_type).map_err(|e| {
             ApiError::bad_request(
                 "INVALID_BODY",
@@ -148,7 +169,7 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         let file = file.ok_or_else(|| {
             ApiError::bad_request("MISSING_FILE", "Send the file as the form field `file`")
         })?;
-        (file_type, parse_rows(&file)?, req.body.len())
+        (file_type, parse_rows(&file, room, &app.files)?)
     } else {
         let mut body = req.json_object()?;
         let file_type = match body.get("file_type") {
@@ -169,8 +190,8 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
             .into_iter()
             .find_map(|k| body.as_object_mut().and_then(|m| m.remove(k)));
         let rows = match given {
-            Some(Value::String(csv)) => parse_rows(csv.as_bytes())?,
-            Some(v @ Value::Array(_)) => json_rows(v)?,
+            Some(Value::String(csv)) => parse_rows(csv.as_bytes(), room, &app.files)?,
+            Some(v @ Value::Array(_)) => json_rows(v, room, &app.files)?,
             Some(_) => return Err(invalid_file("`rows` is an array of objects, or CSV text")),
             None => {
                 return Err(ApiError::bad_request(
@@ -183,7 +204,7 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         if rows.is_empty() {
             return Err(invalid_file("The file has no rows"));
         }
-        (file_type, rows, req.body.len())
+        (file_type, rows)
     };
     let file_type = file_type.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::bad_request(
@@ -196,9 +217,7 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
             "file_type is a short name (at most 64 bytes), such as \"batches\"",
         ));
     }
-    // What the parsed rows take in memory can be several times what was uploaded (a column
-    // name is kept per row): the larger of the two counts.
-    let bytes = bytes.max(weight(&rows));
+    let bytes = rows.held() + file_type.len() + key.len();
     let id = app.store.ids().uuid();
     let count = rows.len();
     let stored = StoredFile {

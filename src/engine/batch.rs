@@ -57,7 +57,7 @@ pub(crate) fn fire(app: &App, id: &str, run: u64) -> Vec<u64> {
         let Some(Some(i)) = claimed else {
             break;
         };
-        let result = send_row(app, &s, &rows[i], &mut deliveries);
+        let result = send_row(app, &s, &rows.row(i), &mut deliveries);
         app.batches.with(id, |b| {
             if b.run == run {
                 b.record(i, result);

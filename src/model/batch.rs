@@ -23,9 +23,137 @@ pub type FileRow = Map<String, Value>;
 pub struct StoredFile {
     pub account: String,
     pub file_type: String,
-    pub rows: Arc<Vec<FileRow>>,
-    /// Its size as uploaded, which the account's bound counts.
+    pub rows: Arc<Rows>,
+    /// What it holds in memory (its rows, and the report a batch of it keeps), which the
+    /// account's bound counts.
     pub bytes: usize,
+}
+
+/// A file's rows: a CSV as one text with its column names once (a column name is not copied
+/// per row), or the objects of a JSON array.
+#[derive(Debug)]
+pub enum Rows {
+    Table(Table),
+    Objects(Vec<FileRow>),
+}
+
+impl Default for Rows {
+    fn default() -> Self {
+        Rows::Objects(Vec::new())
+    }
+}
+
+/// A CSV's cells: row `r`'s cell `c` is `text[ends[i - 1]..ends[i]]` with
+/// `i = r * columns.len() + c` (every row has every column).
+#[derive(Debug, Default)]
+pub struct Table {
+    pub columns: Box<[Box<str>]>,
+    pub text: String,
+    pub ends: Vec<u32>,
+}
+
+impl Table {
+    /// Row `r`'s cell in column `c`.
+    fn cell(&self, r: usize, c: usize) -> &str {
+        let i = r * self.columns.len() + c;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// Bytes held: the text, the cell ends and the column names.
+    pub fn held(&self) -> usize {
+        self.text.capacity()
+            + self.ends.capacity() * std::mem::size_of::<u32>()
+            + self
+                .columns
+                .iter()
+                .map(|c| 16 + heap_bytes(c.len()))
+                .sum::<usize>()
+    }
+}
+
+/// What the allocator hands out for `n` bytes (its classes are 16-byte multiples at least).
+pub fn heap_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        n.next_multiple_of(16)
+    }
+}
+
+/// Bytes a JSON value holds beyond its own inline size (32 bytes, counted by its container).
+pub fn value_heap(v: &Value) -> usize {
+    match v {
+        Value::String(s) => heap_bytes(s.len()),
+        Value::Array(a) => heap_bytes(a.capacity() * 32) + a.iter().map(value_heap).sum::<usize>(),
+        Value::Object(m) => map_heap(m),
+        _ => 0,
+    }
+}
+
+/// Bytes an object holds: its entries (hash, key, value: 64 bytes each), its index table
+/// (about 9 bytes a slot, at a load of 7/8), its keys and its values' own.
+pub fn map_heap(m: &Map<String, Value>) -> usize {
+    let slots = (m.len() * 8).div_ceil(7).next_power_of_two();
+    let table = if m.is_empty() { 0 } else { slots * 9 + 16 };
+    table
+        + heap_bytes(m.len() * 64)
+        + m.iter()
+            .map(|(k, v)| heap_bytes(k.len()) + value_heap(v))
+            .sum::<usize>()
+}
+
+/// What one row's report takes once its batch sends it (a result with two ids).
+pub const RESULT_BYTES: usize = std::mem::size_of::<RowResult>() + 2 * 48;
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Table(t) => t.ends.len().checked_div(t.columns.len()).unwrap_or(0),
+            Rows::Objects(o) => o.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i` as an object of column → value (a CSV's cells are strings).
+    pub fn row(&self, i: usize) -> std::borrow::Cow<'_, FileRow> {
+        match self {
+            Rows::Table(t) => std::borrow::Cow::Owned(
+                t.columns
+                    .iter()
+                    .enumerate()
+                    .map(|(c, name)| (name.to_string(), Value::String(t.cell(i, c).into())))
+                    .collect(),
+            ),
+            Rows::Objects(o) => std::borrow::Cow::Borrowed(&o[i]),
+        }
+    }
+
+    /// Row `i`'s value in `column`.
+    pub fn get(&self, i: usize, column: &str) -> Option<Value> {
+        match self {
+            Rows::Table(t) => {
+                let c = t.columns.iter().position(|n| &**n == column)?;
+                Some(Value::String(t.cell(i, c).into()))
+            }
+            Rows::Objects(o) => o.get(i)?.get(column).cloned(),
+        }
+    }
+
+    /// Bytes held by the rows, and by the report a batch of them keeps.
+    pub fn held(&self) -> usize {
+        let rows = match self {
+            Rows::Table(t) => t.held(),
+            Rows::Objects(o) => {
+                heap_bytes(o.capacity() * std::mem::size_of::<FileRow>())
+                    + o.iter().map(map_heap).sum::<usize>()
+            }
+        };
+        rows + self.len() * RESULT_BYTES
+    }
 }
 
 /// The files, and what each account's take up.
@@ -47,6 +175,15 @@ impl Files {
             total: AtomicUsize::new(0),
             limit,
         }
+    }
+
+    /// Bytes `account` may still add: within its own bound and the bound across accounts.
+    pub fn room(&self, account: &str) -> usize {
+        let used = self.used.get(account).map_or(0, |u| *u);
+        let total = self.total.load(Ordering::Acquire);
+        self.limit
+            .saturating_sub(used)
+            .min(self.total_limit().saturating_sub(total))
     }
 
     /// Bytes all accounts' files may take together: eight accounts' worth.
@@ -135,7 +272,7 @@ pub struct Batch {
     pub agent_number: String,
     pub channel: Channel,
     pub global: Arc<BatchGlobal>,
-    pub rows: Arc<Vec<FileRow>>,
+    pub rows: Arc<Rows>,
     pub started_at: i64,
     pub rate: f64,
     /// Tells this batch from a later one of the same file (which replaces it).

@@ -239,6 +239,7 @@ pub(crate) fn compile_document(text: &str) -> Result<Scenario, String> {
 /// # Errors
 /// Bad JSON, unknown keys, a `goto` or `start_node` naming no node, a bad regex or template.
 pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
+    crate::input::document_depth(source, text)?;
     let f: ScenarioFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
     check_header(source, &f)?;
     let mut nodes = HashMap::new();

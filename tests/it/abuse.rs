@@ -343,7 +343,7 @@ mod connections {
         let timeout = Duration::from_millis(300);
         let sim = Sim::with(manual().keep_alive_timeout(timeout)).await;
         let mut idle = connect(&sim).await;
-        idle.write_all(b"GET /_sim/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        idle.write_all(b"GET /_sim/health HTTP/1.1\r\nhost: localhost\r\n\r\n")
             .await
             .unwrap();
         let got = read_to_close(&mut idle)
@@ -365,7 +365,7 @@ mod connections {
         let sim = Sim::with(manual().body_timeout(Duration::from_millis(300))).await;
         let mut s = connect(&sim).await;
         s.write_all(
-            b"POST /v1/sms/send HTTP/1.1\r\nhost: x\r\nauthorization: sk_sim_default\r\n\
+            b"POST /v1/sms/send HTTP/1.1\r\nhost: localhost\r\nauthorization: sk_sim_default\r\n\
               content-length: 100000000\r\n\r\n{\"a\"",
         )
         .await

@@ -210,7 +210,7 @@ async fn a_csv_uploaded_as_a_form_is_sent_at_the_configured_rate() {
 
 #[tokio::test]
 async fn every_documented_error() {
-    let sim = Sim::with(manual().files_bytes(600)).await;
+    let sim = Sim::with(manual().files_bytes(2000)).await;
     let rows = json!([{"phone_number": "+15550001401"}]);
     let file_id = attach(&sim, json!({"file_type": "batches", "rows": rows})).await;
     let other_type = attach(&sim, json!({"file_type": "contacts", "rows": rows})).await;
@@ -537,12 +537,13 @@ async fn a_second_batch_of_a_file_replaces_the_first_and_its_rows_go_once() {
 
 #[tokio::test]
 async fn files_are_bounded_across_accounts_too() {
-    // 600 bytes an account, 4,800 in all: every key is an account of its own.
-    let sim = Sim::with(manual().files_bytes(600)).await;
+    // 2,000 bytes an account, 16,000 in all: every key is an account of its own.
+    let sim = Sim::with(manual().files_bytes(2000)).await;
     let rows = json!([{"phone_number": "+15550001801", "note": "x"}]);
     let mut accepted = 0;
+    let mut each = 0;
     let refused = loop {
-        let key = format!("sk_account_{accepted}");
+        let key = format!("sk_account_{accepted:02}");
         let (status, v) = sim
             .post_as(
                 &key,
@@ -553,21 +554,23 @@ async fn files_are_bounded_across_accounts_too() {
         if status != 200 {
             break (status, v);
         }
+        each = v["data"]["bytes"].as_u64().unwrap();
         accepted += 1;
         assert!(accepted < 1_000, "no bound across accounts");
     };
     assert_error(&refused, 413, "FILE_STORAGE_FULL");
     let message = refused.1["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("or 4800 in all"), "{message}");
-    // Each key was well under its own 600 bytes, so the bound across accounts refused it.
-    // Every upload counts the same bytes, each well under its account's 600: exactly as many fit
-    // as the 4,800 across accounts allow.
-    assert_eq!(accepted, 23);
+    assert!(message.contains("or 16000 in all"), "{message}");
+    // Each key was well under its own 2,000 bytes, so the bound across accounts refused it.
+    // Every upload counts the same bytes, each well under its account's 2,000: exactly as many
+    // fit as the 16,000 across accounts allow.
+    assert!(each < 2000 / 2, "{each}");
+    assert_eq!(accepted, 16_000 / each);
     // A reset makes room again.
     sim.sim(Method::POST, "/_sim/reset", None).await;
     attach_as(
         &sim,
-        "sk_account_0",
+        "sk_account_00",
         json!({"file_type": "batches", "rows": rows}),
     )
     .await;

@@ -105,7 +105,7 @@ async fn delay_and_dropped_connections() {
     let mut s = tokio::net::TcpStream::connect(sim.base.trim_start_matches("http://"))
         .await
         .unwrap();
-    s.write_all(b"POST /v1/sms/send HTTP/1.1\r\nhost: x\r\nauthorization: sk_sim_default\r\ncontent-length: 2\r\n\r\n{}")
+    s.write_all(b"POST /v1/sms/send HTTP/1.1\r\nhost: localhost\r\nauthorization: sk_sim_default\r\ncontent-length: 2\r\n\r\n{}")
         .await
         .unwrap();
     let mut got = Vec::new();

@@ -313,3 +313,112 @@ async fn many_unknown_fields_cost_linear_time_and_the_warning_names_twenty() {
         }
     }
 }
+
+// ---- Uploads -------------------------------------------------------------------------------
+
+/// A multipart form with `file` and `file_type: batches`.
+fn form(file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "xBOUNDARYx";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file_type\"\r\n\r\nbatches\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn a_csv_of_long_column_names_and_empty_rows_is_refused_while_it_is_read() {
+    let sim = Sim::start().await;
+    // Two 100 KB column names and 400,000 rows of `,`: about 1 MB that, with the names copied
+    // per row, asked for 80 GB and killed the process.
+    let mut csv = Vec::new();
+    csv.extend_from_slice(&vec![b'a'; 100_000]);
+    csv.push(b',');
+    csv.extend_from_slice(&vec![b'b'; 100_000]);
+    csv.push(b'\n');
+    for _ in 0..400_000 {
+        csv.extend_from_slice(b",\n");
+    }
+    let (content_type, body) = form(&csv);
+    let got = sim
+        .raw(
+            Method::POST,
+            "/v1/files/attach",
+            Some(KEY),
+            &[("content-type", &content_type)],
+            body,
+        )
+        .await;
+    assert_error(&got, 413, "FILE_STORAGE_FULL");
+    // The same names with 1,000 rows: kept, and counted at what it holds: the names once,
+    // four bytes a cell, and the report a batch of it keeps.
+    let mut small = csv[..200_002].to_vec();
+    for i in 0..1_000 {
+        small.extend_from_slice(format!("x{i},y\n").as_bytes());
+    }
+    let (content_type, body) = form(&small);
+    let (status, v) = sim
+        .raw(
+            Method::POST,
+            "/v1/files/attach",
+            Some(KEY),
+            &[("content-type", &content_type)],
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["rows"], 1000);
+    let bytes = v["data"]["bytes"].as_u64().unwrap();
+    assert!(
+        (200_000..200_000 + 1_000 * 300).contains(&bytes),
+        "{bytes} bytes counted"
+    );
+}
+
+// ---- Depth ---------------------------------------------------------------------------------
+
+/// `{"a": {"a": … 1 …}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..levels {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+#[tokio::test]
+async fn what_a_request_may_nest_can_be_saved_and_loaded_back() {
+    let sim = Sim::start().await;
+    // 126 levels passed serde_json's own limit as a body, then the state did not load.
+    let deep = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi",
+                      "request_data": nested(125)});
+    let got = sim.post("/v1/sms/send", deep).await;
+    assert_error(&got, 400, "INVALID_JSON");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more than 64 levels"));
+    // The deepest a body may be (64 levels: the body and 63 in request_data) is kept, and the
+    // state and the replay recording that carry it load back.
+    let deepest = json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi",
+                         "request_data": nested(62), "metadata": nested(62)});
+    let d = sim.send(deepest).await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let (status, state) = sim.get("/_sim/state").await;
+    assert_eq!(status, 200);
+    let (status, v) = sim
+        .call(Method::PUT, "/_sim/state", None, &[], Some(state.clone()))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, again) = sim.get("/_sim/state").await;
+    assert_eq!(again["accounts"], state["accounts"]);
+    let (status, script) = sim.get(&format!("/_sim/conversations/{id}/replay")).await;
+    assert_eq!(status, 200, "{script}");
+}
