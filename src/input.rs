@@ -415,6 +415,51 @@ pub(crate) fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Largest compiled size of one regex (a scenario's, a replay script's), in bytes.
+pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest cache of one regex's lazy DFA, per thread that runs it, in bytes.
+pub(crate) const REGEX_CACHE_LIMIT: usize = 32 * 1024;
+
+/// A regex compiled within [`REGEX_SIZE_LIMIT`], and what it holds in memory: its compiled
+/// size and a lazy-DFA cache for each of two threads.
+///
+/// # Errors
+/// Why it does not compile, or that it is too big, with how to make it smaller.
+pub(crate) fn regex(
+    pattern: &str,
+    case_insensitive: bool,
+) -> Result<(regex::Regex, usize), String> {
+    let too_big = || {
+        format!(
+            "compiles to more than {} KiB: use fewer or smaller repetitions (`\\w{{200}}` \
+             repeats a class of every Unicode letter 200 times; `(?-u:\\w)` is ASCII only)",
+            REGEX_SIZE_LIMIT / 1024
+        )
+    };
+    let re = regex::RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_CACHE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => too_big(),
+            e => e.to_string(),
+        })?;
+    let meta = regex_automata::meta::Regex::builder()
+        .syntax(regex_automata::util::syntax::Config::new().case_insensitive(case_insensitive))
+        .configure(
+            regex_automata::meta::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .hybrid_cache_capacity(REGEX_CACHE_LIMIT),
+        )
+        .build(pattern)
+        .map_err(|_| too_big())?;
+    Ok((
+        re,
+        meta.memory_usage() + 2 * REGEX_CACHE_LIMIT + pattern.len(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

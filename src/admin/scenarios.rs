@@ -15,6 +15,8 @@ use crate::scenario::file;
 
 /// Scenarios in force at once (each at most the body limit).
 pub(crate) const MAX_SCENARIOS: usize = 1000;
+/// Bytes the scenarios in force may hold (their parsed text and compiled regexes).
+pub(crate) const MAX_SCENARIO_BYTES: usize = 64 * 1024 * 1024;
 
 /// `POST /_sim/scenarios` with a scenario document: 201 with the scenario, or 200 when it
 /// replaced one of the same name.
@@ -30,10 +32,28 @@ pub(crate) fn add_scenario(app: &App, req: &Req) -> Result<Reply, ApiError> {
         file::compile_document(text).map_err(|e| ApiError::bad_request("INVALID_SCENARIO", e))?;
     let view = scenario.to_json();
     let mut replaced = false;
+    let mut full = None;
     app.scenarios.rcu(|current| {
         replaced = current.names().contains(&&*scenario.name);
-        current.with(scenario.clone())
+        let held = current.held() - current.held_by(&scenario.name) + scenario.held;
+        if held > MAX_SCENARIO_BYTES {
+            full = Some(held);
+            return current.clone();
+        }
+        full = None;
+        Arc::new(current.with(scenario.clone()))
     });
+    if let Some(held) = full {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SCENARIO_STORAGE_FULL",
+            format!(
+                "With this one the scenarios would hold {held} bytes (their text and compiled \
+                 regexes), past the bound of {MAX_SCENARIO_BYTES}: DELETE \
+                 /_sim/scenarios/{{name}} removes one, POST /_sim/reset restores the start-up set"
+            ),
+        ));
+    }
     let status = if replaced {
         StatusCode::OK
     } else {

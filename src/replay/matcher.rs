@@ -122,8 +122,8 @@ fn apply(op: &str, arg: &Value, actual: &Value) -> Result<(), String> {
         }
         "$regex" => {
             let pattern = arg.as_str().unwrap_or_default();
-            match regex::Regex::new(pattern) {
-                Ok(re) if re.is_match(&text()) => Ok(()),
+            match crate::input::regex(pattern, false) {
+                Ok((re, _)) if re.is_match(&text()) => Ok(()),
                 Ok(_) => Err(format!(
                     "expected text matching /{pattern}/, got {}",
                     short(actual)

@@ -155,7 +155,7 @@ fn check_patterns(s: &Step) -> Result<(), String> {
                 for (k, x) in m {
                     let pattern = k == "$regex" || (reply && k == "regex");
                     if let (true, Some(p)) = (pattern, x.as_str()) {
-                        regex::Regex::new(p)
+                        crate::input::regex(p, false)
                             .map_err(|e| format!("{at}: /{p}/ is not a regex: {e}"))?;
                     }
                     walk(x, &format!("{at}.{k}"), false)?;

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use regex::RegexBuilder;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -209,14 +208,19 @@ fn when(w: WhenFile, at: &str) -> Result<When, String> {
     } else if let Some(c) = spec.contains {
         When::Contains(c.into_vec(cs), cs)
     } else if let Some(r) = spec.regex {
-        let re = RegexBuilder::new(&r)
-            .case_insensitive(!cs)
-            .build()
-            .map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
+        let (re, held) =
+            crate::input::regex(&r, !cs).map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
+        REGEX_BYTES.set(REGEX_BYTES.get() + held);
         When::Regex(re)
     } else {
         When::Any
     })
+}
+
+thread_local! {
+    /// What the regexes of the scenario being compiled hold, added up as `when` and the
+    /// matcher compile them (`compile` reads it into the scenario's `held`).
+    static REGEX_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The `name` of a scenario document, when it has one (to name it in errors).
@@ -240,6 +244,7 @@ pub(crate) fn compile_document(text: &str) -> Result<Scenario, String> {
 /// Bad JSON, unknown keys, a `goto` or `start_node` naming no node, a bad regex or template.
 pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
     crate::input::document_depth(source, text)?;
+    REGEX_BYTES.set(0);
     let f: ScenarioFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
     check_header(source, &f)?;
     let mut nodes = HashMap::new();
@@ -248,7 +253,7 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
         nodes.insert(id, node);
     }
     check_gotos(source, &nodes)?;
-    Ok(Scenario {
+    let mut scenario = Scenario {
         name: f.name.into(),
         description: f.description,
         source: source.to_string(),
@@ -263,9 +268,10 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
                 .objectives
                 .iter()
                 .map(|r| {
-                    RegexBuilder::new(r)
-                        .build()
-                        .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))
+                    let (re, held) = crate::input::regex(r, false)
+                        .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))?;
+                    REGEX_BYTES.set(REGEX_BYTES.get() + held);
+                    Ok::<_, String>(re)
                 })
                 .collect::<Result<_, _>>()?,
         },
@@ -273,7 +279,11 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
         nodes,
         fallback: f.fallback.map(|x| reply(x, source)).transpose()?,
         outcomes: outcomes(source, f.outcomes)?,
-    })
+        held: 0,
+    };
+    // The parsed nodes take about twice the text; the regexes what they measured.
+    scenario.held = 2 * text.len() + REGEX_BYTES.get();
+    Ok(scenario)
 }
 
 /// The version, the name, the start node and the matcher's numbers.

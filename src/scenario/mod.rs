@@ -159,6 +159,8 @@ pub struct Scenario {
     pub nodes: HashMap<String, Node>,
     pub fallback: Option<Reply>,
     pub outcomes: Outcomes,
+    /// About what it holds in memory: its parsed text and its compiled regexes.
+    pub held: usize,
 }
 
 impl Scenario {
@@ -373,6 +375,16 @@ impl Scenarios {
         next.by_name.remove(name);
         next.order.retain(|n| n != name);
         Ok(Some(next))
+    }
+
+    /// What the scenarios hold, added up.
+    pub fn held(&self) -> usize {
+        self.by_name.values().map(|s| s.held).sum()
+    }
+
+    /// The held bytes of scenario `name`, if there is one.
+    pub fn held_by(&self, name: &str) -> usize {
+        self.by_name.get(name).map_or(0, |s| s.held)
     }
 
     /// The scenarios' names, in load order.

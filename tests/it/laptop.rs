@@ -422,3 +422,45 @@ async fn what_a_request_may_nest_can_be_saved_and_loaded_back() {
     let (status, script) = sim.get(&format!("/_sim/conversations/{id}/replay")).await;
     assert_eq!(status, 200, "{script}");
 }
+
+// ---- Regexes -------------------------------------------------------------------------------
+
+/// A scenario whose one node has `rules` rules of `regex`.
+fn scenario_with(name: &str, rules: usize, regex: &str) -> Value {
+    let routes: Vec<Value> = (0..rules)
+        .map(|_| json!({"when": {"regex": regex}, "reply": "matched"}))
+        .collect();
+    json!({"version": 1, "name": name, "start_node": "a",
+           "nodes": {"a": {"say": "hi", "rules": routes}}})
+}
+
+#[tokio::test]
+async fn a_regex_too_big_to_compile_is_refused_naming_its_rule() {
+    let sim = Sim::start().await;
+    // `\w{200}` compiles to about 6 MB: 300 of them took 1.75 GB and killed the process.
+    let got = sim
+        .post("/_sim/scenarios", scenario_with("big", 3, r"\w{200}"))
+        .await;
+    assert_error(&got, 400, "INVALID_SCENARIO");
+    let why = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(why.contains("node \"a\""), "{why}");
+    assert!(why.contains("compiles to more than 1024 KiB"), "{why}");
+    // Rules just under the limit count what they compile to against the scenarios' bound of
+    // 64 MiB, so repeated uploads stop at it instead of growing without end.
+    let mut added = 0;
+    let refused = loop {
+        let got = sim
+            .post(
+                "/_sim/scenarios",
+                scenario_with(&format!("s{added}"), 20, r"\w{20}"),
+            )
+            .await;
+        if got.0 != 201 {
+            break got;
+        }
+        added += 1;
+        assert!(added < 1000, "no bound on the scenarios' bytes");
+    };
+    assert_error(&refused, 413, "SCENARIO_STORAGE_FULL");
+    assert!(added > 0);
+}
