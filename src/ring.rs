@@ -130,6 +130,34 @@ impl<T: Clone> Ring<T> {
         v.into_iter().map(|e| e.1).collect()
     }
 
+    /// Visits the kept entries from `from` on (exclusive: the cursor a page ended at), oldest
+    /// first, or newest first with `newest`, until `f` says stop. Each entry is cloned out and
+    /// visited without a lock held. Costs the entries visited, not the whole log.
+    pub fn scan(&self, from: Option<u64>, newest: bool, mut f: impl FnMut(&T) -> bool) {
+        let (oldest, next) = (self.oldest(), self.next_id());
+        if newest {
+            let mut id = from.unwrap_or(next).min(next);
+            while id > oldest {
+                id -= 1;
+                if let Some(e) = self.get(id) {
+                    if !f(&e) {
+                        return;
+                    }
+                }
+            }
+        } else {
+            let mut id = from.map_or(oldest, |c| c.saturating_add(1)).max(oldest);
+            while id < next {
+                if let Some(e) = self.get(id) {
+                    if !f(&e) {
+                        return;
+                    }
+                }
+                id += 1;
+            }
+        }
+    }
+
     /// How many entries are kept.
     pub fn len(&self) -> usize {
         self.entries.len()

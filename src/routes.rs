@@ -54,6 +54,7 @@ enum Route {
     SimClock,
     SimAdvance,
     SimWebhooks,
+    SimWebhook,
     SimScenarios,
     SimOutbox,
     SimRequests,
@@ -119,6 +120,7 @@ impl Route {
             SimClock => "GET /_sim/clock",
             SimAdvance => "POST /_sim/clock/advance",
             SimWebhooks => "GET /_sim/webhooks",
+            SimWebhook => "GET /_sim/webhooks/{id}",
             SimScenarios => "GET /_sim/scenarios",
             SimOutbox => "GET /_sim/outbox",
             SimRequests => "GET /_sim/requests",
@@ -261,6 +263,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["_sim", "requests"] => one(M::GET, R::SimRequests),
         ["_sim", "requests", "count"] => one(M::GET, R::SimRequestsCount),
         ["_sim", "webhooks", "wait"] => one(M::POST, R::SimWebhooksWait),
+        ["_sim", "webhooks", id] => with(id, pick(method, [(M::GET, R::SimWebhook)])),
         ["_sim", "faults"] => (
             pick(
                 method,
@@ -430,6 +433,7 @@ async fn dispatch(
         Route::SimClock => Ok(Reply::ok(admin::clock_json(app))),
         Route::SimAdvance => admin::advance(app, req).await,
         Route::SimWebhooks => admin::webhooks(app, req),
+        Route::SimWebhook => admin::webhook(app, id),
         Route::SimScenarios => Ok(Reply::ok(app.scenarios.load().to_json())),
         Route::SimAddScenario => admin::add_scenario(app, req),
         Route::SimMetrics => Ok(Reply::text(

@@ -76,9 +76,87 @@ pub(crate) fn webhooks(app: &App, req: &Req) -> Result<Reply, ApiError> {
         param(&q, "event"),
         param(&q, "type"),
     )?;
-    let list = app.webhooks.list(|d| filter.keeps(d));
-    Ok(Reply::ok(list.iter().map(|d| d.to_json()).collect()))
+    let limit = match param(&q, "limit") {
+        None => DEFAULT_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad_param("limit", &v, &format!("a number from 1 to {MAX_PAGE}")))?,
+    };
+    let full = match param(&q, "payload").as_deref() {
+        None | Some("summary") => false,
+        Some("full") => true,
+        Some(v) => return Err(bad_param("payload", v, "\"full\" or \"summary\"")),
+    };
+    let newest = match param(&q, "order").as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(v) => return Err(bad_param("order", v, "\"oldest\" or \"newest\"")),
+    };
+    let cursor = match param(&q, "cursor") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| bad_param("cursor", &v, "the next_cursor of a previous page"))?,
+        ),
+    };
+    // A page ends at `limit` deliveries, or once it holds PAGE_BYTES (one delivery at least).
+    let (mut page, mut bytes, mut more, mut last) = (Vec::new(), 0usize, false, None);
+    app.webhooks.scan(cursor, newest, |d| {
+        if !filter.keeps(d) {
+            return true;
+        }
+        if page.len() == limit || bytes > PAGE_BYTES {
+            more = true;
+            return false;
+        }
+        let v = if full {
+            bytes += d.full_len();
+            d.to_json()
+        } else {
+            bytes += d.body.own_len() + 512;
+            d.summary_json()
+        };
+        page.push(v);
+        last = Some(d.id);
+        true
+    });
+    Ok(Reply::new(
+        StatusCode::OK,
+        json!({
+            "data": page,
+            "errors": null,
+            "has_more": more,
+            "next_cursor": if more { last } else { None },
+        }),
+    ))
 }
+
+/// `GET /_sim/webhooks/{id}`: one delivery, with its whole payload.
+pub(crate) fn webhook(app: &App, id: &str) -> Result<Reply, ApiError> {
+    let d = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| app.webhooks.get(id))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "WEBHOOK_NOT_FOUND",
+                format!(
+                    "No delivery {id:?} is kept: ids are the `id` of GET /_sim/webhooks (the \
+                     log keeps the newest --webhook-log deliveries)"
+                ),
+            )
+        })?;
+    Ok(Reply::ok(d.to_json()))
+}
+
+/// Deliveries a `GET /_sim/webhooks` page has unless `limit` says otherwise, and at most.
+pub(crate) const DEFAULT_PAGE: usize = 100;
+pub(crate) const MAX_PAGE: usize = 1000;
+/// Bytes after which a page ends early (its `has_more` says so).
+pub(crate) const PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Longest `/_sim/webhooks/wait` (a minute).
 pub(crate) const MAX_WAIT_MS: u64 = 60_000;

@@ -10,7 +10,7 @@ mod scenarios;
 mod state;
 
 pub(crate) use faults::{add_fault, remove_fault};
-pub(crate) use inspect::{count_requests, requests, wait, wait_json, webhooks};
+pub(crate) use inspect::{count_requests, requests, wait, wait_json, webhook, webhooks};
 pub(crate) use scenarios::{add_scenario, remove_scenario};
 pub(crate) use state::{replace_state, save_state, state};
 

@@ -77,6 +77,36 @@ impl Delivery {
     }
     /// The `/_sim/webhooks` view.
     pub fn to_json(&self) -> Value {
+        self.view(self.payload())
+    }
+
+    /// The `/_sim/webhooks` list's view: the payload without its `chat_history` (which grows
+    /// with the conversation), and how many items it has. Costs the delivery's own bytes.
+    pub fn summary_json(&self) -> Value {
+        let Some((_, n)) = &self.body.history else {
+            return self.to_json();
+        };
+        let mut bytes = Vec::with_capacity(self.body.own_len() + 2);
+        bytes.extend_from_slice(&self.body.head);
+        bytes.extend_from_slice(b"[]");
+        bytes.extend_from_slice(&self.body.tail);
+        let mut payload: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Some(m) = payload.as_object_mut() {
+            m.remove("chat_history");
+        }
+        let mut v = self.view(payload);
+        v["chat_history_length"] = json!(n);
+        v
+    }
+
+    /// About the bytes [`Delivery::to_json`] answers with.
+    pub fn full_len(&self) -> usize {
+        let mut n = 512 + self.url.len() + 200 * self.attempts.len();
+        self.body.for_each_piece(|p| n += p.len());
+        n
+    }
+
+    fn view(&self, payload: Value) -> Value {
         json!({
             "id": self.id,
             "conversation_id": self.conversation_id,
@@ -95,7 +125,7 @@ impl Delivery {
                 "error_message": a.error,
                 "send_type": a.send_type.as_str(),
             })).collect::<Vec<_>>(),
-            "payload": self.payload(),
+            "payload": payload,
         })
     }
     /// The §3.15 webhook-log view.

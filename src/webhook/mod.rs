@@ -181,6 +181,11 @@ impl Webhooks {
         self.log.get(id)
     }
 
+    /// Visits deliveries from a cursor on (see [`Ring::scan`]).
+    pub fn scan(&self, from: Option<u64>, newest: bool, f: impl FnMut(&Delivery) -> bool) {
+        self.log.scan(from, newest, f)
+    }
+
     /// Deliveries matching the filter, oldest first.
     pub fn list(&self, filter: impl Fn(&Delivery) -> bool) -> Vec<Delivery> {
         self.log.list(filter)

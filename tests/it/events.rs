@@ -313,7 +313,7 @@ async fn a_consumer_that_never_reads_does_not_slow_the_api() {
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stuck = socket.connect(addr).await.unwrap();
     stuck
-        .write_all(b"GET /_sim/events HTTP/1.1\r\nhost: sim\r\n\r\n")
+        .write_all(b"GET /_sim/events HTTP/1.1\r\nhost: localhost\r\n\r\n")
         .await
         .unwrap();
     // And one that reads as events come. (The kernel's socket buffers take in far more than

@@ -464,3 +464,77 @@ async fn a_regex_too_big_to_compile_is_refused_naming_its_rule() {
     assert_error(&refused, 413, "SCENARIO_STORAGE_FULL");
     assert!(added > 0);
 }
+
+// ---- The webhook log -----------------------------------------------------------------------
+
+/// The body of an answer, as bytes.
+async fn bytes_of(sim: &Sim, path: &str) -> (Value, usize) {
+    let (status, _, v) = sim.full(Method::GET, path, None, &[], Vec::new()).await;
+    assert_eq!(status, 200, "{v}");
+    let n = v.to_string().len();
+    (v, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_deliveries_costs_the_page_not_the_conversations_length() {
+    let sim = Sim::start().await;
+    // Nothing listens on the discard port: each delivery is logged and waits for a retry.
+    set_webhook(&sim, AGENT, "http://127.0.0.1:9/hook").await;
+    // 500 texts and their replies: about 1,000 deliveries, each carrying the chat history so
+    // far (the log counts it once, shared), about 80 MB if every payload were written out.
+    let mut id = String::new();
+    for i in 0..500 {
+        id = sim.text(USER, AGENT, &format!("text {i}")).await["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    let (page, _) = bytes_of(&sim, "/_sim/webhooks?order=newest&limit=1").await;
+    let all = page["data"][0]["id"].as_u64().unwrap() as usize;
+    assert!(all >= 1000, "{all} deliveries");
+    // The default page: 100 summaries (no chat_history), a few hundred bytes each.
+    let (page, bytes) = bytes_of(&sim, &format!("/_sim/webhooks?conversation_id={id}")).await;
+    let items = page["data"].as_array().unwrap();
+    assert_eq!(items.len(), 100);
+    assert_eq!(page["has_more"], true);
+    assert!(bytes < 200_000, "{bytes} bytes");
+    assert!(items[99]["payload"].get("chat_history").is_none());
+    assert!(items[99]["chat_history_length"].as_u64().unwrap() > 0);
+    // Following the cursor visits every delivery once, oldest first.
+    let (mut seen, mut cursor) = (Vec::new(), None::<u64>);
+    loop {
+        let path = match cursor {
+            Some(c) => format!("/_sim/webhooks?limit=1000&cursor={c}"),
+            None => "/_sim/webhooks?limit=1000".to_string(),
+        };
+        let (page, bytes) = bytes_of(&sim, &path).await;
+        assert!(bytes < 2_000_000, "{bytes} bytes");
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_u64().unwrap()),
+        );
+        match page["next_cursor"].as_u64() {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=all as u64).collect::<Vec<_>>());
+    // Whole payloads when asked for: the page ends at its byte bound.
+    let (page, bytes) = bytes_of(&sim, "/_sim/webhooks?payload=full&limit=1000").await;
+    assert_eq!(page["has_more"], true);
+    assert!(bytes < 10 * 1024 * 1024, "{bytes} bytes");
+    // The newest first, and one delivery by id with its whole payload.
+    let (page, _) = bytes_of(&sim, "/_sim/webhooks?order=newest&limit=1").await;
+    let newest = page["data"][0]["id"].as_u64().unwrap();
+    assert_eq!(newest, all as u64);
+    let (one, _) = bytes_of(&sim, &format!("/_sim/webhooks/{newest}")).await;
+    let history = one["data"]["payload"]["chat_history"].as_array().unwrap();
+    assert_eq!(history.len(), 1000);
+    let got = sim.get("/_sim/webhooks/99999").await;
+    assert_error(&got, 404, "WEBHOOK_NOT_FOUND");
+    let got = sim.get("/_sim/webhooks?limit=0").await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+}
