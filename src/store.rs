@@ -515,7 +515,13 @@ impl Store {
                 }
             }
         }
-        let slot = Slot::new(make());
+        let mut conv = make();
+        // A stored conversation (from a document, or from a run with the same seed) may hold
+        // the id this run drew next: draw again.
+        while self.inner.conversations.contains_key(&*conv.id) {
+            conv.id = self.ids().uuid().into();
+        }
+        let slot = Slot::new(conv);
         let (id, row) = (slot.id.clone(), slot.row.clone());
         self.inner.conversations.insert(id.clone(), slot);
         *pair = id.clone();
@@ -668,6 +674,10 @@ impl Store {
     pub fn insert_conversation(&self, mut conv: Conversation) {
         // Shares the account's owner with its other conversations.
         conv.owner = self.owner(&conv.owner.key);
+        // An id the loader drew for a conversation the document gave none may be another's.
+        while self.inner.conversations.contains_key(&*conv.id) {
+            conv.id = self.ids().uuid().into();
+        }
         let id = conv.id.clone();
         let (account, agent) = (conv.owner.key.clone(), conv.agent_number.clone());
         let pair_key = (conv.agent_number.clone(), conv.user_number.clone());

@@ -147,16 +147,14 @@ impl<'a> Ctx<'a> {
             _ => (Some(MessageStatus::Delivered), None),
         };
         self.app.metrics.message();
-        let mut m = Message::new(
-            id.map_or_else(
-                || MessageId::Drawn(self.app.store.ids().uuid_bytes()),
-                MessageId::given,
-            ),
-            self.now,
-            text.into_boxed_str(),
-            sender,
-            status,
-        );
+        let id = match id {
+            Some(given) => {
+                c.foreign_ids = true;
+                MessageId::given(given)
+            }
+            None => MessageId::Drawn(self.fresh_message_id(c)),
+        };
+        let mut m = Message::new(id, self.now, text.into_boxed_str(), sender, status);
         m.set_error_code(error_code);
         c.push_message(m);
         c.updated_at = self.now;
@@ -170,6 +168,18 @@ impl<'a> Ctx<'a> {
 
     /// How the carrier takes outbound text `text`, about to be message `index`: its first
     /// status and error code; with realistic timing, its `sent` step is scheduled.
+    /// A message id no message of `c` has. Ids drawn in this run never repeat, so only a
+    /// conversation that holds ids from elsewhere (a document, a client) is searched, and
+    /// a clash draws again.
+    fn fresh_message_id(&self, c: &Conversation) -> [u8; 16] {
+        loop {
+            let id = self.app.store.ids().uuid_bytes();
+            if !c.foreign_ids || !c.messages.iter().any(|m| m.has_drawn(&id)) {
+                return id;
+            }
+        }
+    }
+
     fn carrier_start(
         &self,
         c: &Conversation,

@@ -222,6 +222,10 @@ impl Message {
         }
     }
     /// Whether the id is `s`, without copying it.
+    /// Whether its id is the drawn id `id`.
+    pub fn has_drawn(&self, id: &[u8; 16]) -> bool {
+        self.drawn == *id && self.rare.as_ref().is_none_or(|r| r.given_id.is_none())
+    }
     pub fn id_is(&self, s: &str) -> bool {
         self.id_str(&mut [0; 36]) == s
     }
@@ -647,6 +651,9 @@ pub struct Conversation {
     pub timed_out_at: Option<i64>,
     pub last_message_at: Option<i64>,
     pub is_active: bool,
+    /// Holds message ids that were not drawn in this run (read from a document, or given by a
+    /// client), which a new drawn id must be checked against.
+    pub foreign_ids: bool,
     pub ended: Option<EndKind>,
     pub ended_by_end_call_node: bool,
     pub(crate) outcomes: Lazy<Outcomes>,
@@ -703,6 +710,7 @@ impl Default for Conversation {
             timed_out_at: None,
             last_message_at: None,
             is_active: true,
+            foreign_ids: false,
             ended: None,
             ended_by_end_call_node: false,
             outcomes: Lazy::default(),

@@ -538,3 +538,71 @@ async fn listing_deliveries_costs_the_page_not_the_conversations_length() {
     let got = sim.get("/_sim/webhooks?limit=0").await;
     assert_error(&got, 400, "INVALID_PARAMETER");
 }
+
+// ---- Ids -----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_new_id_never_equals_a_stored_one_whatever_the_seed() {
+    // A conversation recorded under seed 1 ...
+    let first = Sim::with(manual().seed(1)).await;
+    let a = first.text(USER, AGENT, "hello").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, state) = first.get("/_sim/state").await;
+    // ... pasted into the fixtures of a later run under seed 1, whose first new conversation
+    // draws the same id, and whose next texts the same message ids.
+    let second = Sim::with(manual().seed(1).fixtures_json(&state.to_string()).unwrap()).await;
+    let other = "+15550007777";
+    let b = second.text(other, AGENT, "hi").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(a, b, "the new conversation took the stored one's id");
+    let (_, list) = second
+        .get(&format!(
+            "/v1/sms/conversations?agent_number=%2B15550002222&limit=100"
+        ))
+        .await;
+    let mut ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids.len(), 2, "{list}");
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "an id is listed twice");
+    // The first user's next text lands in the first user's conversation, and no two of its
+    // messages share an id.
+    let again = second.text(USER, AGENT, "still me").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(again, a);
+    let c = second.conversation(&a).await;
+    assert_eq!(c["user_number"], USER);
+    let mut message_ids: Vec<&str> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let n = message_ids.len();
+    message_ids.sort_unstable();
+    message_ids.dedup();
+    assert_eq!(message_ids.len(), n, "{c}");
+    // `PUT /_sim/state` with `ids_issued` set back: the same.
+    let mut back = state.clone();
+    back["simulator"]["ids_issued"] = json!(0);
+    let (status, v) = second
+        .call(Method::PUT, "/_sim/state", None, &[], Some(back))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let c2 = second.text(other, AGENT, "hi").await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(c2, a);
+}
