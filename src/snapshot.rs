@@ -16,14 +16,52 @@ use serde_json::{json, Value};
 
 use crate::app::{App, TimerKind};
 use crate::body::Reply;
+use crate::clock::MAX_TIME_MS;
 use crate::engine::Ctx;
 use crate::fixtures::{to_doc, Fixtures, IdempotencyRecord, SavedState, Seed, TimerDoc, TurnDoc};
 use crate::model::{MessageStatus, NumberRecord};
 use crate::scenario::Selector;
 use crate::validation::Channel;
 
-/// Largest state file read at start-up.
-pub(crate) const MAX_STATE_FILE: u64 = 256 * 1024 * 1024;
+/// Largest state file written, and so read at start-up: 4 GiB, about 1.5 million ordinary
+/// conversations. A save that would write more fails, naming the bound, and leaves the last
+/// file as it was, so every state file the simulator wrote loads again.
+pub(crate) const MAX_STATE_FILE: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Removes what a save killed mid-way left next to the state file (`NAME.PID.tmp`, whose
+/// process is gone), so it does not stay for good.
+pub(crate) fn clean_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        // A save in progress in another live process (where that can be told) is left alone.
+        let alive = cfg!(target_os = "linux") && Path::new("/proc").join(pid).exists();
+        if !alive {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = %entry.path().display(), cause = %e, "could not remove a save's leftover");
+            }
+        }
+    }
+}
 
 /// Puts checked fixtures into the simulator, which the caller has cleared (or just made).
 pub(crate) fn load(app: &App, f: &Fixtures) {
@@ -176,7 +214,11 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         } => Some((conversation_id.clone(), turn.clone())),
         _ => None,
     }) {
-        turns.entry(id).or_default().push(TurnDoc::of(due, &turn));
+        // A timer due after the last time the clock can show never fires: it is not saved
+        // (the document could not say its time).
+        if due <= MAX_TIME_MS {
+            turns.entry(id).or_default().push(TurnDoc::of(due, &turn));
+        }
     }
     let opt_outs = store.opt_outs();
     fn compact<T: serde::Serialize>(v: &T) -> Vec<u8> {
@@ -226,7 +268,8 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
         let mut first = true;
         for id in &conversation_ids {
             let line = store.read_conversation(None, id, |c| {
-                let timer = c.timer_id.and_then(|k| match app.timers.get(k)? {
+                let timer = c.timer_id.filter(|k| k.due <= MAX_TIME_MS);
+                let timer = timer.and_then(|k| match app.timers.get(k)? {
                     TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
                         stage,
                         due: k.due,
@@ -271,6 +314,15 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
 pub(crate) fn save(app: &App, path: &Path) -> Result<(), String> {
     use std::io::Write;
     let bytes = export(app);
+    if bytes.len() as u64 > MAX_STATE_FILE {
+        return Err(format!(
+            "{}: the state is {} bytes, more than the {MAX_STATE_FILE} a state file may hold \
+             (and be read back); nothing was written: DELETE conversations or POST /_sim/reset \
+             to make it smaller",
+            path.display(),
+            bytes.len()
+        ));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| format!("{}: not a file path", path.display()))?;

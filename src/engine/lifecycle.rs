@@ -357,6 +357,9 @@ pub(crate) fn delete(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
     if let Some(t) = c.timer_id {
         app.timers.cancel(t);
     }
+    for &t in &c.details.carrier_timers {
+        app.timers.cancel(t);
+    }
     Ok(())
 }
 

@@ -182,7 +182,7 @@ impl<'a> Ctx<'a> {
 
     fn carrier_start(
         &self,
-        c: &Conversation,
+        c: &mut Conversation,
         index: usize,
         text: &str,
     ) -> (MessageStatus, Option<u16>) {
@@ -206,7 +206,7 @@ impl<'a> Ctx<'a> {
     /// Schedules message `index`'s carrier step to `to`, a step's delay from now.
     fn carrier_next(
         &self,
-        c: &Conversation,
+        c: &mut Conversation,
         index: usize,
         to: MessageStatus,
         failure: Option<(Failure, u16)>,
@@ -216,7 +216,7 @@ impl<'a> Ctx<'a> {
             MessageStatus::Sent => carrier.sent_after_ms,
             _ => carrier.delivered_after_ms,
         };
-        self.app.schedule(
+        let key = self.app.schedule(
             self.now.saturating_add(delay as i64),
             TimerKind::Carrier {
                 conversation_id: c.id.to_string(),
@@ -225,14 +225,15 @@ impl<'a> Ctx<'a> {
                 failure,
             },
         );
+        c.details.carrier_timers.push(key);
     }
 
     /// Texts a restored state left in flight (`queued` or `sent`) go on from now: a state
     /// document does not hold the carrier's pending steps.
-    pub fn resume_carrier(&self, c: &Conversation) {
+    pub fn resume_carrier(&self, c: &mut Conversation) {
         let failure = self.app.carrier.failure_for(&c.user_number);
-        for (index, m) in c.messages.iter().enumerate() {
-            match m.status() {
+        for index in 0..c.messages.len() {
+            match c.messages[index].status() {
                 Some(MessageStatus::Queued) => {
                     self.carrier_next(c, index, MessageStatus::Sent, failure)
                 }
@@ -249,10 +250,14 @@ impl<'a> Ctx<'a> {
     pub fn carrier_step(
         &mut self,
         c: &mut Conversation,
+        key: crate::clock::TimerKey,
         index: usize,
         to: MessageStatus,
         failure: Option<(Failure, u16)>,
     ) {
+        if let Some(i) = c.details.carrier_timers.iter().position(|k| *k == key) {
+            c.details.carrier_timers.swap_remove(i);
+        }
         if index >= c.messages.len() {
             return;
         }

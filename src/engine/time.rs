@@ -41,7 +41,7 @@ fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
             to,
             failure,
         } => Ctx::run(app, &conversation_id, |ctx, c| {
-            ctx.carrier_step(c, index, to, failure)
+            ctx.carrier_step(c, key, index, to, failure)
         }),
         TimerKind::Inactivity {
             conversation_id,

@@ -452,6 +452,9 @@ pub struct Details {
     pub citation_schema_ids: Option<Box<[String]>>,
     /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
     pub objective: Option<Box<str>>,
+    /// The carrier's pending steps for its texts in flight (`--carrier realistic`), cancelled
+    /// when the conversation is deleted.
+    pub carrier_timers: Vec<crate::clock::TimerKey>,
 }
 
 impl Rare for Details {

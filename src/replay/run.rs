@@ -157,9 +157,22 @@ impl Run {
     ) -> Result<(u16, Value), String> {
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("{method:?} is not an HTTP method"))?;
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.sim.base_url()));
+        // Only a path on this simulator: the URL is built from its address, never from the
+        // script's text (`@host:port/x` after the base URL would send the key elsewhere).
+        let path_and_query = path
+            .starts_with('/')
+            .then(|| path.parse::<hyper::http::uri::PathAndQuery>().ok())
+            .flatten()
+            .ok_or_else(|| {
+                format!("`path` must be a path on the simulator, starting with `/`: got {path:?}")
+            })?;
+        let uri = hyper::Uri::builder()
+            .scheme("http")
+            .authority(self.sim.addr().to_string())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| format!("the request cannot be built: {e}"))?;
+        let mut req = Request::builder().method(method).uri(uri);
         if let Some(k) = key {
             req = req.header("authorization", k);
         }

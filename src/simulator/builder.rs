@@ -342,6 +342,9 @@ impl SimulatorBuilder {
         config.guard =
             crate::guard::Guard::new(bound_host, &config.allowed_hosts, &config.allowed_origins);
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
+        if let Some(p) = &config.state_file {
+            crate::snapshot::clean_leftovers(p);
+        }
         let fixtures = match &config.state_file {
             Some(p) if p.exists() => Fixtures::read_state(p).map_err(Error::Fixtures)?,
             _ => self.fixtures.unwrap_or_else(Fixtures::embedded),

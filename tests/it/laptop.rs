@@ -2,6 +2,9 @@
 //! or document can drive the simulator, crash it or take it past its bounds. Each test is a
 //! bounded version of an abuse, on loopback, with the bound it must hold.
 
+use std::time::Duration;
+
+use bland_sms_sim::Simulator;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -605,4 +608,124 @@ async fn a_new_id_never_equals_a_stored_one_whatever_the_seed() {
         .unwrap()
         .to_string();
     assert_ne!(c2, a);
+}
+
+// ---- State in, state out -------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_remembered_answer_that_is_not_final_is_refused() {
+    let sim = Sim::start().await;
+    let (_, state) = sim.get("/_sim/state").await;
+    for status in [100, 101, 103, 600] {
+        let mut doc = state.clone();
+        doc["accounts"][0]["idempotency"] = json!([{
+            "scope": "send", "key": "k1", "status": status, "body": "{}"
+        }]);
+        let got = sim
+            .call(Method::PUT, "/_sim/state", None, &[], Some(doc))
+            .await;
+        assert_error(&got, 400, "INVALID_STATE");
+        assert!(
+            got.1["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("final HTTP status (200 to 599)"),
+            "{status}: {}",
+            got.1
+        );
+    }
+}
+
+#[tokio::test]
+async fn timers_past_the_end_of_time_are_not_saved_so_the_state_loads() {
+    let sim = Sim::with(
+        Simulator::builder()
+            .manual_clock()
+            .seed(42)
+            .start_time("9999-12-31T23:00:00Z"),
+    )
+    .await;
+    // The inactivity timer falls in the year 10000, which no document can say.
+    let got = sim
+        .post(
+            "/v1/sms/send",
+            json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi",
+                   "time_out": 86_400}),
+        )
+        .await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    let (status, state) = sim.get("/_sim/state").await;
+    assert_eq!(status, 200);
+    assert!(!state.to_string().contains("+10000"), "{state}");
+    let (status, v) = sim
+        .call(Method::PUT, "/_sim/state", None, &[], Some(state))
+        .await;
+    assert_eq!(status, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_deleted_conversations_carrier_steps_go_with_it() {
+    let sim =
+        Sim::with(manual().realistic_carrier(Duration::from_secs(1), Duration::from_secs(2))).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let pending = |clock: &Value| clock["data"]["pending_timers"].to_string();
+    let (_, clock) = sim.get("/_sim/clock").await;
+    assert!(pending(&clock).contains(&id), "{clock}");
+    let (status, _) = sim
+        .delete(&format!("/v1/sms/conversations/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, clock) = sim.get("/_sim/clock").await;
+    assert!(!pending(&clock).contains(&id), "{clock}");
+}
+
+#[tokio::test]
+async fn a_save_killed_mid_way_leaves_nothing_behind_at_the_next_start() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-leftover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let _ = std::fs::remove_file(&path);
+    // What `kill -9` during a save leaves: the temporary file of a process that is gone.
+    let gone = dir.join("state.json.4000000000.tmp");
+    std::fs::write(&gone, b"{\"accounts\": [").unwrap();
+    let unrelated = dir.join("other.json.4000000000.tmp");
+    std::fs::write(&unrelated, b"x").unwrap();
+    let _sim = Sim::with(manual().state_file(&path)).await;
+    assert!(!gone.exists(), "the leftover is still there");
+    assert!(unrelated.exists(), "another file's was removed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_replay_step_path_stays_on_the_simulator() {
+    use bland_sms_sim::replay::{run, Options, Verdict};
+    // A receiver that would see the API key if the step reached it.
+    let receiver = Receiver::start().await;
+    let authority = receiver
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook");
+    let dir = std::env::temp_dir().join(format!("bland-sim-path-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("elsewhere.json");
+    std::fs::write(
+        &script,
+        json!({"name": "elsewhere", "steps": [{"call": {"method": "POST",
+               "path": format!("@{authority}/x"), "body": {}}, "expect": {"status": 200}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let verdict = run(&[script], &Options::default(), &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(verdict, Verdict::Failed, "{out}");
+    assert!(
+        out.contains("`path` must be a path on the simulator"),
+        "{out}"
+    );
+    assert!(receiver.hooks().is_empty(), "the step reached another host");
+    let _ = std::fs::remove_dir_all(&dir);
 }
