@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::TimerKey;
 use crate::maps::ShardedMap;
 
 /// Failure rules kept at once.
@@ -137,6 +138,9 @@ pub(crate) struct Carrier {
     /// Whether `accounts` has any (a text looks nothing up when not).
     any_account: std::sync::atomic::AtomicBool,
     rules: ArcSwap<Vec<Rule>>,
+    /// The pending steps of each conversation's texts in flight, so that deleting the
+    /// conversation cancels them (on a manual clock they would otherwise wait for good).
+    pending: ShardedMap<String, Vec<TimerKey>>,
 }
 
 impl Carrier {
@@ -148,7 +152,32 @@ impl Carrier {
             accounts: ShardedMap::default(),
             any_account: Default::default(),
             rules: ArcSwap::from_pointee(Vec::new()),
+            pending: ShardedMap::default(),
         }
+    }
+
+    /// Notes a pending step of `conversation`'s.
+    pub fn track(&self, conversation: &str, key: TimerKey) {
+        self.pending
+            .entry(conversation.to_string())
+            .or_default()
+            .push(key);
+    }
+
+    /// Forgets a step that fired.
+    pub fn done(&self, conversation: &str, key: TimerKey) {
+        self.pending.remove_if_mut(conversation, |_, keys| {
+            keys.retain(|k| *k != key);
+            keys.is_empty()
+        });
+    }
+
+    /// The pending steps of a deleted conversation, forgotten.
+    pub fn forget(&self, conversation: &str) -> Vec<TimerKey> {
+        self.pending
+            .remove(conversation)
+            .map(|(_, keys)| keys)
+            .unwrap_or_default()
     }
 
     /// Whether `account`'s texts take their time.
@@ -201,6 +230,7 @@ impl Carrier {
     /// Drops every rule and every account's own mode (a reset; fixtures set them again).
     pub fn clear(&self) {
         self.clear_rules();
+        self.pending.clear();
         self.accounts.clear();
         self.any_account
             .store(false, std::sync::atomic::Ordering::Release);

@@ -105,7 +105,7 @@ pub(crate) struct Glance {
     handoff: bool,
     timed_out: bool,
     variables: usize,
-    message_updates: u32,
+    message_updates: u16,
 }
 
 impl Glance {

@@ -11,6 +11,40 @@ use crate::ring::Ring;
 
 /// Bytes of a request body kept in the journal.
 pub const MAX_BODY: usize = 16 * 1024;
+/// Bytes of a path or a query string kept.
+pub const MAX_TARGET: usize = 2 * 1024;
+/// Bytes of an API key, an idempotency key or a conversation id kept.
+pub const MAX_KEY: usize = 256;
+/// Bytes of warnings kept, all together.
+pub const MAX_WARNINGS: usize = 4 * 1024;
+/// What an entry takes besides the bytes of its fields.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Entry>() + 64;
+/// The most one entry counts for: every field at its cut.
+pub const MAX_ENTRY: usize =
+    ENTRY_OVERHEAD + MAX_BODY + 2 * MAX_TARGET + 3 * MAX_KEY + MAX_WARNINGS;
+
+/// `s` cut to at most `max` bytes (at a character boundary), its allocation shrunk to fit.
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let keep = crate::input::prefix(&s, max).len();
+        s.truncate(keep);
+    }
+    s.shrink_to_fit();
+    s
+}
+
+/// What an entry holds: its fields' bytes and its own size.
+fn held(e: &Entry) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+    ENTRY_OVERHEAD
+        + e.body.len()
+        + e.path.capacity()
+        + opt(&e.query)
+        + opt(&e.api_key)
+        + opt(&e.idempotency_key)
+        + opt(&e.conversation_id)
+        + e.warnings.iter().map(|w| w.capacity() + 24).sum::<usize>()
+}
 
 /// A key as the journal shows it: its first and last four characters (`sk_s…ault`), or only
 /// `…` when it is too short to show any of it safely.
@@ -77,15 +111,31 @@ pub struct Journal(Ring<Entry>);
 impl Journal {
     /// A journal of `cap` entries; 0 turns it off.
     pub fn new(cap: usize) -> Self {
-        Journal(Ring::bounded(cap, usize::MAX, |e: &Entry| e.body.len()))
+        Journal(Ring::bounded(cap, cap.saturating_mul(MAX_ENTRY), held))
     }
 
     pub fn enabled(&self) -> bool {
         self.0.enabled()
     }
 
-    /// Records a request; `entry.id` is assigned here and the body is cut to [`MAX_BODY`].
+    /// Records a request; `entry.id` is assigned here, and every field is cut: the body to
+    /// [`MAX_BODY`], the path and query to [`MAX_TARGET`], keys and ids to [`MAX_KEY`], the
+    /// warnings to [`MAX_WARNINGS`] in all.
     pub fn record(&self, mut entry: Entry) {
+        entry.path = cut(entry.path, MAX_TARGET);
+        entry.query = entry.query.map(|q| cut(q, MAX_TARGET));
+        entry.api_key = entry.api_key.map(|k| cut(k, MAX_KEY));
+        entry.idempotency_key = entry.idempotency_key.map(|k| cut(k, MAX_KEY));
+        entry.conversation_id = entry.conversation_id.map(|c| cut(c, MAX_KEY));
+        let mut room = MAX_WARNINGS;
+        entry.warnings.retain_mut(|w| {
+            if room == 0 {
+                return false;
+            }
+            *w = cut(std::mem::take(w), room);
+            room -= w.len();
+            true
+        });
         // A copy of its own, not a view of the request's body: a view shares the buffer the
         // connection read it into (with other requests, up to hyper's buffer size), which the
         // entry would keep alive outside the journal's byte count, and which the connection
@@ -174,7 +224,9 @@ mod tests {
         }
         let kept = vec![("/c".into(), 3), ("/d".into(), 4), ("/e".into(), 5)];
         assert_eq!(paths_and_ids(&j), kept);
-        assert_eq!(j.size(), (3, 6));
+        let held_by: usize = j.list(|_| true).iter().map(held).sum();
+        assert_eq!(j.size(), (3, held_by));
+        assert!(held_by >= 3 * ENTRY_OVERHEAD);
         assert_eq!(j.count(|e| e.path != "/d"), 2);
         j.clear();
         assert_eq!(j.size(), (0, 0));

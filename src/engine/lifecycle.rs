@@ -357,7 +357,7 @@ pub(crate) fn delete(app: &App, key: &str, id: &str) -> Result<(), ApiError> {
     if let Some(t) = c.timer_id {
         app.timers.cancel(t);
     }
-    for &t in &c.details.carrier_timers {
+    for t in app.carrier.forget(&c.id) {
         app.timers.cancel(t);
     }
     Ok(())

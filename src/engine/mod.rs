@@ -225,7 +225,7 @@ impl<'a> Ctx<'a> {
                 failure,
             },
         );
-        c.details.carrier_timers.push(key);
+        self.app.carrier.track(&c.id, key);
     }
 
     /// Texts a restored state left in flight (`queued` or `sent`) go on from now: a state
@@ -255,9 +255,7 @@ impl<'a> Ctx<'a> {
         to: MessageStatus,
         failure: Option<(Failure, u16)>,
     ) {
-        if let Some(i) = c.details.carrier_timers.iter().position(|k| *k == key) {
-            c.details.carrier_timers.swap_remove(i);
-        }
+        self.app.carrier.done(&c.id, key);
         if index >= c.messages.len() {
             return;
         }

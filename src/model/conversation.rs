@@ -452,9 +452,6 @@ pub struct Details {
     pub citation_schema_ids: Option<Box<[String]>>,
     /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
     pub objective: Option<Box<str>>,
-    /// The carrier's pending steps for its texts in flight (`--carrier realistic`), cancelled
-    /// when the conversation is deleted.
-    pub carrier_timers: Vec<crate::clock::TimerKey>,
 }
 
 impl Rare for Details {
@@ -681,7 +678,7 @@ pub struct Conversation {
     /// Counts scenario turns, so a seeded random choice is reproducible per conversation.
     pub turns: u32,
     /// Counts changes to messages' delivery status (so a live view sees them).
-    pub message_updates: u32,
+    pub message_updates: u16,
     /// `messages[..context_from]` are out of the agent's context (legacy `POST /v1/sms/clear`):
     /// still stored and shown, but no longer what the agent reads.
     pub context_from: u32,

@@ -729,3 +729,40 @@ async fn a_replay_step_path_stays_on_the_simulator() {
     assert!(receiver.hooks().is_empty(), "the step reached another host");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- The request journal -------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_journal_cuts_and_counts_every_field_it_keeps() {
+    let sim = Sim::start().await;
+    let (key, idem) = ("k".repeat(100_000), "i".repeat(50_000));
+    let query = format!("q={}", "x".repeat(30_000));
+    for _ in 0..20 {
+        let got = sim
+            .call(
+                Method::POST,
+                &format!("/v1/nope?{query}"),
+                Some(&key),
+                &[("idempotency-key", &idem)],
+                Some(json!({})),
+            )
+            .await;
+        assert_error(&got, 404, "NOT_FOUND");
+    }
+    let m = sim.text_of("/_sim/metrics").await;
+    let bytes: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("bland_sim_log_bytes{log=\"journal\"} "))
+        .expect("the journal's bytes are a metric")
+        .parse()
+        .unwrap();
+    // Whole, the 20 would be 3.6 MB; each is cut to a few KiB, and all of it is counted.
+    assert!(
+        (20.0 * 2_000.0..20.0 * 8_000.0).contains(&bytes),
+        "{bytes} bytes"
+    );
+    let (_, list) = sim.get("/_sim/requests").await;
+    let first = &list["data"][0];
+    assert_eq!(first["query"].as_str().unwrap().len(), 2048);
+    assert_eq!(first["idempotency_key"].as_str().unwrap().len(), 256);
+}
