@@ -563,9 +563,7 @@ async fn a_new_id_never_equals_a_stored_one_whatever_the_seed() {
         .to_string();
     assert_ne!(a, b, "the new conversation took the stored one's id");
     let (_, list) = second
-        .get(&format!(
-            "/v1/sms/conversations?agent_number=%2B15550002222&limit=100"
-        ))
+        .get("/v1/sms/conversations?agent_number=%2B15550002222&limit=100")
         .await;
     let mut ids: Vec<&str> = list["data"]
         .as_array()
