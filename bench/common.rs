@@ -120,8 +120,13 @@ impl Server {
     ) -> (StatusCode, Value) {
         let mut req = Request::builder()
             .method(method)
-            .uri(format!("{}{}", self.base, path))
-            .header("content-type", "application/json");
+            .uri(format!("{}{}", self.base, path));
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
         if let Some(k) = key {
             req = req.header("authorization", k);
         }

@@ -122,11 +122,17 @@ impl Reply {
         Self::new(status, json!({"data": data, "errors": null}))
     }
     pub fn into_response(self) -> Response<Body> {
-        Response::builder()
+        let mut r = Response::builder()
             .status(self.status)
-            .header(header::CONTENT_TYPE, self.content_type)
-            .body(Either::Left(Full::new(self.body)))
-            .expect("status and a constant header are valid")
+            .header(header::CONTENT_TYPE, self.content_type);
+        if self.content_type.starts_with("text/html") {
+            // The UI is never shown inside another site's page (clickjacking).
+            r = r
+                .header("x-frame-options", "DENY")
+                .header("content-security-policy", "frame-ancestors 'none'");
+        }
+        r.body(Either::Left(Full::new(self.body)))
+            .expect("status and constant headers are valid")
     }
 }
 

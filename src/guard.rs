@@ -11,8 +11,8 @@
 
 use std::net::IpAddr;
 
-use hyper::header::HeaderName;
-use hyper::{HeaderMap, Method, StatusCode};
+use hyper::header::{HeaderName, HOST, ORIGIN};
+use hyper::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::error::ApiError;
 
@@ -60,25 +60,52 @@ impl Guard {
     ///
     /// # Errors
     /// 403 `HOST_NOT_ALLOWED` or 403 `ORIGIN_NOT_ALLOWED`.
-    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+        // One of each: a second copy (which no browser sends) could say something else than
+        // the first, which is the one read here.
+        for name in [HOST, ORIGIN, SEC_FETCH_SITE, SEC_FETCH_MODE, SEC_FETCH_DEST] {
+            if headers.get_all(&name).iter().nth(1).is_some() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_HEADER",
+                    format!("The request has more than one `{name}` header: send one"),
+                ));
+            }
+        }
         let text = |name: HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        let host = text(hyper::header::HOST);
+        let host = text(HOST);
         if let Some(host) = host {
             if !self.host_allowed(host) {
                 return Err(refused_host(host));
             }
         }
-        match text(hyper::header::ORIGIN) {
+        if uri.path().starts_with("/_sim") && headers.contains_key(DELIVERY_HEADER) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "WEBHOOK_NOT_ALLOWED",
+                "A simulator's webhook delivery may not drive the /_sim control API: point the \
+                 webhook at your own receiver",
+            ));
+        }
+        // An absolute-form target (`POST http://name/…`) names its host too.
+        if let Some(authority) = uri.authority() {
+            if !self.host_allowed(authority.as_str()) {
+                return Err(refused_host(authority.as_str()));
+            }
+        }
+        match text(ORIGIN) {
             Some(origin) if !self.origin_allowed(origin, host) => Err(refused_origin(origin)),
             Some(_) => Ok(()),
             None => {
                 let site = text(SEC_FETCH_SITE).unwrap_or("");
                 let cross = site.eq_ignore_ascii_case("cross-site")
                     || site.eq_ignore_ascii_case("same-site");
-                // Following a link to a page is not a request a page can read or use to change
-                // anything; everything else a browser sends from another site is refused.
+                // Following a link to a page, in a window of its own, is not a request a page
+                // can read or use to change anything (a frame could be: clickjacking); every
+                // other request a browser sends from another site is refused.
                 let navigation = (method == Method::GET || method == Method::HEAD)
-                    && text(SEC_FETCH_MODE).is_some_and(|m| m.eq_ignore_ascii_case("navigate"));
+                    && text(SEC_FETCH_MODE).is_some_and(|m| m.eq_ignore_ascii_case("navigate"))
+                    && text(SEC_FETCH_DEST).is_none_or(|d| d.eq_ignore_ascii_case("document"));
                 if cross && !navigation {
                     Err(refused_site(site))
                 } else {
@@ -135,13 +162,29 @@ impl Guard {
     }
 }
 
+/// Sent with every webhook delivery; a request that carries it may not use `/_sim/*` (one
+/// simulator's webhook pointed at another's control API).
+pub(crate) const DELIVERY_HEADER: &str = "x-bland-sim-delivery";
+
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+const SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
 
 /// The host of `host[:port]`, `[v6]:port` or a bare name or address.
 fn bare_host(s: &str) -> &str {
     if let Some(rest) = s.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+        // `[addr]` or `[addr]:port`; anything else after the bracket is not a host at all.
+        return match rest.split_once(']') {
+            Some((addr, "")) => addr,
+            Some((addr, port))
+                if port.len() > 1
+                    && port.starts_with(':')
+                    && port[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                addr
+            }
+            _ => s,
+        };
     }
     match s.rsplit_once(':') {
         // One colon with a port after it; several colons is a bare IPv6 address.
@@ -220,7 +263,10 @@ mod tests {
     }
 
     fn code(g: &Guard, method: Method, pairs: &[(&'static str, &str)]) -> Option<&'static str> {
-        g.check(&method, &headers(pairs)).err().map(|e| e.code)
+        let uri = Uri::from_static("/_sim/health");
+        g.check(&method, &uri, &headers(pairs))
+            .err()
+            .map(|e| e.code)
     }
 
     #[test]
@@ -242,6 +288,8 @@ mod tests {
             "localhost.attacker.example",
             "10.0.0.1:8790",
             "[::2]:1",
+            "[::1]evil.example",
+            "[::1]:80evil",
         ] {
             assert_eq!(
                 code(&g, Method::GET, &[("host", bad)]),
@@ -308,5 +356,29 @@ mod tests {
         ];
         assert_eq!(code(&g, Method::GET, &nav), None);
         assert_eq!(code(&g, Method::POST, &nav), Some("ORIGIN_NOT_ALLOWED"));
+        // ... but not into a frame of a page on another site.
+        let framed = [
+            host,
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "iframe"),
+        ];
+        assert_eq!(code(&g, Method::GET, &framed), Some("ORIGIN_NOT_ALLOWED"));
+    }
+
+    #[test]
+    fn a_second_copy_of_a_header_it_reads_and_a_foreign_absolute_target_are_refused() {
+        let g = Guard::new("127.0.0.1", &[], &[]);
+        let mut h = headers(&[("host", "localhost"), ("origin", "http://localhost")]);
+        h.append("origin", HeaderValue::from_static("http://evil.example"));
+        let uri = Uri::from_static("/_sim/reset");
+        let got = g.check(&Method::POST, &uri, &h).err().map(|e| e.code);
+        assert_eq!(got, Some("INVALID_HEADER"));
+        let h = headers(&[("host", "localhost")]);
+        let uri = Uri::from_static("http://evil.example/_sim/reset");
+        let got = g.check(&Method::POST, &uri, &h).err().map(|e| e.code);
+        assert_eq!(got, Some("HOST_NOT_ALLOWED"));
+        let uri = Uri::from_static("http://localhost:8790/_sim/reset");
+        assert!(g.check(&Method::POST, &uri, &h).is_ok());
     }
 }

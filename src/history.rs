@@ -5,7 +5,8 @@
 //! Hiding messages starts a new list (deliveries made before keep the old one, so their bytes
 //! and signatures never change).
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -13,9 +14,35 @@ use bytes::{BufMut, Bytes, BytesMut};
 #[derive(Debug, Default)]
 pub(crate) struct History {
     items: RwLock<Vec<Bytes>>,
+    /// Set once the conversation has let go of this list (its messages were deleted) while
+    /// deliveries still hold it: the counter its bytes were added to, and how many, given back
+    /// when the last delivery lets go too.
+    charged: OnceLock<(Arc<AtomicUsize>, usize)>,
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        if let Some((counter, bytes)) = self.charged.get() {
+            counter.fetch_sub(*bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 impl History {
+    /// What the list holds: its items and their handles.
+    pub fn bytes(&self) -> usize {
+        let items = self.items.read().unwrap_or_else(|p| p.into_inner());
+        items.iter().map(|i| i.len() + 32).sum()
+    }
+
+    /// Adds what the list holds to `counter` (once), until the list is dropped.
+    pub fn charge(&self, counter: &Arc<AtomicUsize>) {
+        let bytes = self.bytes();
+        if self.charged.set((Arc::clone(counter), bytes)).is_ok() {
+            counter.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
     /// Adds an item (one message's JSON object).
     pub fn push(&self, item: Bytes) {
         self.items

@@ -4,6 +4,7 @@
 //! dropping the oldest first, without a global lock on the recording path.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::maps::ShardedMap;
 
@@ -16,6 +17,9 @@ pub(crate) struct Ring<T> {
     max_bytes: usize,
     bytes: AtomicUsize,
     size: fn(&T) -> usize,
+    /// Bytes the entries hold that their size function cannot see (shared parts only they
+    /// still hold), counted against `max_bytes` too.
+    extra: Arc<AtomicUsize>,
 }
 
 impl<T: Clone> Ring<T> {
@@ -35,7 +39,13 @@ impl<T: Clone> Ring<T> {
             max_bytes,
             bytes: AtomicUsize::new(0),
             size,
+            extra: Arc::default(),
         }
+    }
+
+    /// The counter of bytes the entries hold beyond what `size` counts.
+    pub fn extra(&self) -> &Arc<AtomicUsize> {
+        &self.extra
     }
 
     /// This ring with its ids starting at `first` (until a [`Ring::clear`]).
@@ -77,8 +87,8 @@ impl<T: Clone> Ring<T> {
             if oldest >= newest {
                 return;
             }
-            let over =
-                newest - oldest >= self.cap || self.bytes.load(Ordering::Relaxed) > self.max_bytes;
+            let bytes = self.bytes.load(Ordering::Relaxed) + self.extra.load(Ordering::Relaxed);
+            let over = newest - oldest >= self.cap || bytes > self.max_bytes;
             if !over {
                 return;
             }
@@ -168,9 +178,9 @@ impl<T: Clone> Ring<T> {
         self.entries.iter().filter(|e| keep(e.value())).count()
     }
 
-    /// The bytes the kept entries count for.
+    /// The bytes the kept entries count for (with what they hold beyond their size).
     pub fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes.load(Ordering::Relaxed) + self.extra.load(Ordering::Relaxed)
     }
 
     /// Drops every entry and starts the ids over at 1, as a reset restarts every sequence.

@@ -527,7 +527,11 @@ fn injected(status: u16, code: &'static str, message: String) -> ApiError {
 /// drops the connection.
 pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     // Before the body is read: a refused request costs nothing and is not journaled.
-    if let Err(e) = app.config.guard.check(req.method(), req.headers()) {
+    if let Err(e) = app
+        .config
+        .guard
+        .check(req.method(), req.uri(), req.headers())
+    {
         app.metrics
             .request("refused request", e.status.as_u16(), 0.0);
         return Ok(Reply::from(e).into_response());

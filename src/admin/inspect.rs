@@ -31,6 +31,8 @@ struct DeliveryFilter {
     conversation_id: Option<String>,
     event: Option<Event>,
     kind: Option<&'static str>,
+    /// Only deliveries attempted at least once (what `/_sim/webhooks/wait` waits for).
+    attempted: bool,
 }
 
 impl DeliveryFilter {
@@ -56,6 +58,7 @@ impl DeliveryFilter {
             conversation_id,
             event,
             kind,
+            attempted: false,
         })
     }
 
@@ -65,6 +68,7 @@ impl DeliveryFilter {
             .is_none_or(|c| *c == d.conversation_id)
             && self.event.is_none_or(|e| e == d.event)
             && self.kind.is_none_or(|k| k == d.event.kind())
+            && (!self.attempted || !d.attempts.is_empty())
     }
 }
 
@@ -101,7 +105,29 @@ pub(crate) fn webhooks(app: &App, req: &Req) -> Result<Reply, ApiError> {
                 .map_err(|_| bad_param("cursor", &v, "the next_cursor of a previous page"))?,
         ),
     };
-    // A page ends at `limit` deliveries, or once it holds PAGE_BYTES (one delivery at least).
+    let (page, more, last) = page(app, &filter, cursor, newest, limit, full);
+    Ok(Reply::new(
+        StatusCode::OK,
+        json!({
+            "data": page,
+            "errors": null,
+            "has_more": more,
+            "next_cursor": if more { last } else { None },
+        }),
+    ))
+}
+
+/// The deliveries `keep` takes from `cursor` on: at most `limit`, and at most about
+/// [`PAGE_BYTES`] (one at least); whole payloads with `full`, else without `chat_history`.
+/// Also whether more follow, and the last one's id.
+fn page(
+    app: &App,
+    filter: &DeliveryFilter,
+    cursor: Option<u64>,
+    newest: bool,
+    limit: usize,
+    full: bool,
+) -> (Vec<Value>, bool, Option<u64>) {
     let (mut page, mut bytes, mut more, mut last) = (Vec::new(), 0usize, false, None);
     app.webhooks.scan(cursor, newest, |d| {
         if !filter.keeps(d) {
@@ -122,15 +148,7 @@ pub(crate) fn webhooks(app: &App, req: &Req) -> Result<Reply, ApiError> {
         last = Some(d.id);
         true
     });
-    Ok(Reply::new(
-        StatusCode::OK,
-        json!({
-            "data": page,
-            "errors": null,
-            "has_more": more,
-            "next_cursor": if more { last } else { None },
-        }),
-    ))
+    (page, more, last)
 }
 
 /// `GET /_sim/webhooks/{id}`: one delivery, with its whole payload.
@@ -156,7 +174,7 @@ pub(crate) fn webhook(app: &App, id: &str) -> Result<Reply, ApiError> {
 pub(crate) const DEFAULT_PAGE: usize = 100;
 pub(crate) const MAX_PAGE: usize = 1000;
 /// Bytes after which a page ends early (its `has_more` says so).
-pub(crate) const PAGE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Longest `/_sim/webhooks/wait` (a minute).
 pub(crate) const MAX_WAIT_MS: u64 = 60_000;
@@ -170,6 +188,7 @@ struct WaitBody {
     kind: Option<String>,
     count: Option<usize>,
     timeout_ms: Option<u64>,
+    payload: Option<String>,
 }
 
 /// `POST /_sim/webhooks/wait {"conversation_id"?, "event"?, "type"?, "count"?: 1,
@@ -194,22 +213,35 @@ pub(crate) async fn wait_json(app: &App, body: &Value) -> Result<Vec<Value>, Api
             "`timeout_ms` must be at most {MAX_WAIT_MS}"
         )));
     }
+    let full = match b.payload.as_deref() {
+        None | Some("full") => true,
+        Some("summary") => false,
+        Some(v) => return Err(bad_param("payload", v, "\"full\" or \"summary\"")),
+    };
     let timeout = Duration::from_millis(timeout_ms);
-    match app
+    let found = app
         .webhooks
         .wait_for(count, timeout, |d| filter.keeps(d))
-        .await
-    {
-        Ok(found) => Ok(found.iter().map(|d| d.to_json()).collect()),
-        Err(found) => Err(ApiError::new(
+        .await;
+    // What matched, as a page: a long conversation's deliveries each carry its whole
+    // chat_history, so the answer stops at MAX_PAGE deliveries or about PAGE_BYTES.
+    let attempted = DeliveryFilter {
+        attempted: true,
+        ..filter
+    };
+    let (list, _, _) = page(app, &attempted, None, false, MAX_PAGE, full);
+    if found {
+        Ok(list)
+    } else {
+        Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "WAIT_TIMEOUT",
             format!(
                 "{} of {count} matching deliveries were attempted within {timeout_ms} ms; \
                  GET /_sim/webhooks shows what was sent",
-                found.len()
+                list.len()
             ),
-        )),
+        ))
     }
 }
 

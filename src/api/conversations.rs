@@ -128,7 +128,15 @@ pub(crate) fn delete_messages(
 ) -> Result<Reply, ApiError> {
     let b: DeleteMessagesBody = req.json()?;
     let ids = message_ids(b.message_ids)?;
-    let count = engine::apply(app, Some(key), id, |_, c| c.hide_messages(&ids))?;
+    let count = engine::apply(app, Some(key), id, |_, c| {
+        let before = c.history.clone();
+        let n = c.hide_messages(&ids);
+        // Deliveries made so far keep the list the conversation just let go of.
+        if let Some(h) = before.filter(|_| n > 0) {
+            app.webhooks.orphaned(&h);
+        }
+        n
+    })?;
     Ok(Reply::ok(json!({
         "message": format!("{count} messages marked as deleted"),
         "deleted_count": count,

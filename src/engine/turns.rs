@@ -113,11 +113,33 @@ impl Ctx<'_> {
             return;
         };
         let text = Some(turn.text.as_str());
+        let size = |k: &str, v: &serde_json::Value| k.len() + v.as_str().map_or(16, str::len) + 64;
+        let mut held: usize = c
+            .variables
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| size(k, v))
+            .sum();
         for (k, t) in &rule.set {
-            let v = t.render(&self.vars(c, &turn.captures, text));
+            let v = json!(t.render(&self.vars(c, &turn.captures, text)));
+            let old = c
+                .variables
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .map_or(0, |o| size(k, o));
+            let next = held - old + size(k, &v);
+            if next > MAX_VARIABLE_BYTES {
+                tracing::warn!(
+                    scenario = %c.scenario,
+                    variable = %k,
+                    "a rule's `set` would take the conversation's variables past {MAX_VARIABLE_BYTES} bytes: not set"
+                );
+                continue;
+            }
+            held = next;
             c.variables
                 .get_or_insert_with(Box::default)
-                .insert(k.clone(), json!(v));
+                .insert(k.clone(), v);
         }
         if let Some(reply) = &rule.reply {
             let msg = self.pick(c, reply, &turn.captures, text);
@@ -174,6 +196,10 @@ impl Ctx<'_> {
         self.agent_message(c, Sender::Agent, msg)
     }
 }
+
+/// Bytes a conversation's variables may hold through scenario rules' `set` (a value that would
+/// pass it is not set, with a warning in the log).
+pub(crate) const MAX_VARIABLE_BYTES: usize = 256 * 1024;
 
 /// Template variables during a turn: `match.*` captures, then conversation variables,
 /// `request_data`, `metadata` (each also by explicit prefix), then built-ins.

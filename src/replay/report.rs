@@ -83,8 +83,9 @@ fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 allows no other control characters.
+            // XML 1.0 allows no other control characters, nor U+FFFE and U+FFFF.
             c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('?'),
+            '\u{fffe}' | '\u{ffff}' => out.push('?'),
             c => out.push(c),
         }
     }
@@ -128,4 +129,15 @@ pub(crate) fn junit(results: &[ScriptResult]) -> String {
     }
     x.push_str("  </testsuite>\n</testsuites>\n");
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn what_xml_cannot_hold_is_replaced() {
+        assert_eq!(escape("a\u{ffff}b\u{fffe}\u{1}<&>"), "a?b??&lt;&amp;&gt;");
+        assert_eq!(escape("line\nnext\ttab"), "line\nnext\ttab");
+    }
 }

@@ -146,6 +146,9 @@ struct Run {
     requests_seen: usize,
 }
 
+/// How long one step's call may take, in real time, answer body included.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
 impl Run {
     async fn http(
         &self,
@@ -166,6 +169,13 @@ impl Run {
             .ok_or_else(|| {
                 format!("`path` must be a path on the simulator, starting with `/`: got {path:?}")
             })?;
+        if path_and_query.path().trim_end_matches('/') == "/_sim/events" {
+            return Err(
+                "a step cannot call /_sim/events: the stream never ends (check what it shows \
+                 with `webhooks` and `conversation` expectations instead)"
+                    .to_string(),
+            );
+        }
         let uri = hyper::Uri::builder()
             .scheme("http")
             .authority(self.sim.addr().to_string())
@@ -188,16 +198,16 @@ impl Run {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| format!("the request cannot be built: {e}"))?;
-        let resp = self
-            .client
-            .request(req)
+        // Every call answers at once unless a fault rule delays it; a step that waits longer
+        // than this is reported, not waited on for good.
+        let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req))
             .await
+            .map_err(|_| format!("no answer within {} s", CALL_TIMEOUT.as_secs()))?
             .map_err(|e| format!("the request failed: {e}"))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
+        let body = tokio::time::timeout(CALL_TIMEOUT, resp.into_body().collect())
             .await
+            .map_err(|_| format!("the answer did not end within {} s", CALL_TIMEOUT.as_secs()))?
             .map_err(|e| format!("the answer broke off: {e}"))?
             .to_bytes();
         let v = serde_json::from_slice(&body)

@@ -64,14 +64,52 @@ pub(crate) struct Delivery {
     pub body: Body,
     pub signature: String,
     pub created_at: i64,
+    /// The latest [`MAX_KEPT_ATTEMPTS`] attempts (use [`Delivery::add_attempt`]).
     pub attempts: Vec<Attempt>,
+    /// Attempts made before those kept.
+    pub earlier_attempts: u32,
+    /// Attempts of the original delivery and its retries (not resends), for the schedule.
+    pub spawned: u32,
     pub state: State,
     pub next_attempt_at: Option<i64>,
     /// The log's generation when it was made.
     pub generation: u64,
 }
 
+/// Attempts a delivery keeps (resends can add any number): the oldest go first.
+pub(crate) const MAX_KEPT_ATTEMPTS: usize = 20;
+/// Bytes of an attempt's error text kept.
+pub(crate) const MAX_ERROR_TEXT: usize = 160;
+/// What a delivery counts for its attempts, kept at most [`MAX_KEPT_ATTEMPTS`].
+pub(crate) const ATTEMPTS_BYTES: usize =
+    MAX_KEPT_ATTEMPTS * (std::mem::size_of::<Attempt>() + MAX_ERROR_TEXT);
+
 impl Delivery {
+    /// Adds an attempt, dropping the oldest past [`MAX_KEPT_ATTEMPTS`], its error text cut to
+    /// [`MAX_ERROR_TEXT`].
+    pub fn add_attempt(&mut self, mut a: Attempt) {
+        if let Some(e) = &mut a.error {
+            if e.len() > MAX_ERROR_TEXT {
+                let keep = crate::input::prefix(e, MAX_ERROR_TEXT).len();
+                e.truncate(keep);
+            }
+            e.shrink_to_fit();
+        }
+        if a.send_type == SendType::Spawn {
+            self.spawned += 1;
+        }
+        if self.attempts.len() >= MAX_KEPT_ATTEMPTS {
+            self.attempts.remove(0);
+            self.earlier_attempts += 1;
+        }
+        self.attempts.push(a);
+    }
+
+    /// Every attempt made, kept or not.
+    pub fn attempt_count(&self) -> usize {
+        self.earlier_attempts as usize + self.attempts.len()
+    }
+
     fn payload(&self) -> Value {
         serde_json::from_slice(&self.body.to_bytes()).unwrap_or(Value::Null)
     }
@@ -118,7 +156,7 @@ impl Delivery {
             "created_at": iso(self.created_at),
             "next_attempt_at": self.next_attempt_at.map(iso),
             "attempts": self.attempts.iter().enumerate().map(|(i, a)| json!({
-                "attempt": i + 1,
+                "attempt": self.earlier_attempts as usize + i + 1,
                 "sent_at": iso(a.sent_at),
                 "response_code": a.response_code,
                 "response_time": format!("{}ms", a.response_time_ms),

@@ -84,7 +84,12 @@ pub(crate) const MAX_WAITING: usize = 10_000;
 /// What one delivery counts for against the log's byte bound: its body, URL, signature and
 /// a fixed allowance for the rest (attempts included).
 fn delivery_bytes(d: &Delivery) -> usize {
-    d.body.own_len() + d.url.len() + d.signature.len() + d.conversation_id.len() + 512
+    d.body.own_len()
+        + d.url.len()
+        + d.signature.len()
+        + d.conversation_id.len()
+        + 512
+        + delivery::ATTEMPTS_BYTES
 }
 
 /// The settings of [`Webhooks`].
@@ -147,6 +152,14 @@ impl Webhooks {
         (self.log.len(), self.log.bytes())
     }
 
+    /// Counts `history` against the log's byte bound once its conversation has let go of it
+    /// (messages were deleted) and only deliveries still hold it, until they are dropped.
+    pub fn orphaned(&self, history: &Arc<crate::history::History>) {
+        if Arc::strong_count(history) > 1 {
+            history.charge(self.log.extra());
+        }
+    }
+
     /// Deliveries waiting for a retry.
     pub fn pending(&self) -> usize {
         self.log.count(|d| d.state == State::Pending)
@@ -171,6 +184,8 @@ impl Webhooks {
             signature,
             created_at: now,
             attempts: Vec::new(),
+            earlier_attempts: 0,
+            spawned: 0,
             state: State::Pending,
             next_attempt_at: Some(now),
             generation: self.generation.load(Ordering::Acquire),
@@ -241,9 +256,11 @@ impl Webhooks {
                 if d.generation != generation {
                     return (Next::Done, None); // reset meanwhile: this id is another delivery now
                 }
-                d.attempts.extend(extra);
+                if let Some(a) = extra {
+                    d.add_attempt(a);
+                }
                 let next = self.record(d, attempt, final_, &now);
-                (next, Some((d.attempts.len(), d.state.as_str())))
+                (next, Some((d.attempt_count(), d.state.as_str())))
             })
             .unwrap_or((Next::Done, None));
         self.attempted.notify_waiters();
@@ -260,25 +277,18 @@ impl Webhooks {
         next
     }
 
-    /// Waits until at least `count` deliveries that `keep` accepts have had an attempt; `Err`
-    /// with those found when `timeout` passes first.
+    /// Waits until at least `count` deliveries that `keep` accepts have had an attempt; false
+    /// when `timeout` passes first.
     pub async fn wait_for(
         &self,
         count: usize,
         timeout: Duration,
         keep: impl Fn(&Delivery) -> bool,
-    ) -> Result<Vec<Delivery>, Vec<Delivery>> {
-        // Counted in place; copied out only once, at the end.
+    ) -> bool {
+        // Counted in place: the caller copies out what it answers with.
         let matching = |d: &Delivery| !d.attempts.is_empty() && keep(d);
-        let found = self
-            .until(timeout, || self.log.count(matching) >= count)
-            .await;
-        let deliveries = self.list(matching);
-        if found {
-            Ok(deliveries)
-        } else {
-            Err(deliveries)
-        }
+        self.until(timeout, || self.log.count(matching) >= count)
+            .await
     }
 
     /// Waits until no delivery is still to be attempted; false when `timeout` passes first.
@@ -307,7 +317,7 @@ impl Webhooks {
     /// Adds an attempt to a delivery and decides what comes next.
     fn record(&self, d: &mut Delivery, a: Attempt, final_: bool, now: &dyn Fn() -> i64) -> Next {
         let (ok, send_type) = (a.error.is_none(), a.send_type);
-        d.attempts.push(a);
+        d.add_attempt(a);
         if ok {
             d.state = State::Delivered;
             d.next_attempt_at = None;
@@ -317,17 +327,12 @@ impl Webhooks {
             // A resend is one attempt; it does not restart the retry schedule.
             return Next::Done;
         }
-        let spawned = d
-            .attempts
-            .iter()
-            .filter(|a| a.send_type == SendType::Spawn)
-            .count() as u32;
-        if final_ || spawned >= self.max_attempts {
+        if final_ || d.spawned >= self.max_attempts {
             d.state = State::Failed;
             d.next_attempt_at = None;
             Next::Done
         } else {
-            let at = now() + backoff_secs(spawned + 1) * 1000;
+            let at = now() + backoff_secs(d.spawned + 1) * 1000;
             d.next_attempt_at = Some(at);
             Next::RetryAt(at)
         }
@@ -346,6 +351,8 @@ impl Webhooks {
         let req = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "bland-sms-sim")
+            // Marks it as a simulator's delivery: no simulator lets one drive its `/_sim` API.
+            .header(crate::guard::DELIVERY_HEADER, "1")
             .header("X-Webhook-Signature", signature)
             .body(Full::new(body))
             .map_err(|e| Failure::fatal(format!("bad request: {e}")))?;

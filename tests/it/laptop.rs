@@ -449,7 +449,7 @@ async fn a_regex_too_big_to_compile_is_refused_naming_its_rule() {
     assert!(why.contains("node \"a\""), "{why}");
     assert!(why.contains("compiles to more than 1024 KiB"), "{why}");
     // Rules just under the limit count what they compile to against the scenarios' bound of
-    // 64 MiB, so repeated uploads stop at it instead of growing without end.
+    // 128 MiB, so repeated uploads stop at it instead of growing without end.
     let mut added = 0;
     let refused = loop {
         let got = sim
@@ -763,4 +763,251 @@ async fn the_journal_cuts_and_counts_every_field_it_keeps() {
     let first = &list["data"][0];
     assert_eq!(first["query"].as_str().unwrap().len(), 2048);
     assert_eq!(first["idempotency_key"].as_str().unwrap().len(), 256);
+}
+
+// ---- From the second pass ------------------------------------------------------------------
+
+/// A metric's value.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in the metrics"))
+}
+
+/// A conversation of `n` long messages, its number's webhook to the discard port.
+async fn long_conversation(sim: &Sim, n: usize) -> String {
+    set_webhook(sim, AGENT, "http://127.0.0.1:9/hook").await;
+    let text = "x".repeat(1600);
+    let id = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": text}))
+        .await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 1..n {
+        let (status, v) = sim
+            .post(
+                &format!("/v1/sms/conversations/{id}/messages"),
+                json!({"message": text, "sender": "HUMAN"}),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+    }
+    id
+}
+
+#[tokio::test]
+async fn deleting_messages_counts_the_history_old_deliveries_keep() {
+    // 2 MiB of log; each delete leaves the earlier deliveries a history of their own (about
+    // 170 KB here) that the conversation no longer shares.
+    let sim = Sim::with(manual().webhook_log_bytes(2 * 1024 * 1024)).await;
+    let id = long_conversation(&sim, 100).await;
+    let text = "y".repeat(1600);
+    for _ in 0..30 {
+        let c = sim.conversation(&id).await;
+        let first = c["messages"][0]["id"].clone();
+        let (status, v) = sim
+            .delete(
+                &format!("/v1/sms/conversations/{id}/messages"),
+                Some(json!({"message_ids": [first]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        sim.post(
+            &format!("/v1/sms/conversations/{id}/messages"),
+            json!({"message": text, "sender": "HUMAN"}),
+        )
+        .await;
+    }
+    let m = sim.text_of("/_sim/metrics").await;
+    let bytes = metric(&m, "bland_sim_log_bytes{log=\"webhooks\"}");
+    // Counted (uncounted, it stayed under 1 MiB while 5 MB were held), and held to the bound:
+    // at most one list over it.
+    assert!(bytes > 1024.0 * 1024.0, "{bytes}");
+    assert!(bytes < 2.0 * 1024.0 * 1024.0 + 200_000.0, "{bytes}");
+}
+
+#[tokio::test]
+async fn waiting_for_deliveries_answers_a_bounded_page() {
+    let sim = Sim::start().await;
+    // 300 deliveries whose chat histories add up to about 75 MB.
+    long_conversation(&sim, 300).await;
+    let (status, _, v) = sim
+        .full(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            None,
+            &[],
+            json!({"count": 1, "timeout_ms": 5000})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let bytes = v.to_string().len();
+    assert!(bytes < 5 * 1024 * 1024, "{bytes} bytes");
+    let (_, _, v) = sim
+        .full(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            None,
+            &[],
+            json!({"count": 300, "payload": "summary"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 300);
+}
+
+#[tokio::test]
+async fn resends_keep_the_latest_twenty_attempts() {
+    let sim = Sim::start().await;
+    set_webhook(&sim, AGENT, "http://127.0.0.1:9/hook").await;
+    let id = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = sim
+        .post(&format!("/v1/sms/conversations/{id}/end"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..30 {
+        let (status, v) = sim
+            .post(
+                "/v1/sms/conversations/webhooks/resend",
+                json!({"conversation_ids": [id]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        tokio::task::yield_now().await;
+    }
+    // Let the background resends land.
+    let mut attempts = Vec::new();
+    for _ in 0..500 {
+        let (_, page) = sim
+            .get(&format!("/_sim/webhooks?conversation_id={id}&type=status"))
+            .await;
+        attempts = page["data"][0]["attempts"].as_array().unwrap().clone();
+        if attempts.last().and_then(|a| a["attempt"].as_u64()) == Some(31) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(attempts.len(), 20);
+    assert_eq!(attempts[0]["attempt"], 12);
+    assert_eq!(attempts[19]["attempt"], 31);
+}
+
+#[tokio::test]
+async fn a_rules_set_cannot_grow_a_conversations_variables_past_their_bound() {
+    let sim = Sim::start().await;
+    let set: serde_json::Map<String, Value> = (0..100)
+        .map(|i| (format!("v{i}"), json!("{{request_data.x}}")))
+        .collect();
+    let scenario = json!({"version": 1, "name": "amplify", "start_node": "a",
+        "match": {"agent_numbers": [WHATSAPP]},
+        "nodes": {"a": {"say": "hi", "rules": [{"when": "any", "set": set, "reply": "ok"}]}}});
+    let (status, v) = sim.post("/_sim/scenarios", scenario).await;
+    assert_eq!(status, 201, "{v}");
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": WHATSAPP,
+                     "request_data": {"x": "z".repeat(16_000)}}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    sim.text(USER, WHATSAPP, "yo").await;
+    let c = sim.conversation(&id).await;
+    let held = c["variables"].to_string().len();
+    // 100 × 16 KB asked for; 256 KiB kept.
+    assert!(
+        (200_000..=262_144).contains(&held),
+        "{held} bytes of variables"
+    );
+}
+
+#[tokio::test]
+async fn the_ui_is_never_framed_and_a_framed_navigation_is_refused() {
+    let sim = Sim::start().await;
+    let (status, headers, _) = sim
+        .full(Method::GET, "/_sim/health", None, &[], vec![])
+        .await;
+    assert_eq!(status, 200);
+    assert!(headers.get("x-frame-options").is_none());
+    let resp = sim.text_of("/_sim/ui").await;
+    assert!(resp.contains("<html"));
+    let got = sim
+        .call(
+            Method::GET,
+            "/_sim/ui",
+            None,
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "iframe"),
+            ],
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "ORIGIN_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn a_simulators_delivery_cannot_drive_a_control_api() {
+    let sim = Sim::start().await;
+    let got = sim
+        .call(
+            Method::POST,
+            "/_sim/reset",
+            None,
+            &[("x-bland-sim-delivery", "1")],
+            None,
+        )
+        .await;
+    assert_error(&got, 403, "WEBHOOK_NOT_ALLOWED");
+    // Its deliveries say so.
+    let receiver = Receiver::start().await;
+    set_webhook(&sim, AGENT, &receiver.url).await;
+    sim.send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await;
+    let hooks = receiver.wait_for(1).await;
+    assert_eq!(hooks[0].headers["x-bland-sim-delivery"], "1");
+}
+
+#[tokio::test]
+async fn a_state_with_an_inbound_id_past_any_runs_is_refused() {
+    let sim = Sim::start().await;
+    let (_, mut state) = sim.get("/_sim/state").await;
+    state["simulator"]["next_inbound_id"] = json!(u64::MAX);
+    let got = sim
+        .call(Method::PUT, "/_sim/state", None, &[], Some(state))
+        .await;
+    assert_error(&got, 400, "INVALID_STATE");
+}
+
+#[tokio::test]
+async fn a_replay_step_cannot_open_the_event_stream() {
+    use bland_sms_sim::replay::{run, Options, Verdict};
+    let dir = std::env::temp_dir().join(format!("bland-sim-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("stream.json");
+    std::fs::write(
+        &script,
+        json!({"name": "stream", "steps": [{"call": {"method": "GET", "path": "/_sim/events"}}]})
+            .to_string(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let verdict = tokio::time::timeout(
+        Duration::from_secs(30),
+        run(&[script], &Options::default(), &mut out),
+    )
+    .await
+    .expect("the run ends")
+    .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(verdict, Verdict::Failed, "{out}");
+    assert!(out.contains("cannot call /_sim/events"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -306,6 +306,8 @@ pub struct Hook {
     pub body: Bytes,
     pub json: Value,
     pub signature: String,
+    /// The request's headers.
+    pub headers: hyper::HeaderMap,
 }
 
 /// A webhook receiver on 127.0.0.1:0.
@@ -362,6 +364,7 @@ impl Receiver {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("")
                                 .to_string();
+                            let headers = req.headers().clone();
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
                             let status = s.lock().unwrap().pop_front().unwrap_or(200);
@@ -369,6 +372,7 @@ impl Receiver {
                                 body,
                                 json,
                                 signature,
+                                headers,
                             });
                             n.notify_waiters();
                             if hd.load(Ordering::SeqCst) {
