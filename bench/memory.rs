@@ -570,9 +570,13 @@ async fn state_file(s: Arc<Server>) -> Figure {
         path.to_str().unwrap_or(""),
     ]);
     let loaded = started.elapsed();
-    let (_, list) = again
-        .get("/_sim/conversations?agent_number=%2B15550002222&limit=1")
-        .await;
+    let metrics = again.text("/_sim/metrics").await;
+    let loaded_count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bland_sim_conversations "))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
     let after = rss(&again);
     drop(again);
     let _ = std::fs::remove_file(&path);
@@ -581,10 +585,10 @@ async fn state_file(s: Arc<Server>) -> Figure {
         rss_mib: after,
         bound_mib: 1024.0,
         note: format!(
-            "save {st} in {:.1} s ({:.0} MB, peak {peak:.0} MiB); restart loaded {} in {:.1} s",
+            "save {st} in {:.1} s ({:.0} MB, peak {peak:.0} MiB); restart loaded \
+             {loaded_count} in {:.1} s",
             saved.as_secs_f64(),
             bytes as f64 / 1e6,
-            list["data"]["total"],
             loaded.as_secs_f64()
         ),
     }
