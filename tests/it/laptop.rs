@@ -49,49 +49,29 @@ async fn a_rebound_host_name_is_refused_before_anything_is_read() {
         format!("[::1]:{port}"),
         "localhost".to_string(),
     ] {
-        let (status, _) = sim
-            .call(Method::GET, "/_sim/health", None, &[("host", &host)], None)
-            .await;
-        assert_eq!(status, 200, "{host}");
+        assert_eq!(health_as(&sim, &host).await.0, 200, "{host}");
     }
     // Refused requests are not journaled.
     assert!(sim.sim.requests().is_empty());
 }
 
+/// `GET /_sim/health` sent with this `Host`.
+async fn health_as(sim: &Sim, host: &str) -> (hyper::StatusCode, Value) {
+    sim.call(Method::GET, "/_sim/health", None, &[("host", host)], None)
+        .await
+}
+
 #[tokio::test]
 async fn an_allowed_host_admits_a_container_name_and_star_admits_any() {
     let sim = Sim::with(manual().allowed_host("bland-sim")).await;
-    let (status, _) = sim
-        .call(
-            Method::GET,
-            "/_sim/health",
-            None,
-            &[("host", "bland-sim:8790")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let got = sim
-        .call(
-            Method::GET,
-            "/_sim/health",
-            None,
-            &[("host", "other:8790")],
-            None,
-        )
-        .await;
-    assert_error(&got, 403, "HOST_NOT_ALLOWED");
+    assert_eq!(health_as(&sim, "bland-sim:8790").await.0, 200);
+    assert_error(
+        &health_as(&sim, "other:8790").await,
+        403,
+        "HOST_NOT_ALLOWED",
+    );
     let any = Sim::with(manual().allowed_host("*")).await;
-    let (status, _) = any
-        .call(
-            Method::GET,
-            "/_sim/health",
-            None,
-            &[("host", "other:8790")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(health_as(&any, "other:8790").await.0, 200);
 }
 
 /// What a page on another origin sends with `fetch(url, {mode: "no-cors", method: "POST",
@@ -336,6 +316,14 @@ fn form(file: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// `POST /v1/files/attach` of `file` as a multipart form.
+async fn upload(sim: &Sim, file: &[u8]) -> (hyper::StatusCode, Value) {
+    let (content_type, body) = form(file);
+    let headers = [("content-type", content_type.as_str())];
+    sim.raw(Method::POST, "/v1/files/attach", Some(KEY), &headers, body)
+        .await
+}
+
 #[tokio::test]
 async fn a_csv_of_long_column_names_and_empty_rows_is_refused_while_it_is_read() {
     let sim = Sim::start().await;
@@ -349,33 +337,14 @@ async fn a_csv_of_long_column_names_and_empty_rows_is_refused_while_it_is_read()
     for _ in 0..400_000 {
         csv.extend_from_slice(b",\n");
     }
-    let (content_type, body) = form(&csv);
-    let got = sim
-        .raw(
-            Method::POST,
-            "/v1/files/attach",
-            Some(KEY),
-            &[("content-type", &content_type)],
-            body,
-        )
-        .await;
-    assert_error(&got, 413, "FILE_STORAGE_FULL");
+    assert_error(&upload(&sim, &csv).await, 413, "FILE_STORAGE_FULL");
     // The same names with 1,000 rows: kept, and counted at what it holds: the names once,
     // four bytes a cell, and the report a batch of it keeps.
     let mut small = csv[..200_002].to_vec();
     for i in 0..1_000 {
         small.extend_from_slice(format!("x{i},y\n").as_bytes());
     }
-    let (content_type, body) = form(&small);
-    let (status, v) = sim
-        .raw(
-            Method::POST,
-            "/v1/files/attach",
-            Some(KEY),
-            &[("content-type", &content_type)],
-            body,
-        )
-        .await;
+    let (status, v) = upload(&sim, &small).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["rows"], 1000);
     let bytes = v["data"]["bytes"].as_u64().unwrap();
@@ -699,33 +668,41 @@ async fn a_save_killed_mid_way_leaves_nothing_behind_at_the_next_start() {
 
 #[tokio::test]
 async fn a_replay_step_path_stays_on_the_simulator() {
-    use bland_sms_sim::replay::{run, Options, Verdict};
     // A receiver that would see the API key if the step reached it.
     let receiver = Receiver::start().await;
     let authority = receiver
         .url
         .trim_start_matches("http://")
         .trim_end_matches("/hook");
-    let dir = std::env::temp_dir().join(format!("bland-sim-path-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("elsewhere.json");
-    std::fs::write(
-        &script,
+    let (verdict, out) = replay_one(
+        "elsewhere",
         json!({"name": "elsewhere", "steps": [{"call": {"method": "POST",
-               "path": format!("@{authority}/x"), "body": {}}, "expect": {"status": 200}}]})
-        .to_string(),
+               "path": format!("@{authority}/x"), "body": {}}, "expect": {"status": 200}}]}),
     )
-    .unwrap();
-    let mut out = Vec::new();
-    let verdict = run(&[script], &Options::default(), &mut out).await.unwrap();
-    let out = String::from_utf8(out).unwrap();
-    assert_eq!(verdict, Verdict::Failed, "{out}");
+    .await;
+    assert_eq!(verdict, bland_sms_sim::replay::Verdict::Failed, "{out}");
     assert!(
         out.contains("`path` must be a path on the simulator"),
         "{out}"
     );
     assert!(receiver.hooks().is_empty(), "the step reached another host");
+}
+
+/// Runs one replay script written from `script`; the verdict and the report.
+async fn replay_one(name: &str, script: Value) -> (bland_sms_sim::replay::Verdict, String) {
+    use bland_sms_sim::replay::{run, Options};
+    let dir = std::env::temp_dir().join(format!("bland-sim-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, script.to_string()).unwrap();
+    let mut out = Vec::new();
+    let (paths, options) = ([path], Options::default());
+    let verdict = tokio::time::timeout(Duration::from_secs(30), run(&paths, &options, &mut out))
+        .await
+        .expect("the run ends")
+        .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    (verdict, String::from_utf8(out).unwrap())
 }
 
 // ---- The request journal -------------------------------------------------------------------
@@ -988,26 +965,11 @@ async fn a_state_with_an_inbound_id_past_any_runs_is_refused() {
 
 #[tokio::test]
 async fn a_replay_step_cannot_open_the_event_stream() {
-    use bland_sms_sim::replay::{run, Options, Verdict};
-    let dir = std::env::temp_dir().join(format!("bland-sim-events-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("stream.json");
-    std::fs::write(
-        &script,
-        json!({"name": "stream", "steps": [{"call": {"method": "GET", "path": "/_sim/events"}}]})
-            .to_string(),
+    let (verdict, out) = replay_one(
+        "stream",
+        json!({"name": "stream", "steps": [{"call": {"method": "GET", "path": "/_sim/events"}}]}),
     )
-    .unwrap();
-    let mut out = Vec::new();
-    let verdict = tokio::time::timeout(
-        Duration::from_secs(30),
-        run(&[script], &Options::default(), &mut out),
-    )
-    .await
-    .expect("the run ends")
-    .unwrap();
-    let out = String::from_utf8(out).unwrap();
-    assert_eq!(verdict, Verdict::Failed, "{out}");
+    .await;
+    assert_eq!(verdict, bland_sms_sim::replay::Verdict::Failed, "{out}");
     assert!(out.contains("cannot call /_sim/events"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
