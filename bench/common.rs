@@ -255,21 +255,21 @@ pub fn revision() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// Replaces what README.md holds between `<!-- begin SCRIPT -->` and `<!-- end SCRIPT -->`
+/// Replaces what docs/performance.md holds between `<!-- begin SCRIPT -->` and `<!-- end SCRIPT -->`
 /// with `text`, so the performance section is what the scripts last printed.
-pub fn splice_readme(script: &str, text: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).expect("README.md");
+pub fn splice_performance(script: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/performance.md");
+    let readme = std::fs::read_to_string(&path).expect("docs/performance.md");
     let (begin, end) = (
         format!("<!-- begin {script} -->\n"),
         format!("<!-- end {script} -->"),
     );
     let (Some(b), Some(e)) = (readme.find(&begin), readme.find(&end)) else {
-        panic!("README.md has no {begin:?} … {end:?} section");
+        panic!("docs/performance.md has no {begin:?} … {end:?} section");
     };
     let updated = format!("{}{begin}{text}{}", &readme[..b], &readme[e..]);
-    std::fs::write(&path, updated).expect("README.md written");
-    println!("README.md: section {script} updated");
+    std::fs::write(&path, updated).expect("docs/performance.md written");
+    println!("docs/performance.md: section {script} updated");
 }
 
 /// Runs `f(0..n)`, `c` at a time.

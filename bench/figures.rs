@@ -5,7 +5,7 @@
 //! - one `advance` firing a due inactivity timer in every conversation;
 //! - webhook deliveries a second to a loopback receiver, and the memory they leave behind.
 //!
-//! Prints a table; `--readme` also writes it into README.md's performance section.
+//! Prints a table; `--readme` also writes it into docs/performance.md.
 //!
 //!   bench/figures.sh
 //!   SIZE=1000000 bench/figures.sh
@@ -256,6 +256,6 @@ async fn main() {
     }
     print!("{table}");
     if readme {
-        common::splice_readme(&format!("bench/figures.sh {}", thousands(n as u64)), &table);
+        common::splice_performance(&format!("bench/figures.sh {}", thousands(n as u64)), &table);
     }
 }

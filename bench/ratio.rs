@@ -1,7 +1,7 @@
 //! The simulator against the ceiling: a bare hyper server (`bench/bare.rs`) and the simulator,
 //! one after the other, under the same oha load on 127.0.0.1 (keep-alive connections, a fixed
 //! duration each), in one run. Prints a table of each figure as a ratio of the bare server's,
-//! with the targets; `--readme` also writes it into README.md's performance section.
+//! with the targets; `--readme` also writes it into docs/performance.md.
 //!
 //!   bench/ratio.sh              # 3 rounds of 5 s per load and server, 32 connections
 //!   ROUNDS=5 SECONDS_EACH=10 bench/ratio.sh
@@ -224,6 +224,6 @@ fn main() {
         std::process::exit(1);
     }
     if readme {
-        common::splice_readme("bench/ratio.sh", &table);
+        common::splice_performance("bench/ratio.sh", &table);
     }
 }
