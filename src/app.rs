@@ -16,6 +16,7 @@ use crate::fixtures::Fixtures;
 use crate::idempotency::Idempotency;
 use crate::journal::Journal;
 use crate::metrics::{Metrics, Snapshot};
+use crate::model::Stage;
 use crate::scenario::{PendingTurn, Scenarios};
 use crate::store::Store;
 use crate::webhook::{Next, SendType, Settings, Webhooks};
@@ -67,22 +68,6 @@ impl TimerKind {
                 to,
                 ..
             } => format!("carrier {conversation_id} message {index} → {to:?}"),
-        }
-    }
-}
-
-/// Which step of the inactivity timer is next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stage {
-    Warning,
-    Timeout,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Warning => "warning",
-            Stage::Timeout => "timeout",
         }
     }
 }

@@ -69,11 +69,11 @@ pub(crate) struct Config {
     pub strict: bool,
     /// Loaded at start when it exists; written on shutdown and `POST /_sim/state/save`.
     pub state_file: Option<std::path::PathBuf>,
-    /// `--allowed-host` and `--allowed-origin`.
+    /// The host it was told to listen on (`--host`), `--allowed-host` and `--allowed-origin`:
+    /// which `Host` and `Origin` may reach it.
+    pub bind_host: String,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
-    /// Which `Host` and `Origin` may reach it (built from the two above and the bound host).
-    pub guard: crate::guard::Guard,
 }
 
 impl Default for Config {
@@ -107,9 +107,9 @@ impl Default for Config {
             latency_ms: 0,
             strict: false,
             state_file: None,
+            bind_host: String::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
-            guard: crate::guard::Guard::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use hyper::header::{HeaderName, HOST, ORIGIN};
 use hyper::{HeaderMap, Method, StatusCode, Uri};
 
 use crate::error::ApiError;
+use crate::webhook::DELIVERY_HEADER;
 
 /// The allow-lists, normalized once.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +30,15 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
+    /// The guard `config` describes.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        Guard::new(
+            &config.bind_host,
+            &config.allowed_hosts,
+            &config.allowed_origins,
+        )
+    }
+
     /// `bound` is the host the simulator was told to listen on (`--host`); `hosts` and
     /// `origins` are `--allowed-host` and `--allowed-origin` (`*` admits all).
     pub fn new(bound: &str, hosts: &[String], origins: &[String]) -> Self {
@@ -161,10 +171,6 @@ impl Guard {
         }
     }
 }
-
-/// Sent with every webhook delivery; a request that carries it may not use `/_sim/*` (one
-/// simulator's webhook pointed at another's control API).
-pub(crate) const DELIVERY_HEADER: &str = "x-bland-sim-delivery";
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");

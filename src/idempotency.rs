@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::maps::ShardedMap;
 
-use crate::body::Reply;
 use crate::error::ApiError;
+use crate::reply::Reply;
 
 /// Idempotency keys remembered per account; the oldest is forgotten first.
 pub(crate) const KEYS_PER_ACCOUNT: usize = 10_000;

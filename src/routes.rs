@@ -11,11 +11,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use crate::admin;
 use crate::api::{analyze, batch, conversations, handoff, legacy, list, numbers, send, webhooks};
 use crate::app::App;
-use crate::body::{read_limited, Body, Reply};
+use crate::body::{into_response, read_limited, Body};
 use crate::error::ApiError;
 use crate::events::EventStream;
 use crate::faults::ApiFault;
+use crate::guard::Guard;
 use crate::journal::Entry;
+use crate::reply::Reply;
 use crate::req::Req;
 
 /// Every route, with its path parameters.
@@ -463,7 +465,7 @@ async fn dispatch(
         Route::SimRemoveFault => admin::remove_fault(app, id),
         Route::SimEvents => admin::events(req),
         Route::SimUi => Ok(admin::ui()),
-        Route::SimConversations => admin::conversations(app, req),
+        Route::SimConversations => list::of_number(app, req),
         Route::SimConversation => admin::conversation(app, id),
         Route::SimBatch => admin::batch(app, req, id),
         Route::SimCarrierRules => Ok(admin::carrier_rules(app)),
@@ -525,20 +527,20 @@ fn injected(status: u16, code: &'static str, message: String) -> ApiError {
 
 /// The hyper service: read, route, answer. Fails at the HTTP level only when a fault rule
 /// drops the connection.
-pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
+pub(crate) async fn handle(
+    app: App,
+    guard: &Guard,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Dropped> {
     // Before the body is read: a refused request costs nothing and is not journaled.
-    if let Err(e) = app
-        .config
-        .guard
-        .check(req.method(), req.uri(), req.headers())
-    {
+    if let Err(e) = guard.check(req.method(), req.uri(), req.headers()) {
         app.metrics
             .request("refused request", e.status.as_u16(), 0.0);
-        return Ok(Reply::from(e).into_response());
+        return Ok(into_response(Reply::from(e)));
     }
     let req = match read(&app, req).await {
         Ok(r) => r,
-        Err(e) => return Ok(Reply::from(e).into_response()),
+        Err(e) => return Ok(into_response(Reply::from(e))),
     };
     let started = std::time::Instant::now();
     let mut name = "unknown route";
@@ -577,7 +579,7 @@ pub(crate) async fn handle(app: App, req: Request<Incoming>) -> Result<Response<
         return Ok(event_stream(stream));
     }
     let warnings = req.take_warnings();
-    let mut response = reply.into_response();
+    let mut response = into_response(reply);
     if let Some(v) = warning_header(&warnings) {
         response.headers_mut().insert("x-bland-sim-warning", v);
     }

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::App;
+use crate::guard::Guard;
 use crate::maps::ShardedMap;
 use crate::routes;
 
@@ -96,6 +97,8 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
         freed: Notify::new(),
         started: Instant::now(),
     });
+    // Who may reach it, read once from the settings.
+    let guard = Arc::new(Guard::for_config(&app.config));
     let tracker = TaskTracker::new();
     let stopping = CancellationToken::new();
     let abort = CancellationToken::new();
@@ -114,7 +117,8 @@ pub(crate) async fn run(listener: TcpListener, app: App, shutdown: impl Future<O
                 // Counted before its task runs, so the next `make_room` sees it.
                 let (id, slot) = conns.open(&stopping);
                 let abort = abort.clone();
-                tracker.spawn(serve(app.clone(), stream, conns.clone(), (id, slot), abort));
+                let site = (app.clone(), guard.clone());
+                tracker.spawn(serve(site, stream, conns.clone(), (id, slot), abort));
             }
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.
@@ -157,7 +161,7 @@ impl Drop for Busy {
 /// Serves one connection (`id` in `conns`) until it closes, is closed to make room, or the
 /// server stops; `abort` cuts it off when it has not finished by the end of the grace period.
 async fn serve(
-    app: App,
+    (app, guard): (App, Arc<Guard>),
     stream: TcpStream,
     conns: Arc<Connections>,
     (id, slot): (u64, Arc<Slot>),
@@ -168,10 +172,11 @@ async fn serve(
     let service = {
         let (slot, conns) = (slot.clone(), conns.clone());
         service_fn(move |req| {
-            let (app, slot, conns) = (app.clone(), slot.clone(), conns.clone());
+            let (app, guard) = (app.clone(), guard.clone());
+            let (slot, conns) = (slot.clone(), conns.clone());
             slot.busy.fetch_add(1, Ordering::AcqRel);
             async move {
-                let mut answer = routes::handle(app, req).await;
+                let mut answer = routes::handle(app, &guard, req).await;
                 if let Ok(response) = &mut answer {
                     if let Either::Right(stream) = response.body_mut() {
                         // An event stream keeps its connection busy for as long as it is open,

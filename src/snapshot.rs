@@ -15,18 +15,15 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use crate::app::{App, TimerKind};
-use crate::body::Reply;
 use crate::clock::MAX_TIME_MS;
 use crate::engine::Ctx;
 use crate::fixtures::{to_doc, Fixtures, IdempotencyRecord, SavedState, Seed, TimerDoc, TurnDoc};
 use crate::model::{MessageStatus, NumberRecord};
+use crate::reply::Reply;
 use crate::scenario::Selector;
 use crate::validation::Channel;
 
-/// Largest state file written, and so read at start-up: 4 GiB, about 1.5 million ordinary
-/// conversations. A save that would write more fails, naming the bound, and leaves the last
-/// file as it was, so every state file the simulator wrote loads again.
-pub(crate) const MAX_STATE_FILE: u64 = 4 * 1024 * 1024 * 1024;
+use crate::fixtures::MAX_STATE_FILE;
 
 /// Removes what a save killed mid-way left next to the state file (`NAME.PID.tmp`, whose
 /// process is gone), so it does not stay for good.

@@ -4,8 +4,8 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
+use crate::reply::Reply;
 use crate::req::Req;
 
 /// `POST /_sim/faults` with a rule: 201 with the rule and its id.

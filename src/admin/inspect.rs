@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
 use crate::event::Event;
 use crate::journal::Entry;
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::webhook::Delivery;
 

@@ -18,13 +18,13 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::{channel, check_length, phone, require};
 use crate::app::App;
-use crate::body::Reply;
 use crate::clock::{iso, MAX_TIME_MS};
 use crate::engine;
 use crate::error::ApiError;
 use crate::fixtures::config_from;
+use crate::params::{channel, check_length, phone, require, MAX_PAGE};
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::store::ProvisionError;
 use crate::validation::Channel;
@@ -60,48 +60,6 @@ pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
     };
     // The stream takes its place under the cap when `routes` opens it (503 past it).
     Ok(Reply::events(last))
-}
-
-/// `GET /_sim/conversations?agent_number=N&limit=100`: a number's conversations, newest first,
-/// as `GET /v1/sms/conversations` lists them (the UI reads them here, so it trips no fault
-/// rule and fills no journal).
-pub(crate) fn conversations(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let q = req.query_pairs();
-    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let agent = get("agent_number").ok_or_else(|| {
-        ApiError::missing("agent_number is required: the number whose conversations to list")
-    })?;
-    // An unencoded `+` arrives as a space.
-    let agent = match agent.strip_prefix(' ') {
-        Some(rest) => format!("+{rest}"),
-        None => agent,
-    };
-    let number = app.store.number(&agent).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "INBOUND_NUMBER_NOT_FOUND",
-            format!("No account owns {agent}; GET /_sim/numbers lists the numbers"),
-        )
-    })?;
-    let limit = get("limit").unwrap_or_else(|| "100".into());
-    if !limit
-        .parse::<usize>()
-        .is_ok_and(|n| (1..=crate::api::list::MAX_PAGE).contains(&n))
-    {
-        return Err(ApiError::invalid(format!(
-            "limit must be a whole number from 1 to {}, got {limit:?}",
-            crate::api::list::MAX_PAGE
-        )));
-    }
-    let filters = json!([{"field": "agent_number", "operator": "eq", "value": agent}]);
-    let pairs = [
-        ("filters", filters.to_string()),
-        ("sortBy", "created_at".into()),
-        ("sortDir", "desc".into()),
-        ("pageSize", limit),
-    ]
-    .map(|(k, v)| (k.to_string(), v));
-    crate::api::list::list_with(app, req, &number.owner, &pairs)
 }
 
 /// `GET /_sim/conversations/{id}`: a conversation of any account, as
@@ -172,7 +130,7 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
         }
     };
     let offset = number("offset", 0, usize::MAX)?;
-    let limit = number("limit", 100, crate::api::list::MAX_PAGE)?;
+    let limit = number("limit", 100, MAX_PAGE)?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -8,8 +8,8 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::scenario::file;
 

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
-use crate::body::Reply;
 use crate::engine;
 use crate::error::ApiError;
 use crate::model::Message;
+use crate::reply::Reply;
 use crate::req::Req;
 
 #[derive(Deserialize)]

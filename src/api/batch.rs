@@ -12,13 +12,13 @@ use serde_json::{json, Map, Value};
 
 use super::{channel, require_enterprise};
 use crate::app::App;
-use crate::body::Reply;
 use crate::engine;
 use crate::error::ApiError;
 use crate::input::{self, de_object_or_array, de_url};
 use crate::model::{
     Batch, BatchGlobal, FileRow, Files, RowResult, Rows, StoredFile, Table, RESULT_BYTES,
 };
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::scenario::template::Template;
 use crate::validation::e164;

@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 
 use super::{check_length, check_opt_out, check_plan_on, sender};
 use crate::app::App;
-use crate::body::Reply;
 use crate::clock::iso;
 use crate::engine;
 use crate::error::ApiError;
 use crate::model::{Conversation, EndKind, Sender};
+use crate::reply::Reply;
 use crate::req::Req;
 
 pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {

@@ -6,10 +6,10 @@ use serde_json::{json, Map, Value};
 
 use super::check_length;
 use crate::app::App;
-use crate::body::Reply;
 use crate::engine::{self, HandoffRequest, ResumeRequest};
 use crate::error::ApiError;
 use crate::input::{de_text, de_url};
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::validation::e164;
 

@@ -16,10 +16,10 @@ use serde_json::{json, Value};
 
 use super::numbers;
 use crate::app::App;
-use crate::body::Reply;
 use crate::engine;
 use crate::error::ApiError;
 use crate::model::{Registration, FAILING_EIN};
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::validation::e164;
 

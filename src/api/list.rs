@@ -13,13 +13,13 @@ use serde_json::{json, Value};
 
 use super::filter::{parse_filters, Field, Filter, SortKey};
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
 use crate::model::Conversation;
+use crate::reply::Reply;
 use crate::req::Req;
 
 /// Largest page.
-pub(crate) const MAX_PAGE: usize = 1000;
+pub(crate) use crate::params::MAX_PAGE;
 
 /// Which pagination the request asked for.
 enum Window {
@@ -307,6 +307,48 @@ pub(crate) fn list_with(
         }),
     };
     Ok(Reply::new(StatusCode::OK, body))
+}
+
+/// `GET /_sim/conversations?agent_number=N&limit=100`: a number's conversations, newest first,
+/// as `GET /v1/sms/conversations` lists them (the UI reads them here, so it trips no fault
+/// rule and fills no journal).
+pub(crate) fn of_number(app: &App, req: &Req) -> Result<Reply, ApiError> {
+    let q = req.query_pairs();
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let agent = get("agent_number").ok_or_else(|| {
+        ApiError::missing("agent_number is required: the number whose conversations to list")
+    })?;
+    // An unencoded `+` arrives as a space.
+    let agent = match agent.strip_prefix(' ') {
+        Some(rest) => format!("+{rest}"),
+        None => agent,
+    };
+    let number = app.store.number(&agent).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INBOUND_NUMBER_NOT_FOUND",
+            format!("No account owns {agent}; GET /_sim/numbers lists the numbers"),
+        )
+    })?;
+    let limit = get("limit").unwrap_or_else(|| "100".into());
+    if !limit
+        .parse::<usize>()
+        .is_ok_and(|n| (1..=MAX_PAGE).contains(&n))
+    {
+        return Err(ApiError::invalid(format!(
+            "limit must be a whole number from 1 to {}, got {limit:?}",
+            MAX_PAGE
+        )));
+    }
+    let filters = json!([{"field": "agent_number", "operator": "eq", "value": agent}]);
+    let pairs = [
+        ("filters", filters.to_string()),
+        ("sortBy", "created_at".into()),
+        ("sortDir", "desc".into()),
+        ("pageSize", limit),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    list_with(app, req, &number.owner, &pairs)
 }
 
 #[cfg(test)]

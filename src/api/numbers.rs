@@ -7,9 +7,9 @@ use serde_json::{json, Map, Value};
 
 use super::{agent_number, channel, claim, require_enterprise};
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
 use crate::model::ConfigPatch;
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::validation::{check_timeouts, e164, Channel};
 

@@ -12,11 +12,11 @@ use super::{
     require_enterprise, require_hinted, sender,
 };
 use crate::app::App;
-use crate::body::Reply;
 use crate::engine::{self, check_timing, Opening, Overrides};
 use crate::error::ApiError;
 use crate::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
 use crate::model::{NumberRecord, Sender, TimingOverrides};
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::validation::Channel;
 

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::App;
-use crate::body::Reply;
 use crate::error::ApiError;
+use crate::reply::Reply;
 use crate::req::Req;
 use crate::webhook::SendType;
 

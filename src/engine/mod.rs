@@ -26,9 +26,10 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
-use crate::app::{Stage, TimerKind};
+use crate::app::TimerKind;
 use crate::carrier::Failure;
 use crate::clock::iso;
+use crate::model::Stage;
 use crate::model::{
     Conversation, EndKind, Message, MessageId, MessageStatus, NumberConfig, Sender, TimeoutAction,
     Timing,

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::app::{App, Stage, TimerKind};
+use crate::app::{App, TimerKind};
 use crate::clock::{TimerKey, MAX_TIME_MS};
 use crate::events::Change;
+use crate::model::Stage;
 use crate::webhook::SendType;
 
 /// The webhook attempts a fired timer leaves to make.

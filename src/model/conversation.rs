@@ -809,6 +809,22 @@ impl Conversation {
     }
 }
 
+/// Which step of the inactivity timer is next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Warning,
+    Timeout,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Warning => "warning",
+            Stage::Timeout => "timeout",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

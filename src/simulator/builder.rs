@@ -335,12 +335,10 @@ impl SimulatorBuilder {
             return Err(Error::Option("webhook attempts must be at least 1".into()));
         }
         config.seed = self.seed.unwrap_or_else(rand::random);
-        let bound_host = match self.addr.rsplit_once(':') {
-            Some((host, _)) => host,
-            None => &self.addr,
+        config.bind_host = match self.addr.rsplit_once(':') {
+            Some((host, _)) => host.to_string(),
+            None => self.addr.clone(),
         };
-        config.guard =
-            crate::guard::Guard::new(bound_host, &config.allowed_hosts, &config.allowed_origins);
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
         if let Some(p) = &config.state_file {
             crate::snapshot::clean_leftovers(p);

@@ -78,6 +78,10 @@ pub struct Webhooks {
     events: Arc<Events>,
 }
 
+/// Sent with every delivery; a request that carries it may not use `/_sim/*` (one simulator's
+/// webhook pointed at another's control API).
+pub(crate) const DELIVERY_HEADER: &str = "x-bland-sim-delivery";
+
 /// Attempts that may wait for a turn at once.
 pub(crate) const MAX_WAITING: usize = 10_000;
 
@@ -352,7 +356,7 @@ impl Webhooks {
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "bland-sms-sim")
             // Marks it as a simulator's delivery: no simulator lets one drive its `/_sim` API.
-            .header(crate::guard::DELIVERY_HEADER, "1")
+            .header(DELIVERY_HEADER, "1")
             .header("X-Webhook-Signature", signature)
             .body(Full::new(body))
             .map_err(|e| Failure::fatal(format!("bad request: {e}")))?;
