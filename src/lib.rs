@@ -18,70 +18,37 @@
 //! ```
 //!
 //! # Layout
-//! Requests flow one way: `server` → `routes` → a handler in `api/*` (Bland's API) or `admin`
-//! (`/_sim/*`), which parses the request, calls `engine`, and renders the answer → `engine`
-//! (every conversation rule) → `store`. Lower modules never import upper ones.
-//! - `simulator/*`: the public [`Simulator`] (`mod`), [`SimulatorBuilder`] (`builder`) and
-//!   scenario sources with `--watch` (`watch`); `banner`: the start-up text.
-//! - `server`: accept loop and graceful shutdown; `routes`: the one route table, auth, journal.
-//! - `api/*`: one file per `/v1/sms` resource (`filter`: the list's typed filters); `admin`:
-//!   the `/_sim/*` control API (`admin/*`: `mod`, `inspect`, `faults`, `scenarios`); `req`: the
-//!   request snapshot; `input`: typed body parsing.
-//! - `engine/*`: the conversation lifecycle — `lifecycle` (opening, inbound texts,
-//!   re-activation, deletion, `apply`), `handoff` (handoff, resume, `/end`), `turns` (scenario
-//!   turns), `outcomes`, `payload` (webhook bodies), `time` (firing timers, `advance`, the
-//!   real-clock driver), and messages, the inactivity timer and ending in `mod`.
-//! - `app`: the shared handle (config, store, clock and timers, webhooks, scenarios, fixtures,
-//!   journal, idempotency, faults) and what it schedules; `idempotency`: replayed answers;
-//!   `faults`: the fault rules of `/_sim/faults`; `metrics`: `/_sim/metrics`.
-//! - `store`: all state in `DashMap`s; `model`: records (`conversation`, `number`) and their
-//!   JSON views (`view`).
-//! - `clock`: the real/manual clock and the ordered timer queue; `webhook/*`: signed deliveries
-//!   and retries (`delivery`: one delivery and its views); `event`: what a webhook is about;
-//!   `events`: the live stream of changes behind `/_sim/events` (the browser UI, `ui/index.html`,
-//!   reads it); `history`: a conversation's `chat_history`, serialized once and shared by
-//!   its deliveries; `journal`: the log behind `GET /_sim/requests`; `ring`: the bounded log they
-//!   and the outbox share.
-//! - `scenario/*`: scenario files, templates and the registry; `fixtures`: accounts and numbers.
-//! - `body`, `error`, `validation`, `config`: reply bodies (and reading request bodies), the
-//!   error types, value checks, settings.
+//! One folder a layer; a module imports only from its own folder and the folders below it
+//! (`docs/ARCHITECTURE.md` has the map, where a request goes and where state lives):
+//! - `simulator/`: the public [`Simulator`] and [`SimulatorBuilder`], `--watch`, the banner,
+//!   and the replay runner ([`replay`]).
+//! - `http/`: the accept loop, the Host and Origin guard, the route table.
+//! - `api/` (Bland's `/v1`) and `admin/` (`/_sim`): one handler file per resource.
+//! - `request/`: a request read once, its body, the field checks both share.
+//! - `recording/`: replay scripts as data, and a conversation recorded as one.
+//! - `engine/`: every conversation rule, on the shared `App` handle, and the
+//!   state as one document (`snapshot`).
+//! - `webhook/`: signed deliveries and their retries.
+//! - `observe/`: the request journal, metrics, fault rules.
+//! - `state/`: the store, its records, fixtures, histories, idempotent answers, the carrier's
+//!   rules and the live event stream.
+//! - `scenario/`: scenario files, templates and the registry.
+//! - `base/`: errors, value checks, typed input, the clock, the bounded ring and maps.
 
 mod admin;
 mod api;
-mod app;
-mod banner;
-mod body;
-mod carrier;
-mod clock;
-mod config;
+mod base;
 mod engine;
-mod error;
-mod event;
-mod events;
-mod faults;
-mod fixtures;
-mod guard;
-mod hints;
-mod history;
-mod idempotency;
-mod input;
-mod journal;
-mod maps;
-mod metrics;
-mod model;
-mod params;
-pub mod replay;
-mod reply;
-mod req;
-mod ring;
-mod routes;
+mod http;
+mod observe;
+mod recording;
+mod request;
 mod scenario;
-mod server;
 mod simulator;
-mod snapshot;
-mod store;
-mod validation;
+mod state;
 mod webhook;
 
-pub use error::Error;
+pub use simulator::replay;
+
+pub use base::error::Error;
 pub use simulator::{Simulator, SimulatorBuilder, DEFAULT_ADDR};

@@ -1,12 +1,12 @@
-//! `/_sim/faults`: adding and removing fault rules (the rules themselves are `crate::faults`).
+//! `/_sim/faults`: adding and removing fault rules (the rules themselves are `crate::observe::faults`).
 
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::request::req::Req;
 
 /// `POST /_sim/faults` with a rule: 201 with the rule and its id.
 pub(crate) fn add_fault(app: &App, req: &Req) -> Result<Reply, ApiError> {

@@ -7,12 +7,12 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::event::Event;
-use crate::journal::Entry;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::base::error::ApiError;
+use crate::base::event::Event;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::observe::journal::Entry;
+use crate::request::req::Req;
 use crate::webhook::Delivery;
 
 /// A query parameter by name.
@@ -204,7 +204,7 @@ pub(crate) async fn wait(app: &App, req: &Req) -> Result<Reply, ApiError> {
 /// # Errors
 /// 408 `WAIT_TIMEOUT`, or 400 for a bad filter.
 pub(crate) async fn wait_json(app: &App, body: &Value) -> Result<Vec<Value>, ApiError> {
-    let b: WaitBody = crate::input::typed(body)?;
+    let b: WaitBody = crate::base::input::typed(body)?;
     let filter = DeliveryFilter::new(b.conversation_id, b.event, b.kind)?;
     let count = b.count.unwrap_or(1).max(1);
     let timeout_ms = b.timeout_ms.unwrap_or(5000);
@@ -280,8 +280,9 @@ impl RequestFilter {
             path: param(&q, "path"),
             status,
             // The journal keeps a key's first bytes: compared as it keeps them.
-            api_key: param(&q, "api_key")
-                .map(|k| crate::input::prefix(&k, crate::journal::MAX_KEY).to_string()),
+            api_key: param(&q, "api_key").map(|k| {
+                crate::base::input::prefix(&k, crate::observe::journal::MAX_KEY).to_string()
+            }),
         })
     }
 

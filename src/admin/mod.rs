@@ -18,16 +18,16 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::App;
-use crate::clock::{iso, MAX_TIME_MS};
+use crate::base::clock::{iso, MAX_TIME_MS};
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::base::validation::Channel;
 use crate::engine;
-use crate::error::ApiError;
-use crate::fixtures::config_from;
-use crate::params::{channel, check_length, phone, require, MAX_PAGE};
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::store::ProvisionError;
-use crate::validation::Channel;
+use crate::engine::app::App;
+use crate::request::params::{channel, check_length, phone, require, MAX_PAGE};
+use crate::request::req::Req;
+use crate::state::fixtures::config_from;
+use crate::state::store::ProvisionError;
 
 /// Longest clock jump one call may ask for (ten years).
 pub(crate) const MAX_ADVANCE_SECS: f64 = 10.0 * 365.0 * 86_400.0;
@@ -68,13 +68,13 @@ pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
 pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
     let body = app
         .store
-        .read_conversation(None, id, crate::model::Conversation::detail_body)
+        .read_conversation(None, id, crate::state::model::Conversation::detail_body)
         .ok_or_else(ApiError::conversation_not_found)?;
     let mut v: Value = serde_json::from_slice(&body).expect("a detail is JSON");
     if let Some(messages) = v["data"]["messages"].as_array_mut() {
         for m in messages {
             let (encoding, segments) =
-                crate::carrier::segments(m["message"].as_str().unwrap_or_default());
+                crate::state::carrier::segments(m["message"].as_str().unwrap_or_default());
             m["carrier"] = json!({"encoding": encoding, "segments": segments});
         }
     }
@@ -90,7 +90,7 @@ pub(crate) fn carrier_rules(app: &App) -> Reply {
 pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let bad = |why: String| ApiError::bad_request("INVALID_CARRIER_RULE", why);
     let v = req.json_object()?;
-    let rule: crate::carrier::Rule = serde_json::from_value(v).map_err(|e| {
+    let rule: crate::state::carrier::Rule = serde_json::from_value(v).map_err(|e| {
         bad(format!(
             "{e}: a rule is {{\"user_number\" or \"prefix\", \"status\": \"failed\" or \
              \"undelivered\", \"error_code\": 30003}}"
@@ -103,7 +103,7 @@ pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> 
             "TOO_MANY_CARRIER_RULES",
             format!(
                 "At most {} carrier rules are kept: DELETE /_sim/carrier/rules first",
-                crate::carrier::MAX_RULES
+                crate::state::carrier::MAX_RULES
             ),
         ));
     }
@@ -113,7 +113,7 @@ pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> 
 /// `GET /_sim/batches/{batch_id}?offset=0&limit=100`: a batch, its counts, and a page of its
 /// rows with where each stands (a page at a time, so a large batch is never drawn whole).
 pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
-    use crate::model::RowResult;
+    use crate::state::model::RowResult;
     let q = req.query_pairs();
     let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match q.iter().find(|(k, _)| k == name) {

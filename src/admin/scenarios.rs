@@ -7,10 +7,10 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::request::req::Req;
 use crate::scenario::file;
 
 /// Scenarios in force at once (each at most the body limit).

@@ -5,12 +5,12 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::fixtures::Fixtures;
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::snapshot;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::engine::snapshot;
+use crate::request::req::Req;
+use crate::state::fixtures::Fixtures;
 
 /// `GET /_sim/state`: the whole state, as a fixtures document.
 pub(crate) async fn state(app: &App) -> Reply {

@@ -5,12 +5,12 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::app::App;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
 use crate::engine;
-use crate::error::ApiError;
-use crate::model::Message;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::state::model::Message;
 
 #[derive(Deserialize)]
 struct AnalyzeBody {

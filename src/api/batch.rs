@@ -11,17 +11,17 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{channel, require_enterprise};
-use crate::app::App;
+use crate::base::error::ApiError;
+use crate::base::input::{self, de_object_or_array, de_url};
+use crate::base::reply::Reply;
+use crate::base::validation::e164;
 use crate::engine;
-use crate::error::ApiError;
-use crate::input::{self, de_object_or_array, de_url};
-use crate::model::{
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::scenario::template::Template;
+use crate::state::model::{
     Batch, BatchGlobal, FileRow, Files, RowResult, Rows, StoredFile, Table, RESULT_BYTES,
 };
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::scenario::template::Template;
-use crate::validation::e164;
 
 fn invalid_file(why: impl Into<String>) -> ApiError {
     ApiError::bad_request("INVALID_FILE", why)
@@ -33,7 +33,7 @@ fn parse_rows(bytes: &[u8], room: usize, files: &Files) -> Result<Rows, ApiError
     let text = std::str::from_utf8(bytes)
         .map_err(|_| invalid_file("The file is not UTF-8 text: send a CSV or a JSON array"))?;
     let rows = if text.trim_start().starts_with('[') {
-        let v: Value = crate::input::from_str(text)
+        let v: Value = crate::base::input::from_str(text)
             .map_err(|e| invalid_file(format!("The file is not a JSON array of objects: {e}")))?;
         json_rows(v, room, files)?
     } else {

@@ -6,13 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{check_length, check_opt_out, check_plan_on, sender};
-use crate::app::App;
-use crate::clock::iso;
+use crate::base::clock::iso;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
 use crate::engine;
-use crate::error::ApiError;
-use crate::model::{Conversation, EndKind, Sender};
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::state::model::{Conversation, EndKind, Sender};
 
 pub(crate) fn get(app: &App, key: &str, id: &str) -> Result<Reply, ApiError> {
     // Serialized under the guard, straight into the answer's bytes: no copy of the history.

@@ -6,9 +6,9 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 
-use crate::clock::parse_iso;
-use crate::error::ApiError;
-use crate::model::{Conversation, ConversationStatus, Row};
+use crate::base::clock::parse_iso;
+use crate::base::error::ApiError;
+use crate::state::model::{Conversation, ConversationStatus, Row};
 
 /// A conversation field the list can filter or sort on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

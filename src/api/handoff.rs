@@ -5,13 +5,13 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::check_length;
-use crate::app::App;
+use crate::base::error::ApiError;
+use crate::base::input::{de_text, de_url};
+use crate::base::reply::Reply;
+use crate::base::validation::e164;
+use crate::engine::app::App;
 use crate::engine::{self, HandoffRequest, ResumeRequest};
-use crate::error::ApiError;
-use crate::input::{de_text, de_url};
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::validation::e164;
+use crate::request::req::Req;
 
 /// Longest `/end` reason (§3.12), and the handoff `reason` too.
 pub(crate) const MAX_REASON_CHARS: usize = 500;

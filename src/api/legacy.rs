@@ -15,13 +15,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::numbers;
-use crate::app::App;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::base::validation::e164;
 use crate::engine;
-use crate::error::ApiError;
-use crate::model::{Registration, FAILING_EIN};
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::validation::e164;
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::state::model::{Registration, FAILING_EIN};
 
 fn status(body: Value) -> Reply {
     Reply::new(StatusCode::OK, body)

@@ -12,14 +12,14 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::filter::{parse_filters, Field, Filter, SortKey};
-use crate::app::App;
-use crate::error::ApiError;
-use crate::model::Conversation;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::state::model::Conversation;
 
 /// Largest page.
-pub(crate) use crate::params::MAX_PAGE;
+pub(crate) use crate::request::params::MAX_PAGE;
 
 /// Which pagination the request asked for.
 enum Window {

@@ -15,17 +15,17 @@ pub(crate) mod send;
 pub(crate) mod webhooks;
 
 // The field checks this API shares with the control API, for the handlers here.
-pub(crate) use crate::params::{channel, check_length, phone, require_hinted};
+pub(crate) use crate::request::params::{channel, check_length, phone, require_hinted};
 
 use std::sync::Arc;
 
 use hyper::StatusCode;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::model::{NumberRecord, Sender};
-use crate::store::ProvisionError;
-use crate::validation::Channel;
+use crate::base::error::ApiError;
+use crate::base::validation::Channel;
+use crate::engine::app::App;
+use crate::state::model::{NumberRecord, Sender};
+use crate::state::store::ProvisionError;
 
 /// 403 `ENTERPRISE_REQUIRED` unless the key's plan is Enterprise (fixtures may say it is not).
 ///

@@ -6,12 +6,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{agent_number, channel, claim, require_enterprise};
-use crate::app::App;
-use crate::error::ApiError;
-use crate::model::ConfigPatch;
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::validation::{check_timeouts, e164, Channel};
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::base::validation::{check_timeouts, e164, Channel};
+use crate::engine::app::App;
+use crate::request::req::Req;
+use crate::state::model::ConfigPatch;
 
 /// Lists the key's numbers that have the `channel`'s config (default `sms`).
 pub(crate) fn list(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {

@@ -11,14 +11,14 @@ use super::{
     agent_number, channel, check_length, check_opt_out, check_plan, claim, phone,
     require_enterprise, require_hinted, sender,
 };
-use crate::app::App;
+use crate::base::error::ApiError;
+use crate::base::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
+use crate::base::reply::Reply;
+use crate::base::validation::Channel;
+use crate::engine::app::App;
 use crate::engine::{self, check_timing, Opening, Overrides};
-use crate::error::ApiError;
-use crate::input::{self, de_object, de_object_or_array, de_seconds, de_url, de_version};
-use crate::model::{NumberRecord, Sender, TimingOverrides};
-use crate::reply::Reply;
-use crate::req::Req;
-use crate::validation::Channel;
+use crate::request::req::Req;
+use crate::state::model::{NumberRecord, Sender, TimingOverrides};
 
 /// The timeout fields `/send` and `/create` share (§6).
 #[derive(Deserialize, Default)]

@@ -6,10 +6,10 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::reply::Reply;
-use crate::req::Req;
+use crate::base::error::ApiError;
+use crate::base::reply::Reply;
+use crate::engine::app::App;
+use crate::request::req::Req;
 use crate::webhook::SendType;
 
 /// The latest status webhook of the conversation with its attempts, or `data:null`.

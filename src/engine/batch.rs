@@ -5,10 +5,10 @@
 use serde_json::{Map, Value};
 
 use super::lifecycle::{apply_effects, open, Opening, Overrides};
-use crate::app::{App, TimerKind};
-use crate::model::{Batch, BatchGlobal, FileRow, RowResult, Sender};
+use crate::base::validation::{e164, Channel, MAX_TEXT_CHARS};
+use crate::engine::app::{App, TimerKind};
 use crate::scenario::template::{value_text, Vars};
-use crate::validation::{e164, Channel, MAX_TEXT_CHARS};
+use crate::state::model::{Batch, BatchGlobal, FileRow, RowResult, Sender};
 
 /// Keeps the batch and schedules its first row; `false` when no more batches are kept.
 pub(crate) fn start(app: &App, batch: Batch) -> bool {

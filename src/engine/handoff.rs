@@ -4,10 +4,10 @@
 use serde_json::{json, Map, Value};
 
 use super::Ctx;
-use crate::clock::iso;
-use crate::error::ApiError;
-use crate::event::Status;
-use crate::model::{Conversation, EndKind, Handoff, HandoffSource, Sender};
+use crate::base::clock::iso;
+use crate::base::error::ApiError;
+use crate::base::event::Status;
+use crate::state::model::{Conversation, EndKind, Handoff, HandoffSource, Sender};
 
 /// `POST …/handoff`, checked.
 pub(crate) struct HandoffRequest {
@@ -147,7 +147,7 @@ impl Ctx<'_> {
     /// Legacy human mode's handoff (`POST /v1/sms/toggle`), marked as its own so that turning
     /// human mode off ends it (and leaves any other handoff).
     pub fn human_mode_handoff(&mut self, c: &mut Conversation) {
-        let reason = Some(crate::model::HUMAN_MODE_REASON.to_string());
+        let reason = Some(crate::state::model::HUMAN_MODE_REASON.to_string());
         self.start_handoff(c, reason, Map::new(), HandoffSource::HumanMode, None);
     }
 

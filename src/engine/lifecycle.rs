@@ -6,14 +6,14 @@
 use serde_json::{Map, Value};
 
 use super::{is_start, is_stop, Ctx, Effects};
-use crate::app::App;
-use crate::error::ApiError;
-use crate::event::Status;
-use crate::model::{
+use crate::base::error::ApiError;
+use crate::base::event::Status;
+use crate::base::validation::{check_timeouts, Channel};
+use crate::engine::app::App;
+use crate::scenario::Selector;
+use crate::state::model::{
     Conversation, Details, EndKind, Lazy, Message, NumberRecord, Sender, SmallStr, TimingOverrides,
 };
-use crate::scenario::Selector;
-use crate::validation::{check_timeouts, Channel};
 
 /// Runs `f` on conversation `id` (owned by `account`, when given) and sends the webhooks it
 /// prepared in the background.

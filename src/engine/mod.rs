@@ -6,11 +6,14 @@
 //! `time`. Every step is synchronous; webhooks are only *prepared* (collected in [`Effects`])
 //! and sent after the guard is dropped, by [`apply`] or the timer code.
 
+pub(crate) mod app;
 pub(crate) mod batch;
+pub(crate) mod config;
 mod handoff;
 mod lifecycle;
 mod outcomes;
 mod payload;
+pub(crate) mod snapshot;
 mod time;
 mod turns;
 
@@ -25,17 +28,17 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::app::App;
-use crate::app::TimerKind;
-use crate::carrier::Failure;
-use crate::clock::iso;
-use crate::model::Stage;
-use crate::model::{
+use crate::base::clock::iso;
+use crate::engine::app::App;
+use crate::engine::app::TimerKind;
+use crate::state::carrier::Failure;
+use crate::state::model::Stage;
+use crate::state::model::{
     Conversation, EndKind, Message, MessageId, MessageStatus, NumberConfig, Sender, TimeoutAction,
     Timing,
 };
 
-use crate::event::{Event, Status};
+use crate::base::event::{Event, Status};
 use crate::scenario::Scenario;
 
 /// What a step leaves for after the guard: the webhook deliveries to attempt, in order.
@@ -188,7 +191,9 @@ impl<'a> Ctx<'a> {
         text: &str,
     ) -> (MessageStatus, Option<u16>) {
         let carrier = &self.app.carrier;
-        self.app.metrics.segments(crate::carrier::segments(text));
+        self.app
+            .metrics
+            .segments(crate::state::carrier::segments(text));
         let failure = carrier.failure_for(&c.user_number);
         if carrier.realistic_for(&c.owner.key) {
             self.carrier_next(c, index, MessageStatus::Sent, failure);
@@ -251,7 +256,7 @@ impl<'a> Ctx<'a> {
     pub fn carrier_step(
         &mut self,
         c: &mut Conversation,
-        key: crate::clock::TimerKey,
+        key: crate::base::clock::TimerKey,
         index: usize,
         to: MessageStatus,
         failure: Option<(Failure, u16)>,

@@ -4,10 +4,10 @@
 use serde_json::{json, Map, Value};
 
 use super::{config_for, Ctx};
-use crate::app::App;
-use crate::model::{Conversation, DispositionLog, DispositionStatus};
+use crate::engine::app::App;
 use crate::scenario::template::{render_value, Template};
 use crate::scenario::Scenario;
+use crate::state::model::{Conversation, DispositionLog, DispositionStatus};
 
 /// Renders citation `variables` over conversation `c` (for `/analyze`).
 pub(crate) fn extract(

@@ -5,12 +5,12 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::clock::iso;
-use crate::event::Status;
+use crate::base::clock::iso;
+use crate::base::event::Status;
 use std::sync::Arc;
 
-use crate::history::{Body, History};
-use crate::model::{Conversation, MessageId, Sender};
+use crate::state::history::{Body, History};
+use crate::state::model::{Conversation, MessageId, Sender};
 
 /// The fields before `chat_history`.
 #[derive(Serialize)]

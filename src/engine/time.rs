@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
-use crate::app::{App, TimerKind};
-use crate::clock::{TimerKey, MAX_TIME_MS};
-use crate::events::Change;
-use crate::model::Stage;
+use crate::base::clock::{TimerKey, MAX_TIME_MS};
+use crate::engine::app::{App, TimerKind};
+use crate::state::events::Change;
+use crate::state::model::Stage;
 use crate::webhook::SendType;
 
 /// The webhook attempts a fired timer leaves to make.
@@ -91,7 +91,7 @@ pub(crate) async fn advance(app: &App, ms: i64) -> i64 {
     app.timers.wake();
     let now = app.now();
     app.events.publish(|| Change::ClockMoved {
-        now: crate::clock::iso(now),
+        now: crate::base::clock::iso(now),
         by_ms: now - from,
     });
     now

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::Ctx;
-use crate::app::TimerKind;
-use crate::model::{Conversation, EndKind, HandoffSource, Sender};
+use crate::base::validation::MAX_TEXT_CHARS;
+use crate::engine::app::TimerKind;
 use crate::scenario::template::{dig_map, value_text, Vars};
 use crate::scenario::{turn_rng, PendingTurn, Scenario};
-use crate::validation::MAX_TEXT_CHARS;
+use crate::state::model::{Conversation, EndKind, HandoffSource, Sender};
 
 impl Ctx<'_> {
     // ---- scenario turns -------------------------------------------------------------------

@@ -208,8 +208,8 @@ fn when(w: WhenFile, at: &str) -> Result<When, String> {
     } else if let Some(c) = spec.contains {
         When::Contains(c.into_vec(cs), cs)
     } else if let Some(r) = spec.regex {
-        let (re, held) =
-            crate::input::regex(&r, !cs).map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
+        let (re, held) = crate::base::input::regex(&r, !cs)
+            .map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
         REGEX_BYTES.set(REGEX_BYTES.get() + held);
         When::Regex(re)
     } else {
@@ -243,7 +243,7 @@ pub(crate) fn compile_document(text: &str) -> Result<Scenario, String> {
 /// # Errors
 /// Bad JSON, unknown keys, a `goto` or `start_node` naming no node, a bad regex or template.
 pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
-    crate::input::document_depth(source, text)?;
+    crate::base::input::document_depth(source, text)?;
     REGEX_BYTES.set(0);
     let f: ScenarioFile = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
     check_header(source, &f)?;
@@ -268,7 +268,7 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
                 .objectives
                 .iter()
                 .map(|r| {
-                    let (re, held) = crate::input::regex(r, false)
+                    let (re, held) = crate::base::input::regex(r, false)
                         .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))?;
                     REGEX_BYTES.set(REGEX_BYTES.get() + held);
                     Ok::<_, String>(re)
@@ -306,7 +306,7 @@ fn check_header(source: &str, f: &ScenarioFile) -> Result<(), String> {
         .matcher
         .agent_numbers
         .iter()
-        .find(|n| !crate::validation::is_e164(n))
+        .find(|n| !crate::base::validation::is_e164(n))
     {
         Some(n) => Err(format!("{source}: match.agent_numbers: {n:?} is not E.164")),
         None => Ok(()),

@@ -5,7 +5,7 @@
 //! On end the scenario's `outcomes` give the summary, dispositions and citations.
 //!
 //! This module holds the checked runtime form and the [`Scenarios`] registry; `file` reads the
-//! JSON format; the engine that applies turns to conversations is `crate::engine`.
+//! JSON format; the engine (`engine/turns.rs`) applies turns to conversations.
 
 pub mod file;
 pub mod template;
@@ -261,7 +261,7 @@ impl Scenarios {
         paths
             .iter()
             .map(|p| {
-                let text = crate::input::read_file(p)?;
+                let text = crate::base::input::read_file(p)?;
                 file::compile(&p.display().to_string(), &text)
             })
             .collect()

@@ -7,13 +7,13 @@ use tokio::net::TcpListener;
 
 use super::watch::{load_all, watch, Source};
 use super::{Simulator, DEFAULT_ADDR};
-use crate::app::App;
-use crate::clock::{iso, ClockMode, MAX_TIME_MS};
-use crate::config::Config;
-use crate::error::Error;
-use crate::fixtures::Fixtures;
-use crate::input::is_web_url;
+use crate::base::clock::{iso, ClockMode, MAX_TIME_MS};
+use crate::base::error::Error;
+use crate::base::input::is_web_url;
+use crate::engine::app::App;
+use crate::engine::config::Config;
 use crate::scenario::file;
+use crate::state::fixtures::Fixtures;
 
 /// Sets up a [`Simulator`]; every option has a command-line flag of the same name.
 #[must_use = "a builder does nothing until `start` is awaited"]
@@ -148,7 +148,7 @@ impl SimulatorBuilder {
         self.config.batch_rate = if rows_per_second.is_finite() {
             rows_per_second.clamp(0.001, 1_000_000.0)
         } else {
-            crate::config::DEFAULT_BATCH_RATE
+            crate::engine::config::DEFAULT_BATCH_RATE
         };
         self
     }
@@ -341,7 +341,7 @@ impl SimulatorBuilder {
         };
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
         if let Some(p) = &config.state_file {
-            crate::snapshot::clean_leftovers(p);
+            crate::engine::snapshot::clean_leftovers(p);
         }
         let fixtures = match &config.state_file {
             Some(p) if p.exists() => Fixtures::read_state(p).map_err(Error::Fixtures)?,

@@ -2,7 +2,9 @@
 //! listener inside the caller's tokio runtime, fully isolated from any other; the binary is a
 //! thin shell over the same API.
 
+pub(crate) mod banner;
 mod builder;
+pub mod replay;
 mod watch;
 
 use std::net::SocketAddr;
@@ -13,12 +15,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::clock::{ClockMode, MAX_TIME_MS};
+use crate::base::clock::{ClockMode, MAX_TIME_MS};
+use crate::base::error::Error;
+use crate::base::validation::e164;
 use crate::engine;
-use crate::error::Error;
-use crate::server;
-use crate::validation::e164;
+use crate::engine::app::App;
+use crate::http::server;
 
 pub use builder::SimulatorBuilder;
 
@@ -199,7 +201,7 @@ impl Simulator {
     /// What the binary prints after its `listening on` line: keys, numbers, secret, clock,
     /// seed, scenarios and the browser UI's address.
     pub fn banner(&self) -> String {
-        crate::banner::banner(&self.app, &self.api_key, &self.base_url)
+        crate::simulator::banner::banner(&self.app, &self.api_key, &self.base_url)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a few seconds), writes the state
@@ -210,7 +212,7 @@ impl Simulator {
             let _ = server.await;
         }
         if let Some(path) = &self.app.config.state_file {
-            match crate::snapshot::save(&self.app, path) {
+            match crate::engine::snapshot::save(&self.app, path) {
                 Ok(()) => tracing::info!(path = %path.display(), "state saved"),
                 Err(e) => tracing::error!("could not save the state: {e}"),
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use crate::engine::app::App;
 use crate::scenario::{file, Scenario, Scenarios};
 
 /// Where scenarios come from, kept so `watch_scenarios` can load them again.
@@ -21,7 +21,7 @@ impl Source {
         match self {
             Source::Doc(s) => Ok(vec![(**s).clone()]),
             Source::File(p) => {
-                let text = crate::input::read_file(p)?;
+                let text = crate::base::input::read_file(p)?;
                 Ok(vec![file::compile(&p.display().to_string(), &text)?])
             }
             Source::Dir(d) => Scenarios::read_dir(d),

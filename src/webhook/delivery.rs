@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::clock::iso;
-use crate::event::Event;
-use crate::history::Body;
+use crate::base::clock::iso;
+use crate::base::event::Event;
+use crate::state::history::Body;
 
 /// Why an attempt was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Delivery {
     pub fn add_attempt(&mut self, mut a: Attempt) {
         if let Some(e) = &mut a.error {
             if e.len() > MAX_ERROR_TEXT {
-                let keep = crate::input::prefix(e, MAX_ERROR_TEXT).len();
+                let keep = crate::base::input::prefix(e, MAX_ERROR_TEXT).len();
                 e.truncate(keep);
             }
             e.shrink_to_fit();

@@ -20,13 +20,13 @@ use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::event::Event;
-use crate::events::{Change, Events};
-use crate::faults::{Faults, WebhookFault};
-use crate::metrics::Metrics;
+use crate::base::event::Event;
+use crate::observe::faults::{Faults, WebhookFault};
+use crate::observe::metrics::Metrics;
+use crate::state::events::{Change, Events};
 
-use crate::history::Body;
-use crate::ring::Ring;
+use crate::base::ring::Ring;
+use crate::state::history::Body;
 
 mod connect;
 mod delivery;
@@ -158,7 +158,7 @@ impl Webhooks {
 
     /// Counts `history` against the log's byte bound once its conversation has let go of it
     /// (messages were deleted) and only deliveries still hold it, until they are dropped.
-    pub fn orphaned(&self, history: &Arc<crate::history::History>) {
+    pub fn orphaned(&self, history: &Arc<crate::state::history::History>) {
         if Arc::strong_count(history) > 1 {
             history.charge(self.log.extra());
         }

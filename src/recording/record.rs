@@ -1,0 +1,226 @@
+//! From exploration to regression test: `GET /_sim/conversations/{id}/replay` writes a replay
+//! script that reproduces a conversation from its start. The steps come from the request
+//! journal (the API calls on the conversation and the texts sent as its user, in order, with
+//! the clock advanced between them as it was); the expectations from the conversation itself
+//! (each agent reply, the final state) and from the webhook log (its status webhooks).
+
+use hyper::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::script::{Call, Expect, Script, Setup, Step};
+use crate::base::clock::iso;
+use crate::base::error::ApiError;
+use crate::engine::app::App;
+use crate::observe::journal::Entry;
+use crate::state::model::{Conversation, Sender};
+
+/// Every occurrence of the conversation's id, in a string or a body, as
+/// `{{conversation_id}}`, and of its `i`-th message's id as `{{message_i}}` (the replay's ids
+/// differ from the recording's).
+fn templated(v: &Value, c: &Conversation) -> Value {
+    match v {
+        Value::String(s) => {
+            let mut s = s.replace(&*c.id, "{{conversation_id}}");
+            let mut buf = [0; 36];
+            for (i, m) in c.messages.iter().enumerate() {
+                let id = m.id_str(&mut buf);
+                if s.contains(id) {
+                    s = s.replace(id, &format!("{{{{message_{i}}}}}"));
+                }
+            }
+            Value::String(s)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| templated(x, c)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), templated(x, c)))
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether a journaled request belongs in the recording: it found or opened the conversation
+/// (`/send`, `/create`, a user's text), or it names the conversation in its path and changed
+/// something (a `GET` changes nothing, so a replay needs none).
+fn belongs(e: &Entry, id: &str) -> bool {
+    let changed = e.status.as_u16() < 400 && e.method != hyper::Method::GET;
+    changed && (e.conversation_id.as_deref() == Some(id) || e.path.contains(id))
+}
+
+/// The replay script for conversation `id`.
+///
+/// # Errors
+/// 404 `CONVERSATION_NOT_FOUND`.
+pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
+    let c = app
+        .store
+        .read_conversation(None, id, Conversation::clone)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "CONVERSATION_NOT_FOUND",
+                format!("No conversation {id:?}; GET /v1/sms/conversations lists them"),
+            )
+        })?;
+    let entries = app.journal.list(|e| belongs(e, id));
+    let start = entries
+        .first()
+        .map_or(c.created_at, |e| e.at.min(c.created_at));
+    let mut now = start;
+    let mut steps = Vec::new();
+    // USER messages are matched to the texts in order; `next_user` is where to look next.
+    let mut next_user = 0;
+    for e in &entries {
+        if e.at > now {
+            steps.push(Step {
+                advance: Some((e.at - now) as f64 / 1000.0),
+                ..Step::default()
+            });
+            now = e.at;
+        }
+        let body: Option<Value> = serde_json::from_slice(&e.body).ok();
+        if e.path == "/_sim/inbound" {
+            let text = body
+                .as_ref()
+                .and_then(|b| b.get("message").or(b.get("body")))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let replies = replies_to(&c, &mut next_user, &text, e.at);
+            let channel = body
+                .as_ref()
+                .and_then(|b| b.get("channel"))
+                .and_then(Value::as_str);
+            steps.push(Step {
+                user: Some(text),
+                channel: channel.map(String::from),
+                replies: Some(replies),
+                ..Step::default()
+            });
+            continue;
+        }
+        let mut call = Call {
+            method: e.method.as_str().to_string(),
+            path: templated(&Value::String(e.path.clone()), &c)
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            body: body.map(|b| templated(&b, &c)),
+            key: None,
+            headers: Map::new(),
+        };
+        if let Some(q) = &e.query {
+            call.path = format!("{}?{q}", call.path);
+        }
+        if let Some(k) = &e.idempotency_key {
+            call.headers.insert("idempotency-key".into(), json!(k));
+        }
+        steps.push(Step {
+            call: Some(call),
+            expect: Some(Expect {
+                status: Some(e.status.as_u16()),
+                body: None,
+            }),
+            ..Step::default()
+        });
+    }
+    // Then on to the last thing that happened: a delayed reply, a warning, a timeout.
+    let last = c
+        .messages
+        .iter()
+        .map(|m| m.created_at())
+        .chain(c.timed_out_at)
+        .chain(std::iter::once(c.updated_at))
+        .max()
+        .unwrap_or(now);
+    if last > now {
+        steps.push(Step {
+            advance: Some((last - now) as f64 / 1000.0),
+            ..Step::default()
+        });
+    }
+    steps.push(final_state(app, &c));
+    let number = app.store.number(&c.agent_number);
+    let enterprise = app.store.enterprise(&c.owner.key);
+    let script = Script {
+        name: Some(format!("conversation {id}")),
+        description: Some(description(&c, &entries, app.journal.enabled())),
+        setup: Setup {
+            fixtures: Some(json!({"accounts": [{
+                "api_key": c.owner.key,
+                "enterprise": enterprise,
+                "numbers": number.map(|n| vec![crate::engine::snapshot::number_doc(&n)]).unwrap_or_default(),
+            }]})),
+            start_time: Some(iso(start)),
+            seed: Some(app.store.ids().seed()),
+            api_key: Some(c.owner.key.to_string()),
+            user_number: Some(c.user_number.to_string()),
+            agent_number: Some(c.agent_number.to_string()),
+            ..Setup::default()
+        },
+        steps,
+    };
+    Ok(serde_json::to_value(script).expect("a script serializes"))
+}
+
+/// The agent's messages stored with the user's text `text` at `at`: the AGENT messages right
+/// after it at the same time.
+fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> Vec<Value> {
+    let found = c.messages[*next_user..]
+        .iter()
+        .position(|m| m.sender() == Sender::User && &*m.message == text && m.created_at() == at);
+    let Some(i) = found.map(|i| i + *next_user) else {
+        return Vec::new();
+    };
+    *next_user = i + 1;
+    c.messages[i + 1..]
+        .iter()
+        // Hidden later or not, each was the agent's answer then.
+        .take_while(|m| m.sender() == Sender::Agent && m.created_at() == at)
+        .map(|m| json!(m.message))
+        .collect()
+}
+
+/// The last step: the conversation as it ended up, and its status webhooks.
+fn final_state(app: &App, c: &Conversation) -> Step {
+    let messages: Vec<Value> = c
+        .visible_messages()
+        .map(|m| json!({"sender": m.sender().as_str(), "message": m.message}))
+        .collect();
+    let deliveries = app.webhooks.list(|d| *d.conversation_id == *c.id);
+    let statuses: Vec<Value> = deliveries
+        .iter()
+        .map(|d| d.to_json())
+        .filter(|d| d["type"] == "status")
+        .map(|d| json!({"type": "status", "payload": {"status": d["payload"]["status"]}}))
+        .collect();
+    Step {
+        name: Some("the conversation as it ended up".into()),
+        conversation: Some(json!({
+            "status": c.status().as_str(),
+            "is_active": c.is_active,
+            "current_node_id": c.current_node_id,
+            "variables": c.variables,
+            "messages": messages,
+        })),
+        status_webhooks: (!deliveries.is_empty()).then_some(statuses),
+        ..Step::default()
+    }
+}
+
+fn description(c: &Conversation, entries: &[Entry], journal_on: bool) -> String {
+    let mut d = format!(
+        "Recorded from conversation {} between {} and {}.",
+        c.id, c.user_number, c.agent_number
+    );
+    if !journal_on {
+        d.push_str(" The request journal is off (--request-log 0), so no steps could be recorded.");
+    } else if entries.first().is_none_or(|e| e.at > c.created_at) {
+        d.push_str(
+            " The journal no longer holds the request that started it (raise --request-log): \
+             the first steps are missing.",
+        );
+    }
+    d
+}
