@@ -16,6 +16,7 @@ mod handoff;
 mod harness;
 mod idempotency;
 mod laptop;
+mod layout;
 mod legacy;
 mod list;
 mod newcomer;
