@@ -16,6 +16,7 @@ use crate::base::input::{self, de_object, de_object_or_array, de_seconds, de_url
 use crate::base::reply::Reply;
 use crate::base::validation::Channel;
 use crate::engine::app::App;
+use crate::engine::send::Outbound;
 use crate::engine::{self, check_timing, Opening, Overrides};
 use crate::request::req::Req;
 use crate::state::model::{NumberRecord, Sender, TimingOverrides};
@@ -256,30 +257,30 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
     let s = parse_send(app, req, key)?;
     let number = claim(app, key, s.number)?;
-    let id = req.resolved(engine::open(
+    // Read by the opening (it may choose a new conversation's scenario) and kept by it.
+    let objective = s.overrides.objective.clone();
+    let (id, message_id) = engine::send::send(
         app,
-        &Opening {
-            key,
-            number: &number,
-            user: &s.user,
-            channel: s.channel,
-            new_conversation: s.new_conversation,
-            reuse_inactive: false,
-            pathway_id: s.pathway_id,
-            pathway_version: s.pathway_version,
-            start_node_id: s.start_node_id,
-            persona_id: s.persona_id,
-            objective: s.overrides.objective.as_deref(),
+        Outbound {
+            opening: Opening {
+                key,
+                number: &number,
+                user: &s.user,
+                channel: s.channel,
+                new_conversation: s.new_conversation,
+                reuse_inactive: false,
+                pathway_id: s.pathway_id,
+                pathway_version: s.pathway_version,
+                start_node_id: s.start_node_id,
+                persona_id: s.persona_id,
+                objective: objective.as_deref(),
+            },
+            overrides: s.overrides,
+            variables: Map::new(),
+            text: s.text,
         },
-    ));
-    let (overrides, text) = (s.overrides, s.text);
-    let message_id = engine::apply(app, Some(key), id, |ctx, c| {
-        overrides.apply(c);
-        match text {
-            Some(t) => ctx.agent_message(c, Sender::Agent, t),
-            None => ctx.speak_first(c),
-        }
-    })?;
+    )?;
+    let id = req.resolved(id);
     Ok(Reply::ok_typed(&Sent {
         status: "processing",
         message: if message_id.is_some() {

@@ -4,11 +4,16 @@
 
 use serde_json::{Map, Value};
 
-use super::lifecycle::{apply_effects, open, Opening, Overrides};
-use crate::base::validation::{e164, Channel, MAX_TEXT_CHARS};
+use std::sync::Arc;
+
+use super::lifecycle::{Opening, Overrides};
+use super::rules;
+use super::send::Outbound;
+use crate::base::error::ApiError;
+use crate::base::validation::{e164, Channel};
 use crate::engine::app::{App, TimerKind};
 use crate::scenario::template::{value_text, Vars};
-use crate::state::model::{Batch, BatchGlobal, FileRow, RowResult, Sender};
+use crate::state::model::{Batch, BatchGlobal, FileRow, NumberRecord, RowResult};
 
 /// Keeps the batch and schedules its first row; `false` when no more batches are kept.
 pub(crate) fn start(app: &App, batch: Batch) -> bool {
@@ -103,13 +108,62 @@ fn failed(code: &'static str, message: impl Into<String>) -> RowResult {
     }
 }
 
-/// One row, as one `/send`.
+/// One row, as one `/send` from the batch's number: the same rules (`engine::rules`), the same
+/// codes and messages, the same way in (`engine::send`).
 fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) -> RowResult {
+    match checked_row(app, s, row).and_then(|r| {
+        let opening = Opening {
+            key: &s.account,
+            number: &r.number,
+            user: &r.user,
+            channel: s.channel,
+            new_conversation: false,
+            reuse_inactive: false,
+            pathway_id: s.global.pathway_id.clone(),
+            pathway_version: None,
+            start_node_id: None,
+            persona_id: None,
+            objective: None,
+        };
+        let (overrides, variables, text) = (r.overrides, r.variables, r.text);
+        super::send::prepare(
+            app,
+            Outbound {
+                opening,
+                overrides,
+                variables,
+                text,
+            },
+        )
+    }) {
+        Ok((conversation_id, message_id, fx)) => {
+            deliveries.extend(fx.deliveries);
+            RowResult::Sent {
+                conversation_id,
+                message_id,
+            }
+        }
+        Err(e) => failed(e.code, e.message),
+    }
+}
+
+/// What a checked row sends.
+struct CheckedRow {
+    number: Arc<NumberRecord>,
+    user: String,
+    overrides: Overrides,
+    variables: Map<String, Value>,
+    text: Option<String>,
+}
+
+/// A row checked as `/send` checks its request: the user's number, the agent number (still
+/// the account's), the plan, opt-outs and the text rendered from the row.
+fn checked_row(app: &App, s: &Sending, row: &FileRow) -> Result<CheckedRow, ApiError> {
     let Some(phone) = row.get("phone_number").and_then(value_text) else {
-        return failed(
+        return Err(ApiError::bad_request(
             "MISSING_PHONE_NUMBER",
             "the row has no phone_number: every row needs one",
-        );
+        ));
     };
     let phone = phone.trim();
     let user = if phone.starts_with('+') {
@@ -117,35 +171,38 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
     } else {
         format!("+{phone}")
     };
-    if let Err(e) = e164("phone_number", &user) {
-        return failed(e.code, e.message);
-    }
-    let number = match app.store.number(&s.agent) {
-        Some(n) if n.owner == s.account => n,
-        _ => {
-            return failed(
-                "AGENT_NUMBER_NOT_FOUND",
-                "Agent number not found or not configured for SMS",
-            )
-        }
+    e164("phone_number", &user)?;
+    let number = rules::owned_number(app, &s.account, &s.agent)?;
+    rules::check_plan(app, &s.account, s.channel, &user)?;
+    rules::check_opt_out(app, &s.agent, &user)?;
+    let (request_data, variables) = row_data(s, row);
+    let text = match &s.global.agent_message {
+        Some(t) => Some(rules::agent_text(t.render(&RowVars {
+            row,
+            request_data: &request_data,
+        }))?),
+        None => None,
     };
-    if let Some(refused) = app
-        .store
-        .plan_check(&s.account, s.channel, &user, app.now())
-    {
-        return failed(refused.code(), refused.message(&user));
-    }
-    if app.store.is_opted_out(&s.agent, &user) {
-        return failed(
-            "USER_OPTED_OUT",
-            format!(
-                "{user} texted STOP to {}; texts to them are refused",
-                s.agent
-            ),
-        );
-    }
-    // Columns: `request_data.<f>` fold into request_data, mapped ones go there too, the rest
-    // are variables; the recipient's values win over `global.request_data`.
+    let overrides = Overrides {
+        request_data: Some(Value::Object(request_data)),
+        metadata: s.global.metadata.clone(),
+        webhook: s.global.webhook.clone(),
+        disposition_ids: s.global.disposition_ids.clone(),
+        citation_schema_ids: s.global.citation_schema_ids.clone(),
+        ..Overrides::default()
+    };
+    Ok(CheckedRow {
+        number,
+        user,
+        overrides,
+        variables,
+        text,
+    })
+}
+
+/// A row's columns: `request_data.<f>` fold into `request_data`, mapped ones go there too, the
+/// rest are variables; the recipient's values win over `global.request_data`.
+fn row_data(s: &Sending, row: &FileRow) -> (Map<String, Value>, Map<String, Value>) {
     let mut variables = Map::new();
     let mut request_data = s.global.request_data.clone();
     for (k, v) in row {
@@ -161,72 +218,5 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
         }
         variables.insert(k.clone(), v.clone());
     }
-    let text = match &s.global.agent_message {
-        Some(t) => {
-            let t = t.render(&RowVars {
-                row,
-                request_data: &request_data,
-            });
-            if t.trim().is_empty() {
-                return failed(
-                    "MISSING_MESSAGE",
-                    "the message rendered from this row's columns is empty",
-                );
-            }
-            if t.chars().count() > MAX_TEXT_CHARS {
-                return failed(
-                    "MESSAGE_TOO_LONG",
-                    format!("the row's message is longer than {MAX_TEXT_CHARS} characters"),
-                );
-            }
-            Some(t)
-        }
-        None => None,
-    };
-    let id = open(
-        app,
-        &Opening {
-            key: &s.account,
-            number: &number,
-            user: &user,
-            channel: s.channel,
-            new_conversation: false,
-            reuse_inactive: false,
-            pathway_id: s.global.pathway_id.clone(),
-            pathway_version: None,
-            start_node_id: None,
-            persona_id: None,
-            objective: None,
-        },
-    );
-    let overrides = Overrides {
-        request_data: Some(Value::Object(request_data)),
-        metadata: s.global.metadata.clone(),
-        webhook: s.global.webhook.clone(),
-        disposition_ids: s.global.disposition_ids.clone(),
-        citation_schema_ids: s.global.citation_schema_ids.clone(),
-        ..Overrides::default()
-    };
-    let sent = apply_effects(app, Some(&s.account), &id, |ctx, c| {
-        overrides.apply(c);
-        if !variables.is_empty() {
-            c.variables
-                .get_or_insert_with(Default::default)
-                .extend(variables);
-        }
-        match text {
-            Some(t) => ctx.agent_message(c, Sender::Agent, t),
-            None => ctx.speak_first(c),
-        }
-    });
-    match sent {
-        Ok((message_id, fx)) => {
-            deliveries.extend(fx.deliveries);
-            RowResult::Sent {
-                conversation_id: id,
-                message_id,
-            }
-        }
-        Err(e) => failed(e.code, e.message),
-    }
+    (request_data, variables)
 }

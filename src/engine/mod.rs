@@ -13,6 +13,8 @@ mod handoff;
 mod lifecycle;
 mod outcomes;
 mod payload;
+pub(crate) mod rules;
+pub(crate) mod send;
 pub(crate) mod snapshot;
 mod time;
 mod turns;

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::base::error::ApiError;
-use crate::base::validation::{e164, Channel, MAX_TEXT_CHARS};
+use crate::base::validation::{e164, Channel};
+pub(crate) use crate::engine::rules::check_length;
 use crate::request::req::Req;
 
 /// Conversations a list page shows at most.
@@ -73,20 +74,5 @@ pub(crate) fn channel(v: &Option<Value>) -> Result<Option<Channel>, ApiError> {
             "INVALID_CHANNEL",
             "`channel` must be one of sms, whatsapp, imessage",
         )),
-    }
-}
-
-/// 400 `MESSAGE_TOO_LONG` past [`MAX_TEXT_CHARS`].
-///
-/// # Errors
-/// As above.
-pub(crate) fn check_length(text: &str) -> Result<(), ApiError> {
-    if text.chars().count() > MAX_TEXT_CHARS {
-        Err(ApiError::bad_request(
-            "MESSAGE_TOO_LONG",
-            format!("message must be at most {MAX_TEXT_CHARS} characters"),
-        ))
-    } else {
-        Ok(())
     }
 }

@@ -416,12 +416,16 @@ async fn a_row_to_an_opted_out_user_or_with_a_message_too_long_fails_alone() {
     assert_eq!(r["rows"][1]["error"]["error"], "USER_OPTED_OUT");
     assert_eq!(
         r["rows"][1]["error"]["message"],
-        format!("{opted_out} texted STOP to {AGENT}; texts to them are refused")
+        // The same message /send answers with.
+        format!(
+            "{opted_out} replied STOP to {AGENT} and has opted out; no message can be sent \
+             until they text START"
+        )
     );
     assert_eq!(r["rows"][2]["error"]["error"], "MESSAGE_TOO_LONG");
     assert_eq!(
         r["rows"][2]["error"]["message"],
-        "the row's message is longer than 1600 characters"
+        "message must be at most 1600 characters"
     );
     assert_eq!(
         (r["sent"].clone(), r["failed"].clone()),
