@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -23,7 +24,7 @@ use crate::scenario::Selector;
 use crate::state::fixtures::{
     to_doc, Fixtures, IdempotencyRecord, SavedState, Seed, TimerDoc, TurnDoc,
 };
-use crate::state::model::{MessageStatus, NumberRecord};
+use crate::state::model::{Conversation, MessageStatus, NumberRecord};
 
 use crate::state::fixtures::MAX_STATE_FILE;
 
@@ -205,6 +206,30 @@ pub(crate) fn number_doc(n: &NumberRecord) -> Value {
 /// tree of the whole state. One conversation per line keeps large files readable and diffable.
 pub(crate) fn export(app: &App) -> Vec<u8> {
     let store = &app.store;
+    let mut turns = agent_turns(app);
+    let opt_outs = store.opt_outs();
+    let mut out: Vec<u8> = b"{\"accounts\": [".to_vec();
+    for (n, (key, enterprise, numbers, conversation_ids)) in
+        store.accounts().into_iter().enumerate()
+    {
+        out.extend_from_slice(if n == 0 { b"\n  " } else { b",\n  " });
+        // The account's fields, then its conversations one per line.
+        let head = compact(&account_head(app, &key, enterprise, &numbers, &opt_outs));
+        out.extend_from_slice(&head[..head.len() - 1]);
+        out.extend_from_slice(b",\"conversations\": [");
+        write_conversations(app, &mut out, &conversation_ids, &mut turns);
+    }
+    write_tail(app, &mut out);
+    out
+}
+
+/// One part of the state as compact JSON.
+fn compact<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a state part serializes")
+}
+
+/// The pending agent turns, by conversation id.
+fn agent_turns(app: &App) -> HashMap<String, Vec<TurnDoc>> {
     let mut turns: HashMap<String, Vec<TurnDoc>> = HashMap::new();
     for (due, (id, turn)) in app.timers.collect(|k| match k {
         TimerKind::AgentTurn {
@@ -219,73 +244,98 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
             turns.entry(id).or_default().push(TurnDoc::of(due, &turn));
         }
     }
-    let opt_outs = store.opt_outs();
-    fn compact<T: serde::Serialize>(v: &T) -> Vec<u8> {
-        serde_json::to_vec(v).expect("a state part serializes")
+    turns
+}
+
+/// An account's fields but its conversations: plan, carrier mode, numbers, the opt-outs of
+/// those numbers (from `opt_outs`, every account's) and its remembered idempotent answers.
+fn account_head(
+    app: &App,
+    key: &str,
+    enterprise: bool,
+    numbers: &[String],
+    opt_outs: &[(String, String)],
+) -> Value {
+    let numbers: Vec<_> = numbers.iter().filter_map(|p| app.store.number(p)).collect();
+    let owned = |p: &str| numbers.iter().any(|n| n.phone_number == p);
+    let opt_outs: Vec<Value> = opt_outs
+        .iter()
+        .filter(|(agent, _)| owned(agent))
+        .map(|(agent, user)| json!({"agent_number": agent, "user_number": user}))
+        .collect();
+    let idempotency = idempotency_records(app, key);
+    let mut head = json!({
+        "api_key": key,
+        "enterprise": enterprise,
+    });
+    if let Some((hourly, daily)) = app.store.plan(key) {
+        head["plan"] = json!("agent_phone");
+        head["plan_limits"] = json!({"hourly": hourly, "daily": daily});
     }
-    let mut out: Vec<u8> = b"{\"accounts\": [".to_vec();
-    for (n, (key, enterprise, numbers, conversation_ids)) in
-        store.accounts().into_iter().enumerate()
-    {
-        out.extend_from_slice(if n == 0 { b"\n  " } else { b",\n  " });
-        let numbers: Vec<_> = numbers.iter().filter_map(|p| store.number(p)).collect();
-        let owned = |p: &str| numbers.iter().any(|n| n.phone_number == p);
-        let opt_outs: Vec<Value> = opt_outs
-            .iter()
-            .filter(|(agent, _)| owned(agent))
-            .map(|(agent, user)| json!({"agent_number": agent, "user_number": user}))
-            .collect();
-        let idempotency: Vec<IdempotencyRecord> = app
-            .idempotency
-            .records(&key)
-            .into_iter()
-            .map(|(scope, key, reply)| IdempotencyRecord {
-                scope,
-                key,
-                status: reply.status.as_u16(),
-                body: String::from_utf8_lossy(&reply.body).into_owned(),
-            })
-            .collect();
-        let mut head = json!({
-            "api_key": key,
-            "enterprise": enterprise,
+    if let Some(realistic) = app.carrier.account_mode(key) {
+        head["carrier"] = json!(if realistic { "realistic" } else { "instant" });
+    }
+    head["numbers"] = json!(numbers.iter().map(|n| number_doc(n)).collect::<Vec<_>>());
+    head["opt_outs"] = json!(opt_outs);
+    head["idempotency"] = json!(idempotency);
+    head
+}
+
+/// The idempotent answers account `account` has remembered.
+fn idempotency_records(app: &App, account: &str) -> Vec<IdempotencyRecord> {
+    app.idempotency
+        .records(account)
+        .into_iter()
+        .map(|(scope, key, reply)| IdempotencyRecord {
+            scope,
+            key,
+            status: reply.status.as_u16(),
+            body: String::from_utf8_lossy(&reply.body).into_owned(),
+        })
+        .collect()
+}
+
+/// Writes an account's conversations, one per line, and closes the account; each takes its
+/// agent turns out of `turns`. A conversation deleted meanwhile is left out.
+fn write_conversations(
+    app: &App,
+    out: &mut Vec<u8>,
+    ids: &[Arc<str>],
+    turns: &mut HashMap<String, Vec<TurnDoc>>,
+) {
+    let mut first = true;
+    for id in ids {
+        let line = app.store.read_conversation(None, id, |c| {
+            let timer = inactivity_timer(app, c);
+            compact(&to_doc(c, timer, turns.remove(&**id).unwrap_or_default()))
         });
-        if let Some((hourly, daily)) = app.store.plan(&key) {
-            head["plan"] = json!("agent_phone");
-            head["plan_limits"] = json!({"hourly": hourly, "daily": daily});
+        if let Some(line) = line {
+            out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
+            out.extend_from_slice(&line);
+            first = false;
         }
-        if let Some(realistic) = app.carrier.account_mode(&key) {
-            head["carrier"] = json!(if realistic { "realistic" } else { "instant" });
-        }
-        head["numbers"] = json!(numbers.iter().map(|n| number_doc(n)).collect::<Vec<_>>());
-        head["opt_outs"] = json!(opt_outs);
-        head["idempotency"] = json!(idempotency);
-        // The account's fields, then its conversations one per line.
-        let head = compact(&head);
-        out.extend_from_slice(&head[..head.len() - 1]);
-        out.extend_from_slice(b",\"conversations\": [");
-        let mut first = true;
-        for id in &conversation_ids {
-            let line = store.read_conversation(None, id, |c| {
-                let timer = c.timer_id.filter(|k| k.due <= MAX_TIME_MS);
-                let timer = timer.and_then(|k| match app.timers.get(k)? {
-                    TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
-                        stage,
-                        due: k.due,
-                        anchor: c.timer_anchor.unwrap_or(k.due),
-                    }),
-                    _ => None,
-                });
-                compact(&to_doc(c, timer, turns.remove(&**id).unwrap_or_default()))
-            });
-            if let Some(line) = line {
-                out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-                out.extend_from_slice(&line);
-                first = false;
-            }
-        }
-        out.extend_from_slice(if first { b"]}" } else { b"\n  ]}" });
     }
+    out.extend_from_slice(if first { b"]}" } else { b"\n  ]}" });
+}
+
+/// The conversation's pending inactivity timer as the document holds it, unless it is due
+/// after the last time the clock can show.
+fn inactivity_timer(app: &App, c: &Conversation) -> Option<TimerDoc> {
+    let timer = c.timer_id.filter(|k| k.due <= MAX_TIME_MS);
+    timer.and_then(|k| match app.timers.get(k)? {
+        TimerKind::Inactivity { stage, .. } => Some(TimerDoc {
+            stage,
+            due: k.due,
+            anchor: c.timer_anchor.unwrap_or(k.due),
+        }),
+        _ => None,
+    })
+}
+
+/// Closes the accounts and writes what follows them: carrier rules (when there are any) and
+/// the clock and id sequences.
+fn write_tail(app: &App, out: &mut Vec<u8>) {
+    let store = &app.store;
     let saved = SavedState {
         now: app.now(),
         seed: store.ids().seed(),
@@ -302,7 +352,6 @@ pub(crate) fn export(app: &App) -> Vec<u8> {
     out.extend_from_slice(b"\"simulator\": ");
     out.extend_from_slice(&compact(&saved));
     out.extend_from_slice(b"}\n");
-    out
 }
 
 /// Writes the state to `path`: into a temporary file beside it, flushed to disk, then renamed

@@ -95,6 +95,42 @@ fn invalid(m: impl Into<String>) -> ApiError {
 }
 
 impl RuleBody {
+    /// The rule's probability, event and effect; the error names the first wrong field, in the
+    /// order probability, target, event, effect.
+    fn checked(&self) -> Result<(f64, Option<Event>, Effect), ApiError> {
+        let probability = self.probability.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&probability) {
+            return Err(invalid("`probability` must be between 0 and 1"));
+        }
+        let webhook = match self.target.as_deref() {
+            None | Some("api") => false,
+            Some("webhook") => true,
+            Some(t) => {
+                return Err(invalid(format!(
+                    "`target` must be api or webhook, got {t:?}"
+                )))
+            }
+        };
+        let event = match &self.event {
+            Some(e) => Some(
+                Event::parse(e)
+                    .ok_or_else(|| invalid(format!("`event` must be one of {}", Event::names())))?,
+            ),
+            None => None,
+        };
+        let effect = if webhook {
+            Effect::Webhook(self.webhook_effect()?)
+        } else {
+            if self.path.is_none() {
+                return Err(invalid(
+                    "an API fault needs `path` (`*` matches one segment)",
+                ));
+            }
+            Effect::Api(self.api_effect()?)
+        };
+        Ok((probability, event, effect))
+    }
+
     fn api_effect(&self) -> Result<ApiFault, ApiError> {
         if self.drop_connection == Some(true) {
             return Ok(ApiFault::Drop);
@@ -216,47 +252,10 @@ impl Faults {
     /// # Errors
     /// 400 `INVALID_PARAMETER` naming what is wrong.
     pub fn add(&self, body: &Value) -> Result<Value, ApiError> {
-        if self.rules.load().len() >= MAX_RULES {
-            return Err(invalid(format!(
-                "at most {MAX_RULES} fault rules; DELETE /_sim/faults clears them"
-            )));
-        }
-        if body.to_string().len() > MAX_RULE_BYTES {
-            return Err(invalid(format!(
-                "a fault rule is at most {MAX_RULE_BYTES} bytes of JSON"
-            )));
-        }
+        self.check_room(body)?;
         let b: RuleBody = typed(body)?;
-        let probability = b.probability.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&probability) {
-            return Err(invalid("`probability` must be between 0 and 1"));
-        }
-        let webhook = match b.target.as_deref() {
-            None | Some("api") => false,
-            Some("webhook") => true,
-            Some(t) => {
-                return Err(invalid(format!(
-                    "`target` must be api or webhook, got {t:?}"
-                )))
-            }
-        };
-        let event = match &b.event {
-            Some(e) => Some(
-                Event::parse(e)
-                    .ok_or_else(|| invalid(format!("`event` must be one of {}", Event::names())))?,
-            ),
-            None => None,
-        };
-        let effect = if webhook {
-            Effect::Webhook(b.webhook_effect()?)
-        } else {
-            if b.path.is_none() {
-                return Err(invalid(
-                    "an API fault needs `path` (`*` matches one segment)",
-                ));
-            }
-            Effect::Api(b.api_effect()?)
-        };
+        let (probability, event, effect) = b.checked()?;
+        // The id is taken only once the rule is known good, so refused rules use up none.
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut raw = body.clone();
         raw["id"] = json!(id);
@@ -281,6 +280,21 @@ impl Faults {
             next
         });
         Ok(view)
+    }
+
+    /// Refuses a rule past [`MAX_RULES`] in force or over [`MAX_RULE_BYTES`] of JSON.
+    fn check_room(&self, body: &Value) -> Result<(), ApiError> {
+        if self.rules.load().len() >= MAX_RULES {
+            return Err(invalid(format!(
+                "at most {MAX_RULES} fault rules; DELETE /_sim/faults clears them"
+            )));
+        }
+        if body.to_string().len() > MAX_RULE_BYTES {
+            return Err(invalid(format!(
+                "a fault rule is at most {MAX_RULE_BYTES} bytes of JSON"
+            )));
+        }
+        Ok(())
     }
 
     /// Every rule with how often it fired.

@@ -53,16 +53,7 @@ fn belongs(e: &Entry, id: &str) -> bool {
 /// # Errors
 /// 404 `CONVERSATION_NOT_FOUND`.
 pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
-    let c = app
-        .store
-        .read_conversation(None, id, Conversation::clone)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "CONVERSATION_NOT_FOUND",
-                format!("No conversation {id:?}; GET /v1/sms/conversations lists them"),
-            )
-        })?;
+    let c = find(app, id)?;
     let entries = app.journal.list(|e| belongs(e, id));
     let start = entries
         .first()
@@ -72,58 +63,11 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     // USER messages are matched to the texts in order; `next_user` is where to look next.
     let mut next_user = 0;
     for e in &entries {
-        if e.at > now {
-            steps.push(Step {
-                advance: Some((e.at - now) as f64 / 1000.0),
-                ..Step::default()
-            });
+        if let Some(wait) = advance(now, e.at) {
+            steps.push(wait);
             now = e.at;
         }
-        let body: Option<Value> = serde_json::from_slice(&e.body).ok();
-        if e.path == "/_sim/inbound" {
-            let text = body
-                .as_ref()
-                .and_then(|b| b.get("message").or(b.get("body")))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let replies = replies_to(&c, &mut next_user, &text, e.at);
-            let channel = body
-                .as_ref()
-                .and_then(|b| b.get("channel"))
-                .and_then(Value::as_str);
-            steps.push(Step {
-                user: Some(text),
-                channel: channel.map(String::from),
-                replies: Some(replies),
-                ..Step::default()
-            });
-            continue;
-        }
-        let mut call = Call {
-            method: e.method.as_str().to_string(),
-            path: templated(&Value::String(e.path.clone()), &c)
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            body: body.map(|b| templated(&b, &c)),
-            key: None,
-            headers: Map::new(),
-        };
-        if let Some(q) = &e.query {
-            call.path = format!("{}?{q}", call.path);
-        }
-        if let Some(k) = &e.idempotency_key {
-            call.headers.insert("idempotency-key".into(), json!(k));
-        }
-        steps.push(Step {
-            call: Some(call),
-            expect: Some(Expect {
-                status: Some(e.status.as_u16()),
-                body: None,
-            }),
-            ..Step::default()
-        });
+        steps.push(journal_step(e, &c, &mut next_user));
     }
     // Then on to the last thing that happened: a delayed reply, a warning, a timeout.
     let last = c
@@ -134,34 +78,111 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
         .chain(std::iter::once(c.updated_at))
         .max()
         .unwrap_or(now);
-    if last > now {
-        steps.push(Step {
-            advance: Some((last - now) as f64 / 1000.0),
-            ..Step::default()
-        });
-    }
+    steps.extend(advance(now, last));
     steps.push(final_state(app, &c));
-    let number = app.store.number(&c.agent_number);
-    let enterprise = app.store.enterprise(&c.owner.key);
     let script = Script {
         name: Some(format!("conversation {id}")),
         description: Some(description(&c, &entries, app.journal.enabled())),
-        setup: Setup {
-            fixtures: Some(json!({"accounts": [{
-                "api_key": c.owner.key,
-                "enterprise": enterprise,
-                "numbers": number.map(|n| vec![crate::engine::snapshot::number_doc(&n)]).unwrap_or_default(),
-            }]})),
-            start_time: Some(iso(start)),
-            seed: Some(app.store.ids().seed()),
-            api_key: Some(c.owner.key.to_string()),
-            user_number: Some(c.user_number.to_string()),
-            agent_number: Some(c.agent_number.to_string()),
-            ..Setup::default()
-        },
+        setup: setup(app, &c, start),
         steps,
     };
     Ok(serde_json::to_value(script).expect("a script serializes"))
+}
+
+/// A copy of conversation `id`, or the 404 that names the list to look in.
+fn find(app: &App, id: &str) -> Result<Conversation, ApiError> {
+    app.store
+        .read_conversation(None, id, Conversation::clone)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "CONVERSATION_NOT_FOUND",
+                format!("No conversation {id:?}; GET /v1/sms/conversations lists them"),
+            )
+        })
+}
+
+/// A step that advances the clock from `now` to `to`, when `to` is later.
+fn advance(now: i64, to: i64) -> Option<Step> {
+    (to > now).then(|| Step {
+        advance: Some((to - now) as f64 / 1000.0),
+        ..Step::default()
+    })
+}
+
+/// The step that replays one journaled request: a user's text, or an API call.
+fn journal_step(e: &Entry, c: &Conversation, next_user: &mut usize) -> Step {
+    let body: Option<Value> = serde_json::from_slice(&e.body).ok();
+    if e.path == "/_sim/inbound" {
+        user_step(body.as_ref(), c, next_user, e.at)
+    } else {
+        call_step(e, body, c)
+    }
+}
+
+/// A user's text (a `/_sim/inbound` request), with the agent's replies it got.
+fn user_step(body: Option<&Value>, c: &Conversation, next_user: &mut usize, at: i64) -> Step {
+    let text = body
+        .and_then(|b| b.get("message").or(b.get("body")))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let replies = replies_to(c, next_user, &text, at);
+    let channel = body.and_then(|b| b.get("channel")).and_then(Value::as_str);
+    Step {
+        user: Some(text),
+        channel: channel.map(String::from),
+        replies: Some(replies),
+        ..Step::default()
+    }
+}
+
+/// An API call as it was made (ids templated), expecting the status it got.
+fn call_step(e: &Entry, body: Option<Value>, c: &Conversation) -> Step {
+    let mut call = Call {
+        method: e.method.as_str().to_string(),
+        path: templated(&Value::String(e.path.clone()), c)
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        body: body.map(|b| templated(&b, c)),
+        key: None,
+        headers: Map::new(),
+    };
+    if let Some(q) = &e.query {
+        call.path = format!("{}?{q}", call.path);
+    }
+    if let Some(k) = &e.idempotency_key {
+        call.headers.insert("idempotency-key".into(), json!(k));
+    }
+    Step {
+        call: Some(call),
+        expect: Some(Expect {
+            status: Some(e.status.as_u16()),
+            body: None,
+        }),
+        ..Step::default()
+    }
+}
+
+/// The script's setup: the conversation's account and agent number as fixtures, the clock
+/// at `start`, the seed, and the conversation's key and numbers.
+fn setup(app: &App, c: &Conversation, start: i64) -> Setup {
+    let number = app.store.number(&c.agent_number);
+    let enterprise = app.store.enterprise(&c.owner.key);
+    Setup {
+        fixtures: Some(json!({"accounts": [{
+            "api_key": c.owner.key,
+            "enterprise": enterprise,
+            "numbers": number.map(|n| vec![crate::engine::snapshot::number_doc(&n)]).unwrap_or_default(),
+        }]})),
+        start_time: Some(iso(start)),
+        seed: Some(app.store.ids().seed()),
+        api_key: Some(c.owner.key.to_string()),
+        user_number: Some(c.user_number.to_string()),
+        agent_number: Some(c.agent_number.to_string()),
+        ..Setup::default()
+    }
 }
 
 /// The agent's messages stored with the user's text `text` at `at`: the AGENT messages right

@@ -215,17 +215,63 @@ impl Webhooks {
         // The turn comes first and the body is read after it, so attempts waiting for a turn
         // hold no bodies (a delivery dropped from the log meanwhile is not sent).
         let turn = self.turn().await;
-        let Some((url, body, signature, generation, event, conversation)) =
-            self.log.update(id, |d| {
-                let (u, b, s) = (d.url.clone(), d.body.clone(), d.signature.clone());
-                (u, b, s, d.generation, d.event, d.conversation_id.clone())
-            })
-        else {
+        let Some(out) = self.outgoing(id) else {
             return Next::Done;
         };
         let sent_at = now();
         let started = Instant::now();
-        let fault = self.faults.for_delivery(event, &conversation);
+        let fault = self.faults.for_delivery(out.event, &out.conversation);
+        let (result, extra) = self
+            .send_as_ruled(turn, fault, &out, sent_at, started, send_type)
+            .await;
+        let attempt = attempt_of(sent_at, started, &result, send_type);
+        self.metrics.attempt(match &result {
+            Ok(code) if (200..300).contains(code) => "delivered",
+            Ok(_) => "failed",
+            Err(_) => "error",
+        });
+        let final_ = matches!(&result, Err(e) if !e.retry);
+        let code = attempt.response_code;
+        let (next, seen) = self.store(id, out.generation, attempt, extra, final_, &now);
+        self.attempted.notify_waiters();
+        if let Some((attempts, status)) = seen {
+            self.events.publish(|| Change::WebhookAttempt {
+                delivery_id: id,
+                conversation_id: &out.conversation,
+                event: out.event.as_str(),
+                attempt: attempts,
+                response_code: code,
+                status,
+            });
+        }
+        next
+    }
+
+    /// What an attempt of delivery `id` sends and records, copied out of the log; `None` when
+    /// the delivery is no longer there.
+    fn outgoing(&self, id: u64) -> Option<Outgoing> {
+        self.log.update(id, |d| Outgoing {
+            url: d.url.clone(),
+            body: d.body.clone(),
+            signature: d.signature.clone(),
+            generation: d.generation,
+            event: d.event,
+            conversation: d.conversation_id.clone(),
+        })
+    }
+
+    /// Sends the attempt as the fault rule that fired (if any) says, within its turn: the
+    /// receiver's status or why there is none, and the record of a duplicate's when the rule
+    /// sent it twice.
+    async fn send_as_ruled(
+        &self,
+        turn: Result<tokio::sync::SemaphorePermit<'_>, Failure>,
+        fault: Option<(u64, WebhookFault)>,
+        out: &Outgoing,
+        sent_at: i64,
+        started: Instant,
+        send_type: SendType,
+    ) -> (Result<u16, Failure>, Option<Attempt>) {
         let mut extra = None;
         let result = match (turn, fault) {
             (Err(busy), _) => Err(busy),
@@ -237,25 +283,31 @@ impl Webhooks {
                 if let Some((_, WebhookFault::Delay(ms))) = fault {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
-                let bytes = body.to_bytes();
-                let result = self.send(&url, bytes.clone(), &signature).await;
+                let bytes = out.body.to_bytes();
+                let result = self.send(&out.url, bytes.clone(), &out.signature).await;
                 if let Some((_, WebhookFault::Duplicate)) = fault {
-                    let again = self.send(&url, bytes, &signature).await;
+                    let again = self.send(&out.url, bytes, &out.signature).await;
                     extra = Some(attempt_of(sent_at, started, &again, send_type));
                 }
                 result
             }
         };
-        let attempt = attempt_of(sent_at, started, &result, send_type);
-        self.metrics.attempt(match &result {
-            Ok(code) if (200..300).contains(code) => "delivered",
-            Ok(_) => "failed",
-            Err(_) => "error",
-        });
-        let final_ = matches!(&result, Err(e) if !e.retry);
-        let code = attempt.response_code;
-        let (next, seen) = self
-            .log
+        (result, extra)
+    }
+
+    /// Records an attempt (after the duplicate's, if any) in delivery `id`, unless a reset
+    /// since it began gave the id to another delivery: what comes next, and the delivery's
+    /// attempt count and state when it was recorded.
+    fn store(
+        &self,
+        id: u64,
+        generation: u64,
+        attempt: Attempt,
+        extra: Option<Attempt>,
+        final_: bool,
+        now: &dyn Fn() -> i64,
+    ) -> (Next, Option<(usize, &'static str)>) {
+        self.log
             .update(id, |d| {
                 if d.generation != generation {
                     return (Next::Done, None); // reset meanwhile: this id is another delivery now
@@ -263,22 +315,10 @@ impl Webhooks {
                 if let Some(a) = extra {
                     d.add_attempt(a);
                 }
-                let next = self.record(d, attempt, final_, &now);
+                let next = self.record(d, attempt, final_, now);
                 (next, Some((d.attempt_count(), d.state.as_str())))
             })
-            .unwrap_or((Next::Done, None));
-        self.attempted.notify_waiters();
-        if let Some((attempts, status)) = seen {
-            self.events.publish(|| Change::WebhookAttempt {
-                delivery_id: id,
-                conversation_id: &conversation,
-                event: event.as_str(),
-                attempt: attempts,
-                response_code: code,
-                status,
-            });
-        }
-        next
+            .unwrap_or((Next::Done, None))
     }
 
     /// Waits until at least `count` deliveries that `keep` accepts have had an attempt; false
@@ -388,6 +428,18 @@ impl Webhooks {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         permit.map_err(|_| Failure::fatal("the simulator is shutting down"))
     }
+}
+
+/// What an attempt sends, and what it needs to record the attempt, copied out of the log so
+/// that no map guard is held across the network call.
+struct Outgoing {
+    url: String,
+    body: Body,
+    signature: String,
+    /// The log's generation when the delivery was stored.
+    generation: u64,
+    event: Event,
+    conversation: String,
 }
 
 /// The log's record of one attempt.

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::matcher::{check, pick, substitute};
-use crate::recording::script::{Script, Step};
+use crate::recording::script::{Call, Script, Step};
 use crate::{Simulator, SimulatorBuilder};
 
 /// How one step went.
@@ -150,6 +150,82 @@ struct Run {
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 impl Run {
+    /// Starts the script's simulator, its webhooks sent to a receiver of its own that stops
+    /// with `stop`, and the run's client, key, numbers and cursors.
+    async fn start(
+        script: &Script,
+        dir: &Path,
+        extra_scenarios: &[PathBuf],
+        stop: CancellationToken,
+    ) -> Result<Run, String> {
+        let sim = match receiver(stop).await {
+            Err(e) => Err(format!("setup: no webhook receiver: {e}")),
+            Ok(hooks) => build(script, dir, extra_scenarios, hooks).await,
+        }?;
+        let key = script
+            .setup
+            .api_key
+            .clone()
+            .unwrap_or_else(|| sim.api_key().to_string());
+        Ok(Run {
+            sim,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            key,
+            user: script.setup.user_number.clone(),
+            agent: script.setup.agent_number.clone(),
+            vars: HashMap::new(),
+            webhooks_seen: 0,
+            requests_seen: 0,
+        })
+    }
+
+    /// Configures `setup.numbers` through the API, in order; the first refusal ends the setup.
+    async fn add_numbers(&self, numbers: &[serde_json::Map<String, Value>]) -> Result<(), String> {
+        for (i, body) in numbers.iter().enumerate() {
+            let empty = serde_json::Map::new();
+            let body = Value::Object(body.clone());
+            match self
+                .http(
+                    "POST",
+                    "/v1/sms/number/update",
+                    Some(self.key.as_str()),
+                    &empty,
+                    Some(&body),
+                )
+                .await
+            {
+                Ok((200, _)) => {}
+                Ok((s, v)) => return Err(format!("setup.numbers[{i}]: {s} {v}")),
+                Err(e) => return Err(format!("setup.numbers[{i}]: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the steps in order; once one fails, the rest are skipped.
+    async fn run_steps(&mut self, steps: &[Step]) -> Vec<StepResult> {
+        let mut results = Vec::with_capacity(steps.len());
+        let mut failed = false;
+        for (i, step) in steps.iter().enumerate() {
+            let label = step.label(i);
+            let outcome = if failed {
+                Outcome::Skipped
+            } else {
+                match self.step(step).await {
+                    Ok(()) => Outcome::Passed,
+                    Err(d) => {
+                        failed = true;
+                        Outcome::Failed(d)
+                    }
+                }
+            };
+            results.push(StepResult { label, outcome });
+        }
+        results
+    }
+
+    /// One request to this simulator: the answer's status, and its body as JSON (as a string
+    /// when it is not JSON).
     async fn http(
         &self,
         method: &str,
@@ -160,6 +236,14 @@ impl Run {
     ) -> Result<(u16, Value), String> {
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("{method:?} is not an HTTP method"))?;
+        let uri = self.uri(path)?;
+        let req = request(method, uri, key, headers, body)?;
+        self.exchange(req).await
+    }
+
+    /// The URL of `path` on this simulator; an error for anything but a path, or for the
+    /// event stream.
+    fn uri(&self, path: &str) -> Result<hyper::Uri, String> {
         // Only a path on this simulator: the URL is built from its address, never from the
         // script's text (`@host:port/x` after the base URL would send the key elsewhere).
         let path_and_query = path
@@ -176,28 +260,16 @@ impl Run {
                     .to_string(),
             );
         }
-        let uri = hyper::Uri::builder()
+        hyper::Uri::builder()
             .scheme("http")
             .authority(self.sim.addr().to_string())
             .path_and_query(path_and_query)
             .build()
-            .map_err(|e| format!("the request cannot be built: {e}"))?;
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(k) = key {
-            req = req.header("authorization", k);
-        }
-        for (k, v) in headers {
-            let v = v
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string());
-            req = req.header(k.as_str(), v);
-        }
-        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = req
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| format!("the request cannot be built: {e}"))?;
+            .map_err(|e| format!("the request cannot be built: {e}"))
+    }
+
+    /// Sends `req` and reads the whole answer, each within [`CALL_TIMEOUT`].
+    async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<(u16, Value), String> {
         // Every call answers at once unless a fault rule delays it; a step that waits longer
         // than this is reported, not waited on for good.
         let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req))
@@ -215,101 +287,131 @@ impl Run {
         Ok((status, v))
     }
 
+    /// Runs one step: its call, its user's text and its clock advance, in that order, then
+    /// checks what it expects.
     async fn step(&mut self, step: &Step) -> Result<(), Vec<String>> {
-        let one = |e: String| vec![e];
         if let Some(call) = &step.call {
-            let path = substitute(&Value::String(call.path.clone()), &self.vars);
-            let path = path.as_str().unwrap_or_default().to_string();
-            let body = call.body.as_ref().map(|b| substitute(b, &self.vars));
-            let key = match &call.key {
-                None => Some(self.key.clone()),
-                Some(k) => k.clone(),
-            };
-            let (status, answer) = self
-                .http(
-                    &call.method,
-                    &path,
-                    key.as_deref(),
-                    &call.headers,
-                    body.as_ref(),
-                )
-                .await
-                .map_err(one)?;
-            let mut diffs = Vec::new();
-            let want_status = step.expect.as_ref().and_then(|e| e.status);
-            match want_status {
-                Some(s) if s != status => {
-                    diffs.push(format!("status: expected {s}, got {status}: {answer}"))
-                }
-                None if status >= 400 => {
-                    diffs.push(format!("status: expected success, got {status}: {answer}"))
-                }
-                _ => {}
-            }
-            if let Some(want) = step.expect.as_ref().and_then(|e| e.body.as_ref()) {
-                if let Err(d) = check("body", &substitute(want, &self.vars), &answer) {
-                    diffs.extend(d);
-                }
-            }
-            if !diffs.is_empty() {
-                return Err(diffs);
-            }
-            if let Some(id) = pick(&answer, "data.conversation_id") {
-                self.vars.insert("conversation_id".into(), id.clone());
-            }
-            for (name, path) in &step.save {
-                let path = path.as_str().unwrap_or_default();
-                let v = pick(&answer, path)
-                    .ok_or_else(|| one(format!("save.{name}: the answer has no {path}")))?;
-                self.vars.insert(name.clone(), v.clone());
-            }
+            self.call(step, call).await?;
         }
         if let Some(text) = &step.user {
-            let from = step.from.clone().or(self.user.clone());
-            let to = step.to.clone().or(self.agent.clone());
-            let (Some(from), Some(to)) = (from, to) else {
-                return Err(one(
-                    "a user step needs `from` and `to` (or setup.user_number and setup.agent_number)"
-                        .into(),
-                ));
-            };
-            let text = substitute(&Value::String(text.clone()), &self.vars);
-            let mut body = json!({"user_number": from, "agent_number": to, "message": text});
-            if let Some(ch) = &step.channel {
-                body["channel"] = json!(ch);
-            }
-            let empty = serde_json::Map::new();
-            let (status, answer) = self
-                .http("POST", "/_sim/inbound", None, &empty, Some(&body))
-                .await
-                .map_err(one)?;
-            if status != 200 {
-                return Err(one(format!("the text was refused ({status}): {answer}")));
-            }
-            if let Some(id) = pick(&answer, "data.conversation_id") {
-                self.vars.insert("conversation_id".into(), id.clone());
-            }
-            if let Some(want) = &step.replies {
-                let want: Vec<Value> = want.iter().map(|w| reply_matcher(w, &self.vars)).collect();
-                let got: Vec<Value> = answer["data"]["replies"]
-                    .as_array()
-                    .map(|r| r.iter().map(|m| m["message"].clone()).collect())
-                    .unwrap_or_default();
-                check("replies", &Value::Array(want), &Value::Array(got))?;
-            }
+            self.user_text(step, text).await?;
         }
         if let Some(seconds) = step.advance {
             self.sim.advance(Duration::from_secs_f64(seconds)).await;
         }
-        // `{{message_i}}`: the ids of the conversation's messages, for later steps.
+        self.note_message_ids();
+        // The API sends webhooks in the background: let them land before checking.
+        self.sim.webhooks_settled(Duration::from_secs(5)).await;
+        self.expectations(step).await
+    }
+
+    /// A step's API call, its answer checked against `expect`, then what the step saves.
+    async fn call(&mut self, step: &Step, call: &Call) -> Result<(), Vec<String>> {
+        let path = substitute(&Value::String(call.path.clone()), &self.vars);
+        let path = path.as_str().unwrap_or_default().to_string();
+        let body = call.body.as_ref().map(|b| substitute(b, &self.vars));
+        let key = match &call.key {
+            None => Some(self.key.clone()),
+            Some(k) => k.clone(),
+        };
+        let (status, answer) = self
+            .http(
+                &call.method,
+                &path,
+                key.as_deref(),
+                &call.headers,
+                body.as_ref(),
+            )
+            .await
+            .map_err(one)?;
+        let diffs = self.answer_diffs(step, status, &answer);
+        if !diffs.is_empty() {
+            return Err(diffs);
+        }
+        self.save(step, &answer)
+    }
+
+    /// How a call's answer differs from the step's `expect`: its status (a success when none
+    /// is given), then its body.
+    fn answer_diffs(&self, step: &Step, status: u16, answer: &Value) -> Vec<String> {
+        let mut diffs = Vec::new();
+        let want_status = step.expect.as_ref().and_then(|e| e.status);
+        match want_status {
+            Some(s) if s != status => {
+                diffs.push(format!("status: expected {s}, got {status}: {answer}"))
+            }
+            None if status >= 400 => {
+                diffs.push(format!("status: expected success, got {status}: {answer}"))
+            }
+            _ => {}
+        }
+        if let Some(want) = step.expect.as_ref().and_then(|e| e.body.as_ref()) {
+            if let Err(d) = check("body", &substitute(want, &self.vars), answer) {
+                diffs.extend(d);
+            }
+        }
+        diffs
+    }
+
+    /// Keeps the answer's conversation id, and what the step's `save` names, for later steps.
+    fn save(&mut self, step: &Step, answer: &Value) -> Result<(), Vec<String>> {
+        if let Some(id) = pick(answer, "data.conversation_id") {
+            self.vars.insert("conversation_id".into(), id.clone());
+        }
+        for (name, path) in &step.save {
+            let path = path.as_str().unwrap_or_default();
+            let v = pick(answer, path)
+                .ok_or_else(|| one(format!("save.{name}: the answer has no {path}")))?;
+            self.vars.insert(name.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    /// A step's user text, sent to `/_sim/inbound`; the agent's replies checked against the
+    /// step's `replies`.
+    async fn user_text(&mut self, step: &Step, text: &str) -> Result<(), Vec<String>> {
+        let from = step.from.clone().or(self.user.clone());
+        let to = step.to.clone().or(self.agent.clone());
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(one(
+                "a user step needs `from` and `to` (or setup.user_number and setup.agent_number)"
+                    .into(),
+            ));
+        };
+        let text = substitute(&Value::String(text.to_string()), &self.vars);
+        let mut body = json!({"user_number": from, "agent_number": to, "message": text});
+        if let Some(ch) = &step.channel {
+            body["channel"] = json!(ch);
+        }
+        let empty = serde_json::Map::new();
+        let (status, answer) = self
+            .http("POST", "/_sim/inbound", None, &empty, Some(&body))
+            .await
+            .map_err(one)?;
+        if status != 200 {
+            return Err(one(format!("the text was refused ({status}): {answer}")));
+        }
+        if let Some(id) = pick(&answer, "data.conversation_id") {
+            self.vars.insert("conversation_id".into(), id.clone());
+        }
+        if let Some(want) = &step.replies {
+            let want: Vec<Value> = want.iter().map(|w| reply_matcher(w, &self.vars)).collect();
+            let got: Vec<Value> = answer["data"]["replies"]
+                .as_array()
+                .map(|r| r.iter().map(|m| m["message"].clone()).collect())
+                .unwrap_or_default();
+            check("replies", &Value::Array(want), &Value::Array(got))?;
+        }
+        Ok(())
+    }
+
+    /// `{{message_i}}`: the ids of the conversation's messages, for later steps.
+    fn note_message_ids(&mut self) {
         if let Some(id) = self.vars.get("conversation_id").and_then(Value::as_str) {
             for (i, m) in self.sim.message_ids(id).into_iter().enumerate() {
                 self.vars.insert(format!("message_{i}"), Value::String(m));
             }
         }
-        // The API sends webhooks in the background: let them land before checking.
-        self.sim.webhooks_settled(Duration::from_secs(5)).await;
-        self.expectations(step).await
     }
 
     async fn expectations(&mut self, step: &Step) -> Result<(), Vec<String>> {
@@ -392,14 +494,9 @@ pub(crate) async fn run(
     extra_scenarios: &[PathBuf],
 ) -> ScriptResult {
     let started = Instant::now();
-    let name = script.name.clone().unwrap_or_else(|| {
-        Path::new(file)
-            .file_stem()
-            .map_or(file.to_string(), |s| s.to_string_lossy().into_owned())
-    });
     let mut result = ScriptResult {
         file: file.to_string(),
-        name,
+        name: script_name(script, file),
         error: None,
         unparseable: false,
         steps: Vec::new(),
@@ -407,77 +504,61 @@ pub(crate) async fn run(
     };
     let stop = CancellationToken::new();
     let _stop_receiver = stop.clone().drop_guard();
-    let sim = match receiver(stop).await {
-        Err(e) => Err(format!("setup: no webhook receiver: {e}")),
-        Ok(hooks) => build(script, dir, extra_scenarios, hooks).await,
-    };
-    let sim = match sim {
-        Ok(s) => s,
+    let mut run = match Run::start(script, dir, extra_scenarios, stop).await {
+        Ok(run) => run,
         Err(e) => {
             result.error = Some(e);
             return result;
         }
     };
-    let key = script
-        .setup
-        .api_key
-        .clone()
-        .unwrap_or_else(|| sim.api_key().to_string());
-    let mut run = Run {
-        sim,
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        key,
-        user: script.setup.user_number.clone(),
-        agent: script.setup.agent_number.clone(),
-        vars: HashMap::new(),
-        webhooks_seen: 0,
-        requests_seen: 0,
-    };
-    for (i, body) in script.setup.numbers.iter().enumerate() {
-        let empty = serde_json::Map::new();
-        let body = Value::Object(body.clone());
-        let key = run.key.clone();
-        match run
-            .http(
-                "POST",
-                "/v1/sms/number/update",
-                Some(&key),
-                &empty,
-                Some(&body),
-            )
-            .await
-        {
-            Ok((200, _)) => {}
-            Ok((s, v)) => {
-                result.error = Some(format!("setup.numbers[{i}]: {s} {v}"));
-                return result;
-            }
-            Err(e) => {
-                result.error = Some(format!("setup.numbers[{i}]: {e}"));
-                return result;
-            }
-        }
+    if let Err(e) = run.add_numbers(&script.setup.numbers).await {
+        result.error = Some(e);
+        return result;
     }
     // Checks of webhooks and requests start after the setup.
     run.requests_seen = run.sim.requests().len();
     run.webhooks_seen = run.sim.webhooks().len();
-    let mut failed = false;
-    for (i, step) in script.steps.iter().enumerate() {
-        let label = step.label(i);
-        let outcome = if failed {
-            Outcome::Skipped
-        } else {
-            match run.step(step).await {
-                Ok(()) => Outcome::Passed,
-                Err(d) => {
-                    failed = true;
-                    Outcome::Failed(d)
-                }
-            }
-        };
-        result.steps.push(StepResult { label, outcome });
-    }
+    result.steps = run.run_steps(&script.steps).await;
     run.sim.shutdown().await;
     result.seconds = started.elapsed().as_secs_f64();
     result
+}
+
+/// The script's `name`, or else its file's name without the extension.
+fn script_name(script: &Script, file: &str) -> String {
+    script.name.clone().unwrap_or_else(|| {
+        Path::new(file)
+            .file_stem()
+            .map_or(file.to_string(), |s| s.to_string_lossy().into_owned())
+    })
+}
+
+/// The request of a step's call, with the step's key and headers, its body as JSON.
+fn request(
+    method: Method,
+    uri: hyper::Uri,
+    key: Option<&str>,
+    headers: &serde_json::Map<String, Value>,
+    body: Option<&Value>,
+) -> Result<Request<Full<Bytes>>, String> {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header("authorization", k);
+    }
+    for (k, v) in headers {
+        let v = v
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string());
+        req = req.header(k.as_str(), v);
+    }
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    req.header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| format!("the request cannot be built: {e}"))
+}
+
+/// One difference, as a step's list of them.
+fn one(e: String) -> Vec<String> {
+    vec![e]
 }
