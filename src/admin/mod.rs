@@ -113,7 +113,6 @@ pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> 
 /// `GET /_sim/batches/{batch_id}?offset=0&limit=100`: a batch, its counts, and a page of its
 /// rows with where each stands (a page at a time, so a large batch is never drawn whole).
 pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
-    use crate::state::model::RowResult;
     let q = req.query_pairs();
     let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
         match q.iter().find(|(k, _)| k == name) {
@@ -142,35 +141,9 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
         .batches
         .with(id, |b| {
             let pending = b.results.len() - b.sent - b.failed;
-            let rows: Vec<Value> = b
-                .results
-                .iter()
-                .enumerate()
-                .skip(offset)
+            let rows: Vec<Value> = (offset..b.results.len())
                 .take(limit)
-                .map(|(i, r)| {
-                    let phone = b.rows.get(i, "phone_number").unwrap_or(Value::Null);
-                    let mut v = json!({"row": i + 1, "phone_number": phone});
-                    match r {
-                        RowResult::Pending => {
-                            v["status"] = json!("pending");
-                            v["due_at"] = json!(iso(b.due(i)));
-                        }
-                        RowResult::Sent {
-                            conversation_id,
-                            message_id,
-                        } => {
-                            v["status"] = json!("sent");
-                            v["conversation_id"] = json!(conversation_id);
-                            v["message_id"] = json!(message_id);
-                        }
-                        RowResult::Failed { code, message } => {
-                            v["status"] = json!("failed");
-                            v["error"] = json!({"error": code, "message": message});
-                        }
-                    }
-                    v
-                })
+                .map(|i| batch_row(b, i))
                 .collect();
             json!({
                 "batch_id": b.id,
@@ -190,6 +163,33 @@ pub(crate) fn batch(app: &App, req: &Req, id: &str) -> Result<Reply, ApiError> {
         })
         .ok_or_else(not_found)?;
     Ok(Reply::ok(view))
+}
+
+/// Row `i` of a batch and where it stands: pending (and when it is due), sent (to which
+/// conversation) or failed (why).
+fn batch_row(b: &crate::state::model::Batch, i: usize) -> Value {
+    use crate::state::model::RowResult;
+    let phone = b.rows.get(i, "phone_number").unwrap_or(Value::Null);
+    let mut v = json!({"row": i + 1, "phone_number": phone});
+    match &b.results[i] {
+        RowResult::Pending => {
+            v["status"] = json!("pending");
+            v["due_at"] = json!(iso(b.due(i)));
+        }
+        RowResult::Sent {
+            conversation_id,
+            message_id,
+        } => {
+            v["status"] = json!("sent");
+            v["conversation_id"] = json!(conversation_id);
+            v["message_id"] = json!(message_id);
+        }
+        RowResult::Failed { code, message } => {
+            v["status"] = json!("failed");
+            v["error"] = json!({"error": code, "message": message});
+        }
+    }
+    v
 }
 
 pub(crate) fn health() -> Reply {

@@ -14,13 +14,14 @@ use super::{channel, require_enterprise};
 use crate::base::error::ApiError;
 use crate::base::input::{self, de_object_or_array, de_url};
 use crate::base::reply::Reply;
-use crate::base::validation::e164;
+use crate::base::validation::{e164, Channel};
 use crate::engine;
 use crate::engine::app::App;
 use crate::request::req::Req;
 use crate::scenario::template::Template;
 use crate::state::model::{
-    Batch, BatchGlobal, FileRow, Files, RowResult, Rows, StoredFile, Table, RESULT_BYTES,
+    Batch, BatchGlobal, FileRow, Files, NumberRecord, RowResult, Rows, StoredFile, Table,
+    RESULT_BYTES,
 };
 
 fn invalid_file(why: impl Into<String>) -> ApiError {
@@ -159,52 +160,9 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
     let content_type = req.header(hyper::header::CONTENT_TYPE).unwrap_or("");
     let room = app.files.room(key);
     let (file_type, rows) = if content_type.starts_with("multipart/form-data") {
-        let boundary = multer::parse_boundary(content_type).map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_BODY",
-                format!("The multipart form has no boundary: {e}"),
-            )
-        })?;
-        let (file_type, file) = from_form(req, boundary).await?;
-        let file = file.ok_or_else(|| {
-            ApiError::bad_request("MISSING_FILE", "Send the file as the form field `file`")
-        })?;
-        (file_type, parse_rows(&file, room, &app.files)?)
+        from_multipart(app, req, content_type, room).await?
     } else {
-        let mut body = req.json_object()?;
-        let file_type = match body.get("file_type") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) => Some(t.clone()),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "file_type must be a string, such as \"batches\"",
-                ))
-            }
-        };
-        req.ignored(
-            "body field",
-            unknown(&body, &["file_type", "rows", "data", "file"]),
-        )?;
-        // Taken out of the body, not copied: the rows may be most of a large upload.
-        let given = ["rows", "data", "file"]
-            .into_iter()
-            .find_map(|k| body.as_object_mut().and_then(|m| m.remove(k)));
-        let rows = match given {
-            Some(Value::String(csv)) => parse_rows(csv.as_bytes(), room, &app.files)?,
-            Some(v @ Value::Array(_)) => json_rows(v, room, &app.files)?,
-            Some(_) => return Err(invalid_file("`rows` is an array of objects, or CSV text")),
-            None => {
-                return Err(ApiError::bad_request(
-                    "MISSING_FILE",
-                    "Send the rows as `rows` (an array of objects, or CSV text), or upload \
-                     the file as a multipart form field `file`",
-                ))
-            }
-        };
-        if rows.is_empty() {
-            return Err(invalid_file("The file has no rows"));
-        }
-        (file_type, rows)
+        from_json(app, req, room)?
     };
     let file_type = file_type.filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::bad_request(
@@ -245,6 +203,72 @@ pub(crate) async fn attach(app: &App, req: &Req, key: &str) -> Result<Reply, Api
         "rows": count,
         "bytes": bytes,
     })))
+}
+
+/// A multipart upload's `file_type` and rows.
+///
+/// # Errors
+/// 400 `INVALID_BODY`, `MISSING_FILE`, `INVALID_FILE`; 413 `FILE_STORAGE_FULL`.
+async fn from_multipart(
+    app: &App,
+    req: &Req,
+    content_type: &str,
+    room: usize,
+) -> Result<(Option<String>, Rows), ApiError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+        ApiError::bad_request(
+            "INVALID_BODY",
+            format!("The multipart form has no boundary: {e}"),
+        )
+    })?;
+    let (file_type, file) = from_form(req, boundary).await?;
+    let file = file.ok_or_else(|| {
+        ApiError::bad_request("MISSING_FILE", "Send the file as the form field `file`")
+    })?;
+    Ok((file_type, parse_rows(&file, room, &app.files)?))
+}
+
+/// A JSON body's `file_type` and rows (`rows`, `data` or `file`: an array of objects, or CSV
+/// text).
+///
+/// # Errors
+/// 400 `INVALID_JSON`, `INVALID_PARAMETER`, `MISSING_FILE`, `INVALID_FILE`; 413
+/// `FILE_STORAGE_FULL`.
+fn from_json(app: &App, req: &Req, room: usize) -> Result<(Option<String>, Rows), ApiError> {
+    let mut body = req.json_object()?;
+    let file_type = match body.get("file_type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "file_type must be a string, such as \"batches\"",
+            ))
+        }
+    };
+    req.ignored(
+        "body field",
+        unknown(&body, &["file_type", "rows", "data", "file"]),
+    )?;
+    // Taken out of the body, not copied: the rows may be most of a large upload.
+    let given = ["rows", "data", "file"]
+        .into_iter()
+        .find_map(|k| body.as_object_mut().and_then(|m| m.remove(k)));
+    let rows = match given {
+        Some(Value::String(csv)) => parse_rows(csv.as_bytes(), room, &app.files)?,
+        Some(v @ Value::Array(_)) => json_rows(v, room, &app.files)?,
+        Some(_) => return Err(invalid_file("`rows` is an array of objects, or CSV text")),
+        None => {
+            return Err(ApiError::bad_request(
+                "MISSING_FILE",
+                "Send the rows as `rows` (an array of objects, or CSV text), or upload the \
+                 file as a multipart form field `file`",
+            ))
+        }
+    };
+    if rows.is_empty() {
+        return Err(invalid_file("The file has no rows"));
+    }
+    Ok((file_type, rows))
 }
 
 /// The keys of a JSON object that are not `known`.
@@ -319,20 +343,7 @@ fn mapping(v: Option<&Value>) -> Result<Vec<String>, ApiError> {
 pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     require_enterprise(app, key)?;
     let body = req.json_object()?;
-    let file_id = match body.get("file_id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            return Err(ApiError::bad_request(
-                "MISSING_FILE_ID",
-                "file_id is required",
-            ))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "file_id must be a string: the file_id POST /v1/files/attach answered",
-            ))
-        }
-    };
+    let file_id = file_id(&body)?;
     // What Bland would ignore: named in the warning (refused under --strict).
     let mut ignored = unknown(&body, &["file_id", "global", "column_mapping"]);
     if let Some(g) = body.get("global") {
@@ -343,37 +354,9 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         );
     }
     req.ignored("body field", ignored)?;
-    let global = match body.get("global") {
-        Some(g @ Value::Object(_)) => g,
-        _ => {
-            return Err(bad_global(
-                "global is required: an object with at least agent_number",
-            ))
-        }
-    };
-    let g: GlobalBody =
-        input::typed(global).map_err(|e| bad_global(format!("global: {}", e.message)))?;
-    let agent = g.agent_number.filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::bad_request("MISSING_AGENT_NUMBER", "global.agent_number is required")
-    })?;
-    e164("global.agent_number", &agent)?;
-    let to_request_data = mapping(body.get("column_mapping"))?;
-    let agent_message = match &g.agent_message {
-        Some(t) if t.trim().is_empty() => {
-            return Err(bad_global(
-                "global.agent_message must not be empty; leave it out to let the agent write \
-                 the first message",
-            ))
-        }
-        Some(t) => {
-            Some(Template::parse(t).map_err(|e| bad_global(format!("global.agent_message: {e}")))?)
-        }
-        None => None,
-    };
-    let request_data = match g.request_data {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
+    let (g, agent) = global(&body)?;
+    let given_channel = g.channel.clone();
+    let global = batch_global(g, body.get("column_mapping"))?;
     let file = app
         .files
         .get(key, &file_id)
@@ -385,34 +368,14 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
                 "File not found or invalid file type for SMS batches",
             )
         })?;
-    let number = app.store.number(&agent).filter(|n| n.owner == key);
-    let channel_given = channel(&g.channel)?;
-    let Some((number, channel)) = number.and_then(|n| {
-        let ch = channel_given.unwrap_or(n.default_channel());
-        n.config(ch).is_some().then_some((n, ch))
-    }) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "AGENT_NUMBER_NOT_FOUND",
-            "Agent number not found or not configured for SMS",
-        ));
-    };
+    let (number, channel) = sending_number(app, key, &agent, &given_channel)?;
     let rows = file.rows.len();
     let batch = Batch {
         id: file_id.clone(),
         account: key.to_string(),
         agent_number: number.phone_number.clone(),
         channel,
-        global: Arc::new(BatchGlobal {
-            agent_message,
-            request_data,
-            metadata: g.metadata,
-            webhook: g.webhook,
-            disposition_ids: g.disposition_ids,
-            citation_schema_ids: g.citation_schema_ids,
-            pathway_id: g.pathway_id,
-            to_request_data,
-        }),
+        global: Arc::new(global),
         rows: file.rows,
         started_at: app.now(),
         rate: app.config.batch_rate,
@@ -434,4 +397,113 @@ pub(crate) fn batch(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> 
         "batch_id": file_id,
         "workflow_id": format!("workflow_{}", app.store.ids().uuid()),
     })))
+}
+
+/// The body's `file_id`.
+///
+/// # Errors
+/// 400 `MISSING_FILE_ID`, or `INVALID_PARAMETER` for one that is not a string.
+fn file_id(body: &Value) -> Result<String, ApiError> {
+    match body.get("file_id") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        None | Some(Value::Null) | Some(Value::String(_)) => Err(ApiError::bad_request(
+            "MISSING_FILE_ID",
+            "file_id is required",
+        )),
+        Some(_) => Err(ApiError::invalid(
+            "file_id must be a string: the file_id POST /v1/files/attach answered",
+        )),
+    }
+}
+
+/// `global` as typed, and its agent number (E.164).
+///
+/// # Errors
+/// 400 `INVALID_GLOBAL_FORMAT`, `MISSING_AGENT_NUMBER` or `INVALID_PHONE_NUMBER`.
+fn global(body: &Value) -> Result<(GlobalBody, String), ApiError> {
+    let global = match body.get("global") {
+        Some(g @ Value::Object(_)) => g,
+        _ => {
+            return Err(bad_global(
+                "global is required: an object with at least agent_number",
+            ))
+        }
+    };
+    let mut g: GlobalBody =
+        input::typed(global).map_err(|e| bad_global(format!("global: {}", e.message)))?;
+    let agent = g
+        .agent_number
+        .take()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("MISSING_AGENT_NUMBER", "global.agent_number is required")
+        })?;
+    e164("global.agent_number", &agent)?;
+    Ok((g, agent))
+}
+
+/// What every row shares: `global` and the columns `column_mapping` sends to `request_data`.
+///
+/// # Errors
+/// 400 `INVALID_COLUMN_MAPPING_FORMAT`, `INVALID_GLOBAL_FORMAT`.
+fn batch_global(g: GlobalBody, column_mapping: Option<&Value>) -> Result<BatchGlobal, ApiError> {
+    let to_request_data = mapping(column_mapping)?;
+    let agent_message = agent_message(g.agent_message.as_deref())?;
+    Ok(BatchGlobal {
+        agent_message,
+        request_data: match g.request_data {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        },
+        metadata: g.metadata,
+        webhook: g.webhook,
+        disposition_ids: g.disposition_ids,
+        citation_schema_ids: g.citation_schema_ids,
+        pathway_id: g.pathway_id,
+        to_request_data,
+    })
+}
+
+/// `global.agent_message` as a template, when given.
+///
+/// # Errors
+/// 400 `INVALID_GLOBAL_FORMAT` for a blank one or a bad template.
+fn agent_message(text: Option<&str>) -> Result<Option<Template>, ApiError> {
+    match text {
+        Some(t) if t.trim().is_empty() => Err(bad_global(
+            "global.agent_message must not be empty; leave it out to let the agent write the \
+             first message",
+        )),
+        Some(t) => Template::parse(t)
+            .map(Some)
+            .map_err(|e| bad_global(format!("global.agent_message: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// The account's agent number and the channel the batch sends on (given, or the number's
+/// default), which the number must be configured for.
+///
+/// # Errors
+/// 400 `INVALID_CHANNEL`; 404 `AGENT_NUMBER_NOT_FOUND`.
+fn sending_number(
+    app: &App,
+    key: &str,
+    agent: &str,
+    given: &Option<Value>,
+) -> Result<(Arc<NumberRecord>, Channel), ApiError> {
+    let number = app.store.number(agent).filter(|n| n.owner == key);
+    let channel_given = channel(given)?;
+    number
+        .and_then(|n| {
+            let ch = channel_given.unwrap_or(n.default_channel());
+            n.config(ch).is_some().then_some((n, ch))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "AGENT_NUMBER_NOT_FOUND",
+                "Agent number not found or not configured for SMS",
+            )
+        })
 }

@@ -427,6 +427,13 @@ async fn dispatch(
         Route::LegacyToggle => legacy::toggle(app, req, key),
         Route::LegacyRegister => legacy::register(app, req, key),
         Route::LegacyRegisterStatus => legacy::register_status(app, req, key),
+        _ => dispatch_sim(app, req, route, id).await,
+    }
+}
+
+/// The control API's routes (`/_sim/*`), which take no API key.
+async fn dispatch_sim(app: &App, req: &Req, route: Route, id: &str) -> Result<Reply, ApiError> {
+    match route {
         Route::SimHealth => Ok(admin::health()),
         Route::SimReset => Ok(admin::reset(app).await),
         Route::SimNumbers => Ok(admin::numbers(app)),
@@ -474,6 +481,12 @@ async fn dispatch(
             app.carrier.clear_rules();
             Ok(Reply::ok(serde_json::json!({"status": "cleared"})))
         }
+        // Bland's API's routes are dispatched by `dispatch`, which sends none here.
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No route for {}", other.name()),
+        )),
     }
 }
 
@@ -583,26 +596,37 @@ pub(crate) async fn handle(
     if let Some(v) = warning_header(&warnings) {
         response.headers_mut().insert("x-bland-sim-warning", v);
     }
-    // The API, and the texts sent as a user (so a conversation can be recorded from it).
-    let journaled = !req.path.starts_with("/_sim/") || req.path == "/_sim/inbound";
-    if app.journal.enabled() && journaled {
-        app.journal.record(Entry {
-            id: 0,
-            at: app.now(),
-            api_key: req.presented_key().map(String::from),
-            idempotency_key: req.idempotency_key().map(String::from),
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            body: req.body,
-            status: response.status(),
-            error,
-            warnings,
-            replay,
-            conversation_id: req.conversation.into_inner(),
-        });
-    }
+    journal(&app, req, (response.status(), error, replay), warnings);
     Ok(response)
+}
+
+/// Records an API request (and a text sent as a user, so a conversation can be recorded from
+/// it) with its answer: status, error code and whether it was an idempotent replay.
+fn journal(
+    app: &App,
+    req: Req,
+    (status, error, replay): (StatusCode, Option<&'static str>, bool),
+    warnings: Vec<String>,
+) {
+    let journaled = !req.path.starts_with("/_sim/") || req.path == "/_sim/inbound";
+    if !app.journal.enabled() || !journaled {
+        return;
+    }
+    app.journal.record(Entry {
+        id: 0,
+        at: app.now(),
+        api_key: req.presented_key().map(String::from),
+        idempotency_key: req.idempotency_key().map(String::from),
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        body: req.body,
+        status,
+        error,
+        warnings,
+        replay,
+        conversation_id: req.conversation.into_inner(),
+    });
 }
 
 /// The answer of `GET /_sim/events`: the stream, unbuffered and uncached.
