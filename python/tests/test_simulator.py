@@ -125,6 +125,21 @@ def test_a_webhook_reaches_a_local_receiver_signed():
     assert json.loads(body)["type"] == "message"
 
 
+def test_a_webhook_to_a_host_name_is_resolved():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://localhost:{server.server_address[1]}/hook"
+    _Receiver.got = []
+    try:
+        with Simulator(manual_clock=True, webhook_url=url) as sim:
+            sim.inbound(user=USER, agent=AGENT, text="hello")
+            got = sim.wait_for_webhooks(count=1, timeout=5.0)
+            assert got[0]["status"] == "delivered", got[0]
+    finally:
+        server.shutdown()
+    assert _Receiver.got
+
+
 def test_a_wait_that_times_out_raises_408():
     with Simulator(manual_clock=True) as sim:
         with pytest.raises(SimulatorError) as e:
