@@ -1,0 +1,3 @@
+"use strict";
+// The CommonJS entry.
+module.exports = require("./lib.cjs");
