@@ -5,7 +5,8 @@
 - `--bland-sim-arg=ARG` (repeatable) and the ini key `bland_sim_args` (one argument a line) add
   flags; `--bland-sim-url=URL` uses a running simulator instead of starting one;
 - files named `*.replay.json` are collected as tests, one per script, run as
-  `bland-sms-sim replay` runs them.
+  `bland-sms-sim replay` runs them (each in a simulator of its own, with the `--scenarios` the
+  flags above give).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ReplayItem(pytest.Item):
     """Runs the script as `bland-sms-sim replay --json FILE` does (its own simulator)."""
 
     def runtest(self) -> None:
-        cmd = [find_binary(), "replay", "--json", str(self.path)]
+        cmd = [find_binary(), "replay", "--json", *_scenario_flags(_args(self.config)), str(self.path)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         try:
             report = json.loads(done.stdout)
@@ -111,6 +112,17 @@ class ReplayItem(pytest.Item):
 
     def reportinfo(self) -> Any:
         return self.path, 0, f"replay: {self.name}"
+
+
+def _scenario_flags(args: List[str]) -> List[str]:
+    """The `--scenarios` flags among the simulator's flags (the replay runs take those too)."""
+    out: List[str] = []
+    for i, a in enumerate(args):
+        if a.startswith("--scenarios="):
+            out += ["--scenarios", a.split("=", 1)[1]]
+        elif a == "--scenarios" and i + 1 < len(args):
+            out += ["--scenarios", args[i + 1]]
+    return out
 
 
 def _describe(script: Any) -> str:

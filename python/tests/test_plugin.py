@@ -98,3 +98,13 @@ def test_replay_scripts_are_tests_named_by_their_name(pytester):
         ]
     )
     result.stdout.fnmatch_lines(["*step 1*failed*", "*something else entirely*"])
+
+
+def test_replay_scripts_get_the_scenarios_the_flags_give(pytester):
+    scenario = {"version": 1, "name": "echo", "default": True, "start_node": "a",
+                "nodes": {"a": {"rules": [{"when": "any", "reply": "echo: {{message}}"}]}}}
+    pytester.makefile(".json", echo=json.dumps(scenario))
+    script = {"name": "echoes", "setup": {"user_number": "+15550001111", "agent_number": "+15550002222"},
+              "steps": [{"user": "ping", "replies": ["echo: ping"]}]}
+    pytester.makefile(".replay.json", echoes=json.dumps(script))
+    pytester.runpytest("--bland-sim-arg=--scenarios=echo.json").assert_outcomes(passed=1)

@@ -82,7 +82,8 @@ export class Simulator {
 /** Starts a simulator on a free port; resolves once it listens. */
 export function startSimulator(options?: SimulatorOptions): Promise<Simulator>;
 
-/** A client for a simulator already running at `url`; starts nothing. */
+/** A client for a simulator already running at `url`; starts nothing. Its `apiKey` is the
+ * given one, else the one a global setup provided, else `sk_sim_default`. */
 export function connect(url: string, options?: { adminToken?: string; apiKey?: string }): Simulator;
 
 /** One replay script's result. */
@@ -94,8 +95,9 @@ export interface ReplayResult {
   failure?: { step: string; diff: unknown };
 }
 
-/** Runs replay scripts as `bland-sms-sim replay` does. */
-export function runReplays(paths: string[], options?: { url?: string }): Promise<ReplayResult[]>;
+/** Runs replay scripts as `bland-sms-sim replay` does, each in a simulator of its own
+ * (`scenarios` added to each). `url` needs a binary whose `replay` takes `--url`. */
+export function runReplays(paths: string[], options?: { url?: string; scenarios?: string[] }): Promise<ReplayResult[]>;
 
 /** The simulator binary this package runs. */
 export function findBinary(): string;

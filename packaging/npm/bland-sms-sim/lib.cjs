@@ -290,14 +290,27 @@ async function startSimulator(options = {}) {
   return sim;
 }
 
-/** A client for a simulator that is already running at `url` (a CI service); starts nothing. */
-function connect(url, { adminToken, apiKey = "sk_sim_default" } = {}) {
+/** A client for a simulator that is already running at `url` (a CI service); starts nothing.
+ * Its `apiKey` is `apiKey` if given, else the one a global setup provided, else the default
+ * fixtures' `sk_sim_default` (it cannot ask the simulator: `connect` is synchronous). */
+function connect(url, { adminToken, apiKey = process.env.BLAND_SMS_SIM_API_KEY ?? "sk_sim_default" } = {}) {
   return new Simulator(url.replace(/\/+$/, ""), apiKey, null, adminToken, null);
 }
 
 /** Runs replay scripts as `bland-sms-sim replay` does; one result per script. */
-async function runReplays(paths, { url } = {}) {
-  const args = ["replay", "--json", ...(url ? ["--url", url] : []), ...paths];
+async function runReplays(paths, { url, scenarios = [] } = {}) {
+  if (url) {
+    // Running scripts against a simulator that is already running needs `replay --url`.
+    const help = spawnSync(findBinary(), ["replay", "--help"], { encoding: "utf8" }).stdout ?? "";
+    if (!help.includes("--url")) {
+      throw new SimulatorError(
+        0,
+        "REPLAY_FAILED",
+        "this bland-sms-sim runs each script in a simulator of its own: `url` needs a version whose `replay` takes --url",
+      );
+    }
+  }
+  const args = ["replay", "--json", ...(url ? ["--url", url] : []), ...scenarios.flatMap((s) => ["--scenarios", s]), ...paths];
   const done = spawnSync(findBinary(), args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   let report;
   try {
