@@ -314,6 +314,12 @@ class Simulator:
         return self._call(method, path, body, **kw)["data"]
 
     def _first_key(self) -> str:
+        """The first fixtures account's key: the owner of the first number provisioned (the
+        numbers are a short list, where the state would be every conversation), else the
+        state's first account."""
+        numbers = self._data("GET", "/_sim/numbers") or []
+        if numbers:
+            return min(numbers, key=lambda n: n.get("inbound_id", 0)).get("api_key", "")
         accounts = self.state().get("accounts") or [{}]
         return accounts[0].get("api_key", "")
 

@@ -16,7 +16,8 @@ pub(crate) mod webhooks;
 
 // The field checks this API shares with the control API, for the handlers here.
 pub(crate) use crate::engine::rules::{
-    agent_number, check_length, check_opt_out, check_plan, check_plan_on, claim, require_enterprise,
+    agent_number, agent_text, check_length, check_opt_out, check_plan, check_plan_on, claim,
+    require_enterprise,
 };
 pub(crate) use crate::request::params::{channel, phone, require_hinted};
 

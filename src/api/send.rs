@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    agent_number, channel, check_length, check_opt_out, check_plan, claim, phone,
+    agent_number, agent_text, channel, check_length, check_opt_out, check_plan, claim, phone,
     require_enterprise, require_hinted, sender,
 };
 use crate::base::error::ApiError;
@@ -169,10 +169,7 @@ struct Send {
 /// (the scenario speaks first).
 fn send_text(b: &mut SendBody) -> Result<Option<String>, ApiError> {
     match b.agent_message.take().or(b.message.take()) {
-        Some(s) if s.trim().is_empty() => {
-            Err(ApiError::invalid("`agent_message` must not be empty"))
-        }
-        Some(s) => check_length(&s).map(|_| Some(s)),
+        Some(s) => agent_text(s).map(Some),
         None => Ok(b.content_sid.as_ref().map(|sid| {
             let vars = b.content_variables.take().map(Value::Object);
             format!("[template {sid}] {}", vars.unwrap_or(json!({})))

@@ -162,10 +162,9 @@ impl Guard {
             .or_else(|| origin.strip_prefix("https://"));
         match (authority, host) {
             (Some(a), Some(h)) => {
-                let h = h.trim().to_ascii_lowercase();
-                a == h
-                    || a == h.strip_suffix(":80").unwrap_or(&h)
-                    || h == a.strip_suffix(":80").unwrap_or(a)
+                // `http://host` and `Host: host:80` are the same origin.
+                let bare = |s: &str| s.strip_suffix(":80").unwrap_or(s).to_string();
+                bare(a) == bare(&h.trim().to_ascii_lowercase())
             }
             _ => false,
         }

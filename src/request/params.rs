@@ -5,7 +5,6 @@ use serde_json::Value;
 
 use crate::base::error::ApiError;
 use crate::base::validation::{e164, Channel};
-pub(crate) use crate::engine::rules::check_length;
 use crate::request::req::Req;
 
 /// Conversations a list page shows at most.

@@ -120,7 +120,7 @@ impl Simulator {
     pub async fn inbound(&self, user: &str, agent: &str, text: &str) -> Result<Vec<String>, Error> {
         e164("user_number", user)?;
         e164("agent_number", agent)?;
-        crate::api::check_length(text)?;
+        crate::engine::rules::check_length(text)?;
         let number = self
             .app
             .store

@@ -23,13 +23,16 @@ class SimulatorError extends Error {
   }
 }
 
-/** The platform package for this machine, as npm names it. */
+/** The platform package for this machine, as npm names it (worked out once: telling musl from
+ * glibc takes a process report). */
+let platform;
 function platformPackage() {
-  const libc =
-    process.platform === "linux" && process.report?.getReport?.().header?.glibcVersionRuntime === undefined
-      ? "-musl"
-      : "";
-  return `@bland-sms-sim/${process.platform}-${process.arch}${libc}`;
+  if (platform === undefined) {
+    const musl =
+      process.platform === "linux" && process.report?.getReport?.().header?.glibcVersionRuntime === undefined;
+    platform = `@bland-sms-sim/${process.platform}-${process.arch}${musl ? "-musl" : ""}`;
+  }
+  return platform;
 }
 
 /** The simulator binary: BLAND_SMS_SIM_BINARY, else the platform package's. */
