@@ -201,9 +201,10 @@ enum Command {
     /// Exit 0 when a simulator answers /_sim/health within a second, else 1 with the reason
     /// (a container health check without curl).
     Healthcheck {
-        /// The simulator's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8790")]
-        url: String,
+        /// The simulator's base URL (default: the one this command would serve on, from
+        /// BLAND_SIM_HOST and BLAND_SIM_PORT; 0.0.0.0 and :: ask loopback).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Run replay scripts (files, or directories of *.json), each in its own simulator; exit 0
     /// when all pass, 1 when one fails, 2 when one does not parse.
@@ -223,21 +224,38 @@ enum Command {
     },
 }
 
+/// The URL a simulator serving on `host:port` answers on this machine: a wildcard address is
+/// asked on loopback.
+fn local_url(host: &str, port: u16) -> String {
+    let host = match host.trim_start_matches('[').trim_end_matches(']') {
+        "" | "0.0.0.0" => "127.0.0.1".to_string(),
+        "::" => "[::1]".to_string(),
+        h if h.contains(':') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    format!("http://{host}:{port}")
+}
+
 /// `bland-sms-sim healthcheck`: 0 when `/_sim/health` answers 200 within a second, else 1.
-async fn healthcheck(url: &str) -> i32 {
+/// The admin token, when one is set, goes along (health does not need it; a proxy may).
+async fn healthcheck(url: &str, admin_token: Option<&str>) -> i32 {
     use http_body_util::Empty;
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
     let target = format!("{}/_sim/health", url.trim_end_matches('/'));
-    let uri: hyper::Uri = match target.parse() {
-        Ok(u) => u,
+    let mut request = hyper::Request::get(target.as_str());
+    if let Some(token) = admin_token {
+        request = request.header("x-sim-admin-token", token);
+    }
+    let request = match request.body(Empty::<bytes::Bytes>::new()) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("bland-sms-sim healthcheck: {target:?} is not a URL: {e}");
             return 1;
         }
     };
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-    match tokio::time::timeout(Duration::from_secs(1), client.get(uri)).await {
+    match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await {
         Ok(Ok(r)) if r.status() == 200 => 0,
         Ok(Ok(r)) => {
             eprintln!(
@@ -376,7 +394,10 @@ async fn run() -> Result<(), Error> {
         .init();
     let cli = parse_cli();
     if let Some(Command::Healthcheck { url }) = &cli.command {
-        std::process::exit(healthcheck(url).await);
+        let url = url
+            .clone()
+            .unwrap_or_else(|| local_url(&cli.host, cli.port));
+        std::process::exit(healthcheck(&url, cli.admin_token.as_deref()).await);
     }
     if let Some(Command::Replay {
         paths,

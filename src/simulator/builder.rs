@@ -357,12 +357,12 @@ impl SimulatorBuilder {
             addr: self.addr.clone(),
             source,
         })?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && config.admin_token.is_none() {
             tracing::warn!(
                 %addr,
-                admin_token = config.admin_token.is_some(),
                 "listening beyond loopback: anyone who reaches this address can use the /_sim \
-                 control API (reset, the request journal, numbers) unless an admin token is set"
+                 control API (reset, the request journal, numbers); set --admin-token \
+                 (BLAND_SIM_ADMIN_TOKEN) to close it to those without the token"
             );
         }
         let sim = Simulator::serve(App::new(config, scenarios, fixtures), listener, addr);

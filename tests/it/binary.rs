@@ -114,6 +114,47 @@ async fn healthcheck_exits_0_for_a_live_simulator_and_1_otherwise() {
     assert!(String::from_utf8_lossy(&down.stderr).contains("/_sim/health"));
 }
 
+/// In a container the port and host come from the environment; the health check follows them
+/// (a wildcard host is asked on loopback), so a changed port stays healthy.
+#[tokio::test]
+async fn healthcheck_follows_the_port_and_host_from_the_environment() {
+    let sim = crate::support::Sim::start().await;
+    let bin = env!("CARGO_BIN_EXE_bland-sms-sim");
+    let port = sim.base.rsplit(':').next().unwrap().to_string();
+    let ok = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .arg("healthcheck")
+            .env("BLAND_SIM_HOST", "0.0.0.0")
+            .env("BLAND_SIM_PORT", &port)
+            .env("BLAND_SIM_ADMIN_TOKEN", "t0ken")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let down = Command::new(bin)
+        .arg("healthcheck")
+        .env("BLAND_SIM_HOST", "0.0.0.0")
+        .env("BLAND_SIM_PORT", &dead)
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{dead}/_sim/health")),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_bad_value_from_the_environment_names_its_variable() {
     let out = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))

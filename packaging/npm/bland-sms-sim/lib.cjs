@@ -23,16 +23,10 @@ class SimulatorError extends Error {
   }
 }
 
-/** The platform package for this machine, as npm names it (worked out once: telling musl from
- * glibc takes a process report). */
-let platform;
+/** The platform package for this machine, as npm names it. The Linux binaries are static, so
+ * one package serves glibc and musl (Alpine) alike. */
 function platformPackage() {
-  if (platform === undefined) {
-    const musl =
-      process.platform === "linux" && process.report?.getReport?.().header?.glibcVersionRuntime === undefined;
-    platform = `@bland-sms-sim/${process.platform}-${process.arch}${musl ? "-musl" : ""}`;
-  }
-  return platform;
+  return `@bland-sms-sim/${process.platform}-${process.arch}`;
 }
 
 /** The simulator binary: BLAND_SMS_SIM_BINARY, else the platform package's. */
