@@ -189,14 +189,52 @@ struct WaitBody {
     count: Option<usize>,
     timeout_ms: Option<u64>,
     payload: Option<String>,
+    /// Wait until no delivery has an attempt outstanding instead (what is due now has been
+    /// tried; retries on the clock do not count).
+    #[serde(default)]
+    settled: bool,
 }
 
 /// `POST /_sim/webhooks/wait {"conversation_id"?, "event"?, "type"?, "count"?: 1,
 /// "timeout_ms"?: 5000}`: answers once that many matching deliveries have had their first
 /// attempt (with them), or 408 `WAIT_TIMEOUT`.
+/// With `"settled": true` it waits instead until every delivery due has been tried, and
+/// answers `{"settled": true}`.
 pub(crate) async fn wait(app: &App, req: &Req) -> Result<Reply, ApiError> {
-    let found = wait_json(app, &req.json_object()?).await?;
+    let body = req.json_object()?;
+    let b: WaitBody = crate::base::input::typed(&body)?;
+    if b.settled {
+        return settled(app, b.timeout_ms).await;
+    }
+    let found = wait_json(app, &body).await?;
     Ok(Reply::ok(Value::Array(found)))
+}
+
+/// `POST /_sim/webhooks/wait {"settled": true, "timeout_ms"?: 5000}`.
+async fn settled(app: &App, timeout_ms: Option<u64>) -> Result<Reply, ApiError> {
+    let timeout_ms = timeout_ms.unwrap_or(5000);
+    if timeout_ms > MAX_WAIT_MS {
+        return Err(ApiError::invalid(format!(
+            "`timeout_ms` must be at most {MAX_WAIT_MS}"
+        )));
+    }
+    if app
+        .webhooks
+        .settled(Duration::from_millis(timeout_ms))
+        .await
+    {
+        Ok(Reply::ok(json!({"settled": true})))
+    } else {
+        Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "WAIT_TIMEOUT",
+            format!(
+                "{} deliveries still had an attempt to make after {timeout_ms} ms; \
+                 GET /_sim/webhooks shows them",
+                app.webhooks.pending()
+            ),
+        ))
+    }
 }
 
 /// [`wait`] over its JSON body; the deliveries found.
@@ -247,6 +285,8 @@ pub(crate) async fn wait_json(app: &App, body: &Value) -> Result<Vec<Value>, Api
 
 /// Which journal entries: by method, path (and the paths under it), status and key.
 struct RequestFilter {
+    /// Only entries after this id (`after`, the `id` of an entry seen before).
+    after: Option<u64>,
     method: Option<String>,
     path: Option<String>,
     status: Option<u16>,
@@ -275,7 +315,15 @@ impl RequestFilter {
             ),
             None => None,
         };
+        let after = match param(&q, "after") {
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| bad_param("after", &v, "the id of a journaled request"))?,
+            ),
+            None => None,
+        };
         Ok(RequestFilter {
+            after,
             method: param(&q, "method"),
             path: param(&q, "path"),
             status,
@@ -287,9 +335,11 @@ impl RequestFilter {
     }
 
     fn keeps(&self, e: &Entry) -> bool {
-        self.method
-            .as_ref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
+        self.after.is_none_or(|a| e.id > a)
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(e.method.as_str()))
             && self.path.as_ref().is_none_or(|p| under(&e.path, p))
             && self.status.is_none_or(|s| s == e.status.as_u16())
             && self

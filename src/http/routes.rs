@@ -600,6 +600,10 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
+/// Sent by the replay runner with each of its calls: the step's number, journaled as
+/// `replay_step`.
+pub(crate) const REPLAY_STEP_HEADER: &str = "x-bland-sim-replay-step";
+
 /// Records an API request (and a text sent as a user, so a conversation can be recorded from
 /// it) with its answer: status, error code and whether it was an idempotent replay.
 fn journal(
@@ -612,6 +616,7 @@ fn journal(
     if !app.journal.enabled() || !journaled {
         return;
     }
+    let replay_step = req.header(REPLAY_STEP_HEADER).and_then(|v| v.parse().ok());
     app.journal.record(Entry {
         id: 0,
         at: app.now(),
@@ -625,6 +630,7 @@ fn journal(
         error,
         warnings,
         replay,
+        replay_step,
         conversation_id: req.conversation.into_inner(),
     });
 }

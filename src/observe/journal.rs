@@ -77,6 +77,9 @@ pub struct Entry {
     pub replay: bool,
     /// The conversation a `/send`, `/create` or `/_sim/inbound` found or opened.
     pub conversation_id: Option<String>,
+    /// The step of a replay script that sent it (the runner's `x-bland-sim-replay-step`), so
+    /// a script's own calls are told from the app's.
+    pub replay_step: Option<u32>,
 }
 
 impl Entry {
@@ -101,6 +104,7 @@ impl Entry {
             "idempotent_replay": self.replay,
             "warnings": self.warnings,
             "conversation_id": self.conversation_id,
+            "replay_step": self.replay_step,
         })
     }
 }
@@ -206,6 +210,7 @@ mod tests {
             warnings: Vec::new(),
             replay: false,
             conversation_id: None,
+            replay_step: None,
         }
     }
 

@@ -30,6 +30,9 @@ impl SendType {
 pub(crate) struct Attempt {
     pub sent_at: i64,
     pub response_code: Option<u16>,
+    /// The start of the receiver's answer ([`MAX_ANSWER_TEXT`] bytes at most), for tests
+    /// that show what the app said.
+    pub response_body: Option<Box<str>>,
     pub response_time_ms: u64,
     pub error: Option<String>,
     pub send_type: SendType,
@@ -80,9 +83,11 @@ pub(crate) struct Delivery {
 pub(crate) const MAX_KEPT_ATTEMPTS: usize = 20;
 /// Bytes of an attempt's error text kept.
 pub(crate) const MAX_ERROR_TEXT: usize = 160;
+/// Bytes of the receiver's answer an attempt keeps.
+pub(crate) const MAX_ANSWER_TEXT: usize = 256;
 /// What a delivery counts for its attempts, kept at most [`MAX_KEPT_ATTEMPTS`].
 pub(crate) const ATTEMPTS_BYTES: usize =
-    MAX_KEPT_ATTEMPTS * (std::mem::size_of::<Attempt>() + MAX_ERROR_TEXT);
+    MAX_KEPT_ATTEMPTS * (std::mem::size_of::<Attempt>() + MAX_ERROR_TEXT + MAX_ANSWER_TEXT);
 
 impl Delivery {
     /// Adds an attempt, dropping the oldest past [`MAX_KEPT_ATTEMPTS`], its error text cut to
@@ -161,6 +166,7 @@ impl Delivery {
                 "response_code": a.response_code,
                 "response_time": format!("{}ms", a.response_time_ms),
                 "error_message": a.error,
+                "response_body": a.response_body,
                 "send_type": a.send_type.as_str(),
             })).collect::<Vec<_>>(),
             "payload": payload,

@@ -226,7 +226,7 @@ impl Webhooks {
             .await;
         let attempt = attempt_of(sent_at, started, &result, send_type);
         self.metrics.attempt(match &result {
-            Ok(code) if (200..300).contains(code) => "delivered",
+            Ok(a) if (200..300).contains(&a.code) => "delivered",
             Ok(_) => "failed",
             Err(_) => "error",
         });
@@ -271,14 +271,14 @@ impl Webhooks {
         sent_at: i64,
         started: Instant,
         send_type: SendType,
-    ) -> (Result<u16, Failure>, Option<Attempt>) {
+    ) -> (Result<Answer, Failure>, Option<Attempt>) {
         let mut extra = None;
         let result = match (turn, fault) {
             (Err(busy), _) => Err(busy),
             (Ok(_), Some((rule, WebhookFault::Drop))) => Err(Failure::fatal(format!(
                 "dropped by fault rule {rule}: not sent"
             ))),
-            (Ok(_), Some((_, WebhookFault::Status(code)))) => Ok(code),
+            (Ok(_), Some((_, WebhookFault::Status(code)))) => Ok(Answer { code, body: None }),
             (Ok(_turn), fault) => {
                 if let Some((_, WebhookFault::Delay(ms))) = fault {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -382,8 +382,9 @@ impl Webhooks {
         }
     }
 
-    /// One HTTP request (the caller holds a turn); the receiver's status, or why there is none.
-    async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<u16, Failure> {
+    /// One HTTP request (the caller holds a turn); the receiver's status and the start of its
+    /// answer, or why there is none.
+    async fn send(&self, url: &str, body: Bytes, signature: &str) -> Result<Answer, Failure> {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| Failure::fatal(format!("bad URL: {e}")))?;
@@ -400,7 +401,8 @@ impl Webhooks {
             .header("X-Webhook-Signature", signature)
             .body(Full::new(body))
             .map_err(|e| Failure::fatal(format!("bad request: {e}")))?;
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, self.client.request(req)).await {
             Err(_) => Err(Failure::retry(format!(
                 "timed out after {}ms",
                 self.timeout.as_millis()
@@ -409,7 +411,11 @@ impl Webhooks {
                 Some(why) => Failure::fatal(why),
                 None => Failure::retry(format!("connection failed: {e}")),
             }),
-            Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+            Ok(Ok(resp)) => {
+                let code = resp.status().as_u16();
+                let body = answer_start(resp.into_body(), deadline).await;
+                Ok(Answer { code, body })
+            }
         }
     }
 
@@ -442,20 +448,51 @@ struct Outgoing {
     conversation: String,
 }
 
+/// What a receiver answered: its status and the start of its body.
+struct Answer {
+    code: u16,
+    body: Option<Box<str>>,
+}
+
+/// The first [`delivery::MAX_ANSWER_TEXT`] bytes of a receiver's answer, read until
+/// `deadline` (what has arrived by then); `None` when it is empty. The rest is not read.
+async fn answer_start(
+    mut body: hyper::body::Incoming,
+    deadline: tokio::time::Instant,
+) -> Option<Box<str>> {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    while kept.len() < delivery::MAX_ANSWER_TEXT {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let room = delivery::MAX_ANSWER_TEXT - kept.len();
+                    kept.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&kept);
+    let text = crate::base::input::prefix(&text, delivery::MAX_ANSWER_TEXT);
+    (!text.is_empty()).then(|| text.into())
+}
+
 /// The log's record of one attempt.
 fn attempt_of(
     sent_at: i64,
     started: Instant,
-    result: &Result<u16, Failure>,
+    result: &Result<Answer, Failure>,
     send_type: SendType,
 ) -> Attempt {
     Attempt {
         sent_at,
-        response_code: result.as_ref().ok().copied(),
+        response_code: result.as_ref().ok().map(|a| a.code),
+        response_body: result.as_ref().ok().and_then(|a| a.body.clone()),
         response_time_ms: started.elapsed().as_millis() as u64,
         error: match result {
-            Ok(code) if (200..300).contains(code) => None,
-            Ok(code) => Some(format!("receiver answered HTTP {code}")),
+            Ok(a) if (200..300).contains(&a.code) => None,
+            Ok(a) => Some(format!("receiver answered HTTP {}", a.code)),
             Err(e) => Some(e.message.clone()),
         },
         send_type,
