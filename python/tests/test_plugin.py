@@ -47,7 +47,7 @@ def test_flags_come_from_the_command_line_and_the_ini_file(pytester):
         """
         def test_clock_and_seed(bland):
             assert bland.advance(0)["now"] == "2030-05-05T10:00:00.000Z"
-            assert bland.state()["simulator"]["seed"] == 77
+            assert bland.state()["simulator"]["seed"] == "77"
         """
     )
     pytester.runpytest("--bland-sim-arg=--seed=77").assert_outcomes(passed=1)

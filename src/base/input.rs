@@ -395,6 +395,48 @@ pub(crate) fn ser_iso<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::E
     s.serialize_str(&crate::base::clock::iso(*t))
 }
 
+/// A seed: a number, or the same as a decimal string (JavaScript's `JSON.parse` loses the
+/// digits of a number past 2^53, so seeds are written as strings).
+pub(crate) fn de_seed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seed {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Seed>::deserialize(d)? {
+        None => Ok(None),
+        Some(Seed::Number(n)) => Ok(Some(n)),
+        Some(Seed::Text(s)) => s.trim().parse().map(Some).map_err(|_| {
+            D::Error::custom(format!(
+                "a seed is a whole number from 0 to {}, or the same as a string; got {s:?}",
+                u64::MAX
+            ))
+        }),
+    }
+}
+
+/// [`de_seed_opt`], required.
+pub(crate) fn de_seed<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    de_seed_opt(d)?.ok_or_else(|| D::Error::custom("a seed is required"))
+}
+
+/// A seed as it is written: a decimal string.
+pub(crate) fn ser_seed<S: serde::Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(seed)
+}
+
+/// [`ser_seed`] for an optional seed.
+pub(crate) fn ser_seed_opt<S: serde::Serializer>(
+    seed: &Option<u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match seed {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
 /// A string that, when present, must not be blank.
 pub(crate) fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<String>::deserialize(d)? {

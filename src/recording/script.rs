@@ -29,8 +29,14 @@ pub(crate) struct Setup {
     /// The manual clock's start (default 2026-01-01T12:00:00Z).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
-    /// Seed for ids and random choices (default 42).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Seed for ids and random choices (default 42): a number, or the same as a string (as
+    /// recordings write it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::base::input::de_seed_opt",
+        serialize_with = "crate::base::input::ser_seed_opt"
+    )]
     pub seed: Option<u64>,
     /// The key calls use unless a step names another (default: the fixtures' first).
     #[serde(default, skip_serializing_if = "Option::is_none")]

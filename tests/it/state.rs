@@ -350,3 +350,32 @@ async fn compactly_kept_parts_survive_a_state_round_trip() {
     }
     assert_eq!(state(&a).await, state(&b).await);
 }
+
+/// JavaScript's `JSON.parse` loses the digits of a number past 2^53: the state writes its seed
+/// as a string, and reads it as a string or a number.
+#[tokio::test]
+async fn a_seed_is_written_as_a_string_and_read_as_either() {
+    let sim = Sim::with(manual().seed(u64::MAX)).await;
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(
+        state["simulator"]["seed"], "18446744073709551615",
+        "{state}"
+    );
+    for seed in [json!("9007199254740993"), json!(12)] {
+        let mut doc = state.clone();
+        doc["simulator"]["seed"] = seed.clone();
+        let (s, v) = sim.sim(Method::PUT, "/_sim/state", Some(doc)).await;
+        assert_eq!(s, 200, "{v}");
+        let (_, back) = sim.sim(Method::GET, "/_sim/state", None).await;
+        let want = seed.as_str().map_or(seed.to_string(), str::to_string);
+        assert_eq!(back["simulator"]["seed"], want.as_str());
+    }
+    let mut doc = state.clone();
+    doc["simulator"]["seed"] = json!("12ab");
+    let got = sim.sim(Method::PUT, "/_sim/state", Some(doc)).await;
+    assert_error(&got, 400, "INVALID_STATE");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("a seed is a whole number"));
+}
