@@ -206,8 +206,9 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
-    /// Run replay scripts (files, or directories of *.json), each in its own simulator; exit 0
-    /// when all pass, 1 when one fails, 2 when one does not parse.
+    /// Run replay scripts (files, or directories of *.json), each in its own simulator or
+    /// against a running one (--url); exit 0 when all pass, 1 when one fails, 2 when one does
+    /// not parse.
     Replay {
         /// Script files or directories.
         #[arg(required = true)]
@@ -221,6 +222,17 @@ enum Command {
         /// Scenario files or directories added to every script's simulator (repeatable).
         #[arg(long)]
         scenarios: Vec<PathBuf>,
+        /// Run against the simulator at this base URL, and the app pointed at it: each
+        /// script's setup replaces its state (reset, scenarios, fixtures, clock, seed) first.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// That simulator's admin token, for its /_sim API.
+        #[arg(long = "admin-token", env = "BLAND_SIM_ADMIN_TOKEN")]
+        admin_token: Option<String>,
+        /// How long a step waits for the app (within_ms) when it does not say; steps that say
+        /// are scaled alike (default 2000).
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u64>,
     },
 }
 
@@ -404,12 +416,18 @@ async fn run() -> Result<(), Error> {
         junit,
         json,
         scenarios,
+        url,
+        admin_token,
+        timeout_ms,
     }) = &cli.command
     {
         let options = bland_sms_sim::replay::Options {
             junit: junit.clone(),
             json: *json,
             scenarios: scenarios.clone(),
+            url: url.clone(),
+            admin_token: admin_token.clone(),
+            timeout_ms: *timeout_ms,
         };
         let verdict = bland_sms_sim::replay::run(paths, &options, &mut std::io::stdout()).await;
         std::process::exit(match verdict {

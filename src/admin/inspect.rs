@@ -220,7 +220,7 @@ async fn settled(app: &App, timeout_ms: Option<u64>) -> Result<Reply, ApiError> 
     }
     if app
         .webhooks
-        .settled(Duration::from_millis(timeout_ms))
+        .settled(Duration::from_millis(timeout_ms), || app.now())
         .await
     {
         Ok(Reply::ok(json!({"settled": true})))
@@ -229,9 +229,9 @@ async fn settled(app: &App, timeout_ms: Option<u64>) -> Result<Reply, ApiError> 
             StatusCode::REQUEST_TIMEOUT,
             "WAIT_TIMEOUT",
             format!(
-                "{} deliveries still had an attempt to make after {timeout_ms} ms; \
+                "{} deliveries still had an attempt due after {timeout_ms} ms; \
                  GET /_sim/webhooks shows them",
-                app.webhooks.pending()
+                app.webhooks.due(app.now())
             ),
         ))
     }

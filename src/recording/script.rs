@@ -51,7 +51,7 @@ pub(crate) struct Setup {
     pub numbers: Vec<Map<String, Value>>,
 }
 
-/// One step: at most one action (`call`, `user` or `advance`), then any expectations.
+/// One step: at most one action (`call`, `user`, `advance` or `http`), then any expectations.
 #[derive(Deserialize, Serialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Step {
@@ -99,6 +99,39 @@ pub(crate) struct Step {
     /// The journal's entries since the last step that checked them, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Vec<Value>>,
+    /// A request to any URL (the app's own API), repeated until its answer matches `expect`
+    /// or `within_ms` has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCall>,
+    /// API calls the app made with the script's key after the step's action, in order among
+    /// them: `{method, path, body?, status?}`, waited for up to `within_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_requests: Option<Vec<Value>>,
+    /// How the step's webhook deliveries were answered: one object for all of them, or a list
+    /// with one per delivery (`{"status": 200}`; the default is any 2xx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_deliveries: Option<Value>,
+    /// How long, in real time, `expect_requests`, `expect_deliveries` and `http` wait
+    /// (default 2000 ms, scaled by the run's `--timeout-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+}
+
+/// A step's request to any URL.
+#[derive(Deserialize, Serialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpCall {
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub headers: Map<String, Value>,
+}
+
+fn get() -> String {
+    "GET".into()
 }
 
 #[derive(Deserialize, Serialize, Debug)]
@@ -145,10 +178,65 @@ impl Step {
             format!("user texts {t:?}")
         } else if let Some(s) = self.advance {
             format!("advance {s} s")
+        } else if let Some(h) = &self.http {
+            format!("{} {}", h.method, h.url)
         } else {
             "check".to_string()
         };
         format!("step {}: {what}", index + 1)
+    }
+}
+
+/// The longest a step waits for what the app does.
+pub(crate) const MAX_WITHIN_MS: u64 = 600_000;
+
+/// Replaces `{{env.NAME}}` in every string of `v` with the environment variable's value.
+///
+/// # Errors
+/// The place and the name of a variable that is not set.
+fn fill_env(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    match v {
+        Value::String(s) if s.contains("{{") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("{{") {
+                let Some(len) = rest[start..].find("}}") else {
+                    break;
+                };
+                let inner = rest[start + 2..start + len].trim();
+                out.push_str(&rest[..start]);
+                match inner.strip_prefix("env.") {
+                    Some(name) => {
+                        let value = env(name).ok_or_else(|| {
+                            let at = if at.is_empty() { "." } else { at };
+                            format!(
+                                "at {at}: the environment variable {name} is not set \
+                                 (the script reads it as {{{{env.{name}}}}})"
+                            )
+                        })?;
+                        out.push_str(&value);
+                    }
+                    None => out.push_str(&rest[start..start + len + 2]),
+                }
+                rest = &rest[start + len + 2..];
+            }
+            out.push_str(rest);
+            *s = out;
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(i, x)| fill_env(x, &format!("{at}[{i}]"), env)),
+        Value::Object(m) => m.iter_mut().try_for_each(|(k, x)| {
+            let at = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            fill_env(x, &at, env)
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -180,6 +268,7 @@ fn check_patterns(s: &Step) -> Result<(), String> {
         ("webhooks", &s.webhooks, false),
         ("status_webhooks", &s.status_webhooks, false),
         ("requests", &s.requests, false),
+        ("expect_requests", &s.expect_requests, false),
     ];
     for (name, list, reply) in lists {
         if let Some(items) = list {
@@ -190,6 +279,9 @@ fn check_patterns(s: &Step) -> Result<(), String> {
     }
     if let Some(c) = &s.conversation {
         walk(c, "conversation", false)?;
+    }
+    if let Some(d) = &s.expect_deliveries {
+        walk(d, "expect_deliveries", false)?;
     }
     if let Some(b) = s.expect.as_ref().and_then(|e| e.body.as_ref()) {
         walk(b, "expect.body", false)?;
@@ -202,8 +294,17 @@ fn check_patterns(s: &Step) -> Result<(), String> {
 /// # Errors
 /// The JSON path of the bad field (and line and column for bad JSON), and why.
 pub(crate) fn parse(text: &str) -> Result<Script, String> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let script: Script = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    parse_with(text, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`], reading `{{env.NAME}}` from `env`.
+pub(crate) fn parse_with(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Script, String> {
+    let mut doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    fill_env(&mut doc, "", env)?;
+    let script: Script = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -212,18 +313,47 @@ pub(crate) fn parse(text: &str) -> Result<Script, String> {
             format!("at {path}: {inner}")
         }
     })?;
-    de.end().map_err(|e| e.to_string())?;
     for (i, s) in script.steps.iter().enumerate() {
-        let actions = [s.call.is_some(), s.user.is_some(), s.advance.is_some()];
+        let actions = [
+            s.call.is_some(),
+            s.user.is_some(),
+            s.advance.is_some(),
+            s.http.is_some(),
+        ];
         if actions.iter().filter(|a| **a).count() > 1 {
             return Err(format!(
-                "at steps[{i}]: a step does one of `call`, `user` or `advance`"
+                "at steps[{i}]: a step does one of `call`, `user`, `advance` or `http`"
             ));
         }
-        if s.call.is_none() && (s.expect.is_some() || !s.save.is_empty()) {
+        if s.call.is_none() && s.http.is_none() && (s.expect.is_some() || !s.save.is_empty()) {
             return Err(format!(
-                "at steps[{i}]: `expect` and `save` belong to a `call` step"
+                "at steps[{i}]: `expect` and `save` belong to a `call` or `http` step"
             ));
+        }
+        if s.within_ms.is_some()
+            && s.http.is_none()
+            && s.expect_requests.is_none()
+            && s.expect_deliveries.is_none()
+        {
+            return Err(format!(
+                "at steps[{i}]: `within_ms` belongs to a step with `http`, `expect_requests` \
+                 or `expect_deliveries`"
+            ));
+        }
+        if s.within_ms.is_some_and(|ms| ms > MAX_WITHIN_MS) {
+            return Err(format!(
+                "at steps[{i}].within_ms: at most {MAX_WITHIN_MS} (10 minutes)"
+            ));
+        }
+        match &s.expect_deliveries {
+            None | Some(Value::Object(_)) => {}
+            Some(Value::Array(items)) if items.iter().all(Value::is_object) => {}
+            Some(_) => {
+                return Err(format!(
+                    "at steps[{i}].expect_deliveries: an object for every delivery of the \
+                     step (`{{\"status\": 200}}`), or a list of them, one per delivery"
+                ))
+            }
         }
         if s.user.is_none()
             && (s.replies.is_some() || s.from.is_some() || s.to.is_some() || s.channel.is_some())

@@ -152,10 +152,10 @@ impl Simulator {
             .unwrap_or_default()
     }
 
-    /// Waits (at most `timeout`) until no webhook delivery is still to be attempted (for the
-    /// replay runner, which checks deliveries after each step).
+    /// Waits (at most `timeout`) until no webhook delivery has an attempt due (for the replay
+    /// runner, which checks deliveries after each step; a retry on the clock is not due yet).
     pub(crate) async fn webhooks_settled(&self, timeout: Duration) -> bool {
-        self.app.webhooks.settled(timeout).await
+        self.app.webhooks.settled(timeout, || self.app.now()).await
     }
 
     /// The webhook deliveries, oldest first, as `GET /_sim/webhooks` lists them.

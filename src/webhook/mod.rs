@@ -335,9 +335,16 @@ impl Webhooks {
             .await
     }
 
-    /// Waits until no delivery is still to be attempted; false when `timeout` passes first.
-    pub async fn settled(&self, timeout: Duration) -> bool {
-        self.until(timeout, || self.pending() == 0).await
+    /// Waits until no delivery has an attempt due by `now()` still to make (a retry on the
+    /// clock is not due yet); false when `timeout` passes first.
+    pub async fn settled(&self, timeout: Duration, now: impl Fn() -> i64) -> bool {
+        self.until(timeout, || self.due(now()) == 0).await
+    }
+
+    /// Deliveries with an attempt due by `now` still to make.
+    pub fn due(&self, now: i64) -> usize {
+        self.log
+            .count(|d| d.state == State::Pending && d.next_attempt_at.is_some_and(|at| at <= now))
     }
 
     /// Waits until `done()` holds, looking again after each attempt; false when `timeout`

@@ -1,13 +1,17 @@
 //! Conversation tests: replay scripts, each run in its own in-process simulator (manual clock,
-//! fixed seed, isolated), reported step by step as text, JSON or JUnit XML.
+//! fixed seed, isolated) or against a running simulator and the app behind it (`url`), reported
+//! step by step as text, JSON or JUnit XML.
 //!
 //! A script is a JSON file stating a whole conversation and what must happen in it; the
 //! README's "Conversation tests" section documents the format. `bland-sms-sim replay PATH…`
 //! runs scripts from the command line; [`run`] is the same from Rust.
 
+mod app;
 mod matcher;
 mod report;
 mod run;
+mod setup;
+mod target;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +26,14 @@ pub struct Options {
     pub json: bool,
     /// Scenario files or directories added to every script's simulator.
     pub scenarios: Vec<PathBuf>,
+    /// Run against the simulator at this base URL (`http://127.0.0.1:8790`) instead of one of
+    /// each script's own: each script's setup replaces its state first.
+    pub url: Option<String>,
+    /// The running simulator's admin token, for its `/_sim` API.
+    pub admin_token: Option<String>,
+    /// What `within_ms` is when a step does not say (default 2000); steps that say are scaled
+    /// by the same factor.
+    pub timeout_ms: Option<u64>,
 }
 
 /// What a run of scripts came to, as an exit status.
@@ -79,7 +91,7 @@ async fn run_file(path: &Path, options: &Options) -> ScriptResult {
     match parsed {
         Ok(s) => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            run::run(&s, &file, dir, &options.scenarios).await
+            run::run(&s, &file, dir, options).await
         }
         Err(e) => ScriptResult {
             file: file.clone(),
@@ -88,6 +100,7 @@ async fn run_file(path: &Path, options: &Options) -> ScriptResult {
             unparseable: true,
             steps: Vec::new(),
             seconds: 0.0,
+            notes: Vec::new(),
         },
     }
 }

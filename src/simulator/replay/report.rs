@@ -25,6 +25,9 @@ pub(crate) fn text(r: &ScriptResult, out: &mut dyn Write) -> std::io::Result<()>
             }
         }
     }
+    for n in &r.notes {
+        writeln!(out, "  note: {n}")?;
+    }
     Ok(())
 }
 
@@ -66,6 +69,7 @@ pub(crate) fn json(results: &[ScriptResult]) -> Value {
                 "passed": r.passed(),
                 "error": r.error,
                 "seconds": r.seconds,
+                "notes": r.notes,
                 "steps": steps,
             })
         })

@@ -1,13 +1,15 @@
-//! Runs one script against its own simulator: manual clock, fixed seed, webhooks sent to a
-//! receiver of its own that answers 200, so every run of a script is the same.
+//! Runs one script: against a simulator of its own (manual clock, fixed seed, webhooks sent to
+//! a receiver of its own that answers 200, so every run of a script is the same), or against
+//! a running simulator (`--url`), whose state the script's setup replaces, and the app behind
+//! it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::Response;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
@@ -15,7 +17,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::matcher::{check, pick, substitute};
-use crate::recording::script::{Call, Script, Step};
+use super::target::{exchange, last_id, Call, Target, CALL_TIMEOUT};
+use super::Options;
+use crate::recording::script::{Script, Step};
 use crate::{Simulator, SimulatorBuilder};
 
 /// How one step went.
@@ -45,13 +49,21 @@ pub(crate) struct ScriptResult {
     pub unparseable: bool,
     pub steps: Vec<StepResult>,
     pub seconds: f64,
+    /// What the report says once about the run (an `advance` on a real clock).
+    pub notes: Vec<String>,
 }
 
 impl ScriptResult {
+    /// Every step passed, and the setup did.
     pub fn passed(&self) -> bool {
         self.error.is_none() && self.steps.iter().all(|s| s.outcome == Outcome::Passed)
     }
 }
+
+/// The clock's start when a script's setup does not say.
+pub(super) const START_TIME: &str = "2026-01-01T12:00:00Z";
+/// The seed when a script's setup does not say.
+pub(super) const SEED: u64 = 42;
 
 /// A webhook receiver on loopback that answers every delivery 200.
 async fn receiver(stop: CancellationToken) -> std::io::Result<String> {
@@ -101,8 +113,8 @@ async fn build(
     let s = &script.setup;
     let mut b: SimulatorBuilder = Simulator::builder()
         .manual_clock()
-        .seed(s.seed.unwrap_or(42))
-        .start_time(s.start_time.as_deref().unwrap_or("2026-01-01T12:00:00Z"))
+        .seed(s.seed.unwrap_or(SEED))
+        .start_time(s.start_time.as_deref().unwrap_or(START_TIME))
         .webhook_url(hooks)
         .webhook_attempts(1);
     if let Some(f) = &s.fixtures {
@@ -134,48 +146,75 @@ async fn build(
         .map_err(|e| format!("setup: {e}"))
 }
 
-/// One script's run: its simulator, client, variables and cursors.
-struct Run {
-    sim: Simulator,
-    client: Client<HttpConnector, Full<Bytes>>,
-    key: String,
+/// One script's run: where it runs, the client, key, variables and cursors.
+pub(super) struct Run {
+    pub target: Target,
+    pub client: Client<HttpConnector, Full<Bytes>>,
+    pub key: String,
     user: Option<String>,
     agent: Option<String>,
-    vars: HashMap<String, Value>,
-    webhooks_seen: usize,
-    requests_seen: usize,
+    pub vars: HashMap<String, Value>,
+    /// The last delivery and journal entry that `webhooks` and `requests` checks have seen.
+    webhooks_seen: Option<u64>,
+    requests_seen: Option<u64>,
+    /// The newest delivery and journal entry known, where a step's own begin.
+    pub newest_delivery: Option<u64>,
+    pub newest_request: Option<u64>,
+    /// The step running (from 1; 0 for the setup), sent with each call as
+    /// `x-bland-sim-replay-step`.
+    pub step_no: u32,
+    /// `within_ms` is multiplied by this (`--timeout-ms` over its 2000 ms default).
+    pub scale: f64,
+    /// The simulator's clock is real (against `--url`): an `advance` says so once.
+    real_clock: bool,
+    pub notes: Vec<String>,
 }
 
-/// How long one step's call may take, in real time, answer body included.
-const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
-
 impl Run {
-    /// Starts the script's simulator, its webhooks sent to a receiver of its own that stops
-    /// with `stop`, and the run's client, key, numbers and cursors.
+    /// Starts the script's simulator (or takes the running one and puts the script's setup
+    /// in it), and the run's client, key, numbers and cursors.
     async fn start(
         script: &Script,
         dir: &Path,
-        extra_scenarios: &[PathBuf],
+        options: &Options,
         stop: CancellationToken,
     ) -> Result<Run, String> {
-        let sim = match receiver(stop).await {
-            Err(e) => Err(format!("setup: no webhook receiver: {e}")),
-            Ok(hooks) => build(script, dir, extra_scenarios, hooks).await,
-        }?;
-        let key = script
-            .setup
-            .api_key
-            .clone()
-            .unwrap_or_else(|| sim.api_key().to_string());
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        let (target, key, real_clock) = match &options.url {
+            Some(url) => {
+                let target = Target::Running {
+                    authority: authority(url)?,
+                    admin_token: options.admin_token.clone(),
+                };
+                let (key, real) =
+                    super::setup::running(&target, &client, script, dir, &options.scenarios)
+                        .await?;
+                (target, key, real)
+            }
+            None => {
+                let sim = match receiver(stop).await {
+                    Err(e) => Err(format!("setup: no webhook receiver: {e}")),
+                    Ok(hooks) => build(script, dir, &options.scenarios, hooks).await,
+                }?;
+                let key = sim.api_key().to_string();
+                (Target::Own(sim), key, false)
+            }
+        };
         Ok(Run {
-            sim,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            key,
+            target,
+            client,
+            key: script.setup.api_key.clone().unwrap_or(key),
             user: script.setup.user_number.clone(),
             agent: script.setup.agent_number.clone(),
             vars: HashMap::new(),
-            webhooks_seen: 0,
-            requests_seen: 0,
+            webhooks_seen: None,
+            requests_seen: None,
+            newest_delivery: None,
+            newest_request: None,
+            step_no: 0,
+            scale: options.timeout_ms.map_or(1.0, |ms| ms as f64 / 2000.0),
+            real_clock,
+            notes: Vec::new(),
         })
     }
 
@@ -202,12 +241,24 @@ impl Run {
         Ok(())
     }
 
+    /// Where the checks start: after everything the setup did.
+    async fn mark_setup(&mut self) -> Result<(), String> {
+        let hooks = self.target.deliveries_after(&self.client, None).await?;
+        let requests = self.target.requests_after(&self.client, None).await?;
+        self.webhooks_seen = last_id(&hooks, None);
+        self.requests_seen = last_id(&requests, None);
+        self.newest_delivery = self.webhooks_seen;
+        self.newest_request = self.requests_seen;
+        Ok(())
+    }
+
     /// Runs the steps in order; once one fails, the rest are skipped.
     async fn run_steps(&mut self, steps: &[Step]) -> Vec<StepResult> {
         let mut results = Vec::with_capacity(steps.len());
         let mut failed = false;
         for (i, step) in steps.iter().enumerate() {
             let label = step.label(i);
+            self.step_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let outcome = if failed {
                 Outcome::Skipped
             } else {
@@ -224,8 +275,8 @@ impl Run {
         results
     }
 
-    /// One request to this simulator: the answer's status, and its body as JSON (as a string
-    /// when it is not JSON).
+    /// One request to the simulator, sent as this step's: the answer's status, and its body
+    /// as JSON (as a string when it is not JSON).
     async fn http(
         &self,
         method: &str,
@@ -234,17 +285,28 @@ impl Run {
         headers: &serde_json::Map<String, Value>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), String> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| format!("{method:?} is not an HTTP method"))?;
         let uri = self.uri(path)?;
-        let req = request(method, uri, key, headers, body)?;
-        self.exchange(req).await
+        let admin_token = path
+            .starts_with("/_sim")
+            .then(|| self.target.admin_token())
+            .flatten();
+        let call = Call {
+            method,
+            uri,
+            key,
+            headers,
+            body,
+            step: Some(self.step_no),
+            admin_token,
+            timeout: CALL_TIMEOUT,
+        };
+        exchange(&self.client, call).await
     }
 
-    /// The URL of `path` on this simulator; an error for anything but a path, or for the
+    /// The URL of `path` on the simulator; an error for anything but a path, or for the
     /// event stream.
     fn uri(&self, path: &str) -> Result<hyper::Uri, String> {
-        // Only a path on this simulator: the URL is built from its address, never from the
+        // Only a path on the simulator: the URL is built from its address, never from the
         // script's text (`@host:port/x` after the base URL would send the key elsewhere).
         let path_and_query = path
             .starts_with('/')
@@ -262,34 +324,21 @@ impl Run {
         }
         hyper::Uri::builder()
             .scheme("http")
-            .authority(self.sim.addr().to_string())
+            .authority(self.target.authority())
             .path_and_query(path_and_query)
             .build()
             .map_err(|e| format!("the request cannot be built: {e}"))
     }
 
-    /// Sends `req` and reads the whole answer, each within [`CALL_TIMEOUT`].
-    async fn exchange(&self, req: Request<Full<Bytes>>) -> Result<(u16, Value), String> {
-        // Every call answers at once unless a fault rule delays it; a step that waits longer
-        // than this is reported, not waited on for good.
-        let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req))
-            .await
-            .map_err(|_| format!("no answer within {} s", CALL_TIMEOUT.as_secs()))?
-            .map_err(|e| format!("the request failed: {e}"))?;
-        let status = resp.status().as_u16();
-        let body = tokio::time::timeout(CALL_TIMEOUT, resp.into_body().collect())
-            .await
-            .map_err(|_| format!("the answer did not end within {} s", CALL_TIMEOUT.as_secs()))?
-            .map_err(|e| format!("the answer broke off: {e}"))?
-            .to_bytes();
-        let v = serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-        Ok((status, v))
-    }
-
-    /// Runs one step: its call, its user's text and its clock advance, in that order, then
-    /// checks what it expects.
+    /// Runs one step: its action (a call, the user's text, a clock advance or a request to
+    /// any URL), then checks what it expects. What the app did is looked for among what
+    /// happened after the step began.
     async fn step(&mut self, step: &Step) -> Result<(), Vec<String>> {
+        let watches_app = step.expect_requests.is_some() || step.expect_deliveries.is_some();
+        if watches_app {
+            self.catch_up().await.map_err(one)?;
+        }
+        let (requests_from, deliveries_from) = (self.newest_request, self.newest_delivery);
         if let Some(call) = &step.call {
             self.call(step, call).await?;
         }
@@ -297,16 +346,67 @@ impl Run {
             self.user_text(step, text).await?;
         }
         if let Some(seconds) = step.advance {
-            self.sim.advance(Duration::from_secs_f64(seconds)).await;
+            if self.real_clock && !self.notes.iter().any(|n| n.starts_with("advance")) {
+                self.notes.push(
+                    "advance: the simulator's clock is real; each advance moved it ahead as \
+                     POST /_sim/clock/advance does (start it with --clock manual for time that \
+                     moves only then)"
+                        .into(),
+                );
+            }
+            self.target
+                .advance(&self.client, seconds)
+                .await
+                .map_err(one)?;
         }
-        self.note_message_ids();
+        if let Some(h) = &step.http {
+            self.http_step(step, h).await?;
+        }
+        self.note_message_ids().await;
         // The API sends webhooks in the background: let them land before checking.
-        self.sim.webhooks_settled(Duration::from_secs(5)).await;
-        self.expectations(step).await
+        self.target.settle(&self.client).await;
+        let mut diffs = match self.expectations(step).await {
+            Ok(()) => Vec::new(),
+            Err(d) => d,
+        };
+        if let Some(want) = &step.expect_requests {
+            if let Err(d) = self.expect_requests(step, want, requests_from).await {
+                diffs.extend(d);
+            }
+        }
+        if let Some(want) = &step.expect_deliveries {
+            if let Err(d) = self.expect_deliveries(step, want, deliveries_from).await {
+                diffs.extend(d);
+            }
+        }
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(diffs)
+        }
+    }
+
+    /// Learns the newest delivery and journal entry, where what the next step causes begins.
+    async fn catch_up(&mut self) -> Result<(), String> {
+        let hooks = self
+            .target
+            .deliveries_after(&self.client, self.newest_delivery)
+            .await?;
+        let requests = self
+            .target
+            .requests_after(&self.client, self.newest_request)
+            .await?;
+        self.newest_delivery = last_id(&hooks, self.newest_delivery);
+        self.newest_request = last_id(&requests, self.newest_request);
+        Ok(())
     }
 
     /// A step's API call, its answer checked against `expect`, then what the step saves.
-    async fn call(&mut self, step: &Step, call: &Call) -> Result<(), Vec<String>> {
+    async fn call(
+        &mut self,
+        step: &Step,
+        call: &crate::recording::script::Call,
+    ) -> Result<(), Vec<String>> {
         let path = substitute(&Value::String(call.path.clone()), &self.vars);
         let path = path.as_str().unwrap_or_default().to_string();
         let body = call.body.as_ref().map(|b| substitute(b, &self.vars));
@@ -331,9 +431,9 @@ impl Run {
         self.save(step, &answer)
     }
 
-    /// How a call's answer differs from the step's `expect`: its status (a success when none
-    /// is given), then its body.
-    fn answer_diffs(&self, step: &Step, status: u16, answer: &Value) -> Vec<String> {
+    /// How an answer differs from the step's `expect`: its status (a success when none is
+    /// given), then its body.
+    pub fn answer_diffs(&self, step: &Step, status: u16, answer: &Value) -> Vec<String> {
         let mut diffs = Vec::new();
         let want_status = step.expect.as_ref().and_then(|e| e.status);
         match want_status {
@@ -354,7 +454,7 @@ impl Run {
     }
 
     /// Keeps the answer's conversation id, and what the step's `save` names, for later steps.
-    fn save(&mut self, step: &Step, answer: &Value) -> Result<(), Vec<String>> {
+    pub fn save(&mut self, step: &Step, answer: &Value) -> Result<(), Vec<String>> {
         if let Some(id) = pick(answer, "data.conversation_id") {
             self.vars.insert("conversation_id".into(), id.clone());
         }
@@ -406,9 +506,11 @@ impl Run {
     }
 
     /// `{{message_i}}`: the ids of the conversation's messages, for later steps.
-    fn note_message_ids(&mut self) {
+    async fn note_message_ids(&mut self) {
         if let Some(id) = self.vars.get("conversation_id").and_then(Value::as_str) {
-            for (i, m) in self.sim.message_ids(id).into_iter().enumerate() {
+            let id = id.to_string();
+            let ids = self.target.message_ids(&self.client, &id).await;
+            for (i, m) in ids.into_iter().enumerate() {
                 self.vars.insert(format!("message_{i}"), Value::String(m));
             }
         }
@@ -426,10 +528,11 @@ impl Run {
                 None => {
                     diffs.push("conversation: no conversation yet (set `conversation_id`)".into())
                 }
-                // Read directly, not through the API, so the check leaves no journal entry.
-                Some(id) => match self.sim.conversation_json(id) {
-                    None => diffs.push(format!("conversation: no conversation {id}")),
-                    Some(data) => {
+                // Read without a journal entry.
+                Some(id) => match self.target.conversation(&self.client, id).await {
+                    Err(e) => diffs.push(format!("conversation: {e}")),
+                    Ok(None) => diffs.push(format!("conversation: no conversation {id}")),
+                    Ok(Some(data)) => {
                         if let Err(d) = check("conversation", &substitute(want, &self.vars), &data)
                         {
                             diffs.extend(d);
@@ -439,9 +542,12 @@ impl Run {
             }
         }
         if step.webhooks.is_some() || step.status_webhooks.is_some() {
-            let all = self.sim.webhooks();
-            let new: Vec<Value> = all.get(self.webhooks_seen..).unwrap_or_default().to_vec();
-            self.webhooks_seen = all.len();
+            let new = self
+                .target
+                .deliveries_after(&self.client, self.webhooks_seen)
+                .await
+                .map_err(one)?;
+            self.webhooks_seen = last_id(&new, self.webhooks_seen);
             if let Some(want) = &step.webhooks {
                 let want = substitute(&Value::Array(want.clone()), &self.vars);
                 if let Err(d) = check("webhooks", &want, &Value::Array(new.clone())) {
@@ -457,9 +563,12 @@ impl Run {
             }
         }
         if let Some(want) = &step.requests {
-            let all = self.sim.requests();
-            let new: Vec<Value> = all.get(self.requests_seen..).unwrap_or_default().to_vec();
-            self.requests_seen = all.len();
+            let new = self
+                .target
+                .requests_after(&self.client, self.requests_seen)
+                .await
+                .map_err(one)?;
+            self.requests_seen = last_id(&new, self.requests_seen);
             let want = substitute(&Value::Array(want.clone()), &self.vars);
             if let Err(d) = check("requests", &want, &Value::Array(new)) {
                 diffs.extend(d);
@@ -470,6 +579,23 @@ impl Run {
         } else {
             Err(diffs)
         }
+    }
+}
+
+/// `host:port` of a simulator's base URL (`http://127.0.0.1:8790`, a trailing `/` allowed).
+fn authority(url: &str) -> Result<String, String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("--url {url:?} is not a URL: {e}"))?;
+    let plain = uri.scheme_str() == Some("http") && uri.path() == "/" && uri.query().is_none();
+    match uri.authority() {
+        Some(a) if plain => Ok(match a.port_u16() {
+            Some(_) => a.as_str().to_string(),
+            None => format!("{}:80", a.host()),
+        }),
+        _ => Err(format!(
+            "--url takes the simulator's base URL, like http://127.0.0.1:8790: got {url:?}"
+        )),
     }
 }
 
@@ -491,7 +617,7 @@ pub(crate) async fn run(
     script: &Script,
     file: &str,
     dir: &Path,
-    extra_scenarios: &[PathBuf],
+    options: &Options,
 ) -> ScriptResult {
     let started = Instant::now();
     let mut result = ScriptResult {
@@ -501,25 +627,28 @@ pub(crate) async fn run(
         unparseable: false,
         steps: Vec::new(),
         seconds: 0.0,
+        notes: Vec::new(),
     };
     let stop = CancellationToken::new();
     let _stop_receiver = stop.clone().drop_guard();
-    let mut run = match Run::start(script, dir, extra_scenarios, stop).await {
+    let mut run = match Run::start(script, dir, options, stop).await {
         Ok(run) => run,
         Err(e) => {
             result.error = Some(e);
             return result;
         }
     };
-    if let Err(e) = run.add_numbers(&script.setup.numbers).await {
+    let setup = match run.add_numbers(&script.setup.numbers).await {
+        Ok(()) => run.mark_setup().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = setup {
         result.error = Some(e);
-        return result;
+    } else {
+        result.steps = run.run_steps(&script.steps).await;
     }
-    // Checks of webhooks and requests start after the setup.
-    run.requests_seen = run.sim.requests().len();
-    run.webhooks_seen = run.sim.webhooks().len();
-    result.steps = run.run_steps(&script.steps).await;
-    run.sim.shutdown().await;
+    result.notes = std::mem::take(&mut run.notes);
+    run.target.finish().await;
     result.seconds = started.elapsed().as_secs_f64();
     result
 }
@@ -533,32 +662,7 @@ fn script_name(script: &Script, file: &str) -> String {
     })
 }
 
-/// The request of a step's call, with the step's key and headers, its body as JSON.
-fn request(
-    method: Method,
-    uri: hyper::Uri,
-    key: Option<&str>,
-    headers: &serde_json::Map<String, Value>,
-    body: Option<&Value>,
-) -> Result<Request<Full<Bytes>>, String> {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(k) = key {
-        req = req.header("authorization", k);
-    }
-    for (k, v) in headers {
-        let v = v
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string());
-        req = req.header(k.as_str(), v);
-    }
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    req.header("content-type", "application/json")
-        .body(Full::new(Bytes::from(bytes)))
-        .map_err(|e| format!("the request cannot be built: {e}"))
-}
-
 /// One difference, as a step's list of them.
-fn one(e: String) -> Vec<String> {
+pub(super) fn one(e: String) -> Vec<String> {
     vec![e]
 }
