@@ -327,7 +327,7 @@ impl<'a> Ctx<'a> {
         };
         let body = payload::message(c, idx);
         let id = self.app.webhooks.prepare(
-            self.now,
+            (self.now, self.app.journal.arrivals()),
             (&c.id, &c.owner.user_id),
             Event::Message,
             &url,
@@ -348,10 +348,13 @@ impl<'a> Ctx<'a> {
         };
         let body = payload::status(c, status, self.now, extra);
         let event = Event::Status(status);
-        let id = self
-            .app
-            .webhooks
-            .prepare(self.now, (&c.id, &c.owner.user_id), event, &url, body);
+        let id = self.app.webhooks.prepare(
+            (self.now, self.app.journal.arrivals()),
+            (&c.id, &c.owner.user_id),
+            event,
+            &url,
+            body,
+        );
         c.status_delivery = std::num::NonZeroU64::new(id);
         self.fx.deliveries.push(id);
     }

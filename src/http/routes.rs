@@ -452,7 +452,7 @@ async fn dispatch_sim(app: &App, req: &Req, route: Route, id: &str) -> Result<Re
         Route::SimState => Ok(admin::state(app).await),
         Route::SimReplaceState => admin::replace_state(app, req).await,
         Route::SimSaveState => admin::save_state(app).await,
-        Route::SimRecordReplay => crate::recording::record::record(app, id).map(|script| {
+        Route::SimRecordReplay => recording_of(app, req, id).map(|script| {
             let mut bytes = serde_json::to_vec_pretty(&script).expect("a script serializes");
             bytes.push(b'\n');
             Reply::document(bytes)
@@ -555,6 +555,7 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err(e) => return Ok(into_response(Reply::from(e))),
     };
+    let arrived = app.journal.arrive();
     let started = std::time::Instant::now();
     let mut name = "unknown route";
     let answer = match fault_for(&app, &req).await {
@@ -596,8 +597,29 @@ pub(crate) async fn handle(
     if let Some(v) = warning_header(&warnings) {
         response.headers_mut().insert("x-bland-sim-warning", v);
     }
-    journal(&app, req, (response.status(), error, replay), warnings);
+    journal(
+        &app,
+        req,
+        arrived,
+        (response.status(), error, replay),
+        warnings,
+    );
     Ok(response)
+}
+
+/// `GET /_sim/conversations/{id}/replay[?as=app]`: the conversation as a replay script.
+fn recording_of(app: &App, req: &Req, id: &str) -> Result<serde_json::Value, ApiError> {
+    let q = req.query_pairs();
+    let as_app = match q.iter().find(|(k, _)| k == "as").map(|(_, v)| v.as_ref()) {
+        None => false,
+        Some("app") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "`as` takes \"app\" (the app as the thing under test), got {other:?}"
+            )))
+        }
+    };
+    crate::recording::record::record(app, id, as_app)
 }
 
 /// Sent by the replay runner with each of its calls: the step's number, journaled as
@@ -609,6 +631,7 @@ pub(crate) const REPLAY_STEP_HEADER: &str = "x-bland-sim-replay-step";
 fn journal(
     app: &App,
     req: Req,
+    arrived: u64,
     (status, error, replay): (StatusCode, Option<&'static str>, bool),
     warnings: Vec<String>,
 ) {
@@ -631,6 +654,7 @@ fn journal(
         warnings,
         replay,
         replay_step,
+        arrived,
         conversation_id: req.conversation.into_inner(),
     });
 }

@@ -2,6 +2,8 @@
 //! `/_sim/*`, unknown paths included) with the answer it got, so a test can see what its client
 //! really sent. A [`Ring`] of `--request-log` entries.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -77,6 +79,8 @@ pub struct Entry {
     pub replay: bool,
     /// The conversation a `/send`, `/create` or `/_sim/inbound` found or opened.
     pub conversation_id: Option<String>,
+    /// Its place in the order of arrival ([`Journal::arrive`]).
+    pub arrived: u64,
     /// The step of a replay script that sent it (the runner's `x-bland-sim-replay-step`), so
     /// a script's own calls are told from the app's.
     pub replay_step: Option<u32>,
@@ -109,17 +113,34 @@ impl Entry {
     }
 }
 
-/// The ring of journaled requests.
-pub struct Journal(Ring<Entry>);
+/// The ring of journaled requests, and how many requests have arrived.
+pub struct Journal {
+    ring: Ring<Entry>,
+    arrivals: AtomicU64,
+}
 
 impl Journal {
     /// A journal of `cap` entries; 0 turns it off.
     pub fn new(cap: usize) -> Self {
-        Journal(Ring::bounded(cap, cap.saturating_mul(MAX_ENTRY), held))
+        Journal {
+            ring: Ring::bounded(cap, cap.saturating_mul(MAX_ENTRY), held),
+            arrivals: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a request that has arrived (every one, journaled or not): its place in the order
+    /// of arrival, which the journal's order (of answers) is not.
+    pub fn arrive(&self) -> u64 {
+        self.arrivals.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many requests have arrived so far.
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::Relaxed)
     }
 
     pub fn enabled(&self) -> bool {
-        self.0.enabled()
+        self.ring.enabled()
     }
 
     /// Records a request; `entry.id` is assigned here, and every field is cut: the body to
@@ -146,26 +167,26 @@ impl Journal {
         // could not reuse meanwhile.
         let kept = entry.body.len().min(MAX_BODY);
         entry.body = Bytes::copy_from_slice(&entry.body[..kept]);
-        self.0.push(|id| Entry { id, ..entry });
+        self.ring.push(|id| Entry { id, ..entry });
     }
 
     /// Journaled requests matching the filter, oldest first.
     pub fn list(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
-        self.0.list(keep)
+        self.ring.list(keep)
     }
 
     /// Entries kept and the bytes of their bodies.
     pub fn size(&self) -> (usize, usize) {
-        (self.0.len(), self.0.bytes())
+        (self.ring.len(), self.ring.bytes())
     }
 
     /// How many journaled requests match, without copying them.
     pub fn count(&self, keep: impl Fn(&Entry) -> bool) -> usize {
-        self.0.count(keep)
+        self.ring.count(keep)
     }
 
     pub fn clear(&self) {
-        self.0.clear();
+        self.ring.clear();
     }
 }
 
@@ -211,6 +232,7 @@ mod tests {
             replay: false,
             conversation_id: None,
             replay_step: None,
+            arrived: 0,
         }
     }
 

@@ -2,5 +2,6 @@
 //! (`record`, behind `GET /_sim/conversations/{id}/replay`). Running scripts is
 //! `simulator::replay`'s.
 
+pub(crate) mod as_app;
 pub(crate) mod record;
 pub(crate) mod script;

@@ -17,7 +17,7 @@ use crate::state::model::{Conversation, Sender};
 /// Every occurrence of the conversation's id, in a string or a body, as
 /// `{{conversation_id}}`, and of its `i`-th message's id as `{{message_i}}` (the replay's ids
 /// differ from the recording's).
-fn templated(v: &Value, c: &Conversation) -> Value {
+pub(super) fn templated(v: &Value, c: &Conversation) -> Value {
     match v {
         Value::String(s) => {
             let mut s = s.replace(&*c.id, "{{conversation_id}}");
@@ -48,12 +48,16 @@ fn belongs(e: &Entry, id: &str) -> bool {
     changed && (e.conversation_id.as_deref() == Some(id) || e.path.contains(id))
 }
 
-/// The replay script for conversation `id`.
+/// The replay script for conversation `id`; with `as_app`, for testing the app that took
+/// part in it ([`super::as_app`]).
 ///
 /// # Errors
 /// 404 `CONVERSATION_NOT_FOUND`.
-pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
+pub(crate) fn record(app: &App, id: &str, as_app: bool) -> Result<Value, ApiError> {
     let c = find(app, id)?;
+    if as_app {
+        return Ok(super::as_app::record(app, &c));
+    }
     let entries = app.journal.list(|e| belongs(e, id));
     let start = entries
         .first()
@@ -81,12 +85,25 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Value, ApiError> {
     steps.extend(advance(now, last));
     steps.push(final_state(app, &c));
     let script = Script {
-        name: Some(format!("conversation {id}")),
+        name: Some(default_name(&c)),
         description: Some(description(&c, &entries, app.journal.enabled())),
         setup: setup(app, &c, start),
         steps,
     };
     Ok(serde_json::to_value(script).expect("a script serializes"))
+}
+
+/// A recording's name: the conversation's scenario and its user's first text.
+pub(super) fn default_name(c: &Conversation) -> String {
+    let first = c
+        .messages
+        .iter()
+        .find(|m| m.sender() == Sender::User)
+        .map(|m| crate::base::input::prefix(&m.message, 60).to_string());
+    match first {
+        Some(text) => format!("{}: {text:?}", c.scenario),
+        None => format!("{}: the agent writes first", c.scenario),
+    }
 }
 
 /// A copy of conversation `id`, or the 404 that names the list to look in.
@@ -103,7 +120,7 @@ fn find(app: &App, id: &str) -> Result<Conversation, ApiError> {
 }
 
 /// A step that advances the clock from `now` to `to`, when `to` is later.
-fn advance(now: i64, to: i64) -> Option<Step> {
+pub(super) fn advance(now: i64, to: i64) -> Option<Step> {
     (to > now).then(|| Step {
         advance: Some((to - now) as f64 / 1000.0),
         ..Step::default()
@@ -121,7 +138,12 @@ fn journal_step(e: &Entry, c: &Conversation, next_user: &mut usize) -> Step {
 }
 
 /// A user's text (a `/_sim/inbound` request), with the agent's replies it got.
-fn user_step(body: Option<&Value>, c: &Conversation, next_user: &mut usize, at: i64) -> Step {
+pub(super) fn user_step(
+    body: Option<&Value>,
+    c: &Conversation,
+    next_user: &mut usize,
+    at: i64,
+) -> Step {
     let text = body
         .and_then(|b| b.get("message").or(b.get("body")))
         .and_then(Value::as_str)
@@ -138,7 +160,7 @@ fn user_step(body: Option<&Value>, c: &Conversation, next_user: &mut usize, at: 
 }
 
 /// An API call as it was made (ids templated), expecting the status it got.
-fn call_step(e: &Entry, body: Option<Value>, c: &Conversation) -> Step {
+pub(super) fn call_step(e: &Entry, body: Option<Value>, c: &Conversation) -> Step {
     let mut call = Call {
         method: e.method.as_str().to_string(),
         path: templated(&Value::String(e.path.clone()), c)
@@ -167,7 +189,7 @@ fn call_step(e: &Entry, body: Option<Value>, c: &Conversation) -> Step {
 
 /// The script's setup: the conversation's account and agent number as fixtures, the clock
 /// at `start`, the seed, and the conversation's key and numbers.
-fn setup(app: &App, c: &Conversation, start: i64) -> Setup {
+pub(super) fn setup(app: &App, c: &Conversation, start: i64) -> Setup {
     let number = app.store.number(&c.agent_number);
     let enterprise = app.store.enterprise(&c.owner.key);
     Setup {
@@ -187,7 +209,12 @@ fn setup(app: &App, c: &Conversation, start: i64) -> Setup {
 
 /// The agent's messages stored with the user's text `text` at `at`: the AGENT messages right
 /// after it at the same time.
-fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> Vec<Value> {
+pub(super) fn replies_to(
+    c: &Conversation,
+    next_user: &mut usize,
+    text: &str,
+    at: i64,
+) -> Vec<Value> {
     let found = c.messages[*next_user..]
         .iter()
         .position(|m| m.sender() == Sender::User && &*m.message == text && m.created_at() == at);
@@ -204,7 +231,7 @@ fn replies_to(c: &Conversation, next_user: &mut usize, text: &str, at: i64) -> V
 }
 
 /// The last step: the conversation as it ended up, and its status webhooks.
-fn final_state(app: &App, c: &Conversation) -> Step {
+pub(super) fn final_state(app: &App, c: &Conversation) -> Step {
     let messages: Vec<Value> = c
         .visible_messages()
         .map(|m| json!({"sender": m.sender().as_str(), "message": m.message}))
@@ -230,7 +257,7 @@ fn final_state(app: &App, c: &Conversation) -> Step {
     }
 }
 
-fn description(c: &Conversation, entries: &[Entry], journal_on: bool) -> String {
+pub(super) fn description(c: &Conversation, entries: &[Entry], journal_on: bool) -> String {
     let mut d = format!(
         "Recorded from conversation {} between {} and {}.",
         c.id, c.user_number, c.agent_number

@@ -77,6 +77,9 @@ pub(crate) struct Delivery {
     pub next_attempt_at: Option<i64>,
     /// The log's generation when it was made.
     pub generation: u64,
+    /// How many requests had arrived when it was made (the journal's arrival order), for a
+    /// recording to tell which step caused it.
+    pub after: u64,
 }
 
 /// Attempts a delivery keeps (resends can add any number): the oldest go first.

@@ -176,7 +176,15 @@ impl Webhooks {
 
     /// Stores a delivery of `payload` about conversation `c` (its id and its account's
     /// `user_id`) to `url` and returns its id; nothing is sent yet.
-    pub fn prepare(&self, now: i64, c: (&str, &str), event: Event, url: &str, body: Body) -> u64 {
+    /// `after` is how many requests had arrived ([`crate::observe::journal::Journal::arrivals`]).
+    pub fn prepare(
+        &self,
+        (now, after): (i64, u64),
+        c: (&str, &str),
+        event: Event,
+        url: &str,
+        body: Body,
+    ) -> u64 {
         let signature = sign(&self.secret, &body);
         self.log.push(|id| Delivery {
             id,
@@ -193,6 +201,7 @@ impl Webhooks {
             state: State::Pending,
             next_attempt_at: Some(now),
             generation: self.generation.load(Ordering::Acquire),
+            after,
         })
     }
 

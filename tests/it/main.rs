@@ -4,6 +4,7 @@ mod support;
 
 mod abuse;
 mod admin;
+mod app;
 mod batch;
 #[cfg(feature = "cli")]
 mod binary;
