@@ -17,6 +17,7 @@ for pair in "$@"; do
   fi
   mkdir -p "$dir/out/$arch/data" "$dir/out/$arch/scenarios"
   cp "$binary" "$dir/out/$arch/bland-sms-sim"
+  chmod 0755 "$dir/out/$arch/bland-sms-sim"
   cp "$root/fixtures/default.json" "$dir/out/$arch/"
 done
 {

@@ -41,6 +41,8 @@ node -e '
   const fs = require("fs");
   const [stage, version, ...platforms] = process.argv.slice(1);
   const os = { linux: "Linux", darwin: "macOS", win32: "Windows" };
+  const f = `${stage}/main/package.json`;
+  const main = JSON.parse(fs.readFileSync(f, "utf8"));
   for (const p of platforms) {
     const [platform, cpu] = p.split("-");
     const manifest = {
@@ -49,14 +51,13 @@ node -e '
       description: `The bland-sms-sim binary for ${os[platform]} ${cpu}` +
         (platform === "linux" ? " (static: glibc or musl)" : ""),
       license: "MIT",
+      repository: main.repository,
       os: [platform],
       cpu: [cpu],
       files: ["bin/"],
     };
     fs.writeFileSync(`${stage}/${p}/package.json`, JSON.stringify(manifest, null, 2) + "\n");
   }
-  const f = `${stage}/main/package.json`;
-  const main = JSON.parse(fs.readFileSync(f, "utf8"));
   main.version = version;
   main.optionalDependencies = Object.fromEntries(platforms.map((p) => [`@bland-sms-sim/${p}`, version]));
   fs.writeFileSync(f, JSON.stringify(main, null, 2) + "\n");' "$stage" "$version" "${platforms[@]}"
