@@ -5,8 +5,9 @@
 - `--bland-sim-arg=ARG` (repeatable) and the ini key `bland_sim_args` (one argument a line) add
   flags; `--bland-sim-url=URL` uses a running simulator instead of starting one;
 - files named `*.replay.json` are collected as tests, one per script, run as
-  `bland-sms-sim replay` runs them (each in a simulator of its own, with the `--scenarios` the
-  flags above give).
+  `bland-sms-sim replay` runs them: each in a simulator of its own (with the `--scenarios` the
+  flags above give), or, with `--bland-sim-url`, against that simulator and the app behind it
+  (`replay --url`: each script's setup replaces its state; run those without xdist).
 """
 
 from __future__ import annotations
@@ -92,10 +93,13 @@ class ReplayFailure(Exception):
 
 
 class ReplayItem(pytest.Item):
-    """Runs the script as `bland-sms-sim replay --json FILE` does (its own simulator)."""
+    """Runs the script as `bland-sms-sim replay --json FILE` does: in a simulator of its own,
+    or against the one `--bland-sim-url` names."""
 
     def runtest(self) -> None:
-        cmd = [find_binary(), "replay", "--json", *_scenario_flags(_args(self.config)), str(self.path)]
+        url = self.config.getoption("--bland-sim-url")
+        target = ["--url", url] if url else []
+        cmd = [find_binary(), "replay", "--json", *target, *_scenario_flags(_args(self.config)), str(self.path)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         try:
             report = json.loads(done.stdout)

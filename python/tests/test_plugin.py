@@ -108,3 +108,16 @@ def test_replay_scripts_get_the_scenarios_the_flags_give(pytester):
               "steps": [{"user": "ping", "replies": ["echo: ping"]}]}
     pytester.makefile(".replay.json", echoes=json.dumps(script))
     pytester.runpytest("--bland-sim-arg=--scenarios=echo.json").assert_outcomes(passed=1)
+
+
+def test_replay_scripts_run_against_the_simulator_the_url_names(pytester):
+    from bland_sms_sim import Simulator
+
+    pytester.makefile(".replay.json", good=json.dumps(PASSING), bad=json.dumps(FAILING))
+    with Simulator(manual_clock=True) as running:
+        result = pytester.runpytest(f"--bland-sim-url={running.base_url}", "-v")
+        result.assert_outcomes(passed=1, failed=1)
+        # The scripts ran there: its journal holds the last one's text.
+        texts = [r["body"]["message"] for r in running.requests() if r["path"] == "/_sim/inbound"]
+        assert texts[-1] in ("hi", "bye")
+        assert len(texts) == 1

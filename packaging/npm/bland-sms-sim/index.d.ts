@@ -95,9 +95,14 @@ export interface ReplayResult {
   failure?: { step: string; diff: unknown };
 }
 
-/** Runs replay scripts as `bland-sms-sim replay` does, each in a simulator of its own
- * (`scenarios` added to each). `url` needs a binary whose `replay` takes `--url`. */
-export function runReplays(paths: string[], options?: { url?: string; scenarios?: string[] }): Promise<ReplayResult[]>;
+/** Runs replay scripts as `bland-sms-sim replay` does: each in a simulator of its own
+ * (`scenarios` added to each), or, with `url`, against that running simulator and the app
+ * behind it (each script's setup replaces its state; `adminToken` for its /_sim API;
+ * `timeoutMs` for how long steps wait for the app when they do not say). */
+export function runReplays(
+  paths: string[],
+  options?: { url?: string; adminToken?: string; timeoutMs?: number; scenarios?: string[] },
+): Promise<ReplayResult[]>;
 
 /** The simulator binary this package runs. */
 export function findBinary(): string;

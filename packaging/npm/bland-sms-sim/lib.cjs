@@ -295,19 +295,16 @@ function connect(url, { adminToken, apiKey = process.env.BLAND_SMS_SIM_API_KEY ?
 }
 
 /** Runs replay scripts as `bland-sms-sim replay` does; one result per script. */
-async function runReplays(paths, { url, scenarios = [] } = {}) {
-  if (url) {
-    // Running scripts against a simulator that is already running needs `replay --url`.
-    const help = spawnSync(findBinary(), ["replay", "--help"], { encoding: "utf8" }).stdout ?? "";
-    if (!help.includes("--url")) {
-      throw new SimulatorError(
-        0,
-        "REPLAY_FAILED",
-        "this bland-sms-sim runs each script in a simulator of its own: `url` needs a version whose `replay` takes --url",
-      );
-    }
-  }
-  const args = ["replay", "--json", ...(url ? ["--url", url] : []), ...scenarios.flatMap((s) => ["--scenarios", s]), ...paths];
+async function runReplays(paths, { url, adminToken, timeoutMs, scenarios = [] } = {}) {
+  const args = [
+    "replay",
+    "--json",
+    ...(url ? ["--url", url] : []),
+    ...(adminToken ? ["--admin-token", adminToken] : []),
+    ...(timeoutMs ? ["--timeout-ms", String(timeoutMs)] : []),
+    ...scenarios.flatMap((s) => ["--scenarios", s]),
+    ...paths,
+  ];
   const done = spawnSync(findBinary(), args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   let report;
   try {

@@ -132,9 +132,14 @@ test("replay scripts: one result each, the failing step and its diff", async () 
   );
   assert.match(results[1].failure.step, /step 1/);
   assert.match(JSON.stringify(results[1].failure.diff), /something else/);
-  // Against a running simulator: refused in words while `replay` has no --url.
-  await assert.rejects(
-    runReplays([join(dir, "good.replay.json")], { url: "http://127.0.0.1:9" }),
-    (e) => e instanceof SimulatorError && e.code === "REPLAY_FAILED" && e.message.includes("--url"),
-  );
+  // Against a running simulator: the scripts run there.
+  const running = await startSimulator({ manualClock: true });
+  try {
+    const there = await runReplays([join(dir, "good.replay.json")], { url: running.baseUrl, timeoutMs: 500 });
+    assert.deepEqual(there.map((r) => [r.name, r.passed]), [["goodbye", true]]);
+    const texts = (await running.requests()).filter((r) => r.path === "/_sim/inbound").map((r) => r.body.message);
+    assert.deepEqual(texts, ["bye"]);
+  } finally {
+    await running.stop();
+  }
 });

@@ -16,6 +16,23 @@ npm install --silent --no-audit --no-fund "$dist"/bland-sms-sim-*.tgz vitest@3 j
 node --test api.test.mjs cjs.test.cjs
 npx vitest run --reporter=dot
 npx jest --config jest.config.cjs
+# With BLAND_SMS_SIM_URL set (a CI service), both global setups use that simulator instead of
+# starting one: a simulator started here stands in for the service, and its journal must hold
+# the Jest test's text afterwards (Vitest's last test reset it).
+sim_bin=node_modules/@bland-sms-sim/linux-x64/bin/bland-sms-sim
+"$sim_bin" --port 0 > service.out &
+service=$!
+trap '{ kill $service 2>/dev/null || true; }; rm -rf "$project" "$project.bare"' EXIT
+for _ in $(seq 50); do grep -q '^listening on' service.out && break; sleep 0.1; done
+url=$(head -1 service.out | cut -d' ' -f3)
+BLAND_SMS_SIM_URL=$url npx vitest run --reporter=dot
+BLAND_SMS_SIM_URL=$url npx jest --config jest.config.cjs
+node -e '
+  fetch(process.argv[1] + "/_sim/requests/count").then((r) => r.json()).then((v) => {
+    if (v.data.count !== 1) throw new Error("the service got " + v.data.count + " texts, not 1");
+    console.log("the global setups used the running simulator");
+  });' "$url"
+kill $service
 npx tsc -p tsconfig.json
 npx bland-sms-sim --version
 # Without the platform package: one clear error naming it.
@@ -30,7 +47,7 @@ case "$out" in
 esac
 # The example app and its test, with the same tarballs.
 example=$(mktemp -d)
-trap 'rm -rf "$project" "$project.bare" "$example"' EXIT
+trap '{ kill $service 2>/dev/null || true; }; rm -rf "$project" "$project.bare" "$example"' EXIT
 cp "$here"/../../../examples/node/app.mjs "$here"/../../../examples/node/app.test.mjs "$example"/
 cd "$example" && npm init -y >/dev/null && npm pkg set type=module >/dev/null
 npm install --silent --no-audit --no-fund "$dist"/bland-sms-sim-*.tgz
