@@ -21,7 +21,7 @@
 //! One folder a layer; a module imports only from its own folder and the folders below it
 //! (`docs/ARCHITECTURE.md` has the map, where a request goes and where state lives):
 //! - `simulator/`: the public [`Simulator`] and [`SimulatorBuilder`], `--watch`, the banner,
-//!   and the replay runner ([`replay`]).
+//!   the replay runner ([`replay`]) and a webhook receiver for trying it by hand ([`receive`]).
 //! - `http/`: the accept loop, the Host and Origin guard, the route table.
 //! - `api/` (Bland's `/v1`) and `admin/` (`/_sim`): one handler file per resource.
 //! - `request/`: a request read once, its body, the field checks both share.
@@ -48,7 +48,7 @@ mod simulator;
 mod state;
 mod webhook;
 
-pub use simulator::replay;
+pub use simulator::{receive, replay};
 
 pub use base::error::Error;
 pub use simulator::{Simulator, SimulatorBuilder, DEFAULT_ADDR};

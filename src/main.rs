@@ -206,6 +206,13 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// A webhook receiver for trying the simulator by hand: answers every POST 200 and prints
+    /// each delivery, checking its signature with the webhook secret. Stop it with Ctrl-C.
+    Receive {
+        /// Port to listen on (127.0.0.1); 0 picks a free one.
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+    },
     /// Run replay scripts (files, or directories of *.json), each in its own simulator or
     /// against a running one (--url); exit 0 when all pass, 1 when one fails, 2 when one does
     /// not parse.
@@ -438,6 +445,9 @@ async fn run() -> Result<(), Error> {
             }
         });
     }
+    if let Some(Command::Receive { port }) = &cli.command {
+        return receive(*port, cli.webhook_secret.clone()).await;
+    }
     let builder = cli.into_builder()?;
     let shutdown = shutdown_signal();
     let sim = builder.start().await?;
@@ -452,6 +462,32 @@ async fn run() -> Result<(), Error> {
     }
     shutdown.await;
     sim.shutdown().await;
+    Ok(())
+}
+
+/// `bland-sms-sim receive`: serves until SIGINT or SIGTERM.
+async fn receive(port: u16, secret: String) -> Result<(), Error> {
+    let addr = format!("127.0.0.1:{port}");
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| Error::Bind {
+        addr: format!("127.0.0.1:{port}"),
+        source,
+    })?;
+    println!("listening on http://{bound} (webhooks: http://{bound}/hook; Ctrl-C stops)");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let out: std::sync::Arc<std::sync::Mutex<dyn Write + Send>> =
+        std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let server = tokio::spawn(bland_sms_sim::receive::serve(
+        listener,
+        secret,
+        out,
+        stop.clone(),
+    ));
+    shutdown_signal().await;
+    stop.cancel();
+    let _ = server.await;
     Ok(())
 }
 

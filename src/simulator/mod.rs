@@ -4,6 +4,7 @@
 
 pub(crate) mod banner;
 mod builder;
+pub mod receive;
 pub mod replay;
 mod watch;
 

@@ -297,7 +297,9 @@ async fn scripts_against_one_simulator_start_from_their_own_setup() {
         ..Options::default()
     };
     let mut out = Vec::new();
-    let verdict = run(std::slice::from_ref(&dir), &options, &mut out).await.unwrap();
+    let verdict = run(std::slice::from_ref(&dir), &options, &mut out)
+        .await
+        .unwrap();
     let report: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(verdict, Verdict::Passed, "{report:#}");
     assert_eq!(report["passed"], 2);

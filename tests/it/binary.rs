@@ -270,3 +270,75 @@ async fn the_state_file_survives_a_sigterm_restart() {
     child.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `bland-sms-sim receive` prints each delivery with its signature checked, and says when a
+/// signature does not match the secret.
+#[tokio::test]
+async fn receive_prints_each_delivery_and_checks_its_signature() {
+    use serde_json::json;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["receive", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let sim =
+        crate::support::Sim::with(crate::support::manual().webhook_url(format!("{base}/hook")))
+            .await;
+    sim.send(json!({"user_number": crate::support::USER, "agent_number": crate::support::AGENT, "agent_message": "hello there"}))
+        .await;
+    let (status, _) = sim
+        .sim(
+            hyper::Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"count": 1})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A delivery signed with another secret.
+    let forged = tokio::task::spawn_blocking(move || {
+        let client = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        let body = r#"{"type":"status","status":"ended","conversation_id":"c1"}"#;
+        let mut w = std::io::BufWriter::new(&client);
+        std::io::Write::write_all(
+            &mut w,
+            format!(
+                "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-webhook-signature: 00\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        drop(w);
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut &client, &mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(forged.starts_with("HTTP/1.1 200"), "{forged}");
+    let got = tokio::task::spawn_blocking(move || {
+        let out: Vec<String> = lines.by_ref().take(2).map(Result::unwrap).collect();
+        (out, lines)
+    })
+    .await
+    .unwrap()
+    .0;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        got[0].starts_with("POST /hook message AGENT \"hello there\" (conversation ")
+            && got[0].ends_with(") signature ok"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[1],
+        "POST /hook status ended (conversation c1) signature MISMATCH: not signed with this --webhook-secret"
+    );
+}

@@ -130,13 +130,31 @@ async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place(
         json: true,
         ..Options::default()
     };
-    let (_, out) = replay(&[good, bad_step], &json_options).await;
+    let (_, out) = replay(&[good, bad_step.clone()], &json_options).await;
     let v: Value = serde_json::from_str(&out).expect("--json prints JSON");
     assert_eq!(
         (v["passed"].as_u64(), v["failed"].as_u64()),
         (Some(1), Some(1))
     );
     assert_eq!(v["scripts"][1]["steps"][0]["outcome"], "failed");
+
+    // Two scripts of one name (two recordings of one conversation) are told apart by file.
+    let again = temp("bad-step-again.json");
+    std::fs::copy(&bad_step, &again).unwrap();
+    let (_, _) = replay(&[bad_step.clone(), again.clone()], &options).await;
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let names: Vec<_> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("name").filter(|_| n.has_tag_name("testcase")))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            format!("a <bad> & failing one [{}]", bad_step.display()),
+            format!("a <bad> & failing one [{}]", again.display()),
+        ]
+    );
 
     let unparseable = temp("unparseable.json");
     std::fs::write(&unparseable, r#"{"steps":[{"advance":"soon"}]}"#).unwrap();

@@ -107,9 +107,16 @@ pub(crate) fn junit(results: &[ScriptResult]) -> String {
         results.len()
     ));
     for r in results {
+        // Two scripts of one name (two recordings of one conversation) are told apart by file.
+        let shared = results.iter().filter(|o| o.name == r.name).count() > 1;
+        let name = if shared {
+            format!("{} [{}]", r.name, r.file)
+        } else {
+            r.name.clone()
+        };
         x.push_str(&format!(
             "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-            escape(&r.name),
+            escape(&name),
             escape(&r.file),
             r.seconds
         ));
