@@ -469,3 +469,22 @@ async fn as_takes_only_app() {
         .unwrap()
         .contains("`as` takes \"app\""));
 }
+
+/// The shipped scripts pass against a running simulator as they do in one of their own: the
+/// setup each puts in it (reset, state, clock, seed) makes the same conversations.
+#[tokio::test]
+async fn the_shipped_replays_pass_against_a_running_simulator() {
+    let hooks = Receiver::start().await;
+    let sim = Sim::with(manual().webhook_url(hooks.url.clone())).await;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("replays");
+    let options = Options {
+        url: Some(sim.base.clone()),
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    let verdict = run(&[dir], &options, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+    assert!(out.contains("4 passed, 0 failed (4 scripts)"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+}

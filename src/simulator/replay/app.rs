@@ -102,7 +102,7 @@ impl Run {
         loop {
             let deliveries = self
                 .target
-                .deliveries_after(&self.client, from)
+                .deliveries_after(&self.client, from, false)
                 .await
                 .map_err(one)?;
             let verdict = judge(&want, &deliveries);

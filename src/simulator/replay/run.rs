@@ -243,7 +243,10 @@ impl Run {
 
     /// Where the checks start: after everything the setup did.
     async fn mark_setup(&mut self) -> Result<(), String> {
-        let hooks = self.target.deliveries_after(&self.client, None).await?;
+        let hooks = self
+            .target
+            .deliveries_after(&self.client, None, false)
+            .await?;
         let requests = self.target.requests_after(&self.client, None).await?;
         self.webhooks_seen = last_id(&hooks, None);
         self.requests_seen = last_id(&requests, None);
@@ -390,7 +393,7 @@ impl Run {
     async fn catch_up(&mut self) -> Result<(), String> {
         let hooks = self
             .target
-            .deliveries_after(&self.client, self.newest_delivery)
+            .deliveries_after(&self.client, self.newest_delivery, false)
             .await?;
         let requests = self
             .target
@@ -544,7 +547,7 @@ impl Run {
         if step.webhooks.is_some() || step.status_webhooks.is_some() {
             let new = self
                 .target
-                .deliveries_after(&self.client, self.webhooks_seen)
+                .deliveries_after(&self.client, self.webhooks_seen, true)
                 .await
                 .map_err(one)?;
             self.webhooks_seen = last_id(&new, self.webhooks_seen);

@@ -229,12 +229,14 @@ impl Target {
         }
     }
 
-    /// The webhook deliveries after the one with id `after` (all when `None`), oldest first,
-    /// with their whole payloads.
+    /// The webhook deliveries after the one with id `after` (all when `None`), oldest first;
+    /// from a running simulator with their whole payloads when `full`, else without each
+    /// `chat_history`.
     pub async fn deliveries_after(
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
         after: Option<u64>,
+        full: bool,
     ) -> Result<Vec<Value>, String> {
         match self {
             Target::Own(sim) => Ok(newer(sim.webhooks(), after)),
@@ -242,7 +244,8 @@ impl Target {
                 let mut all = Vec::new();
                 let mut cursor = after;
                 loop {
-                    let mut path = "/_sim/webhooks?payload=full&limit=1000".to_string();
+                    let payload = if full { "full" } else { "summary" };
+                    let mut path = format!("/_sim/webhooks?payload={payload}&limit=1000");
                     if let Some(c) = cursor {
                         path.push_str(&format!("&cursor={c}"));
                     }
