@@ -372,16 +372,23 @@ impl Run {
             Ok(()) => Vec::new(),
             Err(d) => d,
         };
-        if let Some(want) = &step.expect_requests {
-            if let Err(d) = self.expect_requests(step, want, requests_from).await {
-                diffs.extend(d);
+        // Both wait at once: a step that fails both waits its `within_ms` once.
+        let (calls, hooks) = tokio::join!(
+            async {
+                match &step.expect_requests {
+                    Some(want) => self.expect_requests(step, want, requests_from).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                match &step.expect_deliveries {
+                    Some(want) => self.expect_deliveries(step, want, deliveries_from).await,
+                    None => Ok(()),
+                }
             }
-        }
-        if let Some(want) = &step.expect_deliveries {
-            if let Err(d) = self.expect_deliveries(step, want, deliveries_from).await {
-                diffs.extend(d);
-            }
-        }
+        );
+        diffs.extend(calls.err().unwrap_or_default());
+        diffs.extend(hooks.err().unwrap_or_default());
         if diffs.is_empty() {
             Ok(())
         } else {
