@@ -378,5 +378,6 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     Ok(Reply::ok(json!({
         "message": "SMS conversation created successfully",
         "conversation_id": id,
+        "workflow_id": format!("workflow_{}", app.store.ids().uuid()),
     })))
 }
