@@ -175,10 +175,20 @@ impl App {
 
     /// One attempt of a delivery; schedules the retry when it failed and attempts remain.
     pub async fn attempt(&self, id: u64, send_type: SendType) {
+        self.attempt_with(id, send_type, None).await;
+    }
+
+    /// [`App::attempt`] with another body than the stored one (a rebuilt resend).
+    pub async fn attempt_with(
+        &self,
+        id: u64,
+        send_type: SendType,
+        body: Option<crate::state::history::Body>,
+    ) {
         let app = self.clone();
         if let Next::RetryAt(at) = self
             .webhooks
-            .attempt(id, send_type, move || app.now())
+            .attempt_with(id, send_type, body, move || app.now())
             .await
         {
             self.schedule(at, TimerKind::WebhookRetry { delivery_id: id });

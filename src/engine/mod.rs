@@ -12,7 +12,7 @@ pub(crate) mod config;
 mod handoff;
 mod lifecycle;
 mod outcomes;
-mod payload;
+pub(crate) mod payload;
 pub(crate) mod rules;
 pub(crate) mod send;
 pub(crate) mod snapshot;

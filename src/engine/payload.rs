@@ -110,7 +110,7 @@ pub(super) fn message(c: &mut Conversation, idx: usize) -> Body {
 }
 
 /// A status webhook's body, with `extra` fields (outcomes, reason, actor…) last.
-pub(super) fn status(
+pub(crate) fn status(
     c: &mut Conversation,
     status: Status,
     now: i64,
@@ -131,4 +131,61 @@ pub(super) fn status(
         extra,
     };
     body(c, history, &tail)
+}
+
+/// The keys every status webhook has; the others are its event's (outcomes, a reason…).
+const STATUS_KEYS: [&str; 14] = [
+    "conversation_id",
+    "phone_number",
+    "agent_number",
+    "channel",
+    "pathway_id",
+    "pathway_version",
+    "chat_history",
+    "variables",
+    "metadata",
+    "pathway_tags",
+    "type",
+    "status",
+    "message_count",
+    "concatenated_transcript",
+];
+
+/// A stored status webhook's payload built again from the conversation as it is now: its
+/// messages, variables and metadata, and the outcomes (summary, dispositions, citations) as
+/// they stand; its event's other fields and its time as stored. `None` when `stored` is not a
+/// status payload.
+pub(crate) fn rebuilt_status(c: &mut Conversation, stored: &Value) -> Option<Body> {
+    let Some(crate::base::event::Event::Status(kind)) = stored["status"]
+        .as_str()
+        .and_then(crate::base::event::Event::parse)
+    else {
+        return None;
+    };
+    let at = stored["created_at"]
+        .as_str()
+        .and_then(crate::base::clock::parse_iso)?;
+    let mut extra: Map<String, Value> = stored
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| !STATUS_KEYS.contains(&k.as_str()) && *k != "created_at")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if extra.contains_key("summary") {
+        extra.insert("summary".into(), json!(c.outcomes.summary));
+    }
+    if let (Some(Value::Array(was)), logs) =
+        (extra.get("dispositions"), &c.outcomes.disposition_logs)
+    {
+        let latest = &logs[logs.len().saturating_sub(was.len())..];
+        let latest = json!(latest);
+        extra.insert("dispositions".into(), latest);
+    }
+    if let (true, Some(found)) = (
+        extra.contains_key("citations"),
+        &c.details.citation_variables,
+    ) {
+        extra.insert("citations".into(), Value::Object(found.clone()));
+    }
+    Some(self::status(c, kind, at, extra))
 }

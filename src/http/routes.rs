@@ -402,7 +402,7 @@ async fn dispatch(
         Route::Create => send::create(app, req, key),
         Route::Analyze => analyze::analyze(app, req, key),
         Route::ListConversations => list::list(app, req, key),
-        Route::Resend => webhooks::resend(app, req, key),
+        Route::Resend => webhooks::resend(app, req, key).await,
         Route::GetConversation => conversations::get(app, key, id),
         Route::PatchConversation => conversations::patch(app, req, key, id),
         Route::DeleteConversation => conversations::delete(app, key, id),

@@ -12,8 +12,10 @@ use crate::state::history::Body;
 pub(crate) enum SendType {
     /// The original delivery and its retries.
     Spawn,
-    /// A re-delivery asked for through `/v1/sms/conversations/webhooks/resend`.
+    /// A re-delivery of the stored payload through `/v1/sms/conversations/webhooks/resend`.
     Resend,
+    /// A re-delivery through the same endpoint of a payload rebuilt from the conversation.
+    Rebuild,
 }
 
 impl SendType {
@@ -21,6 +23,7 @@ impl SendType {
         match self {
             SendType::Spawn => "spawn",
             SendType::Resend => "resend",
+            SendType::Rebuild => "rebuild",
         }
     }
 }

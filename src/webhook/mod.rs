@@ -219,14 +219,26 @@ impl Webhooks {
         self.log.list(filter)
     }
 
-    /// Sends one attempt of delivery `id` and records it. `now` reads the simulator clock.
-    pub async fn attempt(&self, id: u64, send_type: SendType, now: impl Fn() -> i64) -> Next {
+    /// Sends one attempt of delivery `id` and records it; `body` (signed anew) instead of the
+    /// stored one when given (the stored delivery keeps its body). `now` reads the simulator
+    /// clock.
+    pub async fn attempt_with(
+        &self,
+        id: u64,
+        send_type: SendType,
+        body: Option<Body>,
+        now: impl Fn() -> i64,
+    ) -> Next {
         // The turn comes first and the body is read after it, so attempts waiting for a turn
         // hold no bodies (a delivery dropped from the log meanwhile is not sent).
         let turn = self.turn().await;
-        let Some(out) = self.outgoing(id) else {
+        let Some(mut out) = self.outgoing(id) else {
             return Next::Done;
         };
+        if let Some(b) = body {
+            out.signature = sign(&self.secret, &b);
+            out.body = b;
+        }
         let sent_at = now();
         let started = Instant::now();
         let fault = self.faults.for_delivery(out.event, &out.conversation);
@@ -383,7 +395,7 @@ impl Webhooks {
             d.next_attempt_at = None;
             return Next::Done;
         }
-        if send_type == SendType::Resend {
+        if send_type != SendType::Spawn {
             // A resend is one attempt; it does not restart the retry schedule.
             return Next::Done;
         }

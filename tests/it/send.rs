@@ -274,7 +274,10 @@ async fn create_stores_a_message_and_positions_the_conversation_without_sending(
     );
     // The workflow Bland starts (`api-v1/post/sms-create.mdx`, rev 91809e1).
     let workflow = v["data"]["workflow_id"].as_str().unwrap();
-    assert!(workflow.starts_with("workflow_") && workflow.len() == 45, "{v}");
+    assert!(
+        workflow.starts_with("workflow_") && workflow.len() == 45,
+        "{v}"
+    );
     let c = sim
         .conversation(v["data"]["conversation_id"].as_str().unwrap())
         .await;

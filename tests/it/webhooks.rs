@@ -184,6 +184,26 @@ async fn status_webhook_log_and_resend() {
         .unwrap()
         .ends_with("ms"));
 
+    // `rebuild: false`: the stored payload byte for byte, with its signature.
+    let (s, v) = sim
+        .post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id], "rebuild": false}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["conversation_id"], id);
+    assert_eq!(v["data"][0]["rebuilt"], false);
+    assert_eq!(v["data"][0]["sent_payload"], status.json);
+    // The answer comes once the attempt was made, and lists it.
+    assert_eq!(v["data"][0]["metadata"][1]["send_type"], "resend");
+    assert_eq!(v["data"][0]["metadata"][1]["response_code"], 200);
+    let hooks = rx.hooks();
+    assert_eq!(hooks.len(), 3);
+    assert_eq!(hooks[2].body, status.body);
+    assert_eq!(hooks[2].signature, status.signature);
+
+    // The default rebuilds from the conversation as it is: unchanged, the same bytes.
     let (s, v) = sim
         .post(
             "/v1/sms/conversations/webhooks/resend",
@@ -191,14 +211,71 @@ async fn status_webhook_log_and_resend() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["data"][0]["conversation_id"], id);
-    let hooks = rx.wait_for(3).await;
-    assert_eq!(hooks[2].body, status.body);
-    assert_eq!(hooks[2].signature, status.signature);
+    assert_eq!(v["data"][0]["rebuilt"], true);
+    assert_eq!(v["data"][0]["metadata"][2]["send_type"], "rebuild");
+    assert_eq!(rx.hooks()[3].body, status.body);
+    // Changed (its message hidden), the rebuilt payload says so and is signed anew; the
+    // stored one stays.
+    let message = sim.conversation(id).await["messages"][0]["id"].clone();
+    sim.hide(id, &message).await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id], "rebuild": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["payload"]["message_count"], 1);
+    assert_eq!(v["data"][0]["sent_payload"]["message_count"], 0);
+    assert_eq!(
+        v["data"][0]["sent_payload"]["created_at"],
+        status.json["created_at"]
+    );
+    let last = rx.hooks()[4].clone();
+    assert_eq!(last.json, v["data"][0]["sent_payload"]);
+    assert_eq!(last.signature, verify(SECRET, &last.body));
+    assert_ne!(last.signature, status.signature);
     let (_, log) = sim
         .get(&format!("/v1/sms/conversations/{id}/webhook"))
         .await;
-    assert_eq!(log["data"]["metadata"][1]["send_type"], "resend");
+    assert_eq!(log["data"]["payload"], status.json);
+    let types: Vec<&Value> = log["data"]["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["send_type"])
+        .collect();
+    assert_eq!(
+        types,
+        [
+            &json!("spawn"),
+            &json!("resend"),
+            &json!("rebuild"),
+            &json!("rebuild")
+        ]
+    );
+    // At most 100 ids; rebuild is a boolean.
+    let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
+    let got = sim
+        .post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": many}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 100"));
+    assert_error(
+        &sim.post(
+            "/v1/sms/conversations/webhooks/resend",
+            json!({"conversation_ids": [id], "rebuild": "yes"}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
 
     let other = sim
         .send(json!({"user_number": "+15550007777", "agent_number": AGENT, "agent_message": "x"}))
@@ -210,7 +287,14 @@ async fn status_webhook_log_and_resend() {
         )
         .await;
     assert_error(&none, 404, "WEBHOOK_NOT_FOUND");
-    assert_eq!(rx.hooks().len(), 4, "nothing resent when one id has no log");
+    assert_eq!(
+        none.1["errors"][0]["message"],
+        format!(
+            "No webhook log found for conversation ids: {}",
+            other["conversation_id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(rx.hooks().len(), 6, "nothing resent when one id has no log");
     assert_error(
         &sim.post(
             "/v1/sms/conversations/webhooks/resend",
