@@ -41,10 +41,14 @@ pub(crate) fn record(app: &App, c: &Conversation) -> Value {
     let key = crate::base::input::prefix(&c.owner.key, MAX_KEY).to_string();
     let mut entries = app.journal.list(|e| e.status.as_u16() < 400);
     entries.sort_by_key(|e| e.arrived);
-    let opening = entries
+    // The request that opened the conversation: the first, in the order of arrival, that
+    // found or opened it. When it is a call (a `/send`, a `/create`), it stays a call step; when
+    // the user's text opened it, every call of the app is the app's.
+    let first = entries
         .iter()
-        .find(|e| e.conversation_id.as_deref() == Some(id) && e.path != "/_sim/inbound")
-        .map(|e| e.id);
+        .find(|e| e.conversation_id.as_deref() == Some(id));
+    let opening = first.filter(|e| e.path != "/_sim/inbound").map(|e| e.id);
+    let opened = first.map_or(0, |e| e.arrived);
     let is_action = |e: &Entry| {
         Some(e.id) == opening
             || (e.path == "/_sim/inbound" && e.conversation_id.as_deref() == Some(id))
@@ -54,7 +58,8 @@ pub(crate) fn record(app: &App, c: &Conversation) -> Value {
             && !e.path.starts_with("/_sim/")
             && e.method != hyper::Method::GET
             && (e.conversation_id.as_deref() == Some(id) || e.path.contains(id))
-            && opening.is_some_and(|o| e.id != o)
+            && Some(e.id) != opening
+            && e.arrived > opened
     };
     let actions: Vec<&Entry> = entries.iter().filter(|e| is_action(e)).collect();
     let start = actions

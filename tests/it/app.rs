@@ -121,6 +121,22 @@ async fn handle(
         let r = client.request(req).await.unwrap();
         assert_eq!(r.status(), 200);
     }
+    let hours = hook["type"] == "message"
+        && hook["sender"] == "USER"
+        && hook["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hours"));
+    if hours {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let body = json!({"user_number": hook["phone_number"], "agent_number": hook["agent_number"], "agent_message": "We're open 9 to 5."});
+        let req = Request::post(format!("{sim}/v1/sms/send"))
+            .header("authorization", key)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let r = client.request(req).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
     if hook["type"] == "status" && hook["status"] == "ended" {
         orders.lock().unwrap().insert(id, "booked".into());
     }
@@ -487,4 +503,74 @@ async fn the_shipped_replays_pass_against_a_running_simulator() {
     assert_eq!(verdict, Verdict::Passed, "{out}");
     assert!(out.contains("4 passed, 0 failed (4 scripts)"), "{out}");
     assert!(!out.contains("note:"), "{out}");
+}
+
+/// A conversation the user started: every call of the app is the app's (its texts among
+/// them, left out of the agent's replies), and the recording replays against the same app.
+#[tokio::test]
+async fn a_recording_as_app_of_a_conversation_the_user_started() {
+    let (sim, app) = sim_and_app(GOOD).await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "webhook": app.webhook()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let first = sim.text(USER, AGENT, "what are your hours?").await;
+    let id = first["conversation_id"].as_str().unwrap().to_string();
+    sim.advance(5.0).await;
+    sim.text(USER, AGENT, "an operator please").await;
+    let (s, script) = sim
+        .get(&format!("/_sim/conversations/{id}/replay?as=app"))
+        .await;
+    assert_eq!(s, 200, "{script}");
+    let steps = script["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["user"], "what are your hours?", "{script:#}");
+    assert!(steps.iter().all(|s| s.get("call").is_none()), "{script:#}");
+    assert_eq!(
+        steps[0]["expect_requests"],
+        json!([{"method": "POST", "path": "/v1/sms/send", "body": {"user_number": USER, "agent_number": AGENT, "agent_message": "We're open 9 to 5."}}]),
+        "{script:#}"
+    );
+    let replies = steps[0]["replies"].as_array().unwrap();
+    assert_eq!(
+        replies.len(),
+        1,
+        "the scenario's answer, not the app's text: {replies:?}"
+    );
+    assert!(!replies.contains(&json!("We're open 9 to 5.")));
+    let operator = steps
+        .iter()
+        .find(|s| s["user"] == "an operator please")
+        .unwrap();
+    assert_eq!(
+        operator["expect_requests"][0]["path"],
+        "/v1/sms/conversations/{{conversation_id}}/handoff"
+    );
+    let run_with = |how: Behaviour| {
+        let script = script.clone();
+        async move {
+            let (fresh, app) = sim_and_app(how).await;
+            let text = script
+                .to_string()
+                .replace("{{env.APP_WEBHOOK_URL}}", &app.webhook());
+            let script = serde_json::from_str(&text).unwrap();
+            replay_within(&fresh, &script, "user-started.json", Some(500)).await
+        }
+    };
+    let (verdict, out) = run_with(GOOD).await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+    let (verdict, out) = run_with(Behaviour {
+        handoff: false,
+        ..GOOD
+    })
+    .await;
+    assert_eq!(verdict, Verdict::Failed, "{out}");
+    assert!(
+        out.contains(
+            "user texts \"an operator please\"\n         expect_requests[0]: no call matching"
+        ),
+        "{out}"
+    );
 }
