@@ -2,7 +2,9 @@
 # The image bland-sms-sim:TAG (default dev) from the static release binary (packaging/binary.sh,
 # the build the wheel and npm packages share), with podman, or docker when podman is absent. No
 # registry is needed: the image is the root Dockerfile's last stage over that binary.
-# --save FILE also writes it as an OCI archive (`podman load -i FILE`).
+# --save FILE also writes it as an archive for `podman load -i FILE` / `docker load -i FILE`: an
+# OCI archive when FILE ends in .oci.tar (the OCI format has no HEALTHCHECK), else a
+# docker-archive, which keeps it.
 #   packaging/image/build.sh [TAG] [--save FILE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +28,15 @@ format=()
 "$engine" build "${format[@]}" --platform linux/amd64 -t "bland-sms-sim:$tag" -f "$context/Containerfile" "$context" >&2
 if [ -n "$save" ]; then
   rm -f "$save"
-  "$engine" save --format oci-archive -o "$save" "bland-sms-sim:$tag" 2>/dev/null \
-    || "$engine" save -o "$save" "bland-sms-sim:$tag"
+  mkdir -p "$(dirname "$save")"
+  if [ "$engine" = docker ]; then
+    docker save -o "$save" "bland-sms-sim:$tag"
+  else
+    case "$save" in
+      *.oci.tar) archive=oci-archive ;;
+      *) archive=docker-archive ;;
+    esac
+    podman save --format "$archive" -o "$save" "bland-sms-sim:$tag"
+  fi
 fi
 echo "bland-sms-sim:$tag"

@@ -63,6 +63,30 @@ pub(crate) fn clean_leftovers(path: &Path) {
     }
 }
 
+/// Whether the state file's folder takes a new file (a save writes a temporary file beside the
+/// state file, then renames it): a probe file is made and removed.
+///
+/// # Errors
+/// The folder and the reason.
+pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".bland-sms-sim-probe.{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
 /// Puts checked fixtures into the simulator, which the caller has cleared (or just made).
 pub(crate) fn load(app: &App, f: &Fixtures) {
     let store = &app.store;

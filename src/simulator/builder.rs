@@ -342,6 +342,13 @@ impl SimulatorBuilder {
         let scenarios = load_all(&self.scenarios).map_err(Error::Scenario)?;
         if let Some(p) = &config.state_file {
             crate::engine::snapshot::clean_leftovers(p);
+            if let Err(e) = crate::engine::snapshot::check_writable(p) {
+                tracing::warn!(
+                    "the state file cannot be written ({e}): the state will not be saved on \
+                     shutdown; make its folder writable (in a container: a named volume, or \
+                     --user with the folder's owner)"
+                );
+            }
         }
         let fixtures = match &config.state_file {
             Some(p) if p.exists() => Fixtures::read_state(p).map_err(Error::Fixtures)?,

@@ -243,7 +243,7 @@ async fn expect_deliveries_shows_the_apps_answer_when_it_is_not_the_expected_one
     let hook = app.webhook();
     assert!(
         out.contains(&format!(
-            "expect_deliveries[0]: expected status 200: message webhook to {hook}: HTTP 500, answered \"order service down\""
+            "expect_deliveries[0]: expected status 200: message (USER \"an operator please\") webhook to {hook}: HTTP 500, answered \"order service down\""
         )),
         "{out}"
     );

@@ -342,3 +342,33 @@ async fn receive_prints_each_delivery_and_checks_its_signature() {
         "POST /hook status ended (conversation c1) signature MISMATCH: not signed with this --webhook-secret"
     );
 }
+
+/// A state file whose folder cannot take a file is said at start, not found out at shutdown.
+#[test]
+fn a_state_file_that_cannot_be_written_is_warned_about_at_start() {
+    let dir = std::env::temp_dir().join(format!("bland-sim-nostate-{}", std::process::id()));
+    let file = dir.join("missing").join("state.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bland-sms-sim"))
+        .args(["--port", "0", "--state-file"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on "), "{line}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    child.wait().unwrap();
+    assert!(
+        err.contains("the state file cannot be written")
+            && err.contains(&dir.join("missing").display().to_string()),
+        "{err}"
+    );
+}

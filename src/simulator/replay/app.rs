@@ -73,7 +73,11 @@ impl Run {
             };
             if Instant::now() >= deadline {
                 let seen = if calls.is_empty() {
-                    "the app made no API calls with the script's key".to_string()
+                    format!(
+                        "the app made no API calls with the script's key (is it pointed at \
+                         this simulator, http://{}?)",
+                        self.target.authority()
+                    )
                 } else {
                     let list: Vec<String> = calls.iter().map(describe_call).collect();
                     format!("the app's calls: {}", list.join("; "))
@@ -257,11 +261,12 @@ fn describe_call(c: &Value) -> String {
 
 /// `message webhook to URL: HTTP 500, answered "…"`, or the connection error.
 fn describe_delivery(d: &Value) -> String {
-    let what = format!(
-        "{} webhook to {}",
-        d["event"].as_str().unwrap_or("a"),
-        d["url"].as_str().unwrap_or("?")
-    );
+    let payload = &d["payload"];
+    let event = match (payload["sender"].as_str(), payload["message"].as_str()) {
+        (Some(sender), Some(text)) => format!("message ({sender} {:?})", cut(text)),
+        _ => d["event"].as_str().unwrap_or("a").to_string(),
+    };
+    let what = format!("{event} webhook to {}", d["url"].as_str().unwrap_or("?"));
     let Some(a) = d["attempts"].as_array().and_then(|a| a.last()) else {
         return format!("{what}: not attempted yet");
     };

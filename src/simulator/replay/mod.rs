@@ -136,7 +136,13 @@ pub async fn run(
         report::summary(&results, out)?;
     }
     if let Some(path) = &options.junit {
-        std::fs::write(path, report::junit(&results))?;
+        let named = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("--junit {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(named)?;
+        }
+        std::fs::write(path, report::junit(&results)).map_err(named)?;
     }
     Ok(if results.iter().any(|r| r.unparseable) {
         Verdict::Unreadable
