@@ -162,23 +162,51 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
     ))
 }
 
-/// `POST /v1/sms/register {…the A2P brand form…}`: a registration, `pending` at first.
+/// The A2P brand form's fields (`api-v1/post/sms-submit-reg.mdx`, 91809e1), each required.
+const A2P_FIELDS: [&str; 14] = [
+    "businessName",
+    "ein",
+    "vertical",
+    "address",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "email",
+    "type",
+    "website",
+    "opt_in_info",
+    "messageSamples",
+    "trusted_user",
+];
+
+/// "A valid US state code": the 50 states and the District of Columbia.
+const US_STATES: [&str; 51] = [
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
+    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
+    "WV", "WI", "WY",
+];
+
+/// The longest text kept of a form field.
+const MAX_FORM_TEXT: usize = 1024;
+
+/// `POST /v1/sms/register`: the A2P brand form, checked as the page says (every field present,
+/// a US state code); a registration that is `pending` for 10 minutes of simulator time, then
+/// `approved`, or `failed` when `ein` is `000000000`.
 pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     let form = req.json_object()?;
-    let text = |k: &str| -> Result<Option<String>, ApiError> {
-        match form.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.len() <= 64 => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::invalid(format!(
-                "`{k}` must be a string of at most 64 bytes"
-            ))),
+    check_brand_form(&form)?;
+    let brand_type = match form.get("brandType").or(form.get("brand_type")) {
+        None | Some(Value::Null) => "STANDARD".to_string(),
+        Some(Value::String(s)) if s.len() <= 64 => s.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`brandType` must be a string of at most 64 bytes",
+            ))
         }
     };
-    let brand_type = match text("brandType")? {
-        Some(t) => t,
-        None => text("brand_type")?.unwrap_or_else(|| "STANDARD".into()),
-    };
-    let ein = text("ein")?;
+    let ein = form["ein"].as_str().unwrap_or_default();
     let id = app.store.ids().uuid();
     let kept = app.registrations.add(
         id.clone(),
@@ -186,7 +214,7 @@ pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiErro
             account: key.to_string(),
             brand_type: brand_type.clone(),
             created_at: app.now(),
-            fails: ein.as_deref() == Some(FAILING_EIN),
+            fails: ein == FAILING_EIN,
         },
     );
     if !kept {
@@ -197,9 +225,77 @@ pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiErro
              /_sim/reset to start over",
         ));
     }
-    Ok(status(
-        json!({"status": "pending", "registration_id": id, "brandType": brand_type}),
-    ))
+    Ok(status(json!({
+        "message": "A2P Brand registration successful.",
+        "data": {
+            "registration_id": id,
+            "status": "pending",
+            "brandType": brand_type,
+            "businessName": form["businessName"],
+            "state": form["state"].as_str().map(str::to_ascii_uppercase),
+        },
+    })))
+}
+
+/// The brand form as documented: every field present (400 `MISSING_REQUIRED_FIELDS` naming
+/// each one missing), each of its type, and `state` a US state code (400 `INVALID_PARAMETER`
+/// naming the field).
+fn check_brand_form(form: &Value) -> Result<(), ApiError> {
+    let missing: Vec<&str> = A2P_FIELDS
+        .iter()
+        .copied()
+        .filter(|k| match form.get(*k) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.trim().is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::missing(format!(
+            "Missing required fields: {} (the A2P brand form takes {})",
+            missing.join(", "),
+            A2P_FIELDS.join(", ")
+        )));
+    }
+    for k in A2P_FIELDS {
+        let v = &form[k];
+        let ok = match k {
+            "messageSamples" => v.as_array().is_some_and(|a| {
+                a.len() == 3
+                    && a.iter().all(|m| {
+                        m.as_str()
+                            .is_some_and(|s| !s.trim().is_empty() && s.len() <= MAX_FORM_TEXT)
+                    })
+            }),
+            "trusted_user" => v.as_object().is_some_and(|u| {
+                ["first_name", "last_name", "position"].iter().all(|f| {
+                    u.get(*f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.trim().is_empty())
+                })
+            }),
+            _ => v.as_str().is_some_and(|s| s.len() <= MAX_FORM_TEXT),
+        };
+        if !ok {
+            let what = match k {
+                "messageSamples" => "an array of three sample messages (strings)",
+                "trusted_user" => {
+                    "an object with the trusted user's `first_name`, `last_name` and `position` \
+                     (C-suite or VP), and optionally `email` and `phone_number`"
+                }
+                _ => "a string of at most 1024 bytes",
+            };
+            return Err(ApiError::invalid(format!("`{k}` must be {what}")));
+        }
+    }
+    let state = form["state"].as_str().unwrap_or_default().trim();
+    if !US_STATES.contains(&state.to_ascii_uppercase().as_str()) {
+        return Err(ApiError::invalid(format!(
+            "`state` must be a valid US state code (two letters, like CA or NY), got {state:?}"
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

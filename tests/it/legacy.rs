@@ -290,26 +290,46 @@ async fn human_mode_off_ends_its_own_handoffs_even_after_a_restore_and_no_other(
     );
 }
 
+/// The A2P brand form as `api-v1/post/sms-submit-reg.mdx` (91809e1) documents it.
+fn brand_form(ein: &str) -> Value {
+    json!({
+        "businessName": "Bright Smile Dental LLC",
+        "ein": ein,
+        "vertical": "HEALTHCARE",
+        "address": "1 Main St",
+        "city": "Austin",
+        "state": "TX",
+        "postalCode": "78701",
+        "country": "US",
+        "email": "ops@brightsmile.example",
+        "type": "Limited Liability Corporation",
+        "website": "https://brightsmile.example",
+        "opt_in_info": "Customers consent on our website and during the call.",
+        "messageSamples": ["Your cleaning is Tuesday at 10.", "Reply YES to confirm.", "Thanks for visiting!"],
+        "trusted_user": {"position": "CEO", "first_name": "Ada", "last_name": "Lovelace"}
+    })
+}
+
 #[tokio::test]
 async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
     let sim = Sim::start().await;
-    let (status, body) = sim
-        .post(
-            "/v1/sms/register",
-            json!({"business_name": "Bright Smile", "brandType": "SOLE_PROPRIETOR"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["status"], "pending");
-    assert_eq!(body["brandType"], "SOLE_PROPRIETOR");
-    let ok = body["registration_id"].as_str().unwrap().to_string();
-    let (_, body) = sim
-        .post(
-            "/v1/sms/register",
-            json!({"business_name": "Nope LLC", "ein": "000000000"}),
-        )
-        .await;
-    let bad = body["registration_id"].as_str().unwrap().to_string();
+    let mut form = brand_form("12-3456789");
+    form["brandType"] = json!("SOLE_PROPRIETOR");
+    let (status, body) = sim.post("/v1/sms/register", form).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "A2P Brand registration successful.");
+    assert_eq!(body["data"]["status"], "pending");
+    assert_eq!(body["data"]["brandType"], "SOLE_PROPRIETOR");
+    assert_eq!(body["data"]["businessName"], "Bright Smile Dental LLC");
+    let ok = body["data"]["registration_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, body) = sim.post("/v1/sms/register", brand_form("000000000")).await;
+    let bad = body["data"]["registration_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let status_of = |id: String| {
         let sim = &sim;
@@ -343,8 +363,47 @@ async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
     assert_error(&got, 404, "REGISTRATION_NOT_FOUND");
     let got = sim.post("/v1/sms/register/status", json!({})).await;
     assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
-    for form in [json!({"brandType": 5}), json!({"ein": "x".repeat(65)})] {
+    // The page's 400s: missing fields, named; a state that is not a US state code.
+    let got = sim
+        .post(
+            "/v1/sms/register",
+            json!({"businessName": "Nope", "ein": ""}),
+        )
+        .await;
+    assert_error(&got, 400, "MISSING_REQUIRED_FIELDS");
+    let message = got.1["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Missing required fields: ein, vertical, address, city, state, postalCode, country, \
+             email, type, website, opt_in_info, messageSamples, trusted_user"
+        ),
+        "{message}"
+    );
+    let mut form = brand_form("12-3456789");
+    form["state"] = json!("Texas");
+    let got = sim.post("/v1/sms/register", form).await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`state` must be a valid US state code"));
+    for (field, value) in [
+        ("brandType", json!(5)),
+        ("ein", json!("x".repeat(1025))),
+        ("messageSamples", json!(["only one"])),
+        ("trusted_user", json!({"position": "CEO"})),
+    ] {
+        let mut form = brand_form("12-3456789");
+        form[field] = value;
         let got = sim.post("/v1/sms/register", form).await;
         assert_error(&got, 400, "INVALID_PARAMETER");
+        assert!(
+            got.1["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field),
+            "{field}: {}",
+            got.1
+        );
     }
 }
