@@ -27,7 +27,9 @@ fn status(body: Value) -> Reply {
     Reply::new(StatusCode::OK, body)
 }
 
-/// `POST /v1/sms/update {phone_number, channel?, prompt, ignore_keywords?, temperature?}`.
+/// `POST /v1/sms/update {phone_number, channel?, prompt, ignore_keywords?, temperature?}`, and
+/// `POST /v1/sms/prompt/update {phone_number, prompt}`, which Bland's generated SDKs call
+/// (`bland` 0.3.0's `sms.update_prompt`): the number's prompt, its objective.
 pub(crate) fn update(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
     // `ignore_keywords` is documented; the simulator has no keywords to ignore.
     numbers::apply_update(app, req, key, &["ignore_keywords"])?;
@@ -157,9 +159,9 @@ pub(crate) fn toggle(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
         });
     }
     let what = if on { "on" } else { "off" };
-    Ok(status(
-        json!({"status": format!("Turned human mode {what}")}),
-    ))
+    // The docs' `status` and the generated SDKs' `message`, the same words.
+    let words = format!("Turned human mode {what}");
+    Ok(status(json!({"status": words, "message": words})))
 }
 
 /// The A2P brand form's fields (`api-v1/post/sms-submit-reg.mdx`, 91809e1), each required.
@@ -325,5 +327,7 @@ pub(crate) fn register_status(app: &App, req: &Req, key: &str) -> Result<Reply, 
         "status": state,
         "brandType": r.brand_type,
         "failureReason": reason,
+        // As Bland's generated SDKs spell it (`bland` 0.3.0's CheckStatusResponse).
+        "failtureReason": reason,
     })))
 }

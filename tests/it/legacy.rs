@@ -161,7 +161,8 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
     let id = opened_by(&sim, USER).await;
     assert_eq!(
         toggle(&sim, true).await,
-        json!({"status": "Turned human mode on"})
+        // The docs' `status`, and the generated SDKs' `message`.
+        json!({"status": "Turned human mode on", "message": "Turned human mode on"})
     );
     let c = sim.conversation(&id).await;
     assert!(c["human_handoff_at"].is_string(), "{c}");
@@ -181,7 +182,7 @@ async fn toggle_hands_the_numbers_conversations_to_a_human_and_back() {
 
     assert_eq!(
         toggle(&sim, false).await,
-        json!({"status": "Turned human mode off"})
+        json!({"status": "Turned human mode off", "message": "Turned human mode off"})
     );
     assert_eq!(sim.conversation(&id).await["human_handoff_at"], Value::Null);
     let back = sim.text(USER, AGENT, "and now?").await;
@@ -341,7 +342,7 @@ async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
     };
     assert_eq!(
         status_of(ok.clone()).await,
-        json!({"status": "pending", "brandType": "SOLE_PROPRIETOR", "failureReason": null})
+        json!({"status": "pending", "brandType": "SOLE_PROPRIETOR", "failureReason": null, "failtureReason": null})
     );
     sim.advance(599.0).await;
     assert_eq!(status_of(ok.clone()).await["status"], "pending");
@@ -406,4 +407,37 @@ async fn a_registration_is_pending_then_approved_or_failed_on_the_clock() {
             got.1
         );
     }
+}
+
+/// `POST /v1/sms/prompt/update`, which Bland's generated SDKs call: the number's prompt, as
+/// the legacy `/v1/sms/update` sets it.
+#[tokio::test]
+async fn prompt_update_sets_the_numbers_objective() {
+    let sim = Sim::start().await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/prompt/update",
+            json!({"phone_number": AGENT, "prompt": "Book cleanings"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v, json!({"status": "Prompt updated"}));
+    let (_, numbers) = sim.get("/v1/sms/numbers").await;
+    let n = numbers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["phone_number"] == AGENT)
+        .unwrap()
+        .clone();
+    assert_eq!(n["sms_config"]["objective"], "Book cleanings", "{n}");
+    assert_error(
+        &sim.post(
+            "/v1/sms/prompt/update",
+            json!({"phone_number": "+15559990000", "prompt": "x"}),
+        )
+        .await,
+        404,
+        "INBOUND_NUMBER_NOT_FOUND",
+    );
 }
