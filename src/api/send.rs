@@ -197,6 +197,15 @@ fn check_persona(b: &SendBody) -> Result<(), ApiError> {
 /// Reads and checks a `/send`; changes nothing.
 fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     let mut b: SendBody = req.json()?;
+    for (given, documented, used) in [
+        ("phone_number", "user_number", b.phone_number.is_some()),
+        ("from", "agent_number", b.from.is_some()),
+        ("message", "agent_message", b.message.is_some()),
+    ] {
+        if used {
+            req.alias(given, documented)?;
+        }
+    }
     let timing = b.timing()?.overrides();
     let user = phone(&mut [
         ("user_number", &mut b.user_number),

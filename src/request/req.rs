@@ -147,6 +147,26 @@ impl Req {
         Ok((a, b))
     }
 
+    /// Notes a field sent under an undocumented alias the simulator accepts (`phone_number` for
+    /// `user_number`, as Bland's CLI sends it): a warning, or under `--strict` a refusal.
+    ///
+    /// # Errors
+    /// Under `--strict`, 400 `INVALID_PARAMETER` naming the documented field.
+    pub fn alias(&self, given: &str, documented: &str) -> Result<(), ApiError> {
+        let what = format!(
+            "`{given}` is accepted as `{documented}` (Bland's CLI and cookbook send it), but no \
+             revision of Bland's docs names it: send `{documented}`"
+        );
+        if self.strict {
+            return Err(ApiError::invalid(format!(
+                "{what} (refused under --strict)"
+            )));
+        }
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        w.push(what);
+        Ok(())
+    }
+
     /// Notes what Bland would ignore: a warning on `/v1`, or under `--strict` a refusal.
     ///
     /// # Errors

@@ -76,6 +76,31 @@ async fn accepts_the_cli_aliases_and_bearer_keys() {
         .await;
     assert_eq!(c["messages"][0]["message"], "Hi from the CLI");
     assert_eq!(c["user_number"], USER);
+    // No revision of Bland's docs names them: each is warned about, and refused under --strict.
+    let (_, journal) = sim.sim(hyper::Method::GET, "/_sim/requests", None).await;
+    let warnings = journal["data"][0]["warnings"].to_string();
+    for (alias, field) in [
+        ("phone_number", "user_number"),
+        ("from", "agent_number"),
+        ("message", "agent_message"),
+    ] {
+        assert!(
+            warnings.contains(&format!("`{alias}` is accepted as `{field}`")),
+            "{warnings}"
+        );
+    }
+    let strict = Sim::with(manual().strict(true)).await;
+    let got = strict
+        .post(
+            "/v1/sms/send",
+            json!({"phone_number": USER, "agent_number": AGENT, "agent_message": "x"}),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("send `user_number` (refused under --strict)"));
 }
 
 #[tokio::test]

@@ -20,7 +20,9 @@ struct MessageView<'a> {
     sender: Sender,
     status: Option<MessageStatus>,
     error_code: Option<u16>,
-    attachments: [(); 0],
+    /// `array|null`, and `null` in the page's example (`api-v1/get/sms-conversations-id.mdx`,
+    /// 0d80edcf): no message carries media.
+    attachments: Option<()>,
     app_card: Option<()>,
 }
 
@@ -59,7 +61,7 @@ impl Message {
             sender: self.sender(),
             status: self.status(),
             error_code: self.error_code(),
-            attachments: [],
+            attachments: None,
             app_card: None,
         }
     }
