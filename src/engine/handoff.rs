@@ -153,7 +153,7 @@ impl Ctx<'_> {
 
     /// Bland texts the rep a notice from the agent number when a handoff names a
     /// `notify_number`; it is not part of the thread, so it goes to the outbox.
-    fn notify_rep(&mut self, c: &Conversation, to: String, reason: Option<String>) {
+    pub(super) fn notify_rep(&mut self, c: &Conversation, to: String, reason: Option<String>) {
         self.app.store.record_outbox(json!({
             "kind": "handoff_notice",
             "conversation_id": c.id,

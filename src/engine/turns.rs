@@ -170,11 +170,19 @@ impl Ctx<'_> {
                 self.agent_message(c, Sender::Agent, msg);
             }
         }
-        if let Some(reason) = &node.handoff {
-            let reason = reason
+        if let Some(h) = &node.handoff {
+            let reason = h
+                .reason
                 .as_ref()
                 .map(|t| t.render(&self.vars(c, &[], Some(text))));
-            self.start_handoff(c, reason, Map::new(), HandoffSource::Pathway, None);
+            if let Some(url) = &h.webhook {
+                c.details.webhook = Some(url.clone());
+            }
+            let already =
+                self.start_handoff(c, reason.clone(), Map::new(), HandoffSource::Pathway, None);
+            if let (false, Some(to)) = (already, &h.notify_number) {
+                self.notify_rep(c, to.clone(), reason);
+            }
         } else if node.end {
             c.ended_by_end_call_node = true;
             self.end(c, EndKind::Ended, None);

@@ -71,6 +71,12 @@ struct NodeFile {
 struct HandoffFile {
     #[serde(default)]
     reason: Option<String>,
+    /// A rep's number to text a notice to, as `/handoff`'s `notify_number`.
+    #[serde(default)]
+    notify_number: Option<String>,
+    /// The conversation's webhook from the handoff on, as `/handoff`'s `webhook`.
+    #[serde(default)]
+    webhook: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +344,26 @@ fn rule(at: &str, r: RuleFile) -> Result<Rule, String> {
     })
 }
 
+/// A Transfer-to-Human node's settings, checked as `/handoff` checks them.
+fn node_handoff(at: &str, h: HandoffFile) -> Result<super::NodeHandoff, String> {
+    if let Some(n) = &h.notify_number {
+        crate::base::validation::e164("notify_number", n)
+            .map_err(|e| format!("{at}: handoff: {}", e.message))?;
+    }
+    if let Some(w) = &h.webhook {
+        if !crate::base::input::is_web_url(w) {
+            return Err(format!(
+                "{at}: handoff: webhook must be an http:// or https:// URL, got {w:?}"
+            ));
+        }
+    }
+    Ok(super::NodeHandoff {
+        reason: h.reason.map(|r| template(at, &r)).transpose()?,
+        notify_number: h.notify_number,
+        webhook: h.webhook,
+    })
+}
+
 /// One node; `at` names it.
 fn node(at: &str, n: NodeFile) -> Result<Node, String> {
     let rules = n
@@ -347,7 +373,7 @@ fn node(at: &str, n: NodeFile) -> Result<Node, String> {
         .map(|(i, r)| rule(&format!("{at} rule {}", i + 1), r))
         .collect::<Result<Vec<_>, _>>()?;
     let handoff = match n.handoff {
-        Some(h) => Some(h.reason.map(|r| template(at, &r)).transpose()?),
+        Some(h) => Some(node_handoff(at, h)?),
         None => None,
     };
     if n.end && handoff.is_some() {

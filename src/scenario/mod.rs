@@ -107,12 +107,23 @@ pub struct Rule {
     pub delay_seconds: u64,
 }
 
+/// A Transfer-to-Human node's settings, as `/handoff` takes them.
+#[derive(Clone, Debug, Default)]
+pub struct NodeHandoff {
+    /// The reason (a template).
+    pub reason: Option<Template>,
+    /// A rep's number to text a notice to (E.164).
+    pub notify_number: Option<String>,
+    /// The conversation's webhook URL from the handoff on.
+    pub webhook: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Node {
     pub say: Option<Reply>,
     pub rules: Vec<Rule>,
-    /// `Some` makes this a Transfer-to-Human node (with an optional reason template).
-    pub handoff: Option<Option<Template>>,
+    /// `Some` makes this a Transfer-to-Human node.
+    pub handoff: Option<NodeHandoff>,
     /// An End Call node.
     pub end: bool,
 }

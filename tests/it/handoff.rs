@@ -348,3 +348,63 @@ async fn stop_blacklists_until_start() {
         .await;
     assert_eq!(other.0, 200);
 }
+
+/// A scenario's Transfer-to-Human node takes what `/handoff` takes: a rep's number to notify
+/// and the conversation's webhook from then on (`tutorials/messaging/sms.mdx`).
+#[tokio::test]
+async fn a_handoff_node_notifies_a_rep_and_moves_the_webhook() {
+    let first = Receiver::start().await;
+    let second = Receiver::start().await;
+    let scenario = json!({
+        "version": 1, "name": "escalate", "default": true, "start_node": "chat",
+        "nodes": {
+            "chat": {"rules": [{"when": {"contains": "agent"}, "reply": "Connecting you.", "goto": "human"}]},
+            "human": {"handoff": {"reason": "asked for {{message}}", "notify_number": "+15550009999", "webhook": second.url}}
+        }
+    });
+    let sim = Sim::with(manual().scenario_json(&scenario.to_string()).unwrap()).await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": AGENT, "webhook": first.url}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let reply = sim.text(USER, AGENT, "an agent please").await;
+    let id = reply["conversation_id"].as_str().unwrap().to_string();
+    let (_, outbox) = sim.sim(hyper::Method::GET, "/_sim/outbox", None).await;
+    assert_eq!(outbox["data"][0]["to"], "+15550009999");
+    assert_eq!(
+        outbox["data"][0]["message"],
+        format!("Conversation {id} was handed off to you: asked for an agent please")
+    );
+    // The handoff's status webhook, and what follows, go to the node's webhook.
+    let moved = second.wait_for(1).await;
+    assert_eq!(
+        moved[0].json["status"], "human_handoff",
+        "{:?}",
+        moved[0].json
+    );
+    sim.text(USER, AGENT, "hello?").await;
+    let moved = second.wait_for(2).await;
+    assert_eq!(moved[1].json["message"], "hello?");
+    assert!(first.hooks().iter().all(|h| h.json["type"] == "message"));
+
+    // Checked as /handoff checks them.
+    for (bad, says) in [
+        (json!({"notify_number": "555"}), "notify_number"),
+        (
+            json!({"webhook": "ftp://x"}),
+            "webhook must be an http:// or https:// URL",
+        ),
+    ] {
+        let mut s = scenario.clone();
+        s["nodes"]["human"]["handoff"] = bad;
+        let e = bland_sms_sim::Simulator::builder()
+            .scenario_json(&s.to_string())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("node \"human\": handoff") && e.contains(says), "{e}");
+    }
+}
