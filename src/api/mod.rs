@@ -5,6 +5,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod batch;
+pub(crate) mod citations;
 pub(crate) mod conversations;
 pub(crate) mod filter;
 pub(crate) mod handoff;

@@ -9,7 +9,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::admin;
-use crate::api::{analyze, batch, conversations, handoff, legacy, list, numbers, send, webhooks};
+use crate::api::{
+    analyze, batch, citations, conversations, handoff, legacy, list, numbers, send, webhooks,
+};
 use crate::base::error::ApiError;
 use crate::base::reply::Reply;
 use crate::engine::app::App;
@@ -28,6 +30,7 @@ enum Route {
     Send,
     Create,
     Analyze,
+    CitationBackfill,
     ListConversations,
     Resend,
     GetConversation,
@@ -95,6 +98,7 @@ impl Route {
             Send => "POST /v1/sms/send",
             Create => "POST /v1/sms/create",
             Analyze => "POST /v1/sms/analyze",
+            CitationBackfill => "POST /v1/citation_schemas/backfill",
             ListConversations => "GET /v1/sms/conversations",
             Resend => "POST /v1/sms/conversations/webhooks/resend",
             GetConversation => "GET /v1/sms/conversations/{id}",
@@ -172,6 +176,7 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["v1", "sms", "send"] => one(M::POST, R::Send),
         ["v1", "sms", "create"] => one(M::POST, R::Create),
         ["v1", "sms", "analyze"] => one(M::POST, R::Analyze),
+        ["v1", "citation_schemas", "backfill"] => one(M::POST, R::CitationBackfill),
         ["v1", "files", "attach"] => one(M::POST, R::FilesAttach),
         ["v1", "sms", "batch"] => one(M::POST, R::Batch),
         ["v1", "sms", "update"] => one(M::POST, R::LegacyUpdate),
@@ -404,6 +409,7 @@ async fn dispatch(
         Route::Send => idem("send", &|| send::send(app, req, key)),
         Route::Create => send::create(app, req, key),
         Route::Analyze => analyze::analyze(app, req, key),
+        Route::CitationBackfill => citations::backfill(app, req, key),
         Route::ListConversations => list::list(app, req, key),
         Route::Resend => webhooks::resend(app, req, key).await,
         Route::GetConversation => conversations::get(app, key, id),

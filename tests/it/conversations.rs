@@ -285,3 +285,59 @@ async fn delete_conversation_removes_it_for_good() {
         .await;
     assert_ne!(next["conversation_id"], id.as_str());
 }
+
+/// `POST /v1/citation_schemas/backfill` on SMS conversations (citation-schemas-backfill.mdx,
+/// 91809e1): synchronous, the scenario's schema run again and merged into what it holds.
+#[tokio::test]
+async fn citation_backfill_runs_a_schema_on_conversations_synchronously() {
+    let sim = Sim::with(manual()).await;
+    let sent = sim
+        .send(json!({"user_number": USER, "agent_number": BOOKING, "request_data": {"first_name": "Ada"}}))
+        .await;
+    let id = sent["conversation_id"].as_str().unwrap().to_string();
+    let (s, v) = sim
+        .post(
+            "/v1/citation_schemas/backfill",
+            json!({"conversation_ids": [id, "nope"], "schema_id": "schema_booking"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "complete");
+    assert_eq!(
+        (
+            v["call_count"].as_u64(),
+            v["conversation_count"].as_u64(),
+            v["schema_count"].as_u64()
+        ),
+        (Some(0), Some(2), Some(1))
+    );
+    let done = &v["conversations"][0];
+    assert_eq!(done["status"], "success", "{v}");
+    assert_eq!(done["previous_variables"], json!({}));
+    assert_eq!(done["newly_extracted_variables"]["patient_name"], "Ada");
+    assert_eq!(done["final_variables"], done["newly_extracted_variables"]);
+    assert_eq!(done["variables_extracted"], 2);
+    assert_eq!(v["conversations"][1]["status"], "error");
+    // The conversation holds the result.
+    let c = sim.conversation(&id).await;
+    assert_eq!(c["citation_variables"]["patient_name"], "Ada");
+    // Refused as the page says: more than 50, calls, no schema.
+    let many: Vec<String> = (0..51).map(|i| format!("c{i}")).collect();
+    for (body, code) in [
+        (
+            json!({"conversation_ids": many, "schema_id": "schema_booking"}),
+            "INVALID_PARAMETER",
+        ),
+        (
+            json!({"call_id": "call-1", "schema_id": "schema_booking"}),
+            "INVALID_PARAMETER",
+        ),
+        (json!({"conversation_id": id}), "MISSING_REQUIRED_FIELDS"),
+    ] {
+        assert_error(
+            &sim.post("/v1/citation_schemas/backfill", body).await,
+            400,
+            code,
+        );
+    }
+}

@@ -405,6 +405,9 @@ async fn a_handoff_node_notifies_a_rep_and_moves_the_webhook() {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("node \"human\": handoff") && e.contains(says), "{e}");
+        assert!(
+            e.contains("node \"human\": handoff") && e.contains(says),
+            "{e}"
+        );
     }
 }
