@@ -108,7 +108,14 @@ async fn only_sms_to_plus_one_numbers() {
     assert!(got.1["errors"][0]["message"]
         .as_str()
         .unwrap()
-        .contains("US and Canada numbers (+1) only"));
+        .contains("US and Canada numbers only"));
+    // +1 also holds other countries: Jamaica's 876 is refused (platform/agent-phone-plan.mdx).
+    let got = send(&sim, "+18765550123", json!({"agent_message": "hi"})).await;
+    assert_error(&got, 400, "INVALID_PHONE_NUMBER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("the Caribbean's and Bermuda's area codes"));
     let got = send(
         &sim,
         USER,

@@ -66,7 +66,8 @@ impl PlanRefusal {
                                     is on the Agent Phone Plan, which texts by SMS"
                 .into(),
             PlanRefusal::NotPlusOne => format!(
-                "The Agent Phone Plan texts US and Canada numbers (+1) only; {user} is neither"
+                "The Agent Phone Plan texts US and Canada numbers only; {user} is neither (+1 \
+                 also holds the Caribbean's and Bermuda's area codes)"
             ),
             PlanRefusal::Limit { limit, max, until } => format!(
                 "The Agent Phone Plan sends at most {max} texts {}, the agent's replies \
@@ -127,7 +128,7 @@ impl PlanState {
         if channel != crate::base::validation::Channel::Sms {
             return Some(PlanRefusal::NotSms);
         }
-        if !user.starts_with("+1") {
+        if !us_or_canada(user) {
             return Some(PlanRefusal::NotPlusOne);
         }
         self.roll(now);
@@ -167,6 +168,21 @@ impl PlanState {
             PlanLimit::Daily => (now.div_euclid(DAY_MS) + 1) * DAY_MS,
         }
     }
+}
+
+/// The area codes of the countries besides the US and Canada that share +1 (the North
+/// American Numbering Plan's Caribbean members and Bermuda). The US territories (Puerto Rico,
+/// the US Virgin Islands, Guam, the Northern Mariana Islands, American Samoa) are US.
+const OTHER_NANP: [&str; 21] = [
+    "242", "246", "264", "268", "284", "345", "441", "473", "649", "658", "664", "721", "758",
+    "767", "784", "809", "829", "849", "868", "869", "876",
+];
+
+/// Whether `user` is a US or Canadian number (+1, and not another country's area code):
+/// the plan's reach (`platform/agent-phone-plan.mdx`, 248a4cad).
+pub fn us_or_canada(user: &str) -> bool {
+    user.strip_prefix("+1")
+        .is_some_and(|rest| !OTHER_NANP.iter().any(|code| rest.starts_with(code)))
 }
 
 #[cfg(test)]
@@ -209,6 +225,13 @@ mod tests {
             p.take(Channel::Sms, "+447700900123", day),
             Err(PlanRefusal::NotPlusOne)
         );
+        // +1 is not only the US and Canada: Jamaica's 876 is refused, Toronto's 416 and Puerto
+        // Rico's 787 are not.
+        assert_eq!(
+            p.take(Channel::Sms, "+18765550123", day),
+            Err(PlanRefusal::NotPlusOne)
+        );
+        assert!(us_or_canada("+14165550123") && us_or_canada("+17875550123"));
         assert_eq!(take(&mut p, day), Ok(()), "the second of the hour");
         let hourly = PlanRefusal::Limit {
             limit: PlanLimit::Hourly,
