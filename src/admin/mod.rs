@@ -63,6 +63,44 @@ pub(crate) fn events(req: &Req) -> Result<Reply, ApiError> {
     Ok(Reply::events(last))
 }
 
+/// `POST /_sim/conversations/{id}/messages/{message_id}/read` and `…/click {"url"}`: the user
+/// reads the message, or taps a link in it (RCS and WhatsApp): the message becomes `read`,
+/// and `read` and `link_clicked` status webhooks fire. Answers the message.
+pub(crate) fn receipt(app: &App, req: &Req, id: &str, click: bool) -> Result<Reply, ApiError> {
+    // The message id is the path's fifth segment (`/_sim/conversations/{id}/messages/{mid}/…`).
+    let message_id = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .nth(4)
+        .unwrap_or_default()
+        .to_string();
+    let url = if click {
+        let b = req.json_object()?;
+        match b.get("url").and_then(Value::as_str) {
+            Some(u) if crate::base::input::is_web_url(u) => Some(u.to_string()),
+            _ => {
+                return Err(ApiError::invalid(
+                    "`url` is required: the http:// or https:// link the user tapped",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let message = engine::apply(app, None, id, |ctx, c| {
+        ctx.receipt(c, &message_id, url)?;
+        let mut buf = [0; 36];
+        let m = c
+            .messages
+            .iter()
+            .find(|m| m.id_str(&mut buf) == message_id)
+            .expect("receipt found it");
+        Ok::<_, ApiError>(m.to_json(&c.user_number, &c.agent_number))
+    })??;
+    Ok(Reply::ok(message))
+}
+
 /// `GET /_sim/conversations/{id}`: a conversation of any account, as
 /// `GET /v1/sms/conversations/{id}` shows it, each message with what the carrier makes of it
 /// (`carrier: {encoding, segments}`, which Bland's message object does not have).

@@ -10,6 +10,10 @@ pub(crate) enum Status {
     Inactive,
     HumanHandoff,
     HumanHandoffEnded,
+    /// The user read a message (RCS and WhatsApp).
+    Read,
+    /// The user tapped a link in a message (RCS and WhatsApp).
+    LinkClicked,
 }
 
 impl Status {
@@ -21,6 +25,8 @@ impl Status {
             Status::Inactive => "inactive",
             Status::HumanHandoff => "human_handoff",
             Status::HumanHandoffEnded => "human_handoff_ended",
+            Status::Read => "read",
+            Status::LinkClicked => "link_clicked",
         }
     }
 }
@@ -34,7 +40,7 @@ pub(crate) enum Event {
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 9] = [
         Event::Message,
         Event::Status(Status::Ended),
         Event::Status(Status::Timeout),
@@ -42,6 +48,8 @@ impl Event {
         Event::Status(Status::Inactive),
         Event::Status(Status::HumanHandoff),
         Event::Status(Status::HumanHandoffEnded),
+        Event::Status(Status::Read),
+        Event::Status(Status::LinkClicked),
     ];
 
     /// Every event's name, as `/_sim/webhooks?event=` takes it.

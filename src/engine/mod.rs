@@ -13,6 +13,7 @@ mod handoff;
 mod lifecycle;
 mod outcomes;
 pub(crate) mod payload;
+mod receipts;
 pub(crate) mod rules;
 pub(crate) mod send;
 pub(crate) mod snapshot;
@@ -336,27 +337,48 @@ impl<'a> Ctx<'a> {
         self.fx.deliveries.push(id);
     }
 
-    /// Prepares a status webhook (`ended`, `timeout`, `human_handoff`, …) with `extra` fields.
+    /// Prepares a status webhook (`ended`, `timeout`, `human_handoff`, …) with `extra` fields:
+    /// the conversation's latest, which its webhook log shows and a resend sends again.
     pub fn status_webhook(
         &mut self,
         c: &mut Conversation,
         status: Status,
         extra: Map<String, Value>,
     ) {
-        let Some(url) = self.webhook_url(c) else {
-            return;
-        };
+        if let Some(id) = self.status_delivery(c, status, extra) {
+            c.status_delivery = std::num::NonZeroU64::new(id);
+        }
+    }
+
+    /// Prepares a status webhook about one message (`read`, `link_clicked`): it leaves the
+    /// conversation's webhook log as it was.
+    pub fn message_event_webhook(
+        &mut self,
+        c: &mut Conversation,
+        status: Status,
+        extra: Map<String, Value>,
+    ) {
+        self.status_delivery(c, status, extra);
+    }
+
+    /// A status delivery prepared and queued; its id, or `None` without a webhook URL.
+    fn status_delivery(
+        &mut self,
+        c: &mut Conversation,
+        status: Status,
+        extra: Map<String, Value>,
+    ) -> Option<u64> {
+        let url = self.webhook_url(c)?;
         let body = payload::status(c, status, self.now, extra);
-        let event = Event::Status(status);
         let id = self.app.webhooks.prepare(
             (self.now, self.app.journal.arrivals()),
             (&c.id, &c.owner.user_id),
-            event,
+            Event::Status(status),
             &url,
             body,
         );
-        c.status_delivery = std::num::NonZeroU64::new(id);
         self.fx.deliveries.push(id);
+        Some(id)
     }
 
     // ---- inactivity timer (§6) ------------------------------------------------------------

@@ -78,6 +78,8 @@ enum Route {
     SimReplaceState,
     SimSaveState,
     SimRecordReplay,
+    SimMessageRead,
+    SimMessageClick,
     SimEvents,
     SimUi,
     SimConversations,
@@ -146,6 +148,8 @@ impl Route {
             SimReplaceState => "PUT /_sim/state",
             SimSaveState => "POST /_sim/state/save",
             SimRecordReplay => "GET /_sim/conversations/{id}/replay",
+            SimMessageRead => "POST /_sim/conversations/{id}/messages/{message_id}/read",
+            SimMessageClick => "POST /_sim/conversations/{id}/messages/{message_id}/click",
             SimEvents => "GET /_sim/events",
             SimUi => "GET /_sim/ui",
             SimConversations => "GET /_sim/conversations",
@@ -253,6 +257,12 @@ fn table<'a>(method: &Method, segs: &[&'a str]) -> Option<(Result<Route, ApiErro
         ["_sim", "state", "save"] => one(M::POST, R::SimSaveState),
         ["_sim", "conversations", id, "replay"] => {
             with(id, pick(method, [(M::GET, R::SimRecordReplay)]))
+        }
+        ["_sim", "conversations", id, "messages", _, "read"] => {
+            with(id, pick(method, [(M::POST, R::SimMessageRead)]))
+        }
+        ["_sim", "conversations", id, "messages", _, "click"] => {
+            with(id, pick(method, [(M::POST, R::SimMessageClick)]))
         }
         ["_sim", "events"] => one(M::GET, R::SimEvents),
         ["_sim", "batches", id] => with(id, pick(method, [(M::GET, R::SimBatch)])),
@@ -362,8 +372,8 @@ fn authorize_admin(app: &App, req: &Req, route: &Route) -> Result<(), ApiError> 
 /// Routes and answers; `name` is set to the route's name once it is known.
 async fn route(app: &App, req: &Req, name: &mut &'static str) -> Result<Reply, ApiError> {
     let path = req.path.trim_end_matches('/');
-    // The longest route has 5 segments; a path with more matches none.
-    let mut segs = [""; 5];
+    // The longest route has 6 segments; a path with more matches none.
+    let mut segs = [""; 6];
     let mut n = 0;
     let mut rest = path.trim_start_matches('/').split('/');
     for s in rest.by_ref().take(segs.len()) {
@@ -467,6 +477,8 @@ async fn dispatch_sim(app: &App, req: &Req, route: Route, id: &str) -> Result<Re
             Reply::document(bytes)
         }),
         Route::SimOpenApi => Ok(Reply::document(OPENAPI.as_bytes())),
+        Route::SimMessageRead => admin::receipt(app, req, id, false),
+        Route::SimMessageClick => admin::receipt(app, req, id, true),
         Route::SimRemoveScenario => admin::remove_scenario(app, id),
         Route::SimOutbox => Ok(Reply::ok(serde_json::Value::Array(app.store.outbox()))),
         Route::SimRequests => admin::requests(app, req),

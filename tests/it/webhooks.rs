@@ -392,3 +392,107 @@ async fn a_receiver_that_times_out_is_retried() {
         assert_eq!(d["attempts"].as_array().unwrap().len(), 2);
     }
 }
+
+/// Read receipts and link clicks on WhatsApp (post-call-webhooks.mdx, 0071aa80), through the
+/// control API: the message becomes `read`; `read` and `link_clicked` status webhooks fire and
+/// leave the conversation's webhook log as it was.
+#[tokio::test]
+async fn a_read_and_a_click_fire_their_status_webhooks_on_whatsapp() {
+    let sim = Sim::start().await;
+    let rx = Receiver::start().await;
+    let (s, v) = sim
+        .post(
+            "/v1/sms/number/update",
+            json!({"phone_number": WHATSAPP, "webhook": rx.url, "channel": "whatsapp"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": WHATSAPP, "agent_message": "See https://example.test/book", "channel": "whatsapp"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let mid = d["message_id"].as_str().unwrap().to_string();
+    rx.wait_for(1).await;
+    let base = format!("/_sim/conversations/{id}/messages/{mid}");
+    let (s, m) = sim
+        .sim(Method::POST, &format!("{base}/read"), Some(json!({})))
+        .await;
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(m["data"]["status"], "read");
+    assert_eq!(sim.conversation(&id).await["messages"][0]["status"], "read");
+    let (s, _) = sim
+        .sim(
+            Method::POST,
+            &format!("{base}/click"),
+            Some(json!({"url": "https://example.test/book"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let hooks = rx.wait_for(3).await;
+    let statuses: Vec<&Value> = hooks.iter().map(|h| &h.json["status"]).collect();
+    assert_eq!(
+        statuses,
+        [&Value::Null, &json!("read"), &json!("link_clicked")]
+    );
+    assert_eq!(hooks[1].json["message_id"], mid.as_str());
+    assert!(hooks[1].json["read_at"].is_string());
+    assert_eq!(hooks[2].json["url"], "https://example.test/book");
+    assert_eq!(hooks[2].json["type"], "status");
+    // Reading again sends nothing more; the conversation's webhook log is not a receipt.
+    sim.sim(Method::POST, &format!("{base}/read"), Some(json!({})))
+        .await;
+    assert_eq!(rx.hooks().len(), 3);
+    let (_, log) = sim
+        .get(&format!("/v1/sms/conversations/{id}/webhook"))
+        .await;
+    assert_eq!(log["data"], Value::Null);
+
+    // Refused: an SMS conversation, the user's own message, no such message, a click without url.
+    let sms = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await;
+    let got = sim
+        .sim(
+            Method::POST,
+            &format!(
+                "/_sim/conversations/{}/messages/{}/read",
+                sms["conversation_id"].as_str().unwrap(),
+                sms["message_id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    assert!(got.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("RCS's and WhatsApp's"));
+    let user = sim
+        .sim(
+            Method::POST,
+            "/_sim/inbound",
+            Some(json!({"user_number": USER, "agent_number": WHATSAPP, "message": "ok", "channel": "whatsapp"})),
+        )
+        .await;
+    let user_mid = user.1["data"]["message_id"].as_str().unwrap().to_string();
+    let got = sim
+        .sim(
+            Method::POST,
+            &format!("/_sim/conversations/{id}/messages/{user_mid}/read"),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+    let got = sim
+        .sim(
+            Method::POST,
+            &format!("/_sim/conversations/{id}/messages/nope/read"),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&got, 404, "MESSAGE_NOT_FOUND");
+    let got = sim
+        .sim(Method::POST, &format!("{base}/click"), Some(json!({})))
+        .await;
+    assert_error(&got, 400, "INVALID_PARAMETER");
+}

@@ -51,6 +51,8 @@ pub(crate) enum MessageStatus {
     Delivered,
     Failed,
     Undelivered,
+    /// Read by the user (RCS and WhatsApp).
+    Read,
 }
 
 impl MessageStatus {
@@ -61,6 +63,7 @@ impl MessageStatus {
             "delivered" => MessageStatus::Delivered,
             "failed" => MessageStatus::Failed,
             "undelivered" => MessageStatus::Undelivered,
+            "read" => MessageStatus::Read,
             _ => return None,
         })
     }
@@ -161,12 +164,13 @@ struct Flags;
 
 impl Flags {
     const SENDERS: [Sender; 3] = [Sender::User, Sender::Agent, Sender::Human];
-    const STATUSES: [MessageStatus; 5] = [
+    const STATUSES: [MessageStatus; 6] = [
         MessageStatus::Queued,
         MessageStatus::Sent,
         MessageStatus::Delivered,
         MessageStatus::Failed,
         MessageStatus::Undelivered,
+        MessageStatus::Read,
     ];
     const SENDER: i64 = 0b11;
     const STATUS_SHIFT: u32 = 2;
