@@ -132,7 +132,8 @@ pub(crate) fn add_carrier_rule(app: &App, req: &Req) -> Result<Reply, ApiError> 
     let rule: crate::state::carrier::Rule = serde_json::from_value(v).map_err(|e| {
         bad(format!(
             "{e}: a rule is {{\"user_number\" or \"prefix\", \"status\": \"failed\" or \
-             \"undelivered\", \"error_code\": 30003}}"
+             \"undelivered\", \"error_code\": 30003}}, or {{\"user_number\" or \"prefix\", \
+             \"rcs\": false}} for phones without RCS"
         ))
     })?;
     rule.check().map_err(bad)?;
@@ -267,6 +268,7 @@ struct ProvisionBody {
     label: Option<String>,
     imessage: Option<bool>,
     enterprise: Option<bool>,
+    channel_priority: Option<Vec<String>>,
     sms_config: Option<Map<String, Value>>,
     whatsapp_config: Option<Map<String, Value>>,
     imessage_config: Option<Map<String, Value>>,
@@ -296,6 +298,10 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
         }
     }
     let imessage = b.imessage.unwrap_or(false);
+    let rcs_first = match &b.channel_priority {
+        None => false,
+        Some(p) => crate::state::model::rcs_first(p).map_err(ApiError::invalid)?,
+    };
     let n = app
         .store
         .provision(&key, &phone, b.label, imessage, configs, None)
@@ -309,6 +315,14 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
     if let Some(e) = b.enterprise {
         app.store.set_enterprise(&key, e);
     }
+    let n = match rcs_first {
+        true => app
+            .store
+            .with_number_mut(&key, &phone, |r| r.rcs_first = true)
+            .and_then(|()| app.store.number(&phone))
+            .unwrap_or(n),
+        false => n,
+    };
     let mut v = n.to_json(n.default_channel());
     v["api_key"] = json!(key);
     Ok(Reply::data(StatusCode::CREATED, v))

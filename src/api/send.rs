@@ -156,6 +156,8 @@ struct Send {
     number: Arc<NumberRecord>,
     user: String,
     channel: Channel,
+    /// `channel: "rcs"`: RCS first, falling back to SMS.
+    rcs_requested: bool,
     text: Option<String>,
     new_conversation: bool,
     pathway_id: Option<String>,
@@ -224,6 +226,16 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
     let objective = objective(b.objective.take())?;
     check_persona(&b)?;
     let number = agent_number(app, key, &agent)?;
+    // `"rcs"` asks for RCS first (`tutorials/messaging/rcs.mdx`): an SMS conversation that
+    // goes by RCS when the user's phone takes it.
+    let rcs_requested = b
+        .channel
+        .as_ref()
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.eq_ignore_ascii_case("rcs"));
+    if rcs_requested {
+        b.channel = Some(json!("sms"));
+    }
     let channel = channel(&b.channel)?.unwrap_or(number.default_channel());
     check_plan(app, key, channel, &user)?;
     if b.content_sid.is_some() && channel != Channel::Whatsapp {
@@ -240,6 +252,7 @@ fn parse_send(app: &App, req: &Req, key: &str) -> Result<Send, ApiError> {
         number,
         user,
         channel,
+        rcs_requested,
         text,
         new_conversation,
         pathway_id: ps.pathway_id.or(b.pathway_id),
@@ -273,6 +286,7 @@ pub(crate) fn send(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError> {
                 number: &number,
                 user: &s.user,
                 channel: s.channel,
+                rcs_requested: s.rcs_requested,
                 new_conversation: s.new_conversation,
                 reuse_inactive: false,
                 pathway_id: s.pathway_id,
@@ -364,6 +378,7 @@ pub(crate) fn create(app: &App, req: &Req, key: &str) -> Result<Reply, ApiError>
             number: &number,
             user: &user,
             channel,
+            rcs_requested: false,
             new_conversation,
             reuse_inactive: false,
             pathway_id: pathway_id.clone(),

@@ -117,6 +117,7 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
             number: &r.number,
             user: &r.user,
             channel: s.channel,
+            rcs_requested: false,
             new_conversation: false,
             reuse_inactive: false,
             pathway_id: s.global.pathway_id.clone(),

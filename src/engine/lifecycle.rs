@@ -63,6 +63,8 @@ pub(crate) struct Opening<'a> {
     pub number: &'a NumberRecord,
     pub user: &'a str,
     pub channel: Channel,
+    /// `/send`'s `channel: "rcs"`: RCS first, even when the number's priority does not say so.
+    pub rcs_requested: bool,
     /// Archive the pair's active conversation and open a new one.
     pub new_conversation: bool,
     /// Reuse the pair's latest conversation even when it has ended (inbound texts, §6).
@@ -138,6 +140,11 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         agent_number: o.number.phone_number.as_str().into(),
         inbound_id: o.number.inbound_id,
         channel: o.channel,
+        // RCS first (by the number's priority, or asked for), when the user's phone takes it;
+        // SMS after it.
+        rcs: o.channel == Channel::Sms
+            && (o.rcs_requested || o.number.rcs_first)
+            && app.carrier.takes_rcs(o.user),
         details: Lazy::unless_empty(Details {
             request_data: match &cfg.request_data {
                 Value::Object(m) => Lazy::unless_empty(m.clone()),
@@ -242,6 +249,7 @@ pub(crate) async fn inbound(
             number,
             user,
             channel,
+            rcs_requested: false,
             new_conversation: false,
             reuse_inactive: opted_out || !restart,
             pathway_id: None,

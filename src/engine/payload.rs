@@ -77,7 +77,7 @@ fn body(c: &Conversation, history: (Arc<History>, usize), tail: &impl Serialize)
         conversation_id: &c.id,
         phone_number: &c.user_number,
         agent_number: &c.agent_number,
-        channel: c.channel.as_str(),
+        channel: c.channel_name(),
         pathway_id: &c.details.curr_pathway_id,
         pathway_version: &c.details.curr_pathway_version,
     };

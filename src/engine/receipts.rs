@@ -25,11 +25,11 @@ impl Ctx<'_> {
         message_id: &str,
         click: Option<String>,
     ) -> Result<(), ApiError> {
-        if !matches!(c.channel, Channel::Whatsapp) {
+        if !(c.rcs || matches!(c.channel, Channel::Whatsapp)) {
             return Err(ApiError::invalid(format!(
                 "read receipts and link clicks are RCS's and WhatsApp's; this conversation is \
                  on {}",
-                c.channel.as_str()
+                c.channel_name()
             )));
         }
         let mut buf = [0; 36];

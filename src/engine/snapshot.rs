@@ -120,6 +120,9 @@ pub(crate) fn load(app: &App, f: &Fixtures) {
                     n.inbound_id,
                 )
                 .expect("parse lists each number once, and load runs on an empty store");
+            if n.rcs_first {
+                store.with_number_mut(&a.api_key, &n.phone_number, |r| r.rcs_first = true);
+            }
             if n.human_mode {
                 store.with_number_mut(&a.api_key, &n.phone_number, |r| r.human_mode = true);
             }
@@ -216,6 +219,9 @@ pub(crate) fn number_doc(n: &NumberRecord) -> Value {
     v["inbound_id"] = json!(n.inbound_id);
     if n.human_mode {
         v["human_mode"] = json!(true);
+    }
+    if n.rcs_first {
+        v["channel_priority"] = json!(["rcs", "sms"]);
     }
     for ch in [Channel::Sms, Channel::Whatsapp, Channel::Imessage] {
         if let Some(c) = n.config(ch) {

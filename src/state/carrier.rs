@@ -96,8 +96,15 @@ pub(crate) struct Rule {
     pub user_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    pub status: Failure,
-    pub error_code: u16,
+    /// A failure rule: the status and carrier code of the texts it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u16>,
+    /// An RCS rule: `false` for users whose phones do not take RCS (every user does unless a
+    /// rule says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcs: Option<bool>,
 }
 
 impl Rule {
@@ -118,11 +125,17 @@ impl Rule {
             (Some(u), _) if crate::base::validation::e164("user_number", u).is_err() => Err(
                 format!("`user_number` is an E.164 number such as +15550001111, got {u:?}"),
             ),
-            _ if self.error_code < 10_000 => Err(format!(
-                "`error_code` is a five-digit carrier code such as 30003 or 30006, got {}",
-                self.error_code
-            )),
-            _ => Ok(()),
+            _ => match (self.status, self.error_code, self.rcs) {
+                (Some(_), Some(code), _) if code < 10_000 => Err(format!(
+                    "`error_code` is a five-digit carrier code such as 30003 or 30006, got {code}"
+                )),
+                (Some(_), Some(_), _) | (None, None, Some(_)) => Ok(()),
+                _ => Err(
+                    "a rule gives `status` and `error_code` (a failure), or `rcs` (whether the \
+                     user's phone takes RCS)"
+                        .into(),
+                ),
+            },
         }
     }
 }
@@ -205,8 +218,18 @@ impl Carrier {
         let rules = self.rules.load();
         rules
             .iter()
-            .find(|r| r.matches(user))
-            .map(|r| (r.status, r.error_code))
+            .filter(|r| r.matches(user))
+            .find_map(|r| Some((r.status?, r.error_code?)))
+    }
+
+    /// Whether `user`'s phone takes RCS: yes, unless the first RCS rule that matches says no.
+    pub fn takes_rcs(&self, user: &str) -> bool {
+        let rules = self.rules.load();
+        rules
+            .iter()
+            .filter(|r| r.matches(user))
+            .find_map(|r| r.rcs)
+            .unwrap_or(true)
     }
 
     pub fn rules(&self) -> Arc<Vec<Rule>> {
@@ -286,8 +309,9 @@ mod tests {
         let rule = |u: Option<&str>, p: Option<&str>, code| Rule {
             user_number: u.map(String::from),
             prefix: p.map(String::from),
-            status: Failure::Undelivered,
-            error_code: code,
+            status: Some(Failure::Undelivered),
+            error_code: Some(code),
+            rcs: None,
         };
         assert!(c.add_rule(rule(Some("+15550001111"), None, 30003)));
         assert!(c.add_rule(rule(None, Some("+1555"), 30006)));
@@ -303,5 +327,23 @@ mod tests {
         assert!(rule(None, None, 30003).check().is_err());
         assert!(rule(None, Some("1555"), 30003).check().is_err());
         assert!(rule(Some("+1"), None, 42).check().is_err());
+        // An RCS rule: no failure, and the phones it names take no RCS.
+        let no_rcs = Rule {
+            status: None,
+            error_code: None,
+            rcs: Some(false),
+            ..rule(Some("+15550002222"), None, 30003)
+        };
+        assert!(no_rcs.check().is_ok() && c.add_rule(no_rcs));
+        assert!(!c.takes_rcs("+15550002222") && c.takes_rcs("+15550003333"));
+        assert_eq!(
+            c.failure_for("+15550002222"),
+            Some((Failure::Undelivered, 30006))
+        );
+        let neither = Rule {
+            status: None,
+            ..rule(Some("+15550002222"), None, 30003)
+        };
+        assert!(neither.check().is_err());
     }
 }

@@ -386,6 +386,7 @@ impl Store {
                         imessage_config: None,
                         conversation_count: Default::default(),
                         human_mode: false,
+                        rcs_first: false,
                     })
                 });
             if entry.owner != key {

@@ -216,3 +216,85 @@ async fn texts_in_flight_go_on_after_a_restore() {
     sim.advance(1.0).await;
     assert_eq!(last(&sim, &queued).await["status"], "delivered");
 }
+
+/// RCS (`tutorials/messaging/rcs.mdx`): a number whose channel priority puts RCS first texts
+/// by RCS, unless a carrier rule says the user's phone does not take it (then SMS); `/send`'s
+/// `channel: "rcs"` asks for RCS first; the channel shows in the API, the webhooks and the
+/// state, and RCS messages take read receipts.
+#[tokio::test]
+async fn rcs_goes_first_by_the_numbers_priority_and_falls_back_to_sms() {
+    let rx = Receiver::start().await;
+    let fixtures = json!({"accounts": [{"api_key": KEY, "numbers": [
+        {"phone_number": AGENT, "channel_priority": ["rcs", "sms"], "sms_config": {"webhook": rx.url}},
+        {"phone_number": BOOKING, "sms_config": {"webhook": rx.url}}
+    ]}]});
+    let sim = Sim::with(manual().fixtures_json(&fixtures.to_string()).unwrap()).await;
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            "/_sim/carrier/rules",
+            Some(json!({"user_number": "+15550007777", "rcs": false})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let rcs = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "by RCS"}))
+        .await;
+    let sms = sim
+        .send(json!({"user_number": "+15550007777", "agent_number": AGENT, "agent_message": "by SMS"}))
+        .await;
+    let asked = sim
+        .send(json!({"user_number": USER, "agent_number": BOOKING, "agent_message": "asked", "channel": "rcs"}))
+        .await;
+    let channel = |d: &Value| {
+        let id = d["conversation_id"].as_str().unwrap().to_string();
+        let sim = &sim;
+        async move { sim.conversation(&id).await["effective_channel"].clone() }
+    };
+    assert_eq!(channel(&rcs).await, "rcs");
+    assert_eq!(channel(&sms).await, "sms", "the rule's user has no RCS");
+    assert_eq!(
+        channel(&asked).await,
+        "rcs",
+        "channel \"rcs\" asks for RCS first"
+    );
+    let hooks = rx.wait_for(3).await;
+    let by_text =
+        |t: &str| hooks.iter().find(|h| h.json["message"] == t).unwrap().json["channel"].clone();
+    assert_eq!(by_text("by RCS"), "rcs");
+    assert_eq!(by_text("by SMS"), "sms");
+    // An RCS message takes a read receipt.
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            &format!(
+                "/_sim/conversations/{}/messages/{}/read",
+                rcs["conversation_id"].as_str().unwrap(),
+                rcs["message_id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Saved and loaded back as it was.
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(
+        state["accounts"][0]["numbers"][0]["channel_priority"],
+        json!(["rcs", "sms"])
+    );
+    let (s, v) = sim
+        .sim(Method::PUT, "/_sim/state", Some(state.clone()))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(channel(&rcs).await, "rcs");
+    let (_, again) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(again, state);
+    // A priority that is not RCS and SMS is refused, naming the number.
+    let bad = json!({"accounts": [{"api_key": KEY, "numbers": [{"phone_number": AGENT, "channel_priority": ["fax"]}]}]});
+    let e = bland_sms_sim::Simulator::builder()
+        .fixtures_json(&bad.to_string())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("channel_priority") && e.contains("fax"), "{e}");
+}

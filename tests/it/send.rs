@@ -140,7 +140,7 @@ async fn send_validation_errors() {
             "INVALID_PHONE_NUMBER",
         ),
         (
-            json!({"user_number": USER, "agent_number": AGENT, "channel": "rcs"}),
+            json!({"user_number": USER, "agent_number": AGENT, "channel": "fax"}),
             400,
             "INVALID_CHANNEL",
         ),

@@ -642,6 +642,9 @@ pub struct Conversation {
     pub agent_number: SmallStr,
     pub inbound_id: u64,
     pub channel: Channel,
+    /// Delivered by RCS (on an SMS number whose channel priority puts RCS first, to a user
+    /// whose phone takes it): the API and webhooks say `rcs`.
+    pub rcs: bool,
     /// Boxed, as the other fields most conversations never set: the record stays small.
     pub variables: Option<Box<Map<String, Value>>>,
     /// What most conversations never set (request data, metadata, pathway, webhook…).
@@ -706,6 +709,7 @@ impl Default for Conversation {
             agent_number: SmallStr::default(),
             inbound_id: 0,
             channel: Channel::Sms,
+            rcs: false,
             variables: None,
             details: Lazy::default(),
             current_node_id: None,
@@ -735,6 +739,14 @@ impl Default for Conversation {
 }
 
 impl Conversation {
+    /// The channel the API and webhooks name: `rcs` for a conversation delivered by RCS.
+    pub fn channel_name(&self) -> &'static str {
+        if self.rcs {
+            "rcs"
+        } else {
+            self.channel.as_str()
+        }
+    }
     pub fn visible_messages(&self) -> impl Iterator<Item = &Message> {
         self.messages.iter().filter(|m| !m.deleted())
     }

@@ -325,6 +325,33 @@ pub struct NumberRecord {
     /// Legacy `POST /v1/sms/toggle {on:true}`: the agent stays silent and every conversation
     /// goes to a human.
     pub human_mode: bool,
+    /// Its channel priority puts RCS before SMS (`channel_priority: ["rcs", "sms"]`).
+    pub rcs_first: bool,
+}
+
+/// A number's `channel_priority` (`tutorials/messaging/rcs.mdx`): the channels a text tries,
+/// in order, `rcs` and `sms`; whether RCS comes first.
+///
+/// # Errors
+/// What is wrong with the list.
+pub fn rcs_first(priority: &[String]) -> Result<bool, String> {
+    let mut seen = Vec::new();
+    for c in priority {
+        let c = c.to_ascii_lowercase();
+        if c != "rcs" && c != "sms" {
+            return Err(format!(
+                "channel_priority lists \"rcs\" and \"sms\" in the order a text tries them, got {c:?}"
+            ));
+        }
+        if seen.contains(&c) {
+            return Err(format!("channel_priority lists {c:?} twice"));
+        }
+        seen.push(c);
+    }
+    match seen.first() {
+        None => Err("channel_priority must not be empty: [\"rcs\", \"sms\"]".into()),
+        Some(first) => Ok(first == "rcs"),
+    }
 }
 
 /// The handoff reason of a conversation handed over by human mode.
@@ -345,6 +372,7 @@ impl NumberRecord {
             imessage_config: None,
             conversation_count: Count::default(),
             human_mode: false,
+            rcs_first: false,
         }
     }
     pub fn config(&self, channel: Channel) -> Option<&NumberConfig> {
@@ -387,6 +415,9 @@ impl NumberRecord {
     pub fn full_json(&self) -> Value {
         let mut v = self.to_json(self.default_channel());
         v["api_key"] = json!(self.owner);
+        if self.rcs_first {
+            v["channel_priority"] = json!(["rcs", "sms"]);
+        }
         for ch in [Channel::Sms, Channel::Whatsapp, Channel::Imessage] {
             if let Some(c) = self.config(ch) {
                 v[ch.config_key()] = c.to_json(ch);

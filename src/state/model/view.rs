@@ -120,7 +120,7 @@ impl Conversation {
             "last_message_at": opt_iso(self.last_message_at),
             "is_active": self.is_active,
             "status": self.status().as_str(),
-            "effective_channel": self.channel.as_str(),
+            "effective_channel": self.channel_name(),
             "message_count": self.message_count(),
             "summary": self.outcomes.summary,
             "citation_variables": self.details.citation_variables,
