@@ -10,6 +10,7 @@ mod batch;
 mod binary;
 mod carrier;
 mod conversations;
+mod drift;
 mod embedding;
 mod errors;
 mod events;
