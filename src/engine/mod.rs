@@ -212,6 +212,27 @@ impl<'a> Ctx<'a> {
         (status, code)
     }
 
+    /// With a read rule for the user, on RCS or WhatsApp: message `index`, delivered now, is
+    /// read the rule's delay later.
+    fn read_later(&self, c: &Conversation, index: usize) {
+        if !(c.rcs || c.channel == crate::base::validation::Channel::Whatsapp) {
+            return;
+        }
+        let Some(ms) = self.app.carrier.read_after(&c.user_number) else {
+            return;
+        };
+        let key = self.app.schedule(
+            self.now.saturating_add(ms as i64),
+            TimerKind::Carrier {
+                conversation_id: c.id.to_string(),
+                index,
+                to: MessageStatus::Read,
+                failure: None,
+            },
+        );
+        self.app.carrier.track(&c.id, key);
+    }
+
     /// Schedules message `index`'s carrier step to `to`, a step's delay from now.
     fn carrier_next(
         &self,
@@ -268,6 +289,13 @@ impl<'a> Ctx<'a> {
         if index >= c.messages.len() {
             return;
         }
+        if to == MessageStatus::Read {
+            // A read rule's step: a message still delivered is read now.
+            if c.messages[index].status() == Some(MessageStatus::Delivered) {
+                self.mark_read(c, index);
+            }
+            return;
+        }
         let (status, code) = match (to, failure) {
             (MessageStatus::Sent, Some((Failure::Failed, code))) => {
                 (MessageStatus::Failed, Some(code))
@@ -277,7 +305,10 @@ impl<'a> Ctx<'a> {
                 (MessageStatus::Sent, None)
             }
             (_, Some((Failure::Undelivered, code))) => (MessageStatus::Undelivered, Some(code)),
-            _ => (MessageStatus::Delivered, None),
+            _ => {
+                self.read_later(c, index);
+                (MessageStatus::Delivered, None)
+            }
         };
         if status != MessageStatus::Sent {
             self.app.metrics.carrier_outcome(status);

@@ -63,15 +63,7 @@ impl Ctx<'_> {
                  it cannot be read"
             )));
         }
-        let was_read = m.status() == Some(MessageStatus::Read);
-        if !was_read {
-            c.messages[index].set_status(Some(MessageStatus::Read));
-            c.message_updates = c.message_updates.wrapping_add(1);
-            let mut extra = Map::new();
-            extra.insert("message_id".into(), json!(message_id));
-            extra.insert("read_at".into(), json!(iso(self.now)));
-            self.message_event_webhook(c, Status::Read, extra);
-        }
+        self.mark_read(c, index);
         if let Some(url) = click {
             let mut extra = Map::new();
             extra.insert("message_id".into(), json!(message_id));
@@ -80,5 +72,20 @@ impl Ctx<'_> {
             self.message_event_webhook(c, Status::LinkClicked, extra);
         }
         Ok(())
+    }
+
+    /// Message `index` becomes `read` and a `read` status webhook fires, unless it was read.
+    pub(super) fn mark_read(&mut self, c: &mut Conversation, index: usize) {
+        if c.messages[index].status() == Some(MessageStatus::Read) {
+            return;
+        }
+        c.messages[index].set_status(Some(MessageStatus::Read));
+        c.message_updates = c.message_updates.wrapping_add(1);
+        let mut buf = [0; 36];
+        let id = c.messages[index].id_str(&mut buf).to_string();
+        let mut extra = Map::new();
+        extra.insert("message_id".into(), json!(id));
+        extra.insert("read_at".into(), json!(iso(self.now)));
+        self.message_event_webhook(c, Status::Read, extra);
     }
 }

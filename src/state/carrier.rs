@@ -17,6 +17,9 @@ use crate::base::maps::ShardedMap;
 /// Failure rules kept at once.
 pub(crate) const MAX_RULES: usize = 1000;
 
+/// The longest a read rule waits: a day.
+pub(crate) const MAX_READ_AFTER_MS: u64 = 86_400_000;
+
 /// How a text is encoded for the carrier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub(crate) enum Encoding {
@@ -105,6 +108,10 @@ pub(crate) struct Rule {
     /// rule says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rcs: Option<bool>,
+    /// A read rule: with carrier realism, the user reads an RCS or WhatsApp message this many
+    /// milliseconds after it is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_after_ms: Option<u64>,
 }
 
 impl Rule {
@@ -125,14 +132,21 @@ impl Rule {
             (Some(u), _) if crate::base::validation::e164("user_number", u).is_err() => Err(
                 format!("`user_number` is an E.164 number such as +15550001111, got {u:?}"),
             ),
-            _ => match (self.status, self.error_code, self.rcs) {
+            _ if self.read_after_ms.is_some_and(|ms| ms > MAX_READ_AFTER_MS) => Err(format!(
+                "`read_after_ms` is at most {MAX_READ_AFTER_MS} (a day)"
+            )),
+            _ => match (
+                self.status,
+                self.error_code,
+                self.rcs.or(self.read_after_ms.map(|_| true)),
+            ) {
                 (Some(_), Some(code), _) if code < 10_000 => Err(format!(
                     "`error_code` is a five-digit carrier code such as 30003 or 30006, got {code}"
                 )),
-                (Some(_), Some(_), _) | (None, None, Some(_)) => Ok(()),
+                (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(()),
                 _ => Err(
                     "a rule gives `status` and `error_code` (a failure), or `rcs` (whether the \
-                     user's phone takes RCS)"
+                     user's phone takes RCS) and `read_after_ms` (when the user reads)"
                         .into(),
                 ),
             },
@@ -220,6 +234,16 @@ impl Carrier {
             .iter()
             .filter(|r| r.matches(user))
             .find_map(|r| Some((r.status?, r.error_code?)))
+    }
+
+    /// How long after delivery `user` reads an RCS or WhatsApp message (the first read rule
+    /// that matches), under carrier realism.
+    pub fn read_after(&self, user: &str) -> Option<u64> {
+        let rules = self.rules.load();
+        rules
+            .iter()
+            .filter(|r| r.matches(user))
+            .find_map(|r| r.read_after_ms)
     }
 
     /// Whether `user`'s phone takes RCS: yes, unless the first RCS rule that matches says no.
@@ -312,6 +336,7 @@ mod tests {
             status: Some(Failure::Undelivered),
             error_code: Some(code),
             rcs: None,
+            read_after_ms: None,
         };
         assert!(c.add_rule(rule(Some("+15550001111"), None, 30003)));
         assert!(c.add_rule(rule(None, Some("+1555"), 30006)));

@@ -298,3 +298,72 @@ async fn rcs_goes_first_by_the_numbers_priority_and_falls_back_to_sms() {
         .to_string();
     assert!(e.contains("channel_priority") && e.contains("fax"), "{e}");
 }
+
+/// With carrier realism, a read rule makes the user read RCS and WhatsApp messages a delay
+/// after they are delivered: the message becomes `read` and a `read` webhook fires. SMS has no
+/// read receipts.
+#[tokio::test]
+async fn a_read_rule_reads_rcs_and_whatsapp_messages_after_delivery() {
+    let rx = Receiver::start().await;
+    let sim = Sim::with(
+        manual().realistic_carrier(Duration::from_millis(1000), Duration::from_millis(2000)),
+    )
+    .await;
+    for (number, channel) in [(WHATSAPP, "whatsapp"), (AGENT, "sms")] {
+        let (s, v) = sim
+            .post(
+                "/v1/sms/number/update",
+                json!({"phone_number": number, "webhook": rx.url, "channel": channel}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            "/_sim/carrier/rules",
+            Some(json!({"prefix": "+1555", "read_after_ms": 5000})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let wa = sim
+        .send(json!({"user_number": USER, "agent_number": WHATSAPP, "agent_message": "read me", "channel": "whatsapp"}))
+        .await;
+    let sms = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "no receipts"}))
+        .await;
+    let status = |d: &Value| {
+        let id = d["conversation_id"].as_str().unwrap().to_string();
+        let sim = &sim;
+        async move { sim.conversation(&id).await["messages"][0]["status"].clone() }
+    };
+    sim.advance(3.0).await;
+    assert_eq!(status(&wa).await, "delivered");
+    sim.advance(4.9).await;
+    assert_eq!(status(&wa).await, "delivered");
+    sim.advance(0.1).await;
+    assert_eq!(status(&wa).await, "read");
+    assert_eq!(status(&sms).await, "delivered", "SMS has no read receipts");
+    let hooks = rx.wait_for(3).await;
+    let read: Vec<_> = hooks
+        .iter()
+        .filter(|h| h.json["status"] == "read")
+        .collect();
+    assert_eq!(
+        read.len(),
+        1,
+        "{:?}",
+        hooks.iter().map(|h| &h.json["status"]).collect::<Vec<_>>()
+    );
+    assert_eq!(read[0].json["message_id"], wa["message_id"]);
+    assert_eq!(read[0].json["channel"], "whatsapp");
+    // A rule that is both a failure and a read rule is refused.
+    let got = sim
+        .sim(
+            Method::POST,
+            "/_sim/carrier/rules",
+            Some(json!({"prefix": "+1555", "status": "failed", "error_code": 30003, "read_after_ms": 1})),
+        )
+        .await;
+    assert_eq!(got.0, 400, "{}", got.1);
+}
