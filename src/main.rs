@@ -181,6 +181,10 @@ struct Cli {
     #[arg(long, env = "BLAND_SIM_CARRIER", value_enum, default_value_t = CarrierMode::Instant)]
     carrier: CarrierMode,
     /// With --carrier realistic: ms from queued to sent.
+    /// With --carrier realistic: milliseconds a text is `pending` before it is `queued` (0:
+    /// queued at once).
+    #[arg(long, env = "BLAND_SIM_CARRIER_PENDING_MS", default_value_t = 0)]
+    carrier_pending_ms: u64,
     #[arg(long, env = "BLAND_SIM_CARRIER_SENT_MS", default_value_t = 1000)]
     carrier_sent_ms: u64,
     /// With --carrier realistic: ms from sent to delivered.
@@ -346,10 +350,12 @@ impl Cli {
             .batch_rate(self.batch_rate)
             .files_bytes(self.files_bytes);
         if self.carrier == CarrierMode::Realistic {
-            b = b.realistic_carrier(
-                Duration::from_millis(self.carrier_sent_ms),
-                Duration::from_millis(self.carrier_delivered_ms),
-            );
+            b = b
+                .realistic_carrier(
+                    Duration::from_millis(self.carrier_sent_ms),
+                    Duration::from_millis(self.carrier_delivered_ms),
+                )
+                .carrier_pending(Duration::from_millis(self.carrier_pending_ms));
         }
         if self.clock == Clock::Manual {
             b = b.manual_clock();

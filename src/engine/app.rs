@@ -123,11 +123,12 @@ impl App {
         ));
         let store = Store::new(config.seed, events.clone());
         let files_bytes = config.files_bytes;
-        let carrier = crate::state::carrier::Carrier::new(
+        let mut carrier = crate::state::carrier::Carrier::new(
             config.carrier_realistic,
             config.carrier_sent_ms,
             config.carrier_delivered_ms,
         );
+        carrier.pending_after_ms = config.carrier_pending_ms;
         let faults = Arc::new(Faults::new(config.seed));
         let metrics = Arc::new(Metrics::new());
         let app = App(Arc::new(Inner {

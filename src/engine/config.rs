@@ -60,6 +60,9 @@ pub(crate) struct Config {
     pub carrier_realistic: bool,
     pub carrier_sent_ms: u64,
     pub carrier_delivered_ms: u64,
+    /// With carrier realism, how long a text is `pending` before it is `queued` (0: queued at
+    /// once).
+    pub carrier_pending_ms: u64,
     pub keep_alive_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub max_connections: usize,
@@ -101,6 +104,7 @@ impl Default for Config {
             carrier_realistic: false,
             carrier_sent_ms: 1000,
             carrier_delivered_ms: 2000,
+            carrier_pending_ms: 0,
             keep_alive_timeout_ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

@@ -199,6 +199,10 @@ impl<'a> Ctx<'a> {
             .segments(crate::state::carrier::segments(text));
         let failure = carrier.failure_for(&c.user_number);
         if carrier.realistic_for(&c.owner.key) {
+            if carrier.pending_after_ms > 0 {
+                self.carrier_next(c, index, MessageStatus::Queued, failure);
+                return (MessageStatus::Pending, None);
+            }
             self.carrier_next(c, index, MessageStatus::Sent, failure);
             return (MessageStatus::Queued, None);
         }
@@ -243,6 +247,7 @@ impl<'a> Ctx<'a> {
     ) {
         let carrier = &self.app.carrier;
         let delay = match to {
+            MessageStatus::Queued => carrier.pending_after_ms,
             MessageStatus::Sent => carrier.sent_after_ms,
             _ => carrier.delivered_after_ms,
         };
@@ -264,6 +269,9 @@ impl<'a> Ctx<'a> {
         let failure = self.app.carrier.failure_for(&c.user_number);
         for index in 0..c.messages.len() {
             match c.messages[index].status() {
+                Some(MessageStatus::Pending) => {
+                    self.carrier_next(c, index, MessageStatus::Queued, failure)
+                }
                 Some(MessageStatus::Queued) => {
                     self.carrier_next(c, index, MessageStatus::Sent, failure)
                 }
@@ -297,6 +305,10 @@ impl<'a> Ctx<'a> {
             return;
         }
         let (status, code) = match (to, failure) {
+            (MessageStatus::Queued, _) => {
+                self.carrier_next(c, index, MessageStatus::Sent, failure);
+                (MessageStatus::Queued, None)
+            }
             (MessageStatus::Sent, Some((Failure::Failed, code))) => {
                 (MessageStatus::Failed, Some(code))
             }
@@ -310,7 +322,7 @@ impl<'a> Ctx<'a> {
                 (MessageStatus::Delivered, None)
             }
         };
-        if status != MessageStatus::Sent {
+        if !matches!(status, MessageStatus::Sent | MessageStatus::Queued) {
             self.app.metrics.carrier_outcome(status);
         }
         let m = &mut c.messages[index];

@@ -172,6 +172,13 @@ impl SimulatorBuilder {
         self
     }
 
+    /// With carrier realism, each text is `pending` this long (at most a day) before it is
+    /// `queued` (default 0: queued at once).
+    pub fn carrier_pending(mut self, held: Duration) -> Self {
+        self.config.carrier_pending_ms = held.as_millis().min(86_400_000) as u64;
+        self
+    }
+
     /// How long a connection may wait for a request's headers, counted from when it opened or
     /// sent its previous answer (default 30 s): both the keep-alive idle timeout and the
     /// header read timeout.

@@ -158,6 +158,8 @@ impl Rule {
 pub(crate) struct Carrier {
     /// `--carrier realistic`: every account's texts go queued → sent → delivered.
     pub realistic: bool,
+    /// How long a text is `pending` before it is `queued` (0: queued at once).
+    pub pending_after_ms: u64,
     pub sent_after_ms: u64,
     pub delivered_after_ms: u64,
     /// Accounts whose fixtures say otherwise than `realistic`.
@@ -174,6 +176,7 @@ impl Carrier {
     pub fn new(realistic: bool, sent_after_ms: u64, delivered_after_ms: u64) -> Self {
         Carrier {
             realistic,
+            pending_after_ms: 0,
             sent_after_ms,
             delivered_after_ms,
             accounts: ShardedMap::default(),

@@ -367,3 +367,33 @@ async fn a_read_rule_reads_rcs_and_whatsapp_messages_after_delivery() {
         .await;
     assert_eq!(got.0, 400, "{}", got.1);
 }
+
+/// `--carrier-pending-ms`: with carrier realism a text is `pending` that long, then `queued`,
+/// `sent` and `delivered` as before (the docs' `pending`, `sms-conversations-id.mdx`).
+#[tokio::test]
+async fn a_pending_step_comes_before_queued_when_asked_for() {
+    let sim = Sim::with(
+        manual()
+            .realistic_carrier(Duration::from_secs(1), Duration::from_secs(2))
+            .carrier_pending(Duration::from_millis(500)),
+    )
+    .await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hold on"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    for step in [0.0, 0.5, 1.0, 2.0] {
+        sim.advance(step).await;
+        seen.push(sim.conversation(&id).await["messages"][0]["status"].clone());
+    }
+    assert_eq!(
+        seen,
+        [
+            json!("pending"),
+            json!("queued"),
+            json!("sent"),
+            json!("delivered")
+        ]
+    );
+}

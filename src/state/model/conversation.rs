@@ -46,6 +46,8 @@ impl Sender {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum MessageStatus {
+    /// Accepted, not yet handed to the carrier (with `--carrier-pending-ms`).
+    Pending,
     Queued,
     Sent,
     Delivered,
@@ -58,6 +60,7 @@ pub(crate) enum MessageStatus {
 impl MessageStatus {
     pub fn parse(s: &str) -> Option<MessageStatus> {
         Some(match s {
+            "pending" => MessageStatus::Pending,
             "queued" => MessageStatus::Queued,
             "sent" => MessageStatus::Sent,
             "delivered" => MessageStatus::Delivered,
@@ -164,7 +167,8 @@ struct Flags;
 
 impl Flags {
     const SENDERS: [Sender; 3] = [Sender::User, Sender::Agent, Sender::Human];
-    const STATUSES: [MessageStatus; 6] = [
+    const STATUSES: [MessageStatus; 7] = [
+        MessageStatus::Pending,
         MessageStatus::Queued,
         MessageStatus::Sent,
         MessageStatus::Delivered,
