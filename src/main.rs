@@ -180,11 +180,11 @@ struct Cli {
     /// delivered on the simulator's clock).
     #[arg(long, env = "BLAND_SIM_CARRIER", value_enum, default_value_t = CarrierMode::Instant)]
     carrier: CarrierMode,
-    /// With --carrier realistic: ms from queued to sent.
     /// With --carrier realistic: milliseconds a text is `pending` before it is `queued` (0:
     /// queued at once).
     #[arg(long, env = "BLAND_SIM_CARRIER_PENDING_MS", default_value_t = 0)]
     carrier_pending_ms: u64,
+    /// With --carrier realistic: ms from queued to sent.
     #[arg(long, env = "BLAND_SIM_CARRIER_SENT_MS", default_value_t = 1000)]
     carrier_sent_ms: u64,
     /// With --carrier realistic: ms from sent to delivered.

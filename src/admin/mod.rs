@@ -299,8 +299,8 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
     }
     let imessage = b.imessage.unwrap_or(false);
     let rcs_first = match &b.channel_priority {
-        None => false,
-        Some(p) => crate::state::model::rcs_first(p).map_err(ApiError::invalid)?,
+        None => None,
+        Some(p) => Some(crate::state::model::rcs_first(p).map_err(ApiError::invalid)?),
     };
     let n = app
         .store
@@ -316,14 +316,17 @@ pub(crate) fn provision(app: &App, req: &Req) -> Result<Reply, ApiError> {
         app.store.set_enterprise(&key, e);
     }
     let n = match rcs_first {
-        true => app
+        Some(first) => app
             .store
-            .with_number_mut(&key, &phone, |r| r.rcs_first = true)
+            .with_number_mut(&key, &phone, |r| r.rcs_first = first)
             .and_then(|()| app.store.number(&phone))
             .unwrap_or(n),
-        false => n,
+        None => n,
     };
     let mut v = n.to_json(n.default_channel());
+    if n.rcs_first {
+        v["channel_priority"] = json!(["rcs", "sms"]);
+    }
     v["api_key"] = json!(key);
     Ok(Reply::data(StatusCode::CREATED, v))
 }

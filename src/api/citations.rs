@@ -14,6 +14,8 @@ use crate::request::req::Req;
 
 /// The most conversations one backfill takes.
 const MAX_CONVERSATIONS: usize = 50;
+/// The most distinct schemas one backfill applies.
+const MAX_SCHEMAS: usize = 50;
 
 #[derive(Deserialize)]
 struct BackfillBody {
@@ -42,13 +44,22 @@ pub(crate) fn backfill(app: &App, req: &Req, key: &str) -> Result<Reply, ApiErro
             "schema cannot be combined with schema_ids",
         ));
     }
-    let schemas: Vec<String> = b
+    let mut schemas: Vec<String> = Vec::new();
+    for s in b
         .schema_ids
         .unwrap_or_default()
         .into_iter()
         .chain(b.schema_id)
-        .filter(|s| !s.is_empty())
-        .collect();
+    {
+        if !s.is_empty() && !schemas.contains(&s) {
+            if schemas.len() == MAX_SCHEMAS {
+                return Err(ApiError::invalid(format!(
+                    "at most {MAX_SCHEMAS} distinct schemas a backfill"
+                )));
+            }
+            schemas.push(s);
+        }
+    }
     let inline = b.schema.is_some();
     if schemas.is_empty() && !inline {
         return Err(ApiError::missing(

@@ -234,7 +234,7 @@ pub(crate) fn register(app: &App, req: &Req, key: &str) -> Result<Reply, ApiErro
             "status": "pending",
             "brandType": brand_type,
             "businessName": form["businessName"],
-            "state": form["state"].as_str().map(str::to_ascii_uppercase),
+            "state": form["state"].as_str().map(|s| s.trim().to_ascii_uppercase()),
         },
     })))
 }

@@ -398,22 +398,20 @@ pub(crate) fn ser_iso<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::E
 /// A seed: a number, or the same as a decimal string (JavaScript's `JSON.parse` loses the
 /// digits of a number past 2^53, so seeds are written as strings).
 pub(crate) fn de_seed_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Seed {
-        Number(u64),
-        Text(String),
-    }
-    match Option::<Seed>::deserialize(d)? {
-        None => Ok(None),
-        Some(Seed::Number(n)) => Ok(Some(n)),
-        Some(Seed::Text(s)) => s.trim().parse().map(Some).map_err(|_| {
-            D::Error::custom(format!(
-                "a seed is a whole number from 0 to {}, or the same as a string; got {s:?}",
-                u64::MAX
-            ))
-        }),
-    }
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    let seed = match &v {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    seed.map(Some).ok_or_else(|| {
+        D::Error::custom(format!(
+            "a seed is a whole number from 0 to {}, or the same as a string; got {}",
+            u64::MAX,
+            v.map_or_else(String::new, |v| v.to_string())
+        ))
+    })
 }
 
 /// [`de_seed_opt`], required.

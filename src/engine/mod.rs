@@ -297,6 +297,10 @@ impl<'a> Ctx<'a> {
         if index >= c.messages.len() {
             return;
         }
+        // A message read stays read (a receipt comes only once it is delivered).
+        if c.messages[index].status() == Some(MessageStatus::Read) {
+            return;
+        }
         if to == MessageStatus::Read {
             // A read rule's step: a message still delivered is read now.
             if c.messages[index].status() == Some(MessageStatus::Delivered) {

@@ -54,14 +54,20 @@ impl Ctx<'_> {
                 "the user sent this message: only the agent's and a human's are read by the user",
             ));
         }
-        if matches!(
-            m.status(),
-            Some(MessageStatus::Failed | MessageStatus::Undelivered)
-        ) {
-            return Err(ApiError::invalid(format!(
-                "message {message_id} did not reach the user (its carrier status is a failure): \
-                 it cannot be read"
-            )));
+        match m.status() {
+            Some(MessageStatus::Failed | MessageStatus::Undelivered) => {
+                return Err(ApiError::invalid(format!(
+                    "message {message_id} did not reach the user (its carrier status is a \
+                     failure): it cannot be read"
+                )))
+            }
+            Some(MessageStatus::Pending | MessageStatus::Queued | MessageStatus::Sent) => {
+                return Err(ApiError::invalid(format!(
+                    "message {message_id} is not delivered yet: advance the clock past the \
+                     carrier's steps first (GET /_sim/clock lists them)"
+                )))
+            }
+            _ => {}
         }
         self.mark_read(c, index);
         if let Some(url) = click {

@@ -78,20 +78,18 @@ pub(crate) fn record(app: &App, c: &Conversation) -> Value {
             want["body"] = templated(&b, c);
         }
         let (k, in_advance) = place(&slots, e.arrived + 1, e.at);
-        push(
-            step_of(&mut slots, k, in_advance),
-            Expectation::Request(want),
-        );
+        if let Some(step) = step_of(&mut slots, k, in_advance) {
+            push(step, Expectation::Request(want));
+        }
     }
     let deliveries = app.webhooks.list(|d| *d.conversation_id == *c.id);
     for d in &deliveries {
         let code = d.attempts.last().and_then(|a| a.response_code);
         let want = code.map_or(json!({}), |code| json!({ "status": code }));
         let (k, in_advance) = place(&slots, d.after, d.created_at);
-        push(
-            step_of(&mut slots, k, in_advance),
-            Expectation::Delivery(want),
-        );
+        if let Some(step) = step_of(&mut slots, k, in_advance) {
+            push(step, Expectation::Delivery(want));
+        }
     }
     let mut steps = Vec::new();
     let mut next_user = 0;
@@ -209,12 +207,15 @@ fn place(slots: &[Slot], after: u64, at: i64) -> (usize, bool) {
     (k, later)
 }
 
-fn step_of(slots: &mut [Slot], k: usize, in_advance: bool) -> &mut Step {
-    let slot = &mut slots[k];
-    match (&mut slot.advance, in_advance) {
+/// The step slot `k` gives what happened: its action's, or its advance's. `None` when the
+/// journal held no action of the conversation (it was loaded, or the journal is off): what
+/// happened then is expected of no step.
+fn step_of(slots: &mut [Slot], k: usize, in_advance: bool) -> Option<&mut Step> {
+    let slot = slots.get_mut(k)?;
+    Some(match (&mut slot.advance, in_advance) {
         (Some(a), true) => a,
         _ => &mut slot.step,
-    }
+    })
 }
 
 enum Expectation {

@@ -53,6 +53,20 @@ async fn answer(
     out: &Mutex<dyn Write + Send>,
 ) -> Response<Full<Bytes>> {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    // A web page may not post here (it runs next to the browser, like the simulator), and
+    // only a POST is a delivery.
+    if req.headers().contains_key(hyper::header::ORIGIN) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a browser's request: not a webhook delivery",
+        );
+    }
+    if method != hyper::Method::POST {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "webhook deliveries are POSTs",
+        );
+    }
     let signature = req
         .headers()
         .get("x-webhook-signature")
@@ -82,6 +96,23 @@ async fn answer(
         .expect("constant parts are valid")
 }
 
+fn refuse(status: StatusCode, why: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(why.as_bytes())))
+        .expect("constant parts are valid")
+}
+
+/// A value from the payload, printed with its control characters escaped (a payload could
+/// otherwise drive the terminal).
+fn shown(v: &Value) -> String {
+    let s = v.as_str().unwrap_or("?");
+    crate::base::input::prefix(s, 120)
+        .escape_debug()
+        .to_string()
+}
+
 /// One line for a delivery: `POST /hook message USER "hi" (conversation …) signature ok`.
 fn describe(
     method: &hyper::Method,
@@ -105,22 +136,22 @@ fn describe(
     let what = match serde_json::from_slice::<Value>(body) {
         Err(_) => format!("{} bytes, not JSON", body.len()),
         Ok(v) => {
-            let conversation = v["conversation_id"].as_str().unwrap_or("?");
+            let conversation = shown(&v["conversation_id"]);
             match v["type"].as_str() {
                 Some("message") => format!(
                     "message {} {:?} (conversation {conversation})",
-                    v["sender"].as_str().unwrap_or("?"),
+                    shown(&v["sender"]),
                     crate::base::input::prefix(v["message"].as_str().unwrap_or(""), 120)
                 ),
                 Some("status") => format!(
                     "status {} (conversation {conversation})",
-                    v["status"].as_str().unwrap_or("?")
+                    shown(&v["status"])
                 ),
                 _ => format!("{} (conversation {conversation})", short(&v)),
             }
         }
     };
-    format!("{method} {path} {what} {signed}")
+    format!("{method} {} {what} {signed}", path.escape_debug())
 }
 
 fn short(v: &Value) -> String {

@@ -574,3 +574,24 @@ async fn a_recording_as_app_of_a_conversation_the_user_started() {
         "{out}"
     );
 }
+
+/// A conversation no journaled request opened (the journal off, or a loaded state) records
+/// as=app with no expectations of the app instead of failing.
+#[tokio::test]
+async fn a_recording_as_app_without_journaled_actions_still_answers() {
+    let rx = Receiver::start().await;
+    let sim = Sim::with(manual().request_log(0).webhook_url(rx.url.clone())).await;
+    let sent = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
+        .await;
+    let id = sent["conversation_id"].as_str().unwrap();
+    let (s, script) = sim
+        .get(&format!("/_sim/conversations/{id}/replay?as=app"))
+        .await;
+    assert_eq!(s, 200, "{script}");
+    assert!(script["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s.get("expect_deliveries").is_none()));
+}

@@ -288,6 +288,7 @@ async fn receive_prints_each_delivery_and_checks_its_signature() {
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("{first}"))
         .to_string();
+    let base_for_page = base.clone();
     let sim =
         crate::support::Sim::with(crate::support::manual().webhook_url(format!("{base}/hook")))
             .await;
@@ -323,6 +324,29 @@ async fn receive_prints_each_delivery_and_checks_its_signature() {
     .await
     .unwrap();
     assert!(forged.starts_with("HTTP/1.1 200"), "{forged}");
+    // A web page's request is refused, and prints nothing.
+    let from_page = tokio::task::spawn_blocking({
+        let base = base_for_page.clone();
+        move || {
+            let client = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+            let body = r#"{"type":"status","status":"\u001b[2Jx"}"#;
+            std::io::Write::write_all(
+                &mut &client,
+                format!(
+                    "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\norigin: http://evil.example\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut answer = String::new();
+            std::io::Read::read_to_string(&mut &client, &mut answer).unwrap();
+            answer
+        }
+    })
+    .await
+    .unwrap();
+    assert!(from_page.starts_with("HTTP/1.1 403"), "{from_page}");
     let got = tokio::task::spawn_blocking(move || {
         let out: Vec<String> = lines.by_ref().take(2).map(Result::unwrap).collect();
         (out, lines)

@@ -289,6 +289,24 @@ async fn rcs_goes_first_by_the_numbers_priority_and_falls_back_to_sms() {
     assert_eq!(channel(&rcs).await, "rcs");
     let (_, again) = sim.sim(Method::GET, "/_sim/state", None).await;
     assert_eq!(again, state);
+    // Provisioned again with SMS first, the number texts by SMS.
+    let (s, v) = sim
+        .sim(
+            Method::POST,
+            "/_sim/numbers",
+            Some(
+                json!({"api_key": KEY, "phone_number": AGENT, "channel_priority": ["sms", "rcs"]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (_, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert!(
+        state["accounts"][0]["numbers"][0]
+            .get("channel_priority")
+            .is_none(),
+        "{state}"
+    );
     // A priority that is not RCS and SMS is refused, naming the number.
     let bad = json!({"accounts": [{"api_key": KEY, "numbers": [{"phone_number": AGENT, "channel_priority": ["fax"]}]}]});
     let e = bland_sms_sim::Simulator::builder()
@@ -337,6 +355,23 @@ async fn a_read_rule_reads_rcs_and_whatsapp_messages_after_delivery() {
         let sim = &sim;
         async move { sim.conversation(&id).await["messages"][0]["status"].clone() }
     };
+    // Not delivered yet: no receipt (the carrier would take the read back).
+    let early = sim
+        .sim(
+            Method::POST,
+            &format!(
+                "/_sim/conversations/{}/messages/{}/read",
+                wa["conversation_id"].as_str().unwrap(),
+                wa["message_id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&early, 400, "INVALID_PARAMETER");
+    assert!(early.1["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not delivered yet"));
     sim.advance(3.0).await;
     assert_eq!(status(&wa).await, "delivered");
     sim.advance(4.9).await;

@@ -321,6 +321,24 @@ async fn citation_backfill_runs_a_schema_on_conversations_synchronously() {
     // The conversation holds the result.
     let c = sim.conversation(&id).await;
     assert_eq!(c["citation_variables"]["patient_name"], "Ada");
+    // A schema named twice runs once; more than 50 distinct ones are refused.
+    let (_, v) = sim
+        .post(
+            "/v1/citation_schemas/backfill",
+            json!({"conversation_id": id, "schema_ids": ["schema_booking", "schema_booking"], "schema_id": "schema_booking"}),
+        )
+        .await;
+    assert_eq!(v["schema_count"], 1, "{v}");
+    let schemas: Vec<String> = (0..51).map(|i| format!("s{i}")).collect();
+    assert_error(
+        &sim.post(
+            "/v1/citation_schemas/backfill",
+            json!({"conversation_id": id, "schema_ids": schemas}),
+        )
+        .await,
+        400,
+        "INVALID_PARAMETER",
+    );
     // Refused as the page says: more than 50, calls, no schema.
     let many: Vec<String> = (0..51).map(|i| format!("c{i}")).collect();
     for (body, code) in [
