@@ -125,7 +125,7 @@ impl Field {
                     CurrentNodeId => c.current_node_id.as_deref(),
                     CurrPathwayId => c.details.curr_pathway_id.as_deref(),
                     CurrPathwayVersion => c.details.curr_pathway_version.as_deref(),
-                    Channel => Some(c.channel.as_str()),
+                    Channel => Some(c.channel_name()),
                     _ => None,
                 }
             }
@@ -187,7 +187,7 @@ impl Field {
                     CurrPathwayVersion => json!(c.details.curr_pathway_version),
                     CitationVariables => json!(c.details.citation_variables),
                     DispositionLogs => json!(c.outcomes.disposition_logs),
-                    Channel => json!(c.channel.as_str()),
+                    Channel => json!(c.channel_name()),
                     _ => json!([]), // PathwayTags
                 }
             }

@@ -14,7 +14,7 @@ use crate::engine::{self, HandoffRequest, ResumeRequest};
 use crate::request::req::Req;
 
 /// Longest `/end` reason (§3.12), and the handoff `reason` too.
-pub(crate) const MAX_REASON_CHARS: usize = 500;
+pub(crate) use crate::engine::MAX_REASON_CHARS;
 
 fn check_reason(reason: &Option<String>) -> Result<(), ApiError> {
     if reason

@@ -25,6 +25,10 @@ pub(crate) use lifecycle::{
     apply, check_timing, delete, inbound, open, reactivate, Opening, Overrides,
 };
 pub(crate) use outcomes::extract;
+
+/// The longest handoff reason, in characters: what `/handoff` takes, and what a handoff node's
+/// rendered reason is cut to.
+pub(crate) const MAX_REASON_CHARS: usize = 500;
 pub(crate) use time::{advance, drive};
 
 use std::sync::Arc;

@@ -171,10 +171,11 @@ impl Ctx<'_> {
             }
         }
         if let Some(h) = &node.handoff {
-            let reason = h
-                .reason
-                .as_ref()
-                .map(|t| t.render(&self.vars(c, &[], Some(text))));
+            // As long as `/handoff` takes one: the reason is kept and texted to the rep.
+            let reason = h.reason.as_ref().map(|t| {
+                let r = t.render(&self.vars(c, &[], Some(text)));
+                r.chars().take(super::MAX_REASON_CHARS).collect::<String>()
+            });
             if let Some(url) = &h.webhook {
                 c.details.webhook = Some(url.clone());
             }

@@ -13,8 +13,8 @@
 use serde_json::{json, Map, Value};
 
 use super::record::{
-    advance, call_step, default_name, description, final_state, replies_to, setup, templated,
-    user_step,
+    advance, call_step, default_name, description, final_state, last_moment, replies_to, setup,
+    templated, user_step,
 };
 use super::script::{Script, Step};
 use crate::engine::app::App;
@@ -77,8 +77,7 @@ pub(crate) fn record(app: &App, c: &Conversation) -> Value {
         if let Some(b) = body {
             want["body"] = templated(&b, c);
         }
-        let (k, in_advance) = place(&slots, e.arrived + 1, e.at);
-        if let Some(step) = step_of(&mut slots, k, in_advance) {
+        if let Some(step) = step_for(&mut slots, e.arrived + 1, e.at) {
             push(step, Expectation::Request(want));
         }
     }
@@ -86,8 +85,7 @@ pub(crate) fn record(app: &App, c: &Conversation) -> Value {
     for d in &deliveries {
         let code = d.attempts.last().and_then(|a| a.response_code);
         let want = code.map_or(json!({}), |code| json!({ "status": code }));
-        let (k, in_advance) = place(&slots, d.after, d.created_at);
-        if let Some(step) = step_of(&mut slots, k, in_advance) {
+        if let Some(step) = step_for(&mut slots, d.after, d.created_at) {
             push(step, Expectation::Delivery(want));
         }
     }
@@ -180,39 +178,20 @@ fn slots(actions: &[&Entry], c: &Conversation, start: i64) -> Vec<Slot> {
     slots
 }
 
-/// The conversation's last moment: its last message, its timeout, its last change.
-fn last_moment(c: &Conversation, from: i64) -> i64 {
-    c.messages
-        .iter()
-        .map(|m| m.created_at())
-        .chain(c.timed_out_at)
-        .chain(std::iter::once(c.updated_at))
-        .max()
-        .unwrap_or(from)
-        .max(from)
-}
-
 /// The slot of the last action that arrived before `after` requests had arrived.
 fn owner(slots: &[Slot], after: u64) -> Option<usize> {
     slots.iter().rposition(|s| s.arrived < after)
 }
 
-/// Which step caused what happened when `after` requests had arrived, at time `at`: the last
-/// action before it, or the advance after that action when the clock had moved on.
-fn place(slots: &[Slot], after: u64, at: i64) -> (usize, bool) {
-    let k = owner(slots, after).unwrap_or(0);
-    let later = slots
-        .get(k)
-        .is_some_and(|s| at > s.at && s.advance.is_some());
-    (k, later)
-}
-
-/// The step slot `k` gives what happened: its action's, or its advance's. `None` when the
-/// journal held no action of the conversation (it was loaded, or the journal is off): what
-/// happened then is expected of no step.
-fn step_of(slots: &mut [Slot], k: usize, in_advance: bool) -> Option<&mut Step> {
-    let slot = slots.get_mut(k)?;
-    Some(match (&mut slot.advance, in_advance) {
+/// The step that caused what happened when `after` requests had arrived, at time `at`: the
+/// last action before it, or the advance after that action when the clock had moved on.
+/// `None` when no journaled action came before it (a loaded conversation, the journal off):
+/// it is expected of no step.
+fn step_for(slots: &mut [Slot], after: u64, at: i64) -> Option<&mut Step> {
+    let k = owner(slots, after)?;
+    let slot = &mut slots[k];
+    let later = at > slot.at;
+    Some(match (&mut slot.advance, later) {
         (Some(a), true) => a,
         _ => &mut slot.step,
     })

@@ -74,15 +74,7 @@ pub(crate) fn record(app: &App, id: &str, as_app: bool) -> Result<Value, ApiErro
         steps.push(journal_step(e, &c, &mut next_user));
     }
     // Then on to the last thing that happened: a delayed reply, a warning, a timeout.
-    let last = c
-        .messages
-        .iter()
-        .map(|m| m.created_at())
-        .chain(c.timed_out_at)
-        .chain(std::iter::once(c.updated_at))
-        .max()
-        .unwrap_or(now);
-    steps.extend(advance(now, last));
+    steps.extend(advance(now, last_moment(&c, now)));
     steps.push(final_state(app, &c));
     let script = Script {
         name: Some(default_name(&c)),
@@ -104,6 +96,18 @@ pub(super) fn default_name(c: &Conversation) -> String {
         Some(text) => format!("{}: {text:?}", c.scenario),
         None => format!("{}: the agent writes first", c.scenario),
     }
+}
+
+/// The conversation's last moment: its last message, its timeout, its last change.
+pub(super) fn last_moment(c: &Conversation, from: i64) -> i64 {
+    c.messages
+        .iter()
+        .map(|m| m.created_at())
+        .chain(c.timed_out_at)
+        .chain(std::iter::once(c.updated_at))
+        .max()
+        .unwrap_or(from)
+        .max(from)
 }
 
 /// A copy of conversation `id`, or the 404 that names the list to look in.

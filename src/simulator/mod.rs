@@ -165,6 +165,25 @@ impl Simulator {
         all.iter().map(|d| d.to_json()).collect()
     }
 
+    /// The deliveries after the one with id `after` (all when `None`), oldest first: only
+    /// those are visited (the replay runner asks after each step). Whole payloads with `full`,
+    /// else without each `chat_history`.
+    pub(crate) fn webhooks_after(&self, after: Option<u64>, full: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.app.webhooks.scan(after, false, |d| {
+            out.push(if full { d.to_json() } else { d.summary_json() });
+            true
+        });
+        out
+    }
+
+    /// The journaled requests after the one with id `after` (all when `None`), oldest first.
+    pub(crate) fn requests_after(&self, after: Option<u64>) -> Vec<Value> {
+        let after = after.map_or(0, |a| a.saturating_add(1));
+        let kept = self.app.journal.list(|e| e.id >= after);
+        kept.iter().map(|e| e.to_json()).collect()
+    }
+
     /// The journaled API requests, oldest first, as `GET /_sim/requests` lists them.
     pub fn requests(&self) -> Vec<Value> {
         let all = self.app.journal.list(|_| true);

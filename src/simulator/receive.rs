@@ -121,13 +121,7 @@ fn describe(
     signature: Option<String>,
     secret: &str,
 ) -> String {
-    let expected = {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes keys of any length");
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
-    };
+    let expected = crate::webhook::sign_bytes(secret, body);
     let signed = match signature {
         None => "no X-Webhook-Signature".to_string(),
         Some(s) if s == expected => "signature ok".to_string(),

@@ -44,6 +44,15 @@ pub fn backoff_secs(next_attempt: u32) -> i64 {
     (RETRY_BASE_SECS << exp).min(RETRY_CAP_SECS)
 }
 
+/// Hex HMAC-SHA256 of `bytes` keyed with `secret`: what a receiver checks
+/// `X-Webhook-Signature` against.
+pub(crate) fn sign_bytes(secret: &str, bytes: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(bytes);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Hex HMAC-SHA256 of `body` keyed with `secret`, computed over its pieces (no copy).
 pub(crate) fn sign(secret: &str, body: &Body) -> String {
     let mut mac =

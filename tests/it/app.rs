@@ -176,6 +176,18 @@ async fn replay_within(
     (verdict, String::from_utf8(out).unwrap())
 }
 
+/// Runs a recording `as=app` against a fresh simulator and an app that behaves as `how`, its
+/// webhook filled in as `APP_WEBHOOK_URL` would, with a run-wide `--timeout-ms` of 500 (which
+/// quarters the recording's default 2000 ms waits).
+async fn replay_recording(script: &Value, how: Behaviour, file: &str) -> (Verdict, String) {
+    let (fresh, app) = sim_and_app(how).await;
+    let text = script
+        .to_string()
+        .replace("{{env.APP_WEBHOOK_URL}}", &app.webhook());
+    let script = serde_json::from_str(&text).unwrap();
+    replay_within(&fresh, &script, file, Some(500)).await
+}
+
 /// The user asks for an operator; the app must hand the conversation off and answer the
 /// webhook 200.
 fn operator_script(app: &App) -> Value {
@@ -431,25 +443,13 @@ async fn a_recording_as_app_passes_with_the_app_and_fails_without_its_handoff() 
     let hi = steps.iter().find(|s| s["user"] == "hi there").unwrap();
     assert!(hi.get("expect_requests").is_none(), "{hi}");
 
-    // A run-wide --timeout-ms of 500 quarters the recording's default 2000 ms waits.
-    let run_with = |how: Behaviour| {
-        let script = script.clone();
-        async move {
-            let (fresh, app) = sim_and_app(how).await;
-            let text = script
-                .to_string()
-                .replace("{{env.APP_WEBHOOK_URL}}", &app.webhook());
-            let script = serde_json::from_str(&text).unwrap();
-            replay_within(&fresh, &script, "recorded.json", Some(500)).await
-        }
-    };
-    let (verdict, out) = run_with(GOOD).await;
+    let (verdict, out) = replay_recording(&script, GOOD, "recorded.json").await;
     assert_eq!(verdict, Verdict::Passed, "{out}");
-    let (verdict, out) = run_with(Behaviour {
+    let no_handoff = Behaviour {
         handoff: false,
         ..GOOD
-    })
-    .await;
+    };
+    let (verdict, out) = replay_recording(&script, no_handoff, "recorded.json").await;
     assert_eq!(verdict, Verdict::Failed, "{out}");
     assert!(
         out.contains(
@@ -548,24 +548,13 @@ async fn a_recording_as_app_of_a_conversation_the_user_started() {
         operator["expect_requests"][0]["path"],
         "/v1/sms/conversations/{{conversation_id}}/handoff"
     );
-    let run_with = |how: Behaviour| {
-        let script = script.clone();
-        async move {
-            let (fresh, app) = sim_and_app(how).await;
-            let text = script
-                .to_string()
-                .replace("{{env.APP_WEBHOOK_URL}}", &app.webhook());
-            let script = serde_json::from_str(&text).unwrap();
-            replay_within(&fresh, &script, "user-started.json", Some(500)).await
-        }
-    };
-    let (verdict, out) = run_with(GOOD).await;
+    let (verdict, out) = replay_recording(&script, GOOD, "user-started.json").await;
     assert_eq!(verdict, Verdict::Passed, "{out}");
-    let (verdict, out) = run_with(Behaviour {
+    let no_handoff = Behaviour {
         handoff: false,
         ..GOOD
-    })
-    .await;
+    };
+    let (verdict, out) = replay_recording(&script, no_handoff, "user-started.json").await;
     assert_eq!(verdict, Verdict::Failed, "{out}");
     assert!(
         out.contains(
@@ -594,4 +583,24 @@ async fn a_recording_as_app_without_journaled_actions_still_answers() {
         .unwrap()
         .iter()
         .all(|s| s.get("expect_deliveries").is_none()));
+}
+
+/// Against a simulator on the real clock, `advance` still moves its time, and the report says
+/// once that time also moves by itself.
+#[tokio::test]
+async fn an_advance_against_a_real_clock_is_noted_once() {
+    let sim = Sim::with(bland_sms_sim::Simulator::builder().bind("127.0.0.1:0")).await;
+    let script = json!({
+        "setup": {"user_number": USER, "agent_number": AGENT},
+        "steps": [{"user": "hi"}, {"advance": 60}, {"advance": 60}]
+    });
+    let (verdict, out) = replay_against(&sim, &script, "real.json").await;
+    assert_eq!(verdict, Verdict::Passed, "{out}");
+    assert_eq!(
+        out.matches("note: advance: the simulator's clock is real; each advance moved it ahead as POST /_sim/clock/advance does").count(),
+        1,
+        "{out}"
+    );
+    let (_, clock) = sim.sim(Method::GET, "/_sim/clock", None).await;
+    assert_eq!(clock["data"]["mode"], "real");
 }

@@ -258,6 +258,13 @@ async fn rcs_goes_first_by_the_numbers_priority_and_falls_back_to_sms() {
         "rcs",
         "channel \"rcs\" asks for RCS first"
     );
+    // Listing filters on the same channel the conversation shows.
+    let filters = json!([{"field": "channel", "operator": "eq", "value": "rcs"}]);
+    let enc: String = form_urlencoded::byte_serialize(filters.to_string().as_bytes()).collect();
+    let (_, listed) = sim
+        .get(&format!("/v1/sms/conversations?pageSize=50&filters={enc}"))
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
     let hooks = rx.wait_for(3).await;
     let by_text =
         |t: &str| hooks.iter().find(|h| h.json["message"] == t).unwrap().json["channel"].clone();

@@ -390,6 +390,21 @@ async fn a_handoff_node_notifies_a_rep_and_moves_the_webhook() {
     assert_eq!(moved[1].json["message"], "hello?");
     assert!(first.hooks().iter().all(|h| h.json["type"] == "message"));
 
+    // A rendered reason is cut to /handoff's 500 characters before it is kept and texted.
+    let long = scenario
+        .to_string()
+        .replace("asked for {{message}}", &"r".repeat(600));
+    let sim = Sim::with(manual().scenario_json(&long).unwrap()).await;
+    let reply = sim.text(USER, AGENT, "an agent please").await;
+    let id = reply["conversation_id"].as_str().unwrap().to_string();
+    let (_, outbox) = sim.sim(hyper::Method::GET, "/_sim/outbox", None).await;
+    assert_eq!(
+        outbox["data"][0]["message"],
+        format!(
+            "Conversation {id} was handed off to you: {}",
+            "r".repeat(500)
+        )
+    );
     // Checked as /handoff checks them.
     for (bad, says) in [
         (json!({"notify_number": "555"}), "notify_number"),

@@ -370,7 +370,7 @@ async fn a_seed_is_written_as_a_string_and_read_as_either() {
         let want = seed.as_str().map_or(seed.to_string(), str::to_string);
         assert_eq!(back["simulator"]["seed"], want.as_str());
     }
-    for bad in [json!(-1), json!(1.5), json!(true)] {
+    for bad in [json!("12ab"), json!(-1), json!(1.5), json!(true)] {
         let mut doc = state.clone();
         doc["simulator"]["seed"] = bad;
         let got = sim.sim(Method::PUT, "/_sim/state", Some(doc)).await;
@@ -380,12 +380,4 @@ async fn a_seed_is_written_as_a_string_and_read_as_either() {
             .unwrap()
             .contains("a seed is a whole number"));
     }
-    let mut doc = state.clone();
-    doc["simulator"]["seed"] = json!("12ab");
-    let got = sim.sim(Method::PUT, "/_sim/state", Some(doc)).await;
-    assert_error(&got, 400, "INVALID_STATE");
-    assert!(got.1["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("a seed is a whole number"));
 }

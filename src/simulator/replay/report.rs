@@ -106,9 +106,13 @@ pub(crate) fn junit(results: &[ScriptResult]) -> String {
         results.len(),
         results.len()
     ));
+    let mut names: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for r in results {
+        *names.entry(r.name.as_str()).or_default() += 1;
+    }
     for r in results {
         // Two scripts of one name (two recordings of one conversation) are told apart by file.
-        let shared = results.iter().filter(|o| o.name == r.name).count() > 1;
+        let shared = names[r.name.as_str()] > 1;
         let name = if shared {
             format!("{} [{}]", r.name, r.file)
         } else {

@@ -15,6 +15,9 @@ use crate::Simulator;
 /// How long one call may take, in real time, answer body included.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The largest answer a step reads (an `http` step may call anything).
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
 /// The simulator a script runs against.
 pub(crate) enum Target {
     /// Started for the script, and shut down after it.
@@ -76,10 +79,11 @@ pub(crate) async fn exchange(
         .map_err(|_| format!("no answer within {secs} s"))?
         .map_err(|e| format!("the request failed: {e}"))?;
     let status = resp.status().as_u16();
-    let body = tokio::time::timeout(call.timeout, resp.into_body().collect())
+    let limited = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER);
+    let body = tokio::time::timeout(call.timeout, limited.collect())
         .await
         .map_err(|_| format!("the answer did not end within {secs} s"))?
-        .map_err(|e| format!("the answer broke off: {e}"))?
+        .map_err(|e| format!("the answer broke off or is over {MAX_ANSWER} bytes: {e}"))?
         .to_bytes();
     let v = serde_json::from_slice(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
@@ -229,9 +233,8 @@ impl Target {
         }
     }
 
-    /// The webhook deliveries after the one with id `after` (all when `None`), oldest first;
-    /// from a running simulator with their whole payloads when `full`, else without each
-    /// `chat_history`.
+    /// The webhook deliveries after the one with id `after` (all when `None`), oldest first,
+    /// with their whole payloads when `full`, else without each `chat_history`.
     pub async fn deliveries_after(
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
@@ -239,7 +242,7 @@ impl Target {
         full: bool,
     ) -> Result<Vec<Value>, String> {
         match self {
-            Target::Own(sim) => Ok(newer(sim.webhooks(), after)),
+            Target::Own(sim) => Ok(sim.webhooks_after(after, full)),
             Target::Running { .. } => {
                 let mut all = Vec::new();
                 let mut cursor = after;
@@ -269,7 +272,7 @@ impl Target {
         after: Option<u64>,
     ) -> Result<Vec<Value>, String> {
         match self {
-            Target::Own(sim) => Ok(newer(sim.requests(), after)),
+            Target::Own(sim) => Ok(sim.requests_after(after)),
             Target::Running { .. } => {
                 let path = match after {
                     Some(a) => format!("/_sim/requests?after={a}"),
@@ -286,17 +289,6 @@ impl Target {
         if let Target::Own(sim) = self {
             sim.shutdown().await;
         }
-    }
-}
-
-/// The items of `list` whose `id` comes after `after`.
-fn newer(list: Vec<Value>, after: Option<u64>) -> Vec<Value> {
-    match after {
-        None => list,
-        Some(a) => list
-            .into_iter()
-            .filter(|v| v["id"].as_u64().is_some_and(|id| id > a))
-            .collect(),
     }
 }
 
