@@ -77,6 +77,10 @@ struct Cli {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// A secret a pathway's Webhook node requests read as `{{SECRET.NAME}}` (repeatable;
+    /// never logged). A secret not given is read from `BLAND_SIM_SECRET_NAME`.
+    #[arg(long = "pathway-secret", value_name = "NAME=VALUE", value_parser = secret_pair)]
+    pathway_secrets: Vec<(String, String)>,
     /// Port to bind; 0 picks a free port.
     #[arg(long, env = "BLAND_SIM_PORT", default_value_t = 8790)]
     port: u16,
@@ -378,6 +382,9 @@ impl Cli {
         for origin in self.allowed_origins {
             b = b.allowed_origin(origin);
         }
+        for (name, value) in self.pathway_secrets {
+            b = b.pathway_secret(name, value);
+        }
         for key in self.api_keys {
             b = b.api_key(key);
         }
@@ -528,5 +535,16 @@ async fn received(s: Option<&mut tokio::signal::unix::Signal>) {
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `NAME=VALUE` for `--pathway-secret`.
+fn secret_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "expected NAME=VALUE (the pathway reads it as {{{{SECRET.NAME}}}}), got {:?}",
+            s.split('=').next().unwrap_or_default()
+        )),
     }
 }

@@ -101,15 +101,33 @@ pub(crate) fn receipt(app: &App, req: &Req, id: &str, click: bool) -> Result<Rep
     Ok(Reply::ok(message))
 }
 
+/// Webhook node calls a conversation's view shows (the newest).
+const MAX_SHOWN_CALLS: usize = 50;
+
 /// `GET /_sim/conversations/{id}`: a conversation of any account, as
 /// `GET /v1/sms/conversations/{id}` shows it, each message with what the carrier makes of it
 /// (`carrier: {encoding, segments}`, which Bland's message object does not have).
+/// A pathway's conversation also has `pathway`: its node by name and type, and the newest
+/// [`MAX_SHOWN_CALLS`] of its Webhook node calls.
 pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
-    let body = app
+    let (body, script) = app
         .store
-        .read_conversation(None, id, crate::state::model::Conversation::detail_body)
+        .read_conversation(None, id, |c| (c.detail_body(), c.script.clone()))
         .ok_or_else(ApiError::conversation_not_found)?;
     let mut v: Value = serde_json::from_slice(&body).expect("a detail is JSON");
+    // A pathway's conversation: where it is (by name) and its Webhook node calls.
+    if let Some(sc) = script.filter(|s| s.pathway.is_some()) {
+        let node_id = v["data"]["current_node_id"].as_str().map(String::from);
+        let node = node_id.as_deref().and_then(|n| sc.nodes.get(n));
+        let p = node.and_then(|n| n.pathway.as_ref());
+        v["data"]["pathway"] = json!({
+            "scenario": &*sc.name,
+            "node_id": node_id,
+            "node_name": p.map(|p| p.name.as_str()),
+            "node_type": p.map(|p| p.type_name.as_str()),
+            "webhook_calls": app.pathway_calls.of(Some(id), MAX_SHOWN_CALLS),
+        });
+    }
     if let Some(messages) = v["data"]["messages"].as_array_mut() {
         for m in messages {
             let (encoding, segments) =

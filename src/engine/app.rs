@@ -82,6 +82,10 @@ pub(crate) struct Inner {
     pub clock: Clock,
     pub timers: Timers<TimerKind>,
     pub webhooks: Webhooks,
+    /// The calls pathway Webhook nodes made.
+    pub pathway_calls: crate::webhook::call::NodeCalls,
+    /// `--pathway-secret`s: what `{{SECRET.NAME}}` reads in a Webhook node's request.
+    pub secrets: std::collections::HashMap<String, String>,
     /// The scenarios in force; `POST /_sim/scenarios` swaps in a new set.
     pub scenarios: ArcSwap<Scenarios>,
     /// The set loaded at start-up (or last reloaded from watched files), which a reset
@@ -148,6 +152,8 @@ impl App {
             events,
             faults,
             metrics,
+            pathway_calls: Default::default(),
+            secrets: config.pathway_secrets.iter().cloned().collect(),
             journal: Journal::new(config.request_log),
             idempotency: Idempotency::default(),
             store,
@@ -226,6 +232,7 @@ impl App {
         let (hooks, hook_bytes) = self.webhooks.size();
         let (keys, key_bytes) = self.idempotency.size();
         let (events, event_bytes) = self.events.size();
+        let (calls, call_bytes) = self.pathway_calls.size();
         self.metrics.render(Snapshot {
             conversations: conversations as i64,
             active_conversations: active as i64,
@@ -236,6 +243,7 @@ impl App {
                 ("webhooks", hooks as i64, hook_bytes as i64),
                 ("idempotency", keys as i64, key_bytes as i64),
                 ("events", events as i64, event_bytes as i64),
+                ("pathway_calls", calls as i64, call_bytes as i64),
             ],
         })
     }
@@ -244,6 +252,7 @@ impl App {
     pub async fn reset(&self) {
         let _guard = self.control.lock().await;
         self.webhooks.clear();
+        self.pathway_calls.clear();
         self.journal.clear();
         self.faults.clear();
         self.scenarios.store(self.initial_scenarios.load_full());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::lifecycle::{Opening, Overrides};
 use super::rules;
 use super::send::Outbound;
+use super::Effects;
 use crate::base::error::ApiError;
 use crate::base::validation::{e164, Channel};
 use crate::engine::app::{App, TimerKind};
@@ -33,10 +34,10 @@ struct Sending {
     global: std::sync::Arc<BatchGlobal>,
 }
 
-/// Sends run `run` of batch `id`'s rows that are due; returns their deliveries. A batch
+/// Sends run `run` of batch `id`'s rows that are due; returns what they left to send. A batch
 /// replaced by a later one of the same file (another run) is left alone.
-pub(crate) fn fire(app: &App, id: &str, run: u64) -> Vec<u64> {
-    let mut deliveries = Vec::new();
+pub(crate) fn fire(app: &App, id: &str, run: u64) -> Effects {
+    let mut deliveries = Effects::default();
     let batch = app.batches.with(id, |b| {
         let s = Sending {
             account: b.account.clone(),
@@ -110,7 +111,7 @@ fn failed(code: &'static str, message: impl Into<String>) -> RowResult {
 
 /// One row, as one `/send` from the batch's number: the same rules (`engine::rules`), the same
 /// codes and messages, the same way in (`engine::send`).
-fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) -> RowResult {
+fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Effects) -> RowResult {
     match checked_row(app, s, row).and_then(|r| {
         let opening = Opening {
             key: &s.account,
@@ -138,7 +139,7 @@ fn send_row(app: &App, s: &Sending, row: &FileRow, deliveries: &mut Vec<u64>) ->
         )
     }) {
         Ok((conversation_id, message_id, fx)) => {
-            deliveries.extend(fx.deliveries);
+            deliveries.merge(fx);
             RowResult::Sent {
                 conversation_id,
                 message_id,

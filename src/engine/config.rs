@@ -77,6 +77,9 @@ pub(crate) struct Config {
     pub bind_host: String,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    /// `--pathway-secret NAME=VALUE`: what `{{SECRET.NAME}}` reads in a pathway's Webhook
+    /// node requests (else the environment's `BLAND_SIM_SECRET_NAME`).
+    pub pathway_secrets: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             bind_host: String::new(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            pathway_secrets: Vec::new(),
         }
     }
 }

@@ -28,7 +28,7 @@ pub(crate) fn apply<T>(
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<T, ApiError> {
     let (out, fx) = apply_effects(app, account, id, f)?;
-    app.deliver_in_background(fx.deliveries);
+    super::pathway::settle_in_background(app, fx);
     Ok(out)
 }
 
@@ -40,21 +40,6 @@ pub(super) fn apply_effects<T>(
     f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
 ) -> Result<(T, Effects), ApiError> {
     Ctx::with(app, account, id, f).ok_or_else(ApiError::conversation_not_found)
-}
-
-/// [`apply`], but the answer waits until each webhook has had its first attempt.
-///
-/// # Errors
-/// As [`apply`].
-pub(crate) async fn apply_awaited<T>(
-    app: &App,
-    account: Option<&str>,
-    id: &str,
-    f: impl FnOnce(&mut Ctx, &mut Conversation) -> T,
-) -> Result<T, ApiError> {
-    let (out, fx) = apply_effects(app, account, id, f)?;
-    app.deliver(fx.deliveries).await;
-    Ok(out)
 }
 
 /// What finds or opens the pair's conversation, and what seeds a new one.
@@ -259,7 +244,7 @@ pub(crate) async fn inbound(
             objective: None,
         },
     );
-    apply_awaited(app, None, &id, move |ctx, c| {
+    let ((message_id, mut replies), fx) = apply_effects(app, None, &id, move |ctx, c| {
         let idx = ctx.add_message(c, Sender::User, text.clone(), None, true);
         if is_stop(&text) {
             ctx.opt_out(c);
@@ -275,17 +260,20 @@ pub(crate) async fn inbound(
             ctx.arm_timer(c);
             ctx.user_turn(c, &text);
         }
-        Inbound {
-            conversation_id: c.id.to_string(),
-            message_id: c.messages[idx].id().to_string(),
-            replies: c.messages[idx + 1..]
-                .iter()
-                .filter(|m| m.sender() != Sender::User)
-                .cloned()
-                .collect(),
-        }
+        let replies: Vec<Message> = c.messages[idx + 1..]
+            .iter()
+            .filter(|m| m.sender() != Sender::User)
+            .cloned()
+            .collect();
+        (c.messages[idx].id().to_string(), replies)
+    })?;
+    // What the agent said once a pathway's Webhook node requests were answered.
+    replies.extend(super::pathway::settle(app, fx, true).await);
+    Ok(Inbound {
+        conversation_id: id,
+        message_id,
+        replies,
     })
-    .await
 }
 
 /// PATCH `is_active:true`: an ended conversation becomes active again and its pair's current

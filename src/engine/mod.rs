@@ -12,6 +12,7 @@ pub(crate) mod config;
 mod handoff;
 mod lifecycle;
 mod outcomes;
+pub(crate) mod pathway;
 pub(crate) mod payload;
 mod receipts;
 pub(crate) mod rules;
@@ -48,10 +49,20 @@ use crate::state::model::{
 use crate::base::event::{Event, Status};
 use crate::scenario::Scenario;
 
-/// What a step leaves for after the guard: the webhook deliveries to attempt, in order.
+/// What a step leaves for after the guard: the webhook deliveries to attempt, in order, and
+/// the pathway Webhook node requests to send.
 #[derive(Default, Debug)]
 pub(crate) struct Effects {
     pub deliveries: Vec<u64>,
+    pub calls: Vec<pathway::PendingCall>,
+}
+
+impl Effects {
+    /// Adds what another step left.
+    pub fn merge(&mut self, other: Effects) {
+        self.deliveries.extend(other.deliveries);
+        self.calls.extend(other.calls);
+    }
 }
 
 /// Keywords that opt a user out (whole message, any case), as carriers treat them.
@@ -85,6 +96,10 @@ pub(crate) struct Ctx<'a> {
     pub cfg: Arc<NumberConfig>,
     pub now: i64,
     pub fx: Effects,
+    /// Pathway nodes entered in this step (bounded by `pathway::MAX_HOPS`).
+    pub hops: u32,
+    /// Pathway Webhook node requests of this turn (bounded by `pathway::MAX_CALLS_PER_TURN`).
+    pub calls: u32,
 }
 
 /// The effective config of a conversation's number and channel.
@@ -99,6 +114,8 @@ impl<'a> Ctx<'a> {
             cfg,
             now: app.now(),
             fx: Effects::default(),
+            hops: 0,
+            calls: 0,
         }
     }
 

@@ -28,7 +28,7 @@ pub(crate) struct Outbound<'a> {
 /// 404 `CONVERSATION_NOT_FOUND` when the conversation went in between (deleted meanwhile).
 pub(crate) fn send(app: &App, o: Outbound) -> Result<(String, Option<String>), ApiError> {
     let (id, message_id, fx) = prepare(app, o)?;
-    app.deliver_in_background(fx.deliveries);
+    super::pathway::settle_in_background(app, fx);
     Ok((id, message_id))
 }
 

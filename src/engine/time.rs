@@ -14,8 +14,8 @@ use crate::webhook::SendType;
 
 /// The webhook attempts a fired timer leaves to make.
 enum Sends {
-    /// First attempts of new deliveries, in order.
-    Deliveries(Vec<u64>),
+    /// First attempts of new deliveries, in order, and pathway requests.
+    Effects(super::Effects),
     /// The next attempt of a delivery.
     Retry(u64),
 }
@@ -23,7 +23,9 @@ enum Sends {
 impl Sends {
     async fn send(self, app: &App) {
         match self {
-            Sends::Deliveries(ids) => app.deliver(ids).await,
+            Sends::Effects(fx) => {
+                super::pathway::settle(app, fx, true).await;
+            }
             Sends::Retry(id) => app.attempt(id, SendType::Spawn).await,
         }
     }
@@ -34,7 +36,7 @@ fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
     let effects = match kind {
         TimerKind::WebhookRetry { delivery_id } => return Sends::Retry(delivery_id),
         TimerKind::BatchRows { batch_id, run } => {
-            return Sends::Deliveries(super::batch::fire(app, &batch_id, run))
+            return Sends::Effects(super::batch::fire(app, &batch_id, run))
         }
         TimerKind::Carrier {
             conversation_id,
@@ -62,7 +64,7 @@ fn step(app: &App, key: TimerKey, kind: TimerKind) -> Sends {
             turn,
         } => Ctx::run(app, &conversation_id, |ctx, c| ctx.delayed_turn(c, &turn)),
     };
-    Sends::Deliveries(effects.map(|fx| fx.deliveries).unwrap_or_default())
+    Sends::Effects(effects.unwrap_or_default())
 }
 
 /// Moves the clock `ms` ahead, firing every timer that falls due on the way in time order,

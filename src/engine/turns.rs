@@ -47,6 +47,19 @@ impl Ctx<'_> {
             self.enter_node(c, &sc, node_id.to_string(), text, false);
             return;
         }
+        if let Some(p) = &node.pathway {
+            // A Webhook node's request is in flight: the agent answers once it is back.
+            if c.details.pathway_call.is_some() {
+                return;
+            }
+            let waiting = p.call.is_some() && !Self::has_vars(c, p);
+            self.extract_vars(c, &sc, p, text);
+            if waiting && Self::has_vars(c, p) {
+                // A Webhook node that waited for its variables makes its request now.
+                self.after_entering(c, &sc, node_id, p, None, text);
+                return;
+            }
+        }
         for (i, rule) in node.rules.iter().enumerate() {
             let Some(captures) = rule.when.matches(text) else {
                 continue;
@@ -152,7 +165,7 @@ impl Ctx<'_> {
     }
 
     /// Moves to a node: says its `say` (when `speak`), then hands off or ends if it says so.
-    fn enter_node(
+    pub(super) fn enter_node(
         &mut self,
         c: &mut Conversation,
         sc: &Scenario,
@@ -163,7 +176,11 @@ impl Ctx<'_> {
         let Some(node) = sc.nodes.get(&id) else {
             return;
         };
-        c.current_node_id = Some(id.into());
+        if node.pathway.is_some() && !self.hop(c) {
+            return;
+        }
+        let previous = c.current_node_id.as_deref().map(String::from);
+        c.current_node_id = Some(id.as_str().into());
         if speak {
             if let Some(say) = &node.say {
                 let msg = self.pick(c, say, &[], Some(text));
@@ -187,6 +204,8 @@ impl Ctx<'_> {
         } else if node.end {
             c.ended_by_end_call_node = true;
             self.end(c, EndKind::Ended, None);
+        } else if let Some(p) = &node.pathway {
+            self.after_entering(c, sc, &id, p, previous, text);
         }
     }
 
@@ -200,9 +219,19 @@ impl Ctx<'_> {
         let sc = self.scenario(c);
         let (node_id, node) = sc.node(c.current_node_id.as_deref());
         c.current_node_id = Some(node_id.into());
-        let say = node.say.clone()?;
-        let msg = self.pick(c, &say, &[], None);
-        self.agent_message(c, Sender::Agent, msg)
+        let said = match node.say.clone() {
+            Some(say) => {
+                let msg = self.pick(c, &say, &[], None);
+                self.agent_message(c, Sender::Agent, msg)
+            }
+            None => None,
+        };
+        // A pathway's start node may move on at once, or make its request.
+        if let Some(p) = &node.pathway {
+            self.hop(c);
+            self.after_entering(c, &sc, node_id, p, None, "");
+        }
+        said
     }
 }
 
@@ -272,10 +301,23 @@ impl Vars for TurnVars<'_> {
                 .tz
                 .map(|t| t.name().to_string())
                 .unwrap_or("UTC".into()),
-            "user_number" => self.c.user_number.to_string(),
+            "user_number" | "phone_number" => self.c.user_number.to_string(),
             "agent_number" => self.c.agent_number.to_string(),
-            "conversation_id" => self.c.id.to_string(),
-            _ => return None,
+            "conversation_id" | "call_id" => self.c.id.to_string(),
+            // Bland's pathway built-ins.
+            "now_utc" => DateTime::<Utc>::from_timestamp_millis(self.now)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            "lastUserMessage" => return self.lookup("message"),
+            // Bland reads variables in any case.
+            _ => {
+                let vars = self.c.variables.as_deref()?;
+                return vars
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| value_text(v));
+            }
         })
     }
 }

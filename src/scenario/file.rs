@@ -32,7 +32,7 @@ struct ScenarioFile {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct MatchFile {
+pub(crate) struct MatchFile {
     #[serde(default)]
     agent_numbers: Vec<String>,
     #[serde(default)]
@@ -48,7 +48,7 @@ struct MatchFile {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum ReplyFile {
+pub(crate) enum ReplyFile {
     One(String),
     OneOf(Vec<String>),
 }
@@ -95,14 +95,14 @@ struct RuleFile {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum WhenFile {
+pub(crate) enum WhenFile {
     Word(String),
     Spec(WhenSpec),
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WhenSpec {
+pub(crate) struct WhenSpec {
     #[serde(default)]
     exact: Option<OneOrMany>,
     #[serde(default)]
@@ -143,7 +143,7 @@ impl OneOrMany {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct OutcomesFile {
+pub(crate) struct OutcomesFile {
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
@@ -171,7 +171,7 @@ struct CitationFile {
 /// Longest scenario delay: a year.
 pub const MAX_DELAY_SECS: u64 = 365 * 86_400;
 
-fn reply(r: ReplyFile, at: &str) -> Result<Reply, String> {
+pub(crate) fn reply(r: ReplyFile, at: &str) -> Result<Reply, String> {
     let texts = match r {
         ReplyFile::One(s) => vec![s],
         ReplyFile::OneOf(v) if v.is_empty() => return Err(format!("{at}: empty reply list")),
@@ -184,7 +184,7 @@ fn reply(r: ReplyFile, at: &str) -> Result<Reply, String> {
         .map(Reply)
 }
 
-fn when(w: WhenFile, at: &str) -> Result<When, String> {
+pub(crate) fn when(w: WhenFile, at: &str) -> Result<When, String> {
     let spec = match w {
         WhenFile::Word(s) if s == "any" => return Ok(When::Any),
         WhenFile::Word(s) => {
@@ -216,7 +216,7 @@ fn when(w: WhenFile, at: &str) -> Result<When, String> {
     } else if let Some(r) = spec.regex {
         let (re, held) = crate::base::input::regex(&r, !cs)
             .map_err(|e| format!("{at}: bad regex {r:?}: {e}"))?;
-        REGEX_BYTES.set(REGEX_BYTES.get() + held);
+        count_regex(held);
         When::Regex(re)
     } else {
         When::Any
@@ -241,7 +241,13 @@ fn peek_name(text: &str) -> Option<String> {
 /// As [`compile`].
 pub(crate) fn compile_document(text: &str) -> Result<Scenario, String> {
     let name = peek_name(text).unwrap_or_else(|| "scenario".into());
-    compile(&format!("scenario {name:?}"), text)
+    super::load::compile(
+        &format!("scenario {name:?}"),
+        text,
+        false,
+        None,
+        super::load::Folder::None,
+    )
 }
 
 /// Parses and checks one scenario file. `source` names it in errors.
@@ -264,28 +270,13 @@ pub(crate) fn compile(source: &str, text: &str) -> Result<Scenario, String> {
         description: f.description,
         source: source.to_string(),
         default: f.default,
-        matcher: Matcher {
-            agent_numbers: f.matcher.agent_numbers,
-            pathway_ids: f.matcher.pathway_ids,
-            persona_ids: f.matcher.persona_ids,
-            start_node_ids: f.matcher.start_node_ids,
-            objectives: f
-                .matcher
-                .objectives
-                .iter()
-                .map(|r| {
-                    let (re, held) = crate::base::input::regex(r, false)
-                        .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))?;
-                    REGEX_BYTES.set(REGEX_BYTES.get() + held);
-                    Ok::<_, String>(re)
-                })
-                .collect::<Result<_, _>>()?,
-        },
+        matcher: matcher(source, f.matcher)?,
         start_node: f.start_node,
         nodes,
         fallback: f.fallback.map(|x| reply(x, source)).transpose()?,
         outcomes: outcomes(source, f.outcomes)?,
         held: 0,
+        pathway: None,
     };
     // The parsed nodes take about twice the text; the regexes what they measured.
     scenario.held = 2 * text.len() + REGEX_BYTES.get();
@@ -308,18 +299,51 @@ fn check_header(source: &str, f: &ScenarioFile) -> Result<(), String> {
             f.start_node
         ));
     }
-    match f
-        .matcher
+    Ok(())
+}
+
+/// The `match` block, checked: agent numbers in E.164, objectives as regexes.
+pub(crate) fn matcher(source: &str, m: MatchFile) -> Result<Matcher, String> {
+    if let Some(n) = m
         .agent_numbers
         .iter()
         .find(|n| !crate::base::validation::is_e164(n))
     {
-        Some(n) => Err(format!("{source}: match.agent_numbers: {n:?} is not E.164")),
-        None => Ok(()),
+        return Err(format!("{source}: match.agent_numbers: {n:?} is not E.164"));
     }
+    Ok(Matcher {
+        agent_numbers: m.agent_numbers,
+        pathway_ids: m.pathway_ids,
+        persona_ids: m.persona_ids,
+        start_node_ids: m.start_node_ids,
+        objectives: m
+            .objectives
+            .iter()
+            .map(|r| {
+                let (re, held) = crate::base::input::regex(r, false)
+                    .map_err(|e| format!("{source}: match.objectives: bad regex {r:?}: {e}"))?;
+                count_regex(held);
+                Ok::<_, String>(re)
+            })
+            .collect::<Result<_, _>>()?,
+    })
 }
 
-fn template(at: &str, text: &str) -> Result<Template, String> {
+/// Counts a compiled regex's bytes toward the scenario being compiled.
+pub(crate) fn count_regex(held: usize) {
+    REGEX_BYTES.set(REGEX_BYTES.get() + held);
+}
+
+/// Starts counting the regexes of a scenario being compiled; [`regex_bytes`] reads the sum.
+pub(crate) fn start_counting() {
+    REGEX_BYTES.set(0);
+}
+
+pub(crate) fn regex_bytes() -> usize {
+    REGEX_BYTES.get()
+}
+
+pub(crate) fn template(at: &str, text: &str) -> Result<Template, String> {
     Template::parse(text).map_err(|e| format!("{at}: {e}"))
 }
 
@@ -384,6 +408,7 @@ fn node(at: &str, n: NodeFile) -> Result<Node, String> {
         rules,
         handoff,
         end: n.end,
+        pathway: None,
     })
 }
 
@@ -403,7 +428,7 @@ fn check_gotos(source: &str, nodes: &HashMap<String, Node>) -> Result<(), String
 }
 
 /// The summary, dispositions and citation schemas.
-fn outcomes(source: &str, o: OutcomesFile) -> Result<Outcomes, String> {
+pub(crate) fn outcomes(source: &str, o: OutcomesFile) -> Result<Outcomes, String> {
     let mut dispositions = BTreeMap::new();
     for (id, d) in o.dispositions {
         render_value(&d.result, &super::NoVars)

@@ -8,6 +8,8 @@
 //! JSON format; the engine (`engine/turns.rs`) applies turns to conversations.
 
 pub mod file;
+pub mod load;
+pub mod pathway;
 pub mod template;
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +36,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "scenarios/support-escalation.json",
         include_str!("../../scenarios/support-escalation.json"),
+    ),
+    (
+        "scenarios/order-status.json",
+        include_str!("../../scenarios/order-status.json"),
     ),
 ];
 
@@ -126,6 +132,44 @@ pub struct Node {
     pub handoff: Option<NodeHandoff>,
     /// An End Call node.
     pub end: bool,
+    /// A Bland pathway node's own parts (`None` in a scenario file).
+    pub pathway: Option<Box<PathwayNode>>,
+}
+
+/// A variable a pathway node extracts from each user text it gets.
+#[derive(Clone, Debug)]
+pub struct Extract {
+    pub var: String,
+    /// The declared type (`string`, `integer`, `number`, `boolean`…).
+    pub ty: String,
+    /// The overlay's rule (its first group is the value); without one, the type's heuristic.
+    pub regex: Option<Regex>,
+}
+
+/// What a pathway node does beyond a scenario node's say, rules, handoff and end.
+#[derive(Clone, Debug)]
+pub struct PathwayNode {
+    pub name: String,
+    /// The node's type as the pathway writes it.
+    pub type_name: String,
+    pub extract: Vec<Extract>,
+    /// A Webhook node's request and routes.
+    pub call: Option<Box<pathway::call::Call>>,
+    /// `skipUserResponse`: the node moved to at once after this one speaks.
+    pub next: Option<String>,
+    /// A global node that gives the conversation back to the node the user left.
+    pub returns: bool,
+}
+
+/// What a scenario made from a pathway adds.
+#[derive(Clone, Debug, Default)]
+pub struct PathwayInfo {
+    /// What of the pathway is not run, one line each (also logged at load).
+    pub warnings: Vec<String>,
+    /// The overlay's `extract` rules for variables no node declares: tried on every user text.
+    pub extract_anywhere: Vec<Extract>,
+    /// The global prompt (shown, not run).
+    pub global_prompt: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -172,6 +216,8 @@ pub struct Scenario {
     pub outcomes: Outcomes,
     /// About what it holds in memory: its parsed text and its compiled regexes.
     pub held: usize,
+    /// `Some` for a scenario made from a Bland pathway.
+    pub pathway: Option<Box<PathwayInfo>>,
 }
 
 impl Scenario {
@@ -187,10 +233,18 @@ impl Scenario {
         (self.start_node.as_str(), n)
     }
 
+    /// A node's name: a pathway node's own, else its id.
+    pub fn node_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.nodes
+            .get(id)
+            .and_then(|n| n.pathway.as_ref())
+            .map_or(id, |p| p.name.as_str())
+    }
+
     pub fn to_json(&self) -> Value {
         let mut nodes: Vec<&String> = self.nodes.keys().collect();
         nodes.sort();
-        json!({
+        let mut v = json!({
             "name": self.name,
             "description": self.description,
             "source": self.source,
@@ -206,7 +260,19 @@ impl Scenario {
             "nodes": nodes,
             "dispositions": self.outcomes.dispositions.keys().collect::<Vec<_>>(),
             "citation_schemas": self.outcomes.citations.keys().collect::<Vec<_>>(),
-        })
+        });
+        if let Some(p) = &self.pathway {
+            v["kind"] = json!("pathway");
+            v["node_names"] = self
+                .nodes
+                .iter()
+                .filter_map(|(id, n)| Some((id.clone(), json!(n.pathway.as_ref()?.name))))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            v["warnings"] = json!(p.warnings);
+            v["global_prompt"] = json!(p.global_prompt);
+        }
+        v
     }
 }
 
@@ -249,13 +315,16 @@ impl Scenarios {
     pub fn build(extra: Vec<Scenario>) -> Result<Scenarios, String> {
         let mut list = Vec::new();
         for (path, text) in EMBEDDED {
-            list.push((file::compile(path, text)?, true));
+            let s = load::compile(path, text, false, None, load::Folder::Embedded)?;
+            list.push((s, true));
         }
         list.extend(extra.into_iter().map(|s| (s, false)));
         Self::from_list(list)
     }
 
-    /// Every `*.json` file of `dir`, compiled, in file-name order.
+    /// Every scenario file of `dir`, compiled, in file-name order: `*.json` scenario files,
+    /// pathway overlays, and bare Bland pathways (`*.json`, or Bland's CLI `*.yaml`/`*.yml`)
+    /// that no overlay of the folder wraps.
     ///
     /// # Errors
     /// An unreadable directory, or the first bad file with its path and the reason.
@@ -263,19 +332,38 @@ impl Scenarios {
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
+            })
             .collect();
         paths.sort();
         if paths.is_empty() {
             tracing::warn!("{} holds no *.json scenario files", dir.display());
         }
-        paths
-            .iter()
-            .map(|p| {
-                let text = crate::base::input::read_file(p)?;
-                file::compile(&p.display().to_string(), &text)
-            })
-            .collect()
+        let mut texts = Vec::new();
+        let mut wrapped = std::collections::HashSet::new();
+        for p in &paths {
+            let text = crate::base::input::read_file(p)?;
+            if let Some(rel) = load::wrapped_path(&text, load::is_yaml(p)) {
+                wrapped.insert(dir.join(rel));
+            }
+            texts.push(text);
+        }
+        let mut out = Vec::new();
+        for (p, text) in paths.iter().zip(texts) {
+            if wrapped.contains(p) {
+                continue;
+            }
+            out.push(load::compile(
+                &p.display().to_string(),
+                &text,
+                load::is_yaml(p),
+                p.file_name().and_then(|f| f.to_str()),
+                load::Folder::Dir(dir),
+            )?);
+        }
+        Ok(out)
     }
 
     fn from_list(list: Vec<(Scenario, bool)>) -> Result<Scenarios, String> {

@@ -61,6 +61,15 @@ impl SimulatorBuilder {
         self
     }
 
+    /// A secret a pathway's Webhook node requests read as `{{SECRET.NAME}}` (never logged; a
+    /// secret not given is read from the environment's `BLAND_SIM_SECRET_NAME`).
+    pub fn pathway_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config
+            .pathway_secrets
+            .push((name.into(), value.into()));
+        self
+    }
+
     /// Time moves only by [`Simulator::advance`] (or `POST /_sim/clock/advance`).
     pub fn manual_clock(mut self) -> Self {
         self.config.clock = ClockMode::Manual;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::app::App;
-use crate::scenario::{file, Scenario, Scenarios};
+use crate::scenario::{load, Scenario, Scenarios};
 
 /// Where scenarios come from, kept so `watch_scenarios` can load them again.
 pub(super) enum Source {
@@ -22,7 +22,14 @@ impl Source {
             Source::Doc(s) => Ok(vec![(**s).clone()]),
             Source::File(p) => {
                 let text = crate::base::input::read_file(p)?;
-                Ok(vec![file::compile(&p.display().to_string(), &text)?])
+                let dir = p.parent().unwrap_or(std::path::Path::new("."));
+                Ok(vec![load::compile(
+                    &p.display().to_string(),
+                    &text,
+                    load::is_yaml(p),
+                    p.file_name().and_then(|f| f.to_str()),
+                    load::Folder::Dir(dir),
+                )?])
             }
             Source::Dir(d) => Scenarios::read_dir(d),
         }
@@ -32,7 +39,15 @@ impl Source {
     fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
         let files = match self {
             Source::Doc(_) => Vec::new(),
-            Source::File(p) => vec![p.clone()],
+            // A file and the pathway it wraps, if it wraps one.
+            Source::File(p) => std::iter::once(p.clone())
+                .chain(
+                    std::fs::read_to_string(p)
+                        .ok()
+                        .and_then(|t| load::wrapped_path(&t, load::is_yaml(p)))
+                        .map(|rel| p.parent().unwrap_or(std::path::Path::new(".")).join(rel)),
+                )
+                .collect(),
             Source::Dir(d) => std::fs::read_dir(d)
                 .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
                 .unwrap_or_default(),

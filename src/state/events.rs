@@ -70,6 +70,17 @@ pub(crate) enum Change<'a> {
         response_code: Option<u16>,
         status: &'a str,
     },
+    /// A pathway Webhook node made its request (or the overlay answered for it).
+    #[serde(rename = "pathway.call")]
+    PathwayCall {
+        call_id: u64,
+        conversation_id: &'a str,
+        node_id: &'a str,
+        node_name: &'a str,
+        status: Option<u16>,
+        error: Option<&'a str>,
+        next_node_id: Option<&'a str>,
+    },
     #[serde(rename = "clock.moved")]
     ClockMoved { now: String, by_ms: i64 },
     #[serde(rename = "reset")]

@@ -28,6 +28,7 @@ use crate::state::events::{Change, Events};
 use crate::base::ring::Ring;
 use crate::state::history::Body;
 
+pub(crate) mod call;
 mod connect;
 mod delivery;
 

@@ -409,7 +409,12 @@ async fn scenarios_are_added_replaced_and_removed_at_run_time() {
     sim.sim(Method::POST, "/_sim/reset", None).await;
     assert_eq!(
         sim.scenario_names().await,
-        ["default", "appointment-booking", "support-escalation"]
+        [
+            "default",
+            "appointment-booking",
+            "support-escalation",
+            "order-status"
+        ]
     );
 }
 

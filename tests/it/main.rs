@@ -24,6 +24,7 @@ mod list;
 mod newcomer;
 mod numbers;
 mod objective;
+mod pathway;
 mod plan;
 mod replay;
 mod scenarios;

@@ -243,7 +243,12 @@ async fn scenarios_are_chosen_by_persona_pathway_start_node_or_number() {
         .contains("Bright Smile Dental"));
     assert_eq!(
         sim.scenario_names().await,
-        ["default", "appointment-booking", "support-escalation"]
+        [
+            "default",
+            "appointment-booking",
+            "support-escalation",
+            "order-status"
+        ]
     );
 }
 

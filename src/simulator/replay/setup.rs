@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::target::Target;
 use crate::recording::script::Script;
+use crate::scenario::load;
 
 /// Puts `script`'s setup into the running simulator `target`: the key its calls use (the
 /// fixtures' first account's unless the setup names one) and whether its clock is real.
@@ -82,8 +83,9 @@ pub(super) async fn running(
     Ok((key, clock["data"]["mode"] == "real"))
 }
 
-/// The scenario documents of a file, or of every `*.json` file of a directory (in file-name
-/// order), each with where it came from.
+/// The scenario documents of a file, or of every scenario file of a directory (`*.json`, and
+/// Bland pathways in `*.yaml`; in file-name order), each with where it came from. A pathway an
+/// overlay names is read into it (and not sent on its own).
 fn files(path: &Path) -> Result<Vec<(String, Value)>, String> {
     let mut paths = Vec::new();
     if path.is_dir() {
@@ -91,15 +93,28 @@ fn files(path: &Path) -> Result<Vec<(String, Value)>, String> {
         paths.extend(
             entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "json") && f.is_file()),
+                .filter(|f| {
+                    f.extension()
+                        .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
+                        && f.is_file()
+                }),
         );
         paths.sort();
+        let wrapped: Vec<PathBuf> = paths
+            .iter()
+            .filter_map(|p| {
+                let text = std::fs::read_to_string(p).ok()?;
+                let rel = load::wrapped_path(&text, load::is_yaml(p))?;
+                Some(path.join(rel))
+            })
+            .collect();
+        paths.retain(|p| !wrapped.contains(p));
     } else {
         paths.push(path.to_path_buf());
     }
     paths
         .into_iter()
-        .map(|p| Ok((p.display().to_string(), read_json(&p)?)))
+        .map(|p| Ok((p.display().to_string(), load::document(&p)?)))
         .collect()
 }
 

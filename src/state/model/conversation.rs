@@ -460,6 +460,9 @@ pub struct Details {
     pub citation_schema_ids: Option<Box<[String]>>,
     /// What the conversation is for (`/send`'s `objective`), until a later `/send` replaces it.
     pub objective: Option<Box<str>>,
+    /// The pathway Webhook node request in flight, whose answer the conversation waits for
+    /// (not saved: a restored conversation waits for the user instead).
+    pub pathway_call: Option<std::num::NonZeroU32>,
 }
 
 impl Rare for Details {
@@ -860,7 +863,8 @@ mod tests {
             size_of::<Conversation>()
         );
         assert!(size_of::<Message>() <= 48, "{}", size_of::<Message>());
-        assert!(size_of::<Details>() <= 208, "{}", size_of::<Details>());
+        // mimalloc's 224-byte class.
+        assert!(size_of::<Details>() <= 224, "{}", size_of::<Details>());
         assert!(Lazy::unless_empty(Details::default()).0.is_none());
         let mut c = Conversation::default();
         assert!(c.details.metadata.is_empty() && c.details.0.is_none());

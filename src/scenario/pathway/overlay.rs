@@ -1,0 +1,501 @@
+//! A pathway and its overlay, compiled into a [`Scenario`]. The pathway's deterministic parts
+//! run as written (text, End Call, Transfer Call, Webhook requests and their routes,
+//! `alwaysPick`, `skipUserResponse`, global nodes); the overlay decides what a language model
+//! decides in production: which user texts take an edge, what a prompt node says, what a user
+//! text holds for a variable, and where (or whether) a Webhook node's request goes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::call::{self, Call, Cond, Op, Route};
+use super::{Doc, DocNode, Kind};
+use crate::scenario::file::{self, MatchFile, OutcomesFile, ReplyFile, WhenFile};
+use crate::scenario::template::Template;
+use crate::scenario::{
+    Extract, Matcher, Node, NodeHandoff, PathwayInfo, PathwayNode, Reply, Rule, Scenario, When,
+};
+
+/// A scenario file that wraps a pathway (the keys a test writes against).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OverlayFile {
+    #[serde(default)]
+    pub version: Option<u32>,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default, rename = "match")]
+    pub matcher: MatchFile,
+    /// A path relative to the file, or the pathway inline.
+    pub pathway: Value,
+    #[serde(default)]
+    pub edges: BTreeMap<String, EdgeRule>,
+    #[serde(default)]
+    pub say: BTreeMap<String, ReplyFile>,
+    #[serde(default)]
+    pub extract: BTreeMap<String, String>,
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookOverride>,
+    #[serde(default)]
+    pub outcomes: OutcomesFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EdgeRule {
+    pub when: WhenFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookOverride {
+    /// Replaces the node's URL (a template, as the node's own).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Answers for the node without a request: the JSON its `responseData` paths read.
+    #[serde(default)]
+    pub response: Option<Value>,
+}
+
+/// What a name in the overlay stands for.
+struct Index<'a> {
+    doc: &'a Doc,
+    source: &'a str,
+}
+
+impl<'a> Index<'a> {
+    /// The node a key names: its id, or a name only one node has.
+    fn node(&self, key: &str, what: &str) -> Result<&'a DocNode, String> {
+        if let Some(n) = self.doc.node(key) {
+            return Ok(n);
+        }
+        let named: Vec<&DocNode> = self.doc.nodes.iter().filter(|n| n.name == key).collect();
+        match named.as_slice() {
+            [n] => Ok(n),
+            [] => Err(format!(
+                "{}: {what} {key:?} names no node of the pathway (give a node id or name)",
+                self.source
+            )),
+            many => Err(format!(
+                "{}: {what} {key:?}: {} nodes have that name ({}); name one by its id",
+                self.source,
+                many.len(),
+                ids(many.iter().map(|n| n.id.as_str()))
+            )),
+        }
+    }
+
+    /// What an `edges` key names: edges by id or label, or a node (every edge into it, and the
+    /// node itself when it is global) by name, id or global label.
+    fn edge_key(&self, key: &str) -> Result<EdgeKey, String> {
+        if self.doc.edges.iter().any(|e| e.id == key) {
+            return Ok(EdgeKey::Edges(vec![key.to_string()]));
+        }
+        let labelled: Vec<&str> = self
+            .doc
+            .edges
+            .iter()
+            .filter(|e| e.label.as_deref() == Some(key.trim()))
+            .map(|e| e.id.as_str())
+            .collect();
+        match labelled.as_slice() {
+            [one] => return Ok(EdgeKey::Edges(vec![one.to_string()])),
+            [] => {}
+            many => {
+                return Err(format!(
+                    "{}: edges {key:?}: {} edges have that label ({}); name one by its id",
+                    self.source,
+                    many.len(),
+                    ids(many.iter().copied())
+                ))
+            }
+        }
+        let global: Vec<&DocNode> = self
+            .doc
+            .nodes
+            .iter()
+            .filter(|n| n.global_label.as_deref() == Some(key.trim()))
+            .collect();
+        if let [n] = global.as_slice() {
+            return Ok(EdgeKey::Node(n.id.clone()));
+        }
+        let n = self.node(key, "edges").map_err(|e| {
+            format!(
+                "{e}; an `edges` key is an edge id, an edge label, a node name or a global label"
+            )
+        })?;
+        Ok(EdgeKey::Node(n.id.clone()))
+    }
+}
+
+enum EdgeKey {
+    Edges(Vec<String>),
+    Node(String),
+}
+
+fn ids<'x>(it: impl Iterator<Item = &'x str>) -> String {
+    it.map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Compiles pathway `doc` under overlay `o` (`None` for a bare pathway named `name`).
+/// `held` is what the source texts take.
+///
+/// # Errors
+/// An overlay key that names nothing or more than one thing, a bad regex or template.
+pub(crate) fn compile(
+    source: &str,
+    doc: Doc,
+    o: Option<OverlayFile>,
+    name: &str,
+    held: usize,
+) -> Result<Scenario, String> {
+    file::start_counting();
+    let bare = o.is_none();
+    let o = o.unwrap_or_default();
+    if let Some(v) = o.version.filter(|&v| v != 1) {
+        return Err(format!(
+            "{source}: unsupported version {v} (this simulator reads 1)"
+        ));
+    }
+    let ix = Index { doc: &doc, source };
+    // Which user texts take which edge (by edge id), and which global nodes.
+    let mut by_edge: HashMap<String, When> = HashMap::new();
+    let mut by_target: HashMap<String, When> = HashMap::new();
+    for (key, rule) in o.edges {
+        let when = file::when(rule.when, &format!("{source}: edges {key:?}"))?;
+        match ix.edge_key(&key)? {
+            EdgeKey::Edges(ids) => {
+                for id in ids {
+                    by_edge.insert(id, when.clone());
+                }
+            }
+            EdgeKey::Node(id) => {
+                by_target.insert(id, when);
+            }
+        }
+    }
+    let mut say: HashMap<String, Reply> = HashMap::new();
+    for (key, r) in o.say {
+        let n = ix.node(&key, "say")?;
+        say.insert(
+            n.id.clone(),
+            file::reply(r, &format!("{source}: say {key:?}"))?,
+        );
+    }
+    let mut hooks: HashMap<String, WebhookOverride> = HashMap::new();
+    for (key, w) in o.webhooks {
+        let n = ix.node(&key, "webhooks")?;
+        if n.kind != Kind::Webhook {
+            return Err(format!(
+                "{source}: webhooks {key:?}: node {:?} is a {:?} node, not a Webhook node",
+                n.id, n.type_name
+            ));
+        }
+        if let Some(u) = &w.url {
+            file::template(&format!("{source}: webhooks {key:?}: url"), u)?;
+        }
+        hooks.insert(n.id.clone(), w);
+    }
+    let mut rules: HashMap<String, Regex> = HashMap::new();
+    for (var, r) in o.extract {
+        let (re, held) = crate::base::input::regex(&r, false)
+            .map_err(|e| format!("{source}: extract {var:?}: bad regex {r:?}: {e}"))?;
+        file::count_regex(held);
+        rules.insert(var, re);
+    }
+    let declared: std::collections::HashSet<&str> = doc
+        .nodes
+        .iter()
+        .flat_map(|n| n.extract.iter().map(|v| v.name.as_str()))
+        .collect();
+    let extract_anywhere = rules
+        .iter()
+        .filter(|(v, _)| !declared.contains(v.as_str()))
+        .map(|(v, re)| Extract {
+            var: v.clone(),
+            ty: "string".into(),
+            regex: Some(re.clone()),
+        })
+        .collect();
+
+    let mut nodes = HashMap::new();
+    for n in &doc.nodes {
+        let at = format!("{source}: node {:?}", n.name);
+        let node = node(
+            &doc,
+            n,
+            &at,
+            &mut NodeParts {
+                say: say.remove(&n.id),
+                hook: hooks.remove(&n.id),
+                by_edge: &by_edge,
+                by_target: &by_target,
+                rules: &rules,
+            },
+        )?;
+        nodes.insert(n.id.clone(), node);
+    }
+    let start = doc
+        .nodes
+        .iter()
+        .find(|n| n.is_start)
+        .expect("read() marks a start node")
+        .id
+        .clone();
+    let mut matcher: Matcher = file::matcher(source, o.matcher)?;
+    if bare {
+        matcher.pathway_ids.push(name.to_string());
+    }
+    let outcomes = file::outcomes(source, o.outcomes)?;
+    for w in &doc.warnings {
+        tracing::warn!("{source}: {w}");
+    }
+    Ok(Scenario {
+        name: if bare { name.into() } else { o.name.into() },
+        description: o
+            .description
+            .or_else(|| doc.name.clone().map(|n| format!("Bland pathway {n:?}"))),
+        source: source.to_string(),
+        default: o.default,
+        matcher,
+        start_node: start,
+        nodes,
+        fallback: None,
+        outcomes,
+        held: held + file::regex_bytes(),
+        pathway: Some(Box::new(PathwayInfo {
+            warnings: doc.warnings.clone(),
+            extract_anywhere,
+            global_prompt: doc.global_prompt.clone(),
+        })),
+    })
+}
+
+/// What the overlay gives one node.
+struct NodeParts<'a> {
+    say: Option<Reply>,
+    hook: Option<WebhookOverride>,
+    by_edge: &'a HashMap<String, When>,
+    by_target: &'a HashMap<String, When>,
+    rules: &'a HashMap<String, Regex>,
+}
+
+/// What a prompt node says when the overlay gives it nothing: its name in brackets.
+pub(crate) fn stand_in(name: &str) -> String {
+    format!("[{name}]")
+}
+
+fn node(doc: &Doc, n: &DocNode, at: &str, p: &mut NodeParts) -> Result<Node, String> {
+    let say = match p.say.take() {
+        Some(r) => Some(r),
+        None => match (&n.text, &n.prompt) {
+            (Some(t), _) => Some(Reply(vec![file::template(at, t)?])),
+            (None, Some(_)) => Some(Reply(vec![Template::parse(&stand_in(&n.name))
+                .unwrap_or_else(|_| Template::parse("[prompt]").expect("plain text"))])),
+            (None, None) => None,
+        },
+    };
+    let out: Vec<&super::DocEdge> = doc.edges.iter().filter(|e| e.source == n.id).collect();
+    let mut rules = Vec::new();
+    let goto = |when: When, target: &str| Rule {
+        when,
+        reply: None,
+        set: Vec::new(),
+        goto: Some(target.to_string()),
+        delay_seconds: 0,
+    };
+    for e in out.iter().filter(|e| e.always_pick) {
+        rules.push(goto(When::Any, &e.target));
+    }
+    let mut ruled = false;
+    for e in &out {
+        if let Some(w) = p.by_edge.get(&e.id).or_else(|| p.by_target.get(&e.target)) {
+            rules.push(goto(w.clone(), &e.target));
+            ruled = true;
+        }
+    }
+    // Global nodes, reachable from every other node.
+    for g in doc
+        .nodes
+        .iter()
+        .filter(|g| g.global_label.is_some() && g.id != n.id)
+    {
+        if let Some(w) = p.by_target.get(&g.id) {
+            if !out.iter().any(|e| e.target == g.id) {
+                rules.push(goto(w.clone(), &g.id));
+            }
+        }
+    }
+    // A node with one way on and no rule for it takes it on the user's next text.
+    let plain: Vec<&&super::DocEdge> = out
+        .iter()
+        .filter(|e| !e.always_pick && e.label.as_deref().and_then(Cond::from_label).is_none())
+        .collect();
+    if !ruled && plain.len() == 1 && n.kind != Kind::Webhook {
+        rules.push(goto(When::Any, &plain[0].target));
+    }
+    // No match: the node says its text again.
+    if let Some(s) = &say {
+        rules.push(Rule {
+            when: When::Any,
+            reply: Some(s.clone()),
+            set: Vec::new(),
+            goto: None,
+            delay_seconds: 0,
+        });
+    }
+    let call = match n.kind {
+        Kind::Webhook => Some(Box::new(webhook(n, &out, p.hook.take(), at)?)),
+        _ => None,
+    };
+    let next = n.skip_user.then(|| {
+        out.iter()
+            .find(|e| e.always_pick)
+            .or(if out.len() == 1 { out.first() } else { None })
+            .map(|e| e.target.clone())
+    });
+    let handoff = (n.kind == Kind::Transfer).then(|| NodeHandoff {
+        reason: Template::parse(&format!("Transfer Call node {:?}", n.name)).ok(),
+        notify_number: n
+            .transfer_number
+            .clone()
+            .filter(|t| crate::base::validation::is_e164(t)),
+        webhook: None,
+    });
+    let returns = n.global_label.is_some()
+        && out.is_empty()
+        && matches!(
+            n.kind,
+            Kind::Default | Kind::Wait | Kind::Model | Kind::Other
+        )
+        && n.global_return != Some(false);
+    Ok(Node {
+        say,
+        rules,
+        handoff,
+        end: n.kind == Kind::EndCall,
+        pathway: Some(Box::new(PathwayNode {
+            name: n.name.clone(),
+            type_name: n.type_name.clone(),
+            extract: n
+                .extract
+                .iter()
+                .map(|v| Extract {
+                    var: v.name.clone(),
+                    ty: v.ty.clone(),
+                    regex: p.rules.get(&v.name).cloned(),
+                })
+                .collect(),
+            call,
+            next: next.flatten(),
+            returns,
+        })),
+    })
+}
+
+fn webhook(
+    n: &DocNode,
+    out: &[&super::DocEdge],
+    hook: Option<WebhookOverride>,
+    at: &str,
+) -> Result<Call, String> {
+    let w = n.webhook.clone().unwrap_or_default();
+    let (url, canned) = match hook {
+        Some(h) => (h.url.unwrap_or(w.url.clone()), h.response),
+        None => (w.url.clone(), None),
+    };
+    let method = hyper::Method::from_bytes(w.method.as_bytes())
+        .map_err(|_| format!("{at}: method {:?} is not an HTTP method", w.method))?;
+    let body = match &w.body {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(file::template(&format!("{at}: body"), s)?),
+        Some(other) => Some(file::template(&format!("{at}: body"), &other.to_string())?),
+    };
+    let mut response_data = Vec::new();
+    for (name, path) in &w.response_data {
+        let p = serde_json_path::JsonPath::parse(path.trim()).map_err(|e| {
+            format!("{at}: responseData {name:?}: {path:?} is not a JSON path ({e})")
+        })?;
+        response_data.push((name.clone(), p));
+    }
+    let mut routes = Vec::new();
+    for (var, op, value, target) in &w.routes {
+        let parsed = if var.trim().to_lowercase().starts_with("default") {
+            Some(Op::Completed)
+        } else {
+            Op::parse(op, value)
+        };
+        let Some(parsed) = parsed else {
+            return Err(format!(
+                "{at}: the response pathway `{var} {op} {value}` has an operator this simulator \
+                 does not know (==, !=, >, <, >=, <=, contains, does not contain, is null, is not \
+                 null)"
+            ));
+        };
+        routes.push(Route {
+            cond: Cond {
+                var: var.clone(),
+                op: parsed,
+                value: value.clone(),
+            },
+            target: target.clone(),
+        });
+    }
+    let mut edge_routes = Vec::new();
+    let mut on_error = None;
+    let mut plain = Vec::new();
+    for e in out {
+        match e.label.as_deref().and_then(Cond::from_label) {
+            Some(cond) => edge_routes.push(Route {
+                cond,
+                target: e.target.clone(),
+            }),
+            None if !e.always_pick
+                && e.label.as_deref().is_some_and(|l| {
+                    let l = l.to_lowercase();
+                    l.contains("error") || l.contains("fail")
+                }) =>
+            {
+                on_error.get_or_insert(e.target.clone());
+            }
+            None => plain.push(*e),
+        }
+    }
+    let next = plain
+        .iter()
+        .find(|e| e.always_pick)
+        .or(if plain.len() == 1 {
+            plain.first()
+        } else {
+            None
+        })
+        .map(|e| e.target.clone());
+    Ok(Call {
+        method,
+        url: file::template(&format!("{at}: url"), &url)?,
+        headers: w
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    file::template(&format!("{at}: header {k:?}"), v)?,
+                ))
+            })
+            .collect::<Result<_, String>>()?,
+        body,
+        response_data,
+        routes,
+        edge_routes,
+        next,
+        on_error,
+        timeout_ms: call::timeout_ms(w.timeout),
+        canned,
+    })
+}
