@@ -419,6 +419,41 @@ async fn a_person_plays_the_user_and_a_human_agent_and_watches_it_live() {
     client.close().await.unwrap();
 }
 
+/// A conversation a Bland pathway plays: the details show its node by name and type, and its
+/// Webhook node requests, live.
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; .ci/run installs them"]
+async fn a_pathway_conversation_shows_its_node_and_webhook_calls() {
+    let sim = Sim::start().await;
+    let user = "+15555550100";
+    let d = sim
+        .send(json!({"user_number": user, "agent_number": AGENT, "pathway_id": "pw_order_status"}))
+        .await;
+    assert!(d["conversation_id"].is_string(), "{d}");
+    let driver = Driver::start().await;
+    let client = driver.browser(1400, 860).await;
+    client.goto(&format!("{}/_sim/ui", sim.base)).await.unwrap();
+    wait_text(&client, "[data-testid=live-status]", "live").await;
+    click(
+        &client,
+        &format!("[data-testid=number-item][data-phone='{AGENT}']"),
+    )
+    .await;
+    click(&client, "[data-testid=conversation-item]").await;
+    wait_text(&client, "[data-testid=pathway-node]", "Greeting (Default)").await;
+    type_and_send(&client, "user-input", "user-send", "It's 10452").await;
+    wait_text(&client, "[data-testid=pathway-node]", "Shipped (Default)").await;
+    let calls = wait_count(&client, "[data-testid=pathway-call][data-status='200']", 1).await;
+    assert!(
+        calls[0].starts_with("Look Up Order: GET → 200 (overlay) · response pathway `order_status == shipped` → Shipped"),
+        "{calls:?}"
+    );
+    shoot(&client, "pathway.png").await;
+    let errors = driver.console_errors(&client).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    client.close().await.unwrap();
+}
+
 async fn senders(client: &Client) -> Vec<String> {
     read_all(client, "[data-testid=thread-message]", Some("data-sender")).await
 }

@@ -193,7 +193,6 @@ impl Ctx<'_> {
                 call.body.as_ref().map(t),
             )
         };
-        let (url, headers, body) = render(true);
         let (s_url, s_headers, s_body) = render(false);
         let shown = Shown {
             url: s_url,
@@ -202,6 +201,8 @@ impl Ctx<'_> {
                 crate::base::input::prefix(&b, crate::webhook::call::LOGGED_TEXT).to_string()
             }),
         };
+        // Secrets are read only for a request that is sent.
+        let sent = (call.canned.is_none() && self.calls < MAX_CALLS_PER_TURN).then(|| render(true));
         if self.calls >= MAX_CALLS_PER_TURN {
             let answer = Err(format!(
                 "not sent: a turn makes at most {MAX_CALLS_PER_TURN} Webhook node requests"
@@ -235,6 +236,7 @@ impl Ctx<'_> {
         // Never 0 (that is "no request"), even when the counter wraps.
         let token = NEXT_CALL.fetch_add(1, Ordering::Relaxed).max(1);
         c.details.pathway_call = std::num::NonZeroU32::new(token);
+        let (url, headers, body) = sent.expect("rendered for a request that is sent");
         self.fx.calls.push(PendingCall {
             conversation_id: c.id.to_string(),
             node_id: id.to_string(),

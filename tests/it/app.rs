@@ -501,7 +501,7 @@ async fn the_shipped_replays_pass_against_a_running_simulator() {
     let verdict = run(&[dir], &options, &mut out).await.unwrap();
     let out = String::from_utf8(out).unwrap();
     assert_eq!(verdict, Verdict::Passed, "{out}");
-    assert!(out.contains("4 passed, 0 failed (4 scripts)"), "{out}");
+    assert!(out.contains("5 passed, 0 failed (5 scripts)"), "{out}");
     assert!(!out.contains("note:"), "{out}");
 }
 

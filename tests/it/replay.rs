@@ -26,7 +26,7 @@ async fn the_shipped_replays_pass() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("replays");
     let (verdict, out) = replay(&[dir], &Options::default()).await;
     assert_eq!(verdict, Verdict::Passed, "{out}");
-    assert!(out.contains("4 passed, 0 failed (4 scripts)"), "{out}");
+    assert!(out.contains("5 passed, 0 failed (5 scripts)"), "{out}");
 }
 
 /// Explores a booking by hand, records it, and replays the recording.
