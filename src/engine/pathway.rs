@@ -141,6 +141,11 @@ impl Ctx<'_> {
             return;
         }
         if let Some(call) = &p.call {
+            // Bland extracts a Webhook node's variables before its request: from the text that
+            // led here, when they are not set yet.
+            if !Self::has_vars(c, p) && !text.trim().is_empty() {
+                self.extract_vars(c, sc, p, text);
+            }
             if Self::has_vars(c, p) {
                 self.start_call(c, sc, id, call, text);
             }

@@ -696,3 +696,87 @@ fn check(source: &str, doc: &mut Doc) {
     }
     doc.warnings.extend(warnings);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_by_type_and_by_rule() {
+        assert_eq!(
+            extract_value("integer", "It's 12345678, thanks", None),
+            Some(json!(12345678))
+        );
+        assert_eq!(
+            extract_value("number", "about 4.5 hours", None),
+            Some(json!(4.5))
+        );
+        assert_eq!(
+            extract_value("boolean", "Yeah, that's right", None),
+            Some(json!(true))
+        );
+        assert_eq!(extract_value("boolean", "nope", None), Some(json!(false)));
+        assert_eq!(extract_value("boolean", "maybe later", None), None);
+        assert_eq!(extract_value("integer", "no digits", None), None);
+        assert_eq!(
+            extract_value("string", "  Downie ", None),
+            Some(json!("Downie"))
+        );
+        let re = regex::Regex::new(r"(?i)order (\w+)").unwrap();
+        assert_eq!(
+            extract_value("string", "ORDER ab12", Some(&re)),
+            Some(json!("ab12"))
+        );
+        // A rule's value typed as declared; one that does not read as the type stays text.
+        let digits = regex::Regex::new(r"#(\S+)").unwrap();
+        assert_eq!(
+            extract_value("integer", "#0042", Some(&digits)),
+            Some(json!(42))
+        );
+        assert_eq!(
+            extract_value("integer", "#A42", Some(&digits)),
+            Some(json!("A42"))
+        );
+        // Larger than an i64: kept as the digits.
+        assert_eq!(
+            extract_value("integer", "99999999999999999999", None),
+            Some(json!("99999999999999999999"))
+        );
+    }
+
+    #[test]
+    fn the_cli_form_reads_as_the_api_form() {
+        let yaml = "name: Demo\nglobal:\n  prompt: Be brief.\n  voice: nat\nnodes:\n  Hello:\n    type: default\n    prompt: Greet.\n    edges:\n      - target: Bye\n        condition: done\n  Human:\n    type: Transfer Number\n    is_global: true\n    global_label: wants a human\n    number: \"+15550009999\"\n  Bye:\n    type: end_call\n    text: Bye!\n";
+        let doc = read("demo.yaml", yaml, true).unwrap();
+        assert_eq!(doc.name.as_deref(), Some("Demo"));
+        assert_eq!(doc.global_prompt.as_deref(), Some("Be brief."));
+        let ids: Vec<&str> = doc.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["Hello", "Human", "Bye"]);
+        assert!(doc.nodes[0].is_start && !doc.nodes[2].is_start);
+        assert_eq!(doc.nodes[1].kind, Kind::Transfer);
+        assert_eq!(doc.nodes[1].global_label.as_deref(), Some("wants a human"));
+        assert_eq!(
+            doc.nodes[1].transfer_number.as_deref(),
+            Some("+15550009999")
+        );
+        assert_eq!(doc.nodes[2].kind, Kind::EndCall);
+        assert_eq!(doc.edges.len(), 1);
+        assert_eq!(
+            (doc.edges[0].source.as_str(), doc.edges[0].target.as_str()),
+            ("Hello", "Bye")
+        );
+        assert_eq!(doc.edges[0].label.as_deref(), Some("done"));
+        assert_eq!(
+            doc.warnings,
+            ["`global.voice` is a voice or model setting: not simulated and ignored"]
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_not_expanded() {
+        let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\nnodes: *f\n";
+        let e = read("bomb.yaml", bomb, true).unwrap_err();
+        assert!(e.starts_with("bomb.yaml: "), "{e}");
+    }
+}
