@@ -45,6 +45,9 @@ pub(crate) struct PendingCall {
     pub body: Option<String>,
     pub timeout_ms: u64,
     pub shown: Shown,
+    /// The secrets it carries, by name: cleaned out of its answer and error before they are
+    /// kept.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// A request as the log shows it: secrets as `[secret NAME]`.
@@ -61,6 +64,8 @@ struct CallVars<'a> {
     inner: &'a dyn Vars,
     app: &'a App,
     reveal: bool,
+    /// The secrets filled in, by name: what an answer or an error is cleaned of.
+    revealed: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl Vars for CallVars<'_> {
@@ -75,18 +80,23 @@ impl Vars for CallVars<'_> {
         if !self.reveal {
             return Some(format!("[secret {secret}]"));
         }
-        self.app
+        let value = self
+            .app
             .secrets
             .get(secret)
             .cloned()
-            .or_else(|| std::env::var(format!("BLAND_SIM_SECRET_{secret}")).ok())
-            .or_else(|| {
-                tracing::warn!(
-                    "a pathway request uses {{{{SECRET.{secret}}}}}, which is not set: give \
-                     --pathway-secret {secret}=VALUE (or BLAND_SIM_SECRET_{secret})"
-                );
-                None
-            })
+            .or_else(|| std::env::var(format!("BLAND_SIM_SECRET_{secret}")).ok());
+        match &value {
+            Some(v) => self
+                .revealed
+                .borrow_mut()
+                .push((secret.to_string(), v.clone())),
+            None => tracing::warn!(
+                "a pathway request uses {{{{SECRET.{secret}}}}}, which is not set: give \
+                 --pathway-secret {secret}=VALUE (or BLAND_SIM_SECRET_{secret})"
+            ),
+        }
+        value
     }
 }
 
@@ -187,18 +197,20 @@ impl Ctx<'_> {
                 inner: &turn_vars,
                 app: self.app,
                 reveal,
+                revealed: Default::default(),
             };
             let t = |t: &Template| t.render(&v);
-            (
+            let out = (
                 t(&call.url),
                 call.headers
                     .iter()
                     .map(|(k, h)| (k.clone(), t(h)))
                     .collect::<Vec<_>>(),
                 call.body.as_ref().map(t),
-            )
+            );
+            (out, v.revealed.into_inner())
         };
-        let (s_url, s_headers, s_body) = render(false);
+        let ((s_url, s_headers, s_body), _) = render(false);
         let shown = Shown {
             url: s_url,
             headers: s_headers,
@@ -241,7 +253,7 @@ impl Ctx<'_> {
         // Never 0 (that is "no request"), even when the counter wraps.
         let token = NEXT_CALL.fetch_add(1, Ordering::Relaxed).max(1);
         c.details.pathway_call = std::num::NonZeroU32::new(token);
-        let (url, headers, body) = sent.expect("rendered for a request that is sent");
+        let ((url, headers, body), secrets) = sent.expect("rendered for a request that is sent");
         self.fx.calls.push(PendingCall {
             conversation_id: c.id.to_string(),
             node_id: id.to_string(),
@@ -253,6 +265,7 @@ impl Ctx<'_> {
             body,
             timeout_ms: call.timeout_ms,
             shown,
+            secrets,
         });
     }
 
@@ -296,17 +309,30 @@ impl Ctx<'_> {
             Ok(a) => (Some(a.status), a.json, Some(a.text), None),
             Err(e) => (None, None, None, Some(e)),
         };
-        let set = call.extract(json.as_ref());
+        // An answer for a node the conversation has left changes nothing but the log.
+        let still = c.is_active && c.handoff.is_none() && c.current_node_id.as_deref() == Some(id);
         let mut variables = Map::new();
-        for (k, v) in set {
-            self.set_variable(c, &k, v.clone());
+        for (k, v) in call.extract(json.as_ref()) {
+            let v = if depth(&v) > MAX_VALUE_DEPTH {
+                tracing::warn!(
+                    node = %name,
+                    variable = %k,
+                    "a Webhook node's answer nests deeper than {MAX_VALUE_DEPTH} levels there: \
+                     the variable is set to null"
+                );
+                Value::Null
+            } else {
+                v
+            };
             variables.insert(k, v);
+        }
+        if still {
+            self.set_variables(c, &variables);
         }
         let vars = c.variables.as_deref();
         let route = call
             .route(|k| vars.and_then(|m| m.get(k)), status)
             .map(|(t, why)| (t.to_string(), why));
-        let still = c.is_active && c.handoff.is_none() && c.current_node_id.as_deref() == Some(id);
         if let Some(e) = &error {
             if route.is_none() {
                 tracing::warn!(
@@ -360,43 +386,100 @@ impl Ctx<'_> {
     /// Sets a conversation variable within the variables' byte bound; false (with a warning)
     /// when it would pass it.
     pub(super) fn set_variable(&mut self, c: &mut Conversation, k: &str, v: Value) -> bool {
-        let size = |k: &str, v: &Value| k.len() + v.as_str().map_or(16, str::len) + 64;
-        let held: usize = c
+        let mut one = Map::new();
+        one.insert(k.to_string(), v);
+        self.set_variables(c, &one) == 1
+    }
+
+    /// Sets each variable that keeps the conversation's variables within their byte bound
+    /// (the others are not set, with a warning); how many were set.
+    pub(super) fn set_variables(
+        &mut self,
+        c: &mut Conversation,
+        vars: &Map<String, Value>,
+    ) -> usize {
+        let mut held: usize = c
             .variables
             .iter()
             .flat_map(|m| m.iter())
-            .map(|(k, v)| size(k, v))
+            .map(|(k, v)| super::turns::variable_bytes(k, v))
             .sum();
-        let old = c
-            .variables
-            .as_ref()
-            .and_then(|m| m.get(k))
-            .map_or(0, |o| size(k, o));
-        // A value that is not text counts as its JSON.
-        let new = match &v {
-            Value::String(_) => size(k, &v),
-            other => k.len() + other.to_string().len() + 64,
-        };
-        if held - old + new > super::turns::MAX_VARIABLE_BYTES {
-            tracing::warn!(
-                scenario = %c.scenario,
-                variable = %k,
-                "setting it would take the conversation's variables past {} bytes: not set",
-                super::turns::MAX_VARIABLE_BYTES
-            );
-            return false;
+        let mut set = 0;
+        for (k, v) in vars {
+            let old = c
+                .variables
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .map_or(0, |o| super::turns::variable_bytes(k, o));
+            let next = held - old + super::turns::variable_bytes(k, v);
+            if next > super::turns::MAX_VARIABLE_BYTES {
+                tracing::warn!(
+                    scenario = %c.scenario,
+                    variable = %k,
+                    "setting it would take the conversation's variables past {} bytes: not set",
+                    super::turns::MAX_VARIABLE_BYTES
+                );
+                continue;
+            }
+            held = next;
+            set += 1;
+            c.variables
+                .get_or_insert_with(Box::default)
+                .insert(k.clone(), v.clone());
         }
-        c.variables
-            .get_or_insert_with(Box::default)
-            .insert(k.to_string(), v);
-        true
+        set
     }
+}
+
+/// Deepest a value from a Webhook node's answer may nest and still be kept (a saved state puts
+/// it a few levels deeper, within what a document may nest).
+pub(crate) const MAX_VALUE_DEPTH: usize = 32;
+
+/// How deep `v` nests (a scalar is 0).
+fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// `text` with each secret's value written as `[secret NAME]`.
+fn redact(text: String, secrets: &[(String, String)]) -> String {
+    secrets
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .fold(text, |t, (name, v)| {
+            t.replace(v.as_str(), &format!("[secret {name}]"))
+        })
 }
 
 /// Sends what a step prepared: its webhook deliveries (awaited when `await_deliveries`), then
 /// its Webhook node requests one after another, applying each answer as a step of its own,
-/// until no step asks for more. Returns what the agent said in those steps.
+/// until no step asks for more. Returns what the agent said in those steps. The requests run
+/// on a task of their own, so a caller that goes away (a client that hung up) leaves no
+/// conversation waiting for an answer that never comes.
 pub(crate) async fn settle(app: &App, fx: Effects, await_deliveries: bool) -> Vec<Message> {
+    if fx.calls.is_empty() {
+        if await_deliveries {
+            app.deliver(fx.deliveries).await;
+        } else {
+            app.deliver_in_background(fx.deliveries);
+        }
+        return Vec::new();
+    }
+    let task = tokio::spawn(run_calls(app.clone(), fx, await_deliveries));
+    task.await.unwrap_or_default()
+}
+
+async fn run_calls(app: App, fx: Effects, await_deliveries: bool) -> Vec<Message> {
+    let app = &app;
     let send = |ids: Vec<u64>| async move {
         if await_deliveries {
             app.deliver(ids).await;
@@ -416,7 +499,13 @@ pub(crate) async fn settle(app: &App, fx: Effects, await_deliveries: bool) -> Ve
             timeout_ms: p.timeout_ms,
         };
         let started = Instant::now();
-        let answer = app.webhooks.call(out).await;
+        let answer = match app.webhooks.call(out).await {
+            Ok(mut a) => {
+                a.text = redact(std::mem::take(&mut a.text), &p.secrets);
+                Ok(a)
+            }
+            Err(e) => Err(redact(e, &p.secrets)),
+        };
         let outcome = Outcome {
             answer,
             duration_ms: elapsed_ms(started),
@@ -446,8 +535,5 @@ pub(crate) fn settle_in_background(app: &App, fx: Effects) {
         app.deliver_in_background(fx.deliveries);
         return;
     }
-    let app = app.clone();
-    tokio::spawn(async move {
-        settle(&app, fx, true).await;
-    });
+    tokio::spawn(run_calls(app.clone(), fx, true));
 }

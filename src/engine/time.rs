@@ -23,8 +23,11 @@ enum Sends {
 impl Sends {
     async fn send(self, app: &App) {
         match self {
-            Sends::Effects(fx) => {
-                super::pathway::settle(app, fx, true).await;
+            Sends::Effects(mut fx) => {
+                app.deliver(std::mem::take(&mut fx.deliveries)).await;
+                // A pathway's requests (a batch row's opening node) go on behind the clock, so
+                // no chain of them holds `advance` and the control calls behind it.
+                super::pathway::settle_in_background(app, fx);
             }
             Sends::Retry(id) => app.attempt(id, SendType::Spawn).await,
         }

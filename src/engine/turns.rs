@@ -48,19 +48,75 @@ impl Ctx<'_> {
             return;
         }
         if let Some(p) = &node.pathway {
-            // A Webhook node's request is in flight: the agent answers once it is back.
-            if c.details.pathway_call.is_some() {
-                return;
-            }
-            let waiting = p.call.is_some() && !Self::has_vars(c, p);
-            self.extract_vars(c, &sc, p, text);
-            if waiting && Self::has_vars(c, p) {
-                // A Webhook node that waited for its variables makes its request now.
-                self.after_entering(c, &sc, node_id, p, None, text);
-                return;
-            }
+            self.pathway_turn(c, &sc, node_id, node, p, text);
+            return;
         }
-        for (i, rule) in node.rules.iter().enumerate() {
+        if self.first_rule(c, &sc, node_id, node, 0..node.rules.len(), text) {
+            return;
+        }
+        if let Some(fallback) = &sc.fallback {
+            let reply = self.pick(c, fallback, &[], Some(text));
+            self.agent_message(c, Sender::Agent, reply);
+        }
+    }
+
+    /// A user text on a pathway node: its variables extracted, then the node's own edges, the
+    /// pathway's global nodes, a Webhook node's request (again), and the node's way on or its
+    /// text again.
+    fn pathway_turn(
+        &mut self,
+        c: &mut Conversation,
+        sc: &Scenario,
+        node_id: &str,
+        node: &crate::scenario::Node,
+        p: &crate::scenario::PathwayNode,
+        text: &str,
+    ) {
+        // A Webhook node's request is in flight: the agent answers once it is back.
+        if c.details.pathway_call.is_some() {
+            return;
+        }
+        let waiting = p.call.is_some() && !Self::has_vars(c, p);
+        self.extract_vars(c, sc, p, text);
+        if waiting && Self::has_vars(c, p) {
+            // A Webhook node that waited for its variables makes its request now.
+            self.after_entering(c, sc, node_id, p, None, text);
+            return;
+        }
+        let edges = p.edge_rules.min(node.rules.len());
+        if self.first_rule(c, sc, node_id, node, 0..edges, text) {
+            return;
+        }
+        let global = sc.pathway.as_ref().and_then(|info| {
+            info.globals
+                .iter()
+                .find(|(when, target)| target != node_id && when.matches(text).is_some())
+        });
+        if let Some((_, target)) = global {
+            self.enter_node(c, sc, target.clone(), text, true);
+            return;
+        }
+        if p.call.is_some() && !waiting {
+            // A Webhook node the conversation stayed on (no answer led on): the request again.
+            self.after_entering(c, sc, node_id, p, None, text);
+            return;
+        }
+        self.first_rule(c, sc, node_id, node, edges..node.rules.len(), text);
+    }
+
+    /// Applies the first of rules `range` of the node that matches the text (now or after its
+    /// delay); false when none does.
+    fn first_rule(
+        &mut self,
+        c: &mut Conversation,
+        sc: &Scenario,
+        node_id: &str,
+        node: &crate::scenario::Node,
+        range: std::ops::Range<usize>,
+        text: &str,
+    ) -> bool {
+        for i in range {
+            let rule = &node.rules[i];
             let Some(captures) = rule.when.matches(text) else {
                 continue;
             };
@@ -80,14 +136,11 @@ impl Ctx<'_> {
                     },
                 );
             } else {
-                self.apply_rule(c, &sc, &turn);
+                self.apply_rule(c, sc, &turn);
             }
-            return;
+            return true;
         }
-        if let Some(fallback) = &sc.fallback {
-            let reply = self.pick(c, fallback, &[], Some(text));
-            self.agent_message(c, Sender::Agent, reply);
-        }
+        false
     }
 
     /// A delayed turn falls due: applied only if the agent may still speak.
@@ -126,33 +179,10 @@ impl Ctx<'_> {
             return;
         };
         let text = Some(turn.text.as_str());
-        let size = |k: &str, v: &serde_json::Value| k.len() + v.as_str().map_or(16, str::len) + 64;
-        let mut held: usize = c
-            .variables
-            .iter()
-            .flat_map(|m| m.iter())
-            .map(|(k, v)| size(k, v))
-            .sum();
         for (k, t) in &rule.set {
+            // Each rendered with the variables as the previous ones of the rule left them.
             let v = json!(t.render(&self.vars(c, &turn.captures, text)));
-            let old = c
-                .variables
-                .as_ref()
-                .and_then(|m| m.get(k))
-                .map_or(0, |o| size(k, o));
-            let next = held - old + size(k, &v);
-            if next > MAX_VARIABLE_BYTES {
-                tracing::warn!(
-                    scenario = %c.scenario,
-                    variable = %k,
-                    "a rule's `set` would take the conversation's variables past {MAX_VARIABLE_BYTES} bytes: not set"
-                );
-                continue;
-            }
-            held = next;
-            c.variables
-                .get_or_insert_with(Box::default)
-                .insert(k.clone(), v);
+            self.set_variable(c, k, v);
         }
         if let Some(reply) = &rule.reply {
             let msg = self.pick(c, reply, &turn.captures, text);
@@ -235,9 +265,30 @@ impl Ctx<'_> {
     }
 }
 
-/// Bytes a conversation's variables may hold through scenario rules' `set` (a value that would
-/// pass it is not set, with a warning in the log).
+/// Bytes a conversation's variables may hold through scenario rules' `set` and a pathway's
+/// extracted and answered variables (a value that would pass it is not set, with a warning in
+/// the log).
 pub(crate) const MAX_VARIABLE_BYTES: usize = 256 * 1024;
+
+/// What variable `k` holding `v` counts for against [`MAX_VARIABLE_BYTES`]: its name, its
+/// text (every string and key in it), 16 bytes a value and 64 for the entry.
+pub(crate) fn variable_bytes(k: &str, v: &Value) -> usize {
+    let mut n = k.len() + 64;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        n += 16;
+        match v {
+            Value::String(s) => n += s.len(),
+            Value::Array(a) => stack.extend(a.iter()),
+            Value::Object(m) => {
+                n += m.keys().map(String::len).sum::<usize>();
+                stack.extend(m.values());
+            }
+            _ => {}
+        }
+    }
+    n
+}
 
 /// Template variables during a turn: `match.*` captures, then conversation variables,
 /// `request_data`, `metadata` (each also by explicit prefix), then built-ins.

@@ -3,6 +3,7 @@
 //! the file's path and the reason instead of silently doing nothing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -356,7 +357,7 @@ fn rule(at: &str, r: RuleFile) -> Result<Rule, String> {
         ));
     }
     Ok(Rule {
-        when: when(r.when, at)?,
+        when: Arc::new(when(r.when, at)?),
         reply: r.reply.map(|x| reply(x, at)).transpose()?,
         set: r
             .set

@@ -106,7 +106,8 @@ impl Reply {
 
 #[derive(Clone, Debug)]
 pub struct Rule {
-    pub when: When,
+    /// Shared: a pathway overlay's rule may stand on many edges.
+    pub when: Arc<When>,
     pub reply: Option<Reply>,
     pub set: Vec<(String, Template)>,
     pub goto: Option<String>,
@@ -159,6 +160,10 @@ pub struct PathwayNode {
     pub next: Option<String>,
     /// A global node that gives the conversation back to the node the user left.
     pub returns: bool,
+    /// `rules[..edge_rules]` are the node's own edges; the pathway's global nodes are tried
+    /// after them, then the rest (a Webhook node's request again, the only way on, the node's
+    /// text again).
+    pub edge_rules: usize,
 }
 
 /// What a scenario made from a pathway adds.
@@ -170,6 +175,8 @@ pub struct PathwayInfo {
     pub extract_anywhere: Vec<Extract>,
     /// The global prompt (shown, not run).
     pub global_prompt: Option<String>,
+    /// The global nodes the overlay names: which texts reach them from any other node.
+    pub globals: Vec<(Arc<When>, String)>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -38,10 +38,8 @@ pub(crate) struct Answered {
 impl Webhooks {
     /// Sends a node's request; the answer, or why there is none.
     pub(crate) async fn call(&self, o: Outbound) -> Result<Answered, String> {
-        let uri: hyper::Uri = o
-            .url
-            .parse()
-            .map_err(|e| format!("bad URL {:?}: {e}", o.url))?;
+        // The URL is not repeated in a failure: it may hold a secret.
+        let uri: hyper::Uri = o.url.parse().map_err(|e| format!("bad URL: {e}"))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => {
@@ -51,7 +49,7 @@ impl Webhooks {
                         .into(),
                 )
             }
-            _ => return Err(format!("bad URL {:?}: not an http:// URL", o.url)),
+            _ => return Err("bad URL: not an http:// URL".into()),
         }
         let mut req = Request::builder()
             .method(o.method)

@@ -38,6 +38,9 @@ struct Service {
     base: String,
     got: Arc<Mutex<Vec<Got>>>,
     answers: Arc<Mutex<VecDeque<(u16, Value)>>>,
+    /// While closed, each request waits here before it is answered.
+    gate: Arc<tokio::sync::Semaphore>,
+    held: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Service {
@@ -46,13 +49,15 @@ impl Service {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
         let answers = Arc::new(Mutex::new(VecDeque::new()));
-        let (g, a) = (got.clone(), answers.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, a, gt, hd) = (got.clone(), answers.clone(), gate.clone(), held.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (g, a) = (g.clone(), a.clone());
+                let (g, a, gt, hd) = (g.clone(), a.clone(), gt.clone(), hd.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (g, a) = (g.clone(), a.clone());
+                        let (g, a, gt, hd) = (g.clone(), a.clone(), gt.clone(), hd.clone());
                         async move {
                             let (parts, body) = req.into_parts();
                             let body = body.collect().await.unwrap().to_bytes();
@@ -62,6 +67,9 @@ impl Service {
                                 headers: parts.headers,
                                 body: String::from_utf8_lossy(&body).into(),
                             });
+                            if hd.load(std::sync::atomic::Ordering::SeqCst) {
+                                let _ = gt.acquire().await.map(|p| p.forget());
+                            }
                             let (status, answer) =
                                 a.lock().unwrap().pop_front().unwrap_or((200, json!({})));
                             Ok::<_, std::convert::Infallible>(
@@ -79,7 +87,33 @@ impl Service {
                 });
             }
         });
-        Service { base, got, answers }
+        Service {
+            base,
+            got,
+            answers,
+            gate,
+            held,
+        }
+    }
+
+    fn hold(&self) {
+        self.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn release(&self) {
+        self.held.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.gate.add_permits(1 << 20);
+    }
+
+    /// Waits (up to 10 s) until the service got `n` requests.
+    async fn wait_for(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.got().len() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the service got {} requests, not {n}", self.got().len());
     }
 
     fn answer(&self, status: u16, body: Value) {
@@ -405,6 +439,119 @@ async fn a_failed_request_is_reported_and_the_conversation_waits_on_its_node() {
     assert_eq!(call["next_node_id"], Value::Null);
     assert_eq!(call["variables"], json!({"code": null}));
     assert!(svc.got().is_empty());
+    // The user's next text sends the node's request again.
+    sim.text(USER, AGENT, "hello?").await;
+    let v = pathway_view(&sim, &id).await;
+    assert_eq!(v["pathway"]["webhook_calls"].as_array().unwrap().len(), 2);
+    assert_eq!(v["current_node_id"], GET_RENTAL_INFO);
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_leaves_no_conversation_waiting() {
+    let svc = Service::start().await;
+    let sim = with_car_rental(&svc).await;
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    sim.text(USER, AGENT, "12345678").await;
+    svc.hold();
+    svc.answer(200, json!({"counterSystemError": {"code": "0000"}}));
+    // The client gives up while the node's request waits on the service.
+    let base = sim.base.clone();
+    let texting = tokio::spawn(async move {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
+        let req = Request::post(format!("{base}/_sim/inbound"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(
+                json!({"user_number": USER, "agent_number": AGENT, "message": "Downie"})
+                    .to_string(),
+            )))
+            .unwrap();
+        let _ = client.request(req).await;
+    });
+    svc.wait_for(1).await;
+    texting.abort();
+    let _ = texting.await;
+    svc.release();
+    // The answer still lands, and the conversation goes on.
+    for _ in 0..500 {
+        if sim.conversation(&id).await["current_node_id"] == "e64fab83-3b3a-465d-97dc-aa01e92f5429"
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let c = sim.conversation(&id).await;
+    assert_eq!(c["current_node_id"], "e64fab83-3b3a-465d-97dc-aa01e92f5429");
+    let r = sim.text(USER, AGENT, "hmm").await;
+    assert_eq!(
+        replies(&r),
+        vec!["Found it, Downie. Until when would you like to keep the car?"]
+    );
+}
+
+#[tokio::test]
+async fn an_answer_never_takes_the_variables_past_their_bound_or_depth() {
+    let big = "x".repeat(150_000);
+    let mut deep = json!("bottom");
+    for _ in 0..40 {
+        deep = json!({ "d": deep });
+    }
+    let overlay = json!({
+        "name": "big",
+        "match": {"pathway_ids": ["pw_big"]},
+        "pathway": {
+            "nodes": [
+                {"id": "start", "type": "Webhook", "data": {"name": "Fetch", "isStart": true,
+                  "url": "http://127.0.0.1:9/x", "method": "GET",
+                  "responseData": [{"name": "a", "data": "$.big"}, {"name": "b", "data": "$.big"},
+                                   {"name": "deep", "data": "$.deep"}, {"name": "small", "data": "$.small"}]}}
+            ],
+            "edges": []
+        },
+        "webhooks": {"Fetch": {"response": {"big": big, "deep": deep, "small": 7}}}
+    });
+    let sim = Sim::start().await;
+    let (s, v) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let d = sim
+        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_big"}))
+        .await;
+    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let vars = sim.conversation(&id).await["variables"].clone();
+    assert_eq!(vars["a"].as_str().map(str::len), Some(150_000));
+    assert_eq!(vars.get("b"), None, "a second copy would pass 256 KiB");
+    assert_eq!(vars["deep"], Value::Null, "40 levels is deeper than kept");
+    assert_eq!(vars["small"], 7);
+    // What it holds saves and loads back.
+    let (s, state) = sim.sim(Method::GET, "/_sim/state", None).await;
+    assert_eq!(s, 200);
+    let (s, v) = sim.sim(Method::PUT, "/_sim/state", Some(state)).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_json_path_with_more_than_one_descendant_segment_is_refused() {
+    let sim = Sim::start().await;
+    let overlay = json!({
+        "name": "paths",
+        "pathway": {"nodes": [{"id": "n", "type": "Webhook", "data": {"name": "Fetch", "isStart": true,
+            "url": "http://127.0.0.1:9/x", "responseData": [{"name": "v", "data": "$..*..*"}]}}], "edges": []}
+    });
+    let (s, v) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
+        .await;
+    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "scenario \"paths\": node \"Fetch\": responseData \"v\": \"$..*..*\" has more than one `..` \
+         (descendant) segment, each of which multiplies the work over the answer: keep one"
+    );
 }
 
 #[tokio::test]
@@ -435,7 +582,11 @@ async fn secrets_are_sent_but_never_shown_and_the_simulator_itself_is_refused() 
             .pathway_secret("ACME_API_KEY", "sk_live_abc"),
     )
     .await;
-    svc.answer(200, json!({"status": "processing"}));
+    // A service that echoes the key: the log shows the secret's name, not its value.
+    svc.answer(
+        200,
+        json!({"status": "processing", "echo": "Bearer sk_live_abc"}),
+    );
     let d = sim
         .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_orders"}))
         .await;
@@ -455,6 +606,10 @@ async fn secrets_are_sent_but_never_shown_and_the_simulator_itself_is_refused() 
     let v = pathway_view(&sim, &id).await;
     let shown = v["pathway"]["webhook_calls"][0].to_string();
     assert!(shown.contains("Bearer [secret ACME_API_KEY]"), "{shown}");
+    assert!(
+        shown.contains(r#"\"echo\":\"Bearer [secret ACME_API_KEY]\""#),
+        "{shown}"
+    );
     assert!(!shown.contains("sk_live_abc"), "{shown}");
 
     // A Webhook node pointed at the simulator's own control API is refused.

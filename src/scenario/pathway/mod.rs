@@ -111,12 +111,6 @@ pub struct Doc {
     pub warnings: Vec<String>,
 }
 
-impl Doc {
-    pub fn node(&self, id: &str) -> Option<&DocNode> {
-        self.nodes.iter().find(|n| n.id == id)
-    }
-}
-
 /// A variable's value in a user's text (trimmed): the first group of the overlay's `rule`
 /// (or its whole match), else by the declared type: `integer` the first whole number,
 /// `number` the first number, `boolean` the first yes or no word, anything else the whole
@@ -290,22 +284,24 @@ pub fn from_value(source: &str, v: Value) -> Result<Doc, String> {
     Ok(doc)
 }
 
-/// Collects warnings by kind, so a field on many nodes is named once.
+/// Collects warnings by kind, so a field on many nodes is named once: the first five nodes and
+/// how many more.
 #[derive(Default)]
-struct Unknown(BTreeMap<String, Vec<String>>);
+struct Unknown(BTreeMap<String, (Vec<String>, usize)>);
 
 impl Unknown {
     fn add(&mut self, what: String, node: &str) {
-        let nodes = self.0.entry(what).or_default();
-        if !nodes.iter().any(|n| n == node) {
-            nodes.push(node.to_string());
+        let (names, count) = self.0.entry(what).or_default();
+        if names.len() < 5 {
+            names.push(node.to_string());
         }
+        *count += 1;
     }
 
     fn into_warnings(self, out: &mut Vec<String>) {
-        for (what, nodes) in self.0 {
-            let shown: Vec<String> = nodes.iter().take(5).map(|n| format!("{n:?}")).collect();
-            let more = nodes.len().saturating_sub(5);
+        for (what, (names, count)) in self.0 {
+            let shown: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let more = count - names.len();
             let tail = if more > 0 {
                 format!(" and {more} more")
             } else {

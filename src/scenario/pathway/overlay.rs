@@ -5,6 +5,7 @@
 //! text holds for a variable, and where (or whether) a Webhook node's request goes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -62,20 +63,48 @@ pub(crate) struct WebhookOverride {
     pub response: Option<Value>,
 }
 
-/// What a name in the overlay stands for.
+/// What a name in the overlay stands for: the pathway's ids, names and labels, indexed once.
 struct Index<'a> {
-    doc: &'a Doc,
     source: &'a str,
+    by_id: HashMap<&'a str, &'a DocNode>,
+    by_name: HashMap<&'a str, Vec<&'a DocNode>>,
+    by_global_label: HashMap<&'a str, Vec<&'a DocNode>>,
+    edge_ids: std::collections::HashSet<&'a str>,
+    by_label: HashMap<&'a str, Vec<&'a str>>,
 }
 
 impl<'a> Index<'a> {
+    fn new(doc: &'a Doc, source: &'a str) -> Self {
+        let mut ix = Index {
+            source,
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+            by_global_label: HashMap::new(),
+            edge_ids: Default::default(),
+            by_label: HashMap::new(),
+        };
+        for n in &doc.nodes {
+            ix.by_id.insert(&n.id, n);
+            ix.by_name.entry(&n.name).or_default().push(n);
+            if let Some(l) = &n.global_label {
+                ix.by_global_label.entry(l).or_default().push(n);
+            }
+        }
+        for e in &doc.edges {
+            ix.edge_ids.insert(&e.id);
+            if let Some(l) = &e.label {
+                ix.by_label.entry(l).or_default().push(&e.id);
+            }
+        }
+        ix
+    }
+
     /// The node a key names: its id, or a name only one node has.
     fn node(&self, key: &str, what: &str) -> Result<&'a DocNode, String> {
-        if let Some(n) = self.doc.node(key) {
+        if let Some(n) = self.by_id.get(key) {
             return Ok(n);
         }
-        let named: Vec<&DocNode> = self.doc.nodes.iter().filter(|n| n.name == key).collect();
-        match named.as_slice() {
+        match self.by_name.get(key).map(Vec::as_slice).unwrap_or_default() {
             [n] => Ok(n),
             [] => Err(format!(
                 "{}: {what} {key:?} names no node of the pathway (give a node id or name)",
@@ -93,17 +122,15 @@ impl<'a> Index<'a> {
     /// What an `edges` key names: edges by id or label, or a node (every edge into it, and the
     /// node itself when it is global) by name, id or global label.
     fn edge_key(&self, key: &str) -> Result<EdgeKey, String> {
-        if self.doc.edges.iter().any(|e| e.id == key) {
+        if self.edge_ids.contains(key) {
             return Ok(EdgeKey::Edges(vec![key.to_string()]));
         }
-        let labelled: Vec<&str> = self
-            .doc
-            .edges
-            .iter()
-            .filter(|e| e.label.as_deref() == Some(key.trim()))
-            .map(|e| e.id.as_str())
-            .collect();
-        match labelled.as_slice() {
+        match self
+            .by_label
+            .get(key.trim())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             [one] => return Ok(EdgeKey::Edges(vec![one.to_string()])),
             [] => {}
             many => {
@@ -115,13 +142,7 @@ impl<'a> Index<'a> {
                 ))
             }
         }
-        let global: Vec<&DocNode> = self
-            .doc
-            .nodes
-            .iter()
-            .filter(|n| n.global_label.as_deref() == Some(key.trim()))
-            .collect();
-        if let [n] = global.as_slice() {
+        if let Some([n]) = self.by_global_label.get(key.trim()).map(Vec::as_slice) {
             return Ok(EdgeKey::Node(n.id.clone()));
         }
         let n = self.node(key, "edges").map_err(|e| {
@@ -162,12 +183,12 @@ pub(crate) fn compile(
             "{source}: unsupported version {v} (this simulator reads 1)"
         ));
     }
-    let ix = Index { doc: &doc, source };
+    let ix = Index::new(&doc, source);
     // Which user texts take which edge (by edge id), and which global nodes.
-    let mut by_edge: HashMap<String, When> = HashMap::new();
-    let mut by_target: HashMap<String, When> = HashMap::new();
+    let mut by_edge: HashMap<String, Arc<When>> = HashMap::new();
+    let mut by_target: HashMap<String, Arc<When>> = HashMap::new();
     for (key, rule) in o.edges {
-        let when = file::when(rule.when, &format!("{source}: edges {key:?}"))?;
+        let when = Arc::new(file::when(rule.when, &format!("{source}: edges {key:?}"))?);
         match ix.edge_key(&key)? {
             EdgeKey::Edges(ids) => {
                 for id in ids {
@@ -223,23 +244,33 @@ pub(crate) fn compile(
         })
         .collect();
 
+    let mut out: HashMap<&str, Vec<&super::DocEdge>> = HashMap::new();
+    for e in &doc.edges {
+        out.entry(e.source.as_str()).or_default().push(e);
+    }
     let mut nodes = HashMap::new();
     for n in &doc.nodes {
         let at = format!("{source}: node {:?}", n.name);
-        let node = node(
-            &doc,
-            n,
-            &at,
-            &mut NodeParts {
-                say: say.remove(&n.id),
-                hook: hooks.remove(&n.id),
-                by_edge: &by_edge,
-                by_target: &by_target,
-                rules: &rules,
-            },
-        )?;
-        nodes.insert(n.id.clone(), node);
+        let edges = out
+            .get(n.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let parts = &mut NodeParts {
+            say: say.remove(&n.id),
+            hook: hooks.remove(&n.id),
+            by_edge: &by_edge,
+            by_target: &by_target,
+            rules: &rules,
+        };
+        nodes.insert(n.id.clone(), node(n, edges, &at, parts)?);
     }
+    // Global nodes named by the overlay: reachable from every other node.
+    let globals = doc
+        .nodes
+        .iter()
+        .filter(|g| g.global_label.is_some())
+        .filter_map(|g| Some((by_target.get(&g.id)?.clone(), g.id.clone())))
+        .collect();
     let start = doc
         .nodes
         .iter()
@@ -272,6 +303,7 @@ pub(crate) fn compile(
             warnings: doc.warnings.clone(),
             extract_anywhere,
             global_prompt: doc.global_prompt.clone(),
+            globals,
         })),
     })
 }
@@ -280,8 +312,8 @@ pub(crate) fn compile(
 struct NodeParts<'a> {
     say: Option<Reply>,
     hook: Option<WebhookOverride>,
-    by_edge: &'a HashMap<String, When>,
-    by_target: &'a HashMap<String, When>,
+    by_edge: &'a HashMap<String, Arc<When>>,
+    by_target: &'a HashMap<String, Arc<When>>,
     rules: &'a HashMap<String, Regex>,
 }
 
@@ -290,7 +322,7 @@ pub(crate) fn stand_in(name: &str) -> String {
     format!("[{name}]")
 }
 
-fn node(doc: &Doc, n: &DocNode, at: &str, p: &mut NodeParts) -> Result<Node, String> {
+fn node(n: &DocNode, out: &[&super::DocEdge], at: &str, p: &mut NodeParts) -> Result<Node, String> {
     let say = match p.say.take() {
         Some(r) => Some(r),
         None => match (&n.text, &n.prompt) {
@@ -300,49 +332,39 @@ fn node(doc: &Doc, n: &DocNode, at: &str, p: &mut NodeParts) -> Result<Node, Str
             (None, None) => None,
         },
     };
-    let out: Vec<&super::DocEdge> = doc.edges.iter().filter(|e| e.source == n.id).collect();
     let mut rules = Vec::new();
-    let goto = |when: When, target: &str| Rule {
+    let goto = |when: Arc<When>, target: &str| Rule {
         when,
         reply: None,
         set: Vec::new(),
         goto: Some(target.to_string()),
         delay_seconds: 0,
     };
+    let any = Arc::new(When::Any);
     for e in out.iter().filter(|e| e.always_pick) {
-        rules.push(goto(When::Any, &e.target));
+        rules.push(goto(any.clone(), &e.target));
     }
     let mut ruled = false;
-    for e in &out {
+    for e in out {
         if let Some(w) = p.by_edge.get(&e.id).or_else(|| p.by_target.get(&e.target)) {
             rules.push(goto(w.clone(), &e.target));
             ruled = true;
         }
     }
-    // Global nodes, reachable from every other node.
-    for g in doc
-        .nodes
-        .iter()
-        .filter(|g| g.global_label.is_some() && g.id != n.id)
-    {
-        if let Some(w) = p.by_target.get(&g.id) {
-            if !out.iter().any(|e| e.target == g.id) {
-                rules.push(goto(w.clone(), &g.id));
-            }
-        }
-    }
+    // The pathway's global nodes come here (`edge_rules`), then the rest.
+    let edge_rules = rules.len();
     // A node with one way on and no rule for it takes it on the user's next text.
     let plain: Vec<&&super::DocEdge> = out
         .iter()
         .filter(|e| !e.always_pick && e.label.as_deref().and_then(Cond::from_label).is_none())
         .collect();
     if !ruled && plain.len() == 1 && n.kind != Kind::Webhook {
-        rules.push(goto(When::Any, &plain[0].target));
+        rules.push(goto(any.clone(), &plain[0].target));
     }
     // No match: the node says its text again.
     if let Some(s) = &say {
         rules.push(Rule {
-            when: When::Any,
+            when: any,
             reply: Some(s.clone()),
             set: Vec::new(),
             goto: None,
@@ -350,7 +372,7 @@ fn node(doc: &Doc, n: &DocNode, at: &str, p: &mut NodeParts) -> Result<Node, Str
         });
     }
     let call = match n.kind {
-        Kind::Webhook => Some(Box::new(webhook(n, &out, p.hook.take(), at)?)),
+        Kind::Webhook => Some(Box::new(webhook(n, out, p.hook.take(), at)?)),
         _ => None,
     };
     let next = n.skip_user.then(|| {
@@ -394,6 +416,7 @@ fn node(doc: &Doc, n: &DocNode, at: &str, p: &mut NodeParts) -> Result<Node, Str
             call,
             next: next.flatten(),
             returns,
+            edge_rules,
         })),
     })
 }
@@ -419,6 +442,13 @@ fn webhook(
     };
     let mut response_data = Vec::new();
     for (name, path) in &w.response_data {
+        // Each `..` walks the whole answer again for every node the path has reached.
+        if path.matches("..").count() > 1 {
+            return Err(format!(
+                "{at}: responseData {name:?}: {path:?} has more than one `..` (descendant) \
+                 segment, each of which multiplies the work over the answer: keep one"
+            ));
+        }
         let p = serde_json_path::JsonPath::parse(path.trim()).map_err(|e| {
             format!("{at}: responseData {name:?}: {path:?} is not a JSON path ({e})")
         })?;
