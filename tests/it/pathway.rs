@@ -178,6 +178,17 @@ fn replies(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Opens a conversation the pathway `pathway_id` plays with `user`; its id.
+async fn open(sim: &Sim, user: &str, pathway_id: &str) -> String {
+    let d = sim
+        .send(json!({"user_number": user, "agent_number": AGENT, "pathway_id": pathway_id}))
+        .await;
+    d["conversation_id"]
+        .as_str()
+        .expect("a conversation")
+        .to_string()
+}
+
 async fn pathway_view(sim: &Sim, id: &str) -> Value {
     let (s, v) = sim
         .sim(Method::GET, &format!("/_sim/conversations/{id}"), None)
@@ -243,10 +254,7 @@ async fn the_docs_example_loads_reading_its_global_config_and_warning_of_its_mis
 async fn the_docs_example_runs_from_intro_through_its_webhooks_to_an_end_call() {
     let svc = Service::start().await;
     let sim = with_car_rental(&svc).await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_car_rental").await;
     // Intro's static text, then (skipUserResponse, alwaysPick) the next node at once.
     assert_eq!(
         sim.transcript(&id).await,
@@ -355,10 +363,7 @@ async fn the_docs_example_runs_from_intro_through_its_webhooks_to_an_end_call() 
 async fn on_another_path_the_docs_example_transfers_the_call() {
     let svc = Service::start().await;
     let sim = with_car_rental(&svc).await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_car_rental").await;
     sim.text(USER, AGENT, "My number is 99999999").await;
     svc.answer(
         404,
@@ -393,20 +398,14 @@ async fn on_another_path_the_docs_example_transfers_the_call() {
 async fn a_global_node_is_reached_from_any_node_by_its_label() {
     let svc = Service::start().await;
     let sim = with_car_rental(&svc).await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_car_rental").await;
     let r = sim.text(USER, AGENT, "get me a representative").await;
     assert_eq!(replies(&r), vec!["[Agent Request Node]"]);
     let c = sim.conversation(&id).await;
     assert_eq!(c["current_node_id"], "ba636dd9-3461-4a14-8965-77fb055a80b2");
     assert_eq!(c["is_active"], false, "the global node is an End Call node");
     // No match on a node: it says its text again.
-    let d = sim
-        .send(json!({"user_number": "+15550001112", "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    assert!(d["conversation_id"].is_string());
+    open(&sim, "+15550001112", "pw_car_rental").await;
     let r = sim.text("+15550001112", AGENT, "what?").await;
     assert_eq!(replies(&r), vec!["What's your rental record number?"]);
 }
@@ -417,10 +416,7 @@ async fn a_failed_request_is_reported_and_the_conversation_waits_on_its_node() {
     // Nothing listens on port 9 (discard): the request fails.
     let overlay = car_rental("http://127.0.0.1:9").to_string();
     let sim = Sim::with(manual().scenario_json(&overlay).unwrap()).await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_car_rental").await;
     sim.text(USER, AGENT, "12345678").await;
     let r = sim.text(USER, AGENT, "Downie").await;
     assert_eq!(replies(&r), Vec::<String>::new());
@@ -450,10 +446,7 @@ async fn a_failed_request_is_reported_and_the_conversation_waits_on_its_node() {
 async fn a_client_that_hangs_up_leaves_no_conversation_waiting() {
     let svc = Service::start().await;
     let sim = with_car_rental(&svc).await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_car_rental"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_car_rental").await;
     sim.text(USER, AGENT, "12345678").await;
     svc.hold();
     svc.answer(200, json!({"counterSystemError": {"code": "0000"}}));
@@ -519,10 +512,7 @@ async fn an_answer_never_takes_the_variables_past_their_bound_or_depth() {
         .sim(Method::POST, "/_sim/scenarios", Some(overlay))
         .await;
     assert_eq!(s, 201, "{v}");
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_big"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_big").await;
     let vars = sim.conversation(&id).await["variables"].clone();
     assert_eq!(vars["a"].as_str().map(str::len), Some(150_000));
     assert_eq!(vars.get("b"), None, "a second copy would pass 256 KiB");
@@ -587,10 +577,7 @@ async fn secrets_are_sent_but_never_shown_and_the_simulator_itself_is_refused() 
         200,
         json!({"status": "processing", "echo": "Bearer sk_live_abc"}),
     );
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_orders"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_orders").await;
     let r = sim.text(USER, AGENT, "order 10452 please").await;
     assert_eq!(
         replies(&r),
@@ -623,10 +610,7 @@ async fn secrets_are_sent_but_never_shown_and_the_simulator_itself_is_refused() 
     });
     let (s, v) = sim.sim(Method::POST, "/_sim/scenarios", Some(own)).await;
     assert_eq!(s, 201, "{v}");
-    let d = sim
-        .send(json!({"user_number": "+15550001113", "agent_number": AGENT, "pathway_id": "pw_own"}))
-        .await;
-    let own_id = d["conversation_id"].as_str().unwrap().to_string();
+    let own_id = open(&sim, "+15550001113", "pw_own").await;
     sim.text("+15550001113", AGENT, "10452").await;
     let v = pathway_view(&sim, &own_id).await;
     let err = v["pathway"]["webhook_calls"][0]["error"].as_str().unwrap();
@@ -697,10 +681,7 @@ async fn bland_cli_yaml_templates_load_bare_and_run() {
     assert!(names.contains(&"pathway".to_string()), "{names:?}");
     assert!(names.contains(&"complex-pathway".to_string()), "{names:?}");
     // `pathway.yaml`: lower-case types, edges by `condition`; each node has one way on.
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pathway"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pathway").await;
     assert_eq!(sim.transcript(&id).await, vec!["AGENT: [greeting]"]);
     let r = sim.text(USER, AGENT, "I need help with my bill").await;
     assert_eq!(replies(&r), vec!["[main]"]);
@@ -731,10 +712,7 @@ async fn bland_cli_yaml_templates_load_bare_and_run() {
 #[tokio::test]
 async fn a_pathway_conversation_records_and_replays_green() {
     let sim = Sim::start().await;
-    let d = sim
-        .send(json!({"user_number": USER, "agent_number": AGENT, "pathway_id": "pw_order_status"}))
-        .await;
-    let id = d["conversation_id"].as_str().unwrap().to_string();
+    let id = open(&sim, USER, "pw_order_status").await;
     sim.text(USER, AGENT, "it's 10452").await;
     sim.text(USER, AGENT, "no thanks").await;
     let c = sim.conversation(&id).await;
