@@ -240,6 +240,13 @@ impl Scenario {
         (self.start_node.as_str(), n)
     }
 
+    /// Logs what of its pathway is not run (once each time it is put in force).
+    pub fn log_warnings(&self) {
+        for w in self.pathway.iter().flat_map(|p| p.warnings.iter()) {
+            tracing::warn!("{}: {w}", self.source);
+        }
+    }
+
     /// A node's name: a pathway node's own, else its id.
     pub fn node_name<'a>(&'a self, id: &'a str) -> &'a str {
         self.nodes
@@ -324,6 +331,9 @@ impl Scenarios {
         for (path, text) in EMBEDDED {
             let s = load::compile(path, text, false, None, load::Folder::Embedded)?;
             list.push((s, true));
+        }
+        for s in &extra {
+            s.log_warnings();
         }
         list.extend(extra.into_iter().map(|s| (s, false)));
         Self::from_list(list)
@@ -453,6 +463,7 @@ impl Scenarios {
     /// This set with `s` added, or replacing the scenario of its name; a default `s` becomes
     /// the default.
     pub fn with(&self, s: Scenario) -> Scenarios {
+        s.log_warnings();
         let mut next = self.clone();
         if !next.by_name.contains_key(&*s.name) {
             next.order.push(s.name.to_string());

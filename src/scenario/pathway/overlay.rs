@@ -283,9 +283,6 @@ pub(crate) fn compile(
         matcher.pathway_ids.push(name.to_string());
     }
     let outcomes = file::outcomes(source, o.outcomes)?;
-    for w in &doc.warnings {
-        tracing::warn!("{source}: {w}");
-    }
     Ok(Scenario {
         name: if bare { name.into() } else { o.name.into() },
         description: o
