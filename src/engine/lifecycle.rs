@@ -104,6 +104,11 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         objective: o.objective,
         agent_number: &o.number.phone_number,
     });
+    if let Some(p) = pathway_id.as_deref() {
+        if !scenario.matcher.pathway_ids.iter().any(|x| x == p) {
+            unmatched_pathway(p, &scenario.name);
+        }
+    }
     let version = o
         .pathway_version
         .clone()
@@ -145,6 +150,21 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
         script: Some(scenario),
         ..Conversation::default()
     }
+}
+
+/// Warns (once per pathway id, for the first 1,000) that no scenario claims a `pathway_id`, so
+/// another plays: the usual reason a team's pathway "does not answer".
+fn unmatched_pathway(pathway_id: &str, playing: &str) {
+    static SEEN: std::sync::OnceLock<dashmap::DashSet<String>> = std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if seen.len() >= 1000 || !seen.insert(pathway_id.to_string()) {
+        return;
+    }
+    tracing::warn!(
+        "pathway_id {pathway_id:?} matches no loaded scenario, so {playing:?} plays: load the \
+         pathway with --scenarios (a bare file named {pathway_id}.json, or an overlay whose \
+         match.pathway_ids has it)"
+    );
 }
 
 /// What a conversation keeps from a `/send` or `/create` until a later request replaces it.

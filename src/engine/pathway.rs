@@ -66,6 +66,10 @@ struct CallVars<'a> {
     reveal: bool,
     /// The secrets filled in, by name: what an answer or an error is cleaned of.
     revealed: std::cell::RefCell<Vec<(String, String)>>,
+    /// Secrets asked for and not set.
+    missing: std::cell::RefCell<Vec<String>>,
+    /// Filling a URL: each value percent-encoded (but one that is itself a URL).
+    in_url: bool,
 }
 
 impl Vars for CallVars<'_> {
@@ -74,7 +78,8 @@ impl Vars for CallVars<'_> {
             .strip_prefix("SECRET.")
             .or_else(|| name.strip_prefix("secret."))
         else {
-            return self.inner.lookup(name);
+            let v = self.inner.lookup(name)?;
+            return Some(if self.in_url { url_value(&v) } else { v });
         };
         let secret = secret.trim();
         if !self.reveal {
@@ -91,10 +96,7 @@ impl Vars for CallVars<'_> {
                 .revealed
                 .borrow_mut()
                 .push((secret.to_string(), v.clone())),
-            None => tracing::warn!(
-                "a pathway request uses {{{{SECRET.{secret}}}}}, which is not set: give \
-                 --pathway-secret {secret}=VALUE (or BLAND_SIM_SECRET_{secret})"
-            ),
+            None => self.missing.borrow_mut().push(secret.to_string()),
         }
         value
     }
@@ -193,24 +195,28 @@ impl Ctx<'_> {
         let node_name = sc.node_name(id).to_string();
         let turn_vars = self.vars(c, &[], Some(text));
         let render = |reveal: bool| {
-            let v = CallVars {
+            let mut v = CallVars {
                 inner: &turn_vars,
                 app: self.app,
                 reveal,
                 revealed: Default::default(),
+                missing: Default::default(),
+                in_url: true,
             };
+            let url = call.url.render(&v);
+            v.in_url = false;
             let t = |t: &Template| t.render(&v);
             let out = (
-                t(&call.url),
+                url,
                 call.headers
                     .iter()
                     .map(|(k, h)| (k.clone(), t(h)))
                     .collect::<Vec<_>>(),
                 call.body.as_ref().map(t),
             );
-            (out, v.revealed.into_inner())
+            (out, v.revealed.into_inner(), v.missing.into_inner())
         };
-        let ((s_url, s_headers, s_body), _) = render(false);
+        let ((s_url, s_headers, s_body), _, _) = render(false);
         let shown = Shown {
             url: s_url,
             headers: s_headers,
@@ -220,12 +226,23 @@ impl Ctx<'_> {
         };
         // Secrets are read only for a request that is sent.
         let sent = (call.canned.is_none() && self.calls < MAX_CALLS_PER_TURN).then(|| render(true));
-        if self.calls >= MAX_CALLS_PER_TURN {
-            let answer = Err(format!(
+        let refused = if self.calls >= MAX_CALLS_PER_TURN {
+            Some(format!(
                 "not sent: a turn makes at most {MAX_CALLS_PER_TURN} Webhook node requests"
-            ));
+            ))
+        } else {
+            sent.as_ref()
+                .and_then(|(_, _, missing)| missing.first())
+                .map(|m| {
+                    format!(
+                        "not sent: the request uses {{{{SECRET.{m}}}}}, which is not set: give \
+                     --pathway-secret {m}=VALUE (or BLAND_SIM_SECRET_{m})"
+                    )
+                })
+        };
+        if let Some(why) = refused {
             let outcome = Outcome {
-                answer,
+                answer: Err(why),
                 duration_ms: 0,
                 answered_by: "request",
             };
@@ -253,7 +270,7 @@ impl Ctx<'_> {
         // Never 0 (that is "no request"), even when the counter wraps.
         let token = NEXT_CALL.fetch_add(1, Ordering::Relaxed).max(1);
         c.details.pathway_call = std::num::NonZeroU32::new(token);
-        let ((url, headers, body), secrets) = sent.expect("rendered for a request that is sent");
+        let ((url, headers, body), secrets, _) = sent.expect("rendered for a request that is sent");
         self.fx.calls.push(PendingCall {
             conversation_id: c.id.to_string(),
             node_id: id.to_string(),
@@ -337,9 +354,11 @@ impl Ctx<'_> {
             if route.is_none() {
                 tracing::warn!(
                     conversation = %c.id,
-                    node = %name,
-                    "a pathway Webhook node's request failed ({e}); no edge leads on: the \
-                     conversation waits on the node"
+                    "the pathway Webhook node {name:?} ({} {}) got no answer: {e}; no edge \
+                     leads on, so the conversation waits on the node (the user's next text \
+                     sends the request again)",
+                    method,
+                    shown.url
                 );
             }
         }
@@ -536,4 +555,23 @@ pub(crate) fn settle_in_background(app: &App, fx: Effects) {
         return;
     }
     tokio::spawn(run_calls(app.clone(), fx, true));
+}
+
+/// A value filled into a URL, percent-encoded (every byte but letters, digits, `-._~:@`, which
+/// mean the same anywhere in a path or a query), unless it is itself a URL (a base URL kept in
+/// a variable).
+fn url_value(v: &str) -> String {
+    let lower = v.trim_start().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

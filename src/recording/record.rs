@@ -266,6 +266,21 @@ pub(super) fn description(c: &Conversation, entries: &[Entry], journal_on: bool)
         "Recorded from conversation {} between {} and {}.",
         c.id, c.user_number, c.agent_number
     );
+    if let Some(sc) = c.script.as_ref().filter(|s| {
+        !crate::scenario::EMBEDDED
+            .iter()
+            .any(|(p, _)| *p == s.source)
+    }) {
+        let from = if sc.source.starts_with("scenario \"") {
+            "it was added at run time: give it in `setup.scenarios` or with --scenarios".into()
+        } else {
+            format!("--scenarios {}", sc.source)
+        };
+        d.push_str(&format!(
+            " The scenario {:?} played the agent: replay with it loaded ({from}).",
+            sc.name
+        ));
+    }
     if !journal_on {
         d.push_str(" The request journal is off (--request-log 0), so no steps could be recorded.");
     } else if entries.first().is_none_or(|e| e.at > c.created_at) {

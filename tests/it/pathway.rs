@@ -636,9 +636,10 @@ async fn an_overlay_key_shared_by_several_nodes_or_edges_is_refused_naming_their
     assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
     assert_eq!(
         v["errors"][0]["message"],
-        "scenario \"car-rental\": webhooks \"Get Rental Information\": 3 nodes have that name \
-         (\"4f39d355-a53c-4f43-a2f0-0a8657c6659f\", \"fa8fc2e6-6c85-4957-a315-1f2e9d53fc6c\", \
-         \"b5b5c10f-fda3-42cf-bdff-d51d29816d7c\"); name one by its id"
+        "scenario \"car-rental\": webhooks \"Get Rental Information\": 3 nodes have that name: \
+         \"4f39d355-a53c-4f43-a2f0-0a8657c6659f\" (after \"Collect Last Name\"), \
+         \"fa8fc2e6-6c85-4957-a315-1f2e9d53fc6c\" (after \"Bad Rental ID\"), \
+         \"b5b5c10f-fda3-42cf-bdff-d51d29816d7c\" (after \"Bad Last Name\"); name one by its id"
     );
     let mut overlay = car_rental("http://127.0.0.1:9");
     overlay["edges"] = json!({"code == INVALID_RA_ID": {"when": "any"}});
@@ -648,7 +649,7 @@ async fn an_overlay_key_shared_by_several_nodes_or_edges_is_refused_naming_their
     assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
     let msg = v["errors"][0]["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("scenario \"car-rental\": edges \"code == INVALID_RA_ID\": 3 edges have that label (\"reactflow__edge-4f39d355"),
+        msg.starts_with("scenario \"car-rental\": edges \"code == INVALID_RA_ID\": 3 edges have that label: \"reactflow__edge-4f39d355-a53c-4f43-a2f0-0a8657c6659f-57fd03d5-3bb8-4d32-8ed0-4222c313c481\" (from \"Get Rental Information\" to \"Bad Rental ID\")"),
         "{msg}"
     );
     let mut overlay = car_rental("http://127.0.0.1:9");
@@ -737,3 +738,98 @@ async fn a_pathway_conversation_records_and_replays_green() {
 }
 
 use std::path::PathBuf;
+
+/// A small pathway: a name is asked for, then looked up.
+fn names_overlay() -> Value {
+    json!({
+        "name": "names",
+        "pathway": {
+            "nodes": [
+                {"id": "ask", "type": "Default", "data": {"name": "Ask", "isStart": true, "text": "Name?",
+                  "extractVars": [["name", "string", "The user's name"]]}},
+                {"id": "lookup", "type": "Webhook", "data": {"name": "Lookup", "method": "GET",
+                  "url": "https://people.example/{{name}}",
+                  "headers": [["Authorization", "Bearer {{SECRET.PW_TEST_KEY}}"]],
+                  "responseData": [{"name": "found", "data": "$.found"}]}}
+            ],
+            "edges": [{"id": "e1", "source": "ask", "target": "lookup", "data": {"label": "The user gave a name"}}]
+        },
+        "webhooks": {"Lookup": {
+            "url": "{{env.BLAND_SIM_PATHWAY_TEST_BASE}}/people/{{name}}",
+            "headers": {"X-Client-Id": "team-7"}
+        }}
+    })
+}
+
+#[tokio::test]
+async fn an_overlay_without_match_plays_its_name_and_fills_urls_safely() {
+    let svc = Service::start().await;
+    // What a CI job would set: where the team's service listens.
+    std::env::set_var("BLAND_SIM_PATHWAY_TEST_BASE", &svc.base);
+    let sim = Sim::start().await;
+    let (s, v) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(names_overlay()))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["data"]["match"]["pathway_ids"], json!(["names"]));
+    assert_eq!(
+        v["data"]["warnings"],
+        json!([]),
+        "the overlay's url replaces the https one"
+    );
+    let id = open(&sim, USER, "names").await;
+    assert_eq!(sim.transcript(&id).await, vec!["AGENT: Name?"]);
+    // A secret that is not set: the request is not sent, and the log says what to give.
+    sim.text(USER, AGENT, "Van der Berg").await;
+    assert!(svc.got().is_empty());
+    let v = pathway_view(&sim, &id).await;
+    assert_eq!(
+        v["pathway"]["webhook_calls"][0]["error"],
+        "not sent: the request uses {{SECRET.PW_TEST_KEY}}, which is not set: give \
+         --pathway-secret PW_TEST_KEY=VALUE (or BLAND_SIM_SECRET_PW_TEST_KEY)"
+    );
+    // With the secret: a value filled into the URL is percent-encoded; the overlay's header
+    // joins the node's.
+    let sim = Sim::with(manual().pathway_secret("PW_TEST_KEY", "k-123")).await;
+    let (s, _) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(names_overlay()))
+        .await;
+    assert_eq!(s, 201);
+    svc.answer(200, json!({"found": true}));
+    open(&sim, USER, "names").await;
+    sim.text(USER, AGENT, "Van der Berg").await;
+    let got = svc.got();
+    assert_eq!(got[0].uri, "/people/Van%20der%20Berg");
+    assert_eq!(got[0].headers["authorization"], "Bearer k-123");
+    assert_eq!(got[0].headers["x-client-id"], "team-7");
+}
+
+#[tokio::test]
+async fn an_https_webhook_and_an_unknown_edge_key_are_named_at_load() {
+    let sim = Sim::start().await;
+    let mut overlay = names_overlay();
+    overlay["webhooks"] = json!({});
+    let (s, v) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        v["data"]["warnings"],
+        json!([
+            "the Webhook nodes \"Lookup\" call https:// URLs, which the simulator cannot reach \
+                (it speaks plain HTTP): give each an http:// `url` or a `response` in the \
+                overlay's `webhooks`"
+        ])
+    );
+    let mut overlay = names_overlay();
+    overlay["edges"] = json!({"The user gave a nmae": {"when": "any"}});
+    let (s, v) = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
+        .await;
+    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "scenario \"names\": edges \"The user gave a nmae\" names no edge or node of the \
+         pathway: an `edges` key is an edge id, an edge label, a node name or a global label"
+    );
+}

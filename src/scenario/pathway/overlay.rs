@@ -61,6 +61,9 @@ pub(crate) struct WebhookOverride {
     /// Answers for the node without a request: the JSON its `responseData` paths read.
     #[serde(default)]
     pub response: Option<Value>,
+    /// Headers added to the node's own (replacing one of the same name): templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// What a name in the overlay stands for: the pathway's ids, names and labels, indexed once.
@@ -70,7 +73,9 @@ struct Index<'a> {
     by_name: HashMap<&'a str, Vec<&'a DocNode>>,
     by_global_label: HashMap<&'a str, Vec<&'a DocNode>>,
     edge_ids: std::collections::HashSet<&'a str>,
-    by_label: HashMap<&'a str, Vec<&'a str>>,
+    by_label: HashMap<&'a str, Vec<&'a super::DocEdge>>,
+    /// The names of the nodes with an edge into each node, to tell nodes of one name apart.
+    before: HashMap<&'a str, Vec<&'a str>>,
 }
 
 impl<'a> Index<'a> {
@@ -82,6 +87,7 @@ impl<'a> Index<'a> {
             by_global_label: HashMap::new(),
             edge_ids: Default::default(),
             by_label: HashMap::new(),
+            before: HashMap::new(),
         };
         for n in &doc.nodes {
             ix.by_id.insert(&n.id, n);
@@ -93,10 +99,26 @@ impl<'a> Index<'a> {
         for e in &doc.edges {
             ix.edge_ids.insert(&e.id);
             if let Some(l) = &e.label {
-                ix.by_label.entry(l).or_default().push(&e.id);
+                ix.by_label.entry(l).or_default().push(e);
+            }
+            if let Some(src) = ix.by_id.get(e.source.as_str()) {
+                ix.before.entry(&e.target).or_default().push(&src.name);
             }
         }
         ix
+    }
+
+    /// A node's name, by id.
+    fn name<'b>(&'b self, id: &'b str) -> &'b str {
+        self.by_id.get(id).map_or(id, |n| n.name.as_str())
+    }
+
+    /// `"id" (after "A", "B")`: a node of a shared name, told apart by where it is reached from.
+    fn told_apart(&self, n: &DocNode) -> String {
+        match self.before.get(n.id.as_str()) {
+            Some(from) => format!("{:?} (after {})", n.id, ids(from.iter().take(3).copied())),
+            None => format!("{:?} (no edge leads to it)", n.id),
+        }
     }
 
     /// The node a key names: its id, or a name only one node has.
@@ -111,10 +133,13 @@ impl<'a> Index<'a> {
                 self.source
             )),
             many => Err(format!(
-                "{}: {what} {key:?}: {} nodes have that name ({}); name one by its id",
+                "{}: {what} {key:?}: {} nodes have that name: {}; name one by its id",
                 self.source,
                 many.len(),
-                ids(many.iter().map(|n| n.id.as_str()))
+                many.iter()
+                    .map(|n| self.told_apart(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -131,26 +156,39 @@ impl<'a> Index<'a> {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            [one] => return Ok(EdgeKey::Edges(vec![one.to_string()])),
+            [one] => return Ok(EdgeKey::Edges(vec![one.id.clone()])),
             [] => {}
             many => {
+                let each: Vec<String> = many
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:?} (from {:?} to {:?})",
+                            e.id,
+                            self.name(&e.source),
+                            self.name(&e.target)
+                        )
+                    })
+                    .collect();
                 return Err(format!(
-                    "{}: edges {key:?}: {} edges have that label ({}); name one by its id",
+                    "{}: edges {key:?}: {} edges have that label: {}; name one by its id",
                     self.source,
                     many.len(),
-                    ids(many.iter().copied())
-                ))
+                    each.join(", ")
+                ));
             }
         }
         if let Some([n]) = self.by_global_label.get(key.trim()).map(Vec::as_slice) {
             return Ok(EdgeKey::Node(n.id.clone()));
         }
-        let n = self.node(key, "edges").map_err(|e| {
-            format!(
-                "{e}; an `edges` key is an edge id, an edge label, a node name or a global label"
-            )
-        })?;
-        Ok(EdgeKey::Node(n.id.clone()))
+        if !self.by_id.contains_key(key) && !self.by_name.contains_key(key) {
+            return Err(format!(
+                "{}: edges {key:?} names no edge or node of the pathway: an `edges` key is an \
+                 edge id, an edge label, a node name or a global label",
+                self.source
+            ));
+        }
+        Ok(EdgeKey::Node(self.node(key, "edges")?.id.clone()))
     }
 }
 
@@ -244,6 +282,31 @@ pub(crate) fn compile(
         })
         .collect();
 
+    // A Webhook node the simulator cannot reach (it speaks plain HTTP) and nothing answers for.
+    let https: Vec<String> = doc
+        .nodes
+        .iter()
+        .filter(|n| n.kind == Kind::Webhook)
+        .filter(|n| {
+            let hook = hooks.get(&n.id);
+            let url = hook
+                .and_then(|h| h.url.as_deref())
+                .or(n.webhook.as_ref().map(|w| w.url.as_str()))
+                .unwrap_or_default();
+            hook.is_none_or(|h| h.response.is_none())
+                && url.trim_start().to_lowercase().starts_with("https://")
+        })
+        .map(|n| format!("{:?}", n.name))
+        .collect();
+    let mut warnings = doc.warnings.clone();
+    if !https.is_empty() {
+        warnings.push(format!(
+            "the Webhook nodes {} call https:// URLs, which the simulator cannot reach (it \
+             speaks plain HTTP): give each an http:// `url` or a `response` in the overlay's \
+             `webhooks`",
+            https.join(", ")
+        ));
+    }
     let mut out: HashMap<&str, Vec<&super::DocEdge>> = HashMap::new();
     for e in &doc.edges {
         out.entry(e.source.as_str()).or_default().push(e);
@@ -279,7 +342,13 @@ pub(crate) fn compile(
         .id
         .clone();
     let mut matcher: Matcher = file::matcher(source, o.matcher)?;
-    if bare {
+    // A pathway with no `match` plays conversations whose `pathway_id` is its name.
+    let unmatched = matcher.agent_numbers.is_empty()
+        && matcher.pathway_ids.is_empty()
+        && matcher.persona_ids.is_empty()
+        && matcher.start_node_ids.is_empty()
+        && matcher.objectives.is_empty();
+    if unmatched && !o.default {
         matcher.pathway_ids.push(name.to_string());
     }
     let outcomes = file::outcomes(source, o.outcomes)?;
@@ -297,7 +366,7 @@ pub(crate) fn compile(
         outcomes,
         held: held + file::regex_bytes(),
         pathway: Some(Box::new(PathwayInfo {
-            warnings: doc.warnings.clone(),
+            warnings,
             extract_anywhere,
             global_prompt: doc.global_prompt.clone(),
             globals,
@@ -424,9 +493,20 @@ fn webhook(
     hook: Option<WebhookOverride>,
     at: &str,
 ) -> Result<Call, String> {
-    let w = n.webhook.clone().unwrap_or_default();
+    let mut w = n.webhook.clone().unwrap_or_default();
     let (url, canned) = match hook {
-        Some(h) => (h.url.unwrap_or(w.url.clone()), h.response),
+        Some(h) => {
+            for (k, v) in h.headers {
+                let v = env_expand(&format!("{at}: webhooks header {k:?}"), &v)?;
+                w.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+                w.headers.push((k, v));
+            }
+            let url = match h.url {
+                Some(u) => env_expand(&format!("{at}: webhooks url"), &u)?,
+                None => w.url.clone(),
+            };
+            (url, h.response)
+        }
         None => (w.url.clone(), None),
     };
     let method = hyper::Method::from_bytes(w.method.as_bytes())
@@ -525,4 +605,36 @@ fn webhook(
         timeout_ms: call::timeout_ms(w.timeout),
         canned,
     })
+}
+
+/// `{{env.NAME}}` in an overlay's URL or header, filled from the environment when the overlay
+/// loads (so a CI job can say where its service listens).
+///
+/// # Errors
+/// A variable that is not set, naming it.
+fn env_expand(at: &str, text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{{") {
+        let Some(end) = rest[i..].find("}}") else {
+            break;
+        };
+        let inner = rest[i + 2..i + end].trim();
+        out.push_str(&rest[..i]);
+        match inner.strip_prefix("env.") {
+            Some(name) => match std::env::var(name) {
+                Ok(v) => out.push_str(&v),
+                Err(_) => {
+                    return Err(format!(
+                        "{at}: the environment variable {name} is not set (the overlay reads it \
+                         as {{{{env.{name}}}}})"
+                    ))
+                }
+            },
+            None => out.push_str(&rest[i..i + end + 2]),
+        }
+        rest = &rest[i + end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
