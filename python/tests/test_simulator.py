@@ -196,3 +196,45 @@ def test_a_simulator_stops_when_garbage_collected():
     gc.collect()
     proc.wait(timeout=10)
     assert proc.returncode is not None
+
+
+def test_a_bland_pathway_plays_the_agent(tmp_path):
+    # The team's pathway as Bland's CLI keeps it, and an overlay (a dict) that decides what a
+    # language model decides in production.
+    (tmp_path / "pathways").mkdir()
+    (tmp_path / "pathways" / "support.yaml").write_text(
+        "name: Support\n"
+        "nodes:\n"
+        "  Greeting:\n"
+        "    type: Default\n"
+        "    text: Hi! Is this about billing or shipping?\n"
+        "    edges:\n"
+        "      - target: Billing\n"
+        "        label: Billing question\n"
+        "      - target: Goodbye\n"
+        "        label: Nothing else\n"
+        "  Billing:\n"
+        "    type: Default\n"
+        "    prompt: Help with the bill.\n"
+        "  Goodbye:\n"
+        "    type: end_call\n"
+        "    text: Bye!\n"
+    )
+    overlay = {
+        "name": "support-overlay",
+        "match": {"pathway_ids": ["pw_support"]},
+        "pathway": {"nodes": [{"id": "start", "type": "Default",
+                               "data": {"name": "Start", "isStart": True, "text": "Order number?"}}],
+                    "edges": []},
+    }
+    with Simulator(manual_clock=True, scenarios=[str(tmp_path / "pathways"), overlay]) as sim:
+        sent = sim.call("POST", "/v1/sms/send",
+                        {"user_number": USER, "agent_number": AGENT, "pathway_id": "support"})
+        cid = sent["data"]["conversation_id"]
+        # Several ways on and no overlay rule: the node says its text again.
+        assert sim.inbound(user=USER, agent=AGENT, text="billing please") == [
+            "Hi! Is this about billing or shipping?"]
+        conversation = sim.call("GET", f"/_sim/conversations/{cid}")["data"]
+        assert conversation["pathway"]["node_name"] == "Greeting"
+        names = [s["name"] for s in sim.call("GET", "/_sim/scenarios")["data"]]
+        assert "support" in names and "support-overlay" in names
