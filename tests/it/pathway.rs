@@ -178,6 +178,15 @@ fn replies(r: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Sends a scenario document the simulator must refuse: 400 `INVALID_SCENARIO`, its body.
+async fn refused(sim: &Sim, overlay: Value) -> Value {
+    let got = sim
+        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
+        .await;
+    assert_error(&got, 400, "INVALID_SCENARIO");
+    got.1
+}
+
 /// Opens a conversation the pathway `pathway_id` plays with `user`; its id.
 async fn open(sim: &Sim, user: &str, pathway_id: &str) -> String {
     let d = sim
@@ -533,10 +542,7 @@ async fn a_json_path_with_more_than_one_descendant_segment_is_refused() {
         "pathway": {"nodes": [{"id": "n", "type": "Webhook", "data": {"name": "Fetch", "isStart": true,
             "url": "http://127.0.0.1:9/x", "responseData": [{"name": "v", "data": "$..*..*"}]}}], "edges": []}
     });
-    let (s, v) = sim
-        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
-        .await;
-    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    let v = refused(&sim, overlay).await;
     assert_eq!(
         v["errors"][0]["message"],
         "scenario \"paths\": node \"Fetch\": responseData \"v\": \"$..*..*\" has more than one `..` \
@@ -630,10 +636,7 @@ async fn an_overlay_key_shared_by_several_nodes_or_edges_is_refused_naming_their
     let sim = Sim::start().await;
     let mut overlay = car_rental("http://127.0.0.1:9");
     overlay["webhooks"] = json!({"Get Rental Information": {"url": "http://127.0.0.1:9/x"}});
-    let (s, v) = sim
-        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
-        .await;
-    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    let v = refused(&sim, overlay).await;
     assert_eq!(
         v["errors"][0]["message"],
         "scenario \"car-rental\": webhooks \"Get Rental Information\": 3 nodes have that name: \
@@ -643,10 +646,7 @@ async fn an_overlay_key_shared_by_several_nodes_or_edges_is_refused_naming_their
     );
     let mut overlay = car_rental("http://127.0.0.1:9");
     overlay["edges"] = json!({"code == INVALID_RA_ID": {"when": "any"}});
-    let (s, v) = sim
-        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
-        .await;
-    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    let v = refused(&sim, overlay).await;
     let msg = v["errors"][0]["message"].as_str().unwrap();
     assert!(
         msg.starts_with("scenario \"car-rental\": edges \"code == INVALID_RA_ID\": 3 edges have that label: \"reactflow__edge-4f39d355-a53c-4f43-a2f0-0a8657c6659f-57fd03d5-3bb8-4d32-8ed0-4222c313c481\" (from \"Get Rental Information\" to \"Bad Rental ID\")"),
@@ -654,10 +654,7 @@ async fn an_overlay_key_shared_by_several_nodes_or_edges_is_refused_naming_their
     );
     let mut overlay = car_rental("http://127.0.0.1:9");
     overlay["say"] = json!({"Nowhere": "hi"});
-    let (s, v) = sim
-        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
-        .await;
-    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    let v = refused(&sim, overlay).await;
     assert_eq!(
         v["errors"][0]["message"],
         "scenario \"car-rental\": say \"Nowhere\" names no node of the pathway (give a node id or name)"
@@ -823,10 +820,7 @@ async fn an_https_webhook_and_an_unknown_edge_key_are_named_at_load() {
     );
     let mut overlay = names_overlay();
     overlay["edges"] = json!({"The user gave a nmae": {"when": "any"}});
-    let (s, v) = sim
-        .sim(Method::POST, "/_sim/scenarios", Some(overlay))
-        .await;
-    assert_error(&(s, v.clone()), 400, "INVALID_SCENARIO");
+    let v = refused(&sim, overlay).await;
     assert_eq!(
         v["errors"][0]["message"],
         "scenario \"names\": edges \"The user gave a nmae\" names no edge or node of the \
