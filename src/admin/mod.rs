@@ -125,7 +125,7 @@ pub(crate) fn conversation(app: &App, id: &str) -> Result<Reply, ApiError> {
             "node_id": node_id,
             "node_name": p.map(|p| p.name.as_str()),
             "node_type": p.map(|p| p.type_name.as_str()),
-            "webhook_calls": app.pathway_calls.of(Some(id), MAX_SHOWN_CALLS),
+            "webhook_calls": app.pathway_calls.of(id, MAX_SHOWN_CALLS),
         });
     }
     if let Some(messages) = v["data"]["messages"].as_array_mut() {

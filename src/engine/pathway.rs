@@ -192,7 +192,6 @@ impl Ctx<'_> {
         call: &Call,
         text: &str,
     ) {
-        let node_name = sc.node_name(id).to_string();
         let turn_vars = self.vars(c, &[], Some(text));
         let render = |reveal: bool| {
             let mut v = CallVars {
@@ -246,7 +245,7 @@ impl Ctx<'_> {
                 duration_ms: 0,
                 answered_by: "request",
             };
-            self.finish_call(c, sc, id, &node_name, call, &shown, &call.method, outcome);
+            self.finish_call(c, sc, id, call, &shown, outcome);
             return;
         }
         self.calls += 1;
@@ -264,7 +263,7 @@ impl Ctx<'_> {
                 duration_ms: 0,
                 answered_by: "overlay",
             };
-            self.finish_call(c, sc, id, &node_name, call, &shown, &call.method, outcome);
+            self.finish_call(c, sc, id, call, &shown, outcome);
             return;
         }
         // Never 0 (that is "no request"), even when the counter wraps.
@@ -302,26 +301,21 @@ impl Ctx<'_> {
             return;
         };
         self.calls = p.depth;
-        let name = sc.node_name(&p.node_id).to_string();
-        self.finish_call(
-            c, &sc, &p.node_id, &name, call, &p.shown, &p.method, outcome,
-        );
+        self.finish_call(c, &sc, &p.node_id, call, &p.shown, outcome);
     }
 
     /// Stores what the answer sets, logs the call, and goes where the answer leads (or stays
     /// on the node, waiting for the user).
-    #[allow(clippy::too_many_arguments)]
     fn finish_call(
         &mut self,
         c: &mut Conversation,
         sc: &Scenario,
         id: &str,
-        name: &str,
         call: &Call,
         shown: &Shown,
-        method: &hyper::Method,
         outcome: Outcome,
     ) {
+        let name = sc.node_name(id);
         let (status, json, text, error) = match outcome.answer {
             Ok(a) => (Some(a.status), a.json, Some(a.text), None),
             Err(e) => (None, None, None, Some(e)),
@@ -357,7 +351,7 @@ impl Ctx<'_> {
                     "the pathway Webhook node {name:?} ({} {}) got no answer: {e}; no edge \
                      leads on, so the conversation waits on the node (the user's next text \
                      sends the request again)",
-                    method,
+                    call.method,
                     shown.url
                 );
             }
@@ -368,7 +362,7 @@ impl Ctx<'_> {
             node_id: id.to_string(),
             node_name: name.to_string(),
             at: self.now,
-            method: method.to_string(),
+            method: call.method.to_string(),
             url: shown.url.clone(),
             headers: shown.headers.clone(),
             body: shown.body.clone(),
@@ -383,12 +377,9 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|r| format!("{} → {}", r.1, sc.node_name(&r.0))),
         };
-        let call_id = self.app.pathway_calls.record(|cid| NodeCall {
-            id: cid,
-            ..record.clone()
-        });
+        let record = self.app.pathway_calls.record(record);
         self.app.events.publish(|| Change::PathwayCall {
-            call_id,
+            call_id: record.id,
             conversation_id: &record.conversation_id,
             node_id: &record.node_id,
             node_name: &record.node_name,
@@ -400,53 +391,6 @@ impl Ctx<'_> {
         if let (true, Some((target, _))) = (still, route) {
             self.enter_node(c, sc, target, "", true);
         }
-    }
-
-    /// Sets a conversation variable within the variables' byte bound; false (with a warning)
-    /// when it would pass it.
-    pub(super) fn set_variable(&mut self, c: &mut Conversation, k: &str, v: Value) -> bool {
-        let mut one = Map::new();
-        one.insert(k.to_string(), v);
-        self.set_variables(c, &one) == 1
-    }
-
-    /// Sets each variable that keeps the conversation's variables within their byte bound
-    /// (the others are not set, with a warning); how many were set.
-    pub(super) fn set_variables(
-        &mut self,
-        c: &mut Conversation,
-        vars: &Map<String, Value>,
-    ) -> usize {
-        let mut held: usize = c
-            .variables
-            .iter()
-            .flat_map(|m| m.iter())
-            .map(|(k, v)| super::turns::variable_bytes(k, v))
-            .sum();
-        let mut set = 0;
-        for (k, v) in vars {
-            let old = c
-                .variables
-                .as_ref()
-                .and_then(|m| m.get(k))
-                .map_or(0, |o| super::turns::variable_bytes(k, o));
-            let next = held - old + super::turns::variable_bytes(k, v);
-            if next > super::turns::MAX_VARIABLE_BYTES {
-                tracing::warn!(
-                    scenario = %c.scenario,
-                    variable = %k,
-                    "setting it would take the conversation's variables past {} bytes: not set",
-                    super::turns::MAX_VARIABLE_BYTES
-                );
-                continue;
-            }
-            held = next;
-            set += 1;
-            c.variables
-                .get_or_insert_with(Box::default)
-                .insert(k.clone(), v.clone());
-        }
-        set
     }
 }
 

@@ -194,6 +194,53 @@ impl Ctx<'_> {
         c.updated_at = self.now;
     }
 
+    /// Sets a conversation variable within the variables' byte bound; false (with a warning)
+    /// when it would pass it.
+    pub(super) fn set_variable(&mut self, c: &mut Conversation, k: &str, v: Value) -> bool {
+        let mut one = Map::new();
+        one.insert(k.to_string(), v);
+        self.set_variables(c, &one) == 1
+    }
+
+    /// Sets each variable that keeps the conversation's variables within their byte bound
+    /// (the others are not set, with a warning); how many were set.
+    pub(super) fn set_variables(
+        &mut self,
+        c: &mut Conversation,
+        vars: &Map<String, Value>,
+    ) -> usize {
+        let mut held: usize = c
+            .variables
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, v)| variable_bytes(k, v))
+            .sum();
+        let mut set = 0;
+        for (k, v) in vars {
+            let old = c
+                .variables
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .map_or(0, |o| variable_bytes(k, o));
+            let next = held - old + variable_bytes(k, v);
+            if next > MAX_VARIABLE_BYTES {
+                tracing::warn!(
+                    scenario = %c.scenario,
+                    variable = %k,
+                    "setting it would take the conversation's variables past {} bytes: not set",
+                    MAX_VARIABLE_BYTES
+                );
+                continue;
+            }
+            held = next;
+            set += 1;
+            c.variables
+                .get_or_insert_with(Box::default)
+                .insert(k.clone(), v.clone());
+        }
+        set
+    }
+
     /// Moves to a node: says its `say` (when `speak`), then hands off or ends if it says so.
     pub(super) fn enter_node(
         &mut self,

@@ -30,7 +30,9 @@ pub fn is_yaml(p: &Path) -> bool {
     p.extension().is_some_and(|x| x == "yaml" || x == "yml")
 }
 
-fn parse(source: &str, text: &str, yaml: bool) -> Result<Value, String> {
+/// A document's text as JSON, read as YAML or JSON (JSON's nesting checked first; YAML's by
+/// the reader's own budgets); errors name `source`.
+pub(crate) fn parse(source: &str, text: &str, yaml: bool) -> Result<Value, String> {
     if yaml {
         serde_saphyr::from_str(text).map_err(|e| {
             format!(
@@ -156,16 +158,45 @@ fn read_wrapped(source: &str, rel: &str, folder: &Folder) -> Result<(String, Str
     }
 }
 
-/// A scenario file as one document that needs no folder (what `POST /_sim/scenarios` takes):
-/// an overlay with the pathway it names read in, a bare pathway wrapped in an overlay named by
-/// its file, a scenario file as it is.
+/// The scenario files of folder `dir` with their texts, in file-name order: `*.json`,
+/// `*.yaml` and `*.yml`, but for the pathway files an overlay of the folder names (they are
+/// read through it).
 ///
 /// # Errors
-/// An unreadable or unparseable file, or an overlay whose pathway file is.
-pub fn document(path: &Path) -> Result<Value, String> {
+/// An unreadable folder or file.
+pub fn files(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        // Not only regular files: `read_file` refuses anything else by name.
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
+        })
+        .collect();
+    paths.sort();
+    let mut files = Vec::new();
+    let mut wrapped = std::collections::HashSet::new();
+    for p in paths {
+        let text = crate::base::input::read_file(&p)?;
+        if let Some(rel) = wrapped_path(&text, is_yaml(&p)) {
+            wrapped.insert(dir.join(rel));
+        }
+        files.push((p, text));
+    }
+    files.retain(|(p, _)| !wrapped.contains(p));
+    Ok(files)
+}
+
+/// A scenario file (`path`, read as `text`) as one document that needs no folder (what
+/// `POST /_sim/scenarios` takes): an overlay with the pathway it names read in, a bare pathway
+/// wrapped in an overlay named by its file, a scenario file as it is.
+///
+/// # Errors
+/// An unparseable file, or an overlay whose pathway file is unreadable or unparseable.
+pub fn document(path: &Path, text: &str) -> Result<Value, String> {
     let source = path.display().to_string();
-    let text = crate::base::input::read_file(path)?;
-    let mut v = parse(&source, &text, is_yaml(path))?;
+    let mut v = parse(&source, text, is_yaml(path))?;
     if let Some(rel) = v.get("pathway").and_then(Value::as_str).map(String::from) {
         let p = path.parent().unwrap_or(Path::new(".")).join(&rel);
         let ptext = crate::base::input::read_file(&p)

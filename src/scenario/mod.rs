@@ -277,10 +277,15 @@ impl Scenario {
         });
         if let Some(p) = &self.pathway {
             v["kind"] = json!("pathway");
-            v["node_names"] = self
-                .nodes
+            // In the order of `nodes` (sorted ids).
+            v["node_names"] = nodes
                 .iter()
-                .filter_map(|(id, n)| Some((id.clone(), json!(n.pathway.as_ref()?.name))))
+                .filter_map(|id| {
+                    Some((
+                        id.to_string(),
+                        json!(self.nodes[*id].pathway.as_ref()?.name),
+                    ))
+                })
                 .collect::<serde_json::Map<_, _>>()
                 .into();
             v["warnings"] = json!(p.warnings);
@@ -346,41 +351,22 @@ impl Scenarios {
     /// # Errors
     /// An unreadable directory, or the first bad file with its path and the reason.
     pub fn read_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
-            })
-            .collect();
-        paths.sort();
-        if paths.is_empty() {
+        let files = load::files(dir)?;
+        if files.is_empty() {
             tracing::warn!("{} holds no *.json scenario files", dir.display());
         }
-        let mut texts = Vec::new();
-        let mut wrapped = std::collections::HashSet::new();
-        for p in &paths {
-            let text = crate::base::input::read_file(p)?;
-            if let Some(rel) = load::wrapped_path(&text, load::is_yaml(p)) {
-                wrapped.insert(dir.join(rel));
-            }
-            texts.push(text);
-        }
-        let mut out = Vec::new();
-        for (p, text) in paths.iter().zip(texts) {
-            if wrapped.contains(p) {
-                continue;
-            }
-            out.push(load::compile(
-                &p.display().to_string(),
-                &text,
-                load::is_yaml(p),
-                p.file_name().and_then(|f| f.to_str()),
-                load::Folder::Dir(dir),
-            )?);
-        }
-        Ok(out)
+        files
+            .iter()
+            .map(|(p, text)| {
+                load::compile(
+                    &p.display().to_string(),
+                    text,
+                    load::is_yaml(p),
+                    p.file_name().and_then(|f| f.to_str()),
+                    load::Folder::Dir(dir),
+                )
+            })
+            .collect()
     }
 
     fn from_list(list: Vec<(Scenario, bool)>) -> Result<Scenarios, String> {

@@ -35,19 +35,26 @@ impl Source {
         }
     }
 
-    /// What changes when a file changes: each file's path, length and modification time.
-    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    /// The pathway file a file source wraps, if it is an overlay that names one (read when
+    /// the file changes, not at every look).
+    fn wrapped(&self) -> Option<PathBuf> {
+        let Source::File(p) = self else {
+            return None;
+        };
+        let text = crate::base::input::read_file(p).ok()?;
+        let rel = load::wrapped_path(&text, load::is_yaml(p))?;
+        Some(p.parent().unwrap_or(std::path::Path::new(".")).join(rel))
+    }
+
+    /// What changes when a file changes: each file's path, length and modification time (a
+    /// file source's and the pathway's it wraps).
+    fn fingerprint(
+        &self,
+        wrapped: Option<&PathBuf>,
+    ) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
         let files = match self {
             Source::Doc(_) => Vec::new(),
-            // A file and the pathway it wraps, if it wraps one.
-            Source::File(p) => std::iter::once(p.clone())
-                .chain(
-                    std::fs::read_to_string(p)
-                        .ok()
-                        .and_then(|t| load::wrapped_path(&t, load::is_yaml(p)))
-                        .map(|rel| p.parent().unwrap_or(std::path::Path::new(".")).join(rel)),
-                )
-                .collect(),
+            Source::File(p) => std::iter::once(p.clone()).chain(wrapped.cloned()).collect(),
             Source::Dir(d) => std::fs::read_dir(d)
                 .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
                 .unwrap_or_default(),
@@ -79,18 +86,27 @@ const WATCH_EVERY: Duration = Duration::from_millis(250);
 
 /// Reloads the scenarios when a watched file changes, until `stop`.
 pub(super) async fn watch(app: App, sources: Vec<Source>, stop: CancellationToken) {
-    let look = || sources.iter().map(Source::fingerprint).collect::<Vec<_>>();
-    let mut seen = look();
+    let wraps = || sources.iter().map(Source::wrapped).collect::<Vec<_>>();
+    let look = |wraps: &[Option<PathBuf>]| {
+        sources
+            .iter()
+            .zip(wraps)
+            .map(|(s, w)| s.fingerprint(w.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let mut wrapped = wraps();
+    let mut seen = look(&wrapped);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(WATCH_EVERY) => {}
         }
-        let now = look();
-        if now == seen {
+        if look(&wrapped) == seen {
             continue;
         }
-        seen = now;
+        // An overlay may now name another pathway file.
+        wrapped = wraps();
+        seen = look(&wrapped);
         match load_all(&sources) {
             Ok(scenarios) => {
                 tracing::info!("scenario files changed: reloaded");

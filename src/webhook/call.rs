@@ -2,6 +2,7 @@
 //! The request goes through the webhook client, so the simulator's own address is refused as
 //! for deliveries; it is bounded by its timeout and by the bytes of the answer read.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -104,9 +105,9 @@ impl Webhooks {
     }
 }
 
-/// One Webhook node call, as `GET /_sim/conversations/{id}` and `/_sim/pathway-calls` show
-/// it. Secrets appear as `[secret NAME]`.
-#[derive(Clone, Debug, Serialize)]
+/// One Webhook node call, as `GET /_sim/conversations/{id}` shows it. Secrets appear as
+/// `[secret NAME]`.
+#[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct NodeCall {
     pub id: u64,
     pub conversation_id: String,
@@ -131,7 +132,7 @@ pub(crate) struct NodeCall {
     pub route: Option<String>,
 }
 
-fn call_bytes(c: &NodeCall) -> usize {
+fn call_bytes(c: &Arc<NodeCall>) -> usize {
     c.url.len()
         + c.headers
             .iter()
@@ -151,10 +152,10 @@ fn call_bytes(c: &NodeCall) -> usize {
         + 256
 }
 
-/// The log of Webhook node calls: the newest `--pathway-call-log` entries, within
-/// [`LOG_BYTES`].
+/// The log of Webhook node calls: the newest [`LOG_ENTRIES`], within [`LOG_BYTES`]. Each is
+/// shared, so reading the log copies no call.
 pub(crate) struct NodeCalls {
-    log: Ring<NodeCall>,
+    log: Ring<Arc<NodeCall>>,
 }
 
 /// Bytes the node-call log keeps at most.
@@ -171,16 +172,28 @@ impl Default for NodeCalls {
 }
 
 impl NodeCalls {
-    /// Records a call; its id.
-    pub fn record(&self, make: impl FnOnce(u64) -> NodeCall) -> u64 {
-        self.log.push(make)
+    /// Records `call` under the next id; the call as kept.
+    pub fn record(&self, mut call: NodeCall) -> Arc<NodeCall> {
+        let mut kept = None;
+        let id = self.log.push(|id| {
+            call.id = id;
+            let call = Arc::new(call);
+            kept = Some(call.clone());
+            call
+        });
+        kept.unwrap_or_else(|| {
+            Arc::new(NodeCall {
+                id,
+                ..Default::default()
+            })
+        })
     }
 
-    /// The calls of conversation `id` (all when `None`), oldest first, at most `limit` newest.
-    pub fn of(&self, id: Option<&str>, limit: usize) -> Vec<NodeCall> {
+    /// The newest `limit` calls of conversation `id`, oldest first.
+    pub fn of(&self, id: &str, limit: usize) -> Vec<Arc<NodeCall>> {
         let mut out = Vec::new();
         self.log.scan(None, true, |c| {
-            if id.is_none_or(|id| c.conversation_id == id) {
+            if c.conversation_id == id {
                 out.push(c.clone());
             }
             out.len() < limit

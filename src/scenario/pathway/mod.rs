@@ -225,17 +225,7 @@ const RUN_FIELDS: &[&str] = &[
 /// # Errors
 /// Text that does not parse, or a document with no nodes.
 pub fn read(source: &str, text: &str, yaml: bool) -> Result<Doc, String> {
-    let v: Value = if yaml {
-        serde_saphyr::from_str(text).map_err(|e| format!("{source}: {}", first_line(&e)))?
-    } else {
-        crate::base::input::document_depth(source, text)?;
-        serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?
-    };
-    from_value(source, v)
-}
-
-fn first_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+    from_value(source, super::load::parse(source, text, yaml)?)
 }
 
 /// The pathway inside a document: bare, or under `data` (`GET /v1/pathway/{id}`) or
@@ -280,7 +270,7 @@ pub fn from_value(source: &str, v: Value) -> Result<Doc, String> {
     if doc.nodes.is_empty() {
         return Err(format!("{source}: the pathway has no nodes"));
     }
-    check(source, &mut doc);
+    check(&mut doc);
     Ok(doc)
 }
 
@@ -632,8 +622,7 @@ fn cli_doc(
 
 /// Checks what the runner relies on and warns about the rest: one start node (else the
 /// first), edges between nodes that exist (others dropped), route targets that exist.
-fn check(source: &str, doc: &mut Doc) {
-    let _ = source;
+fn check(doc: &mut Doc) {
     let starts: Vec<usize> = (0..doc.nodes.len())
         .filter(|&i| doc.nodes[i].is_start)
         .collect();

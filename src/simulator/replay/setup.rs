@@ -87,34 +87,14 @@ pub(super) async fn running(
 /// Bland pathways in `*.yaml`; in file-name order), each with where it came from. A pathway an
 /// overlay names is read into it (and not sent on its own).
 fn files(path: &Path) -> Result<Vec<(String, Value)>, String> {
-    let mut paths = Vec::new();
-    if path.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        paths.extend(
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.extension()
-                        .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
-                        && f.is_file()
-                }),
-        );
-        paths.sort();
-        let wrapped: Vec<PathBuf> = paths
-            .iter()
-            .filter_map(|p| {
-                let text = std::fs::read_to_string(p).ok()?;
-                let rel = load::wrapped_path(&text, load::is_yaml(p))?;
-                Some(path.join(rel))
-            })
-            .collect();
-        paths.retain(|p| !wrapped.contains(p));
+    let files = if path.is_dir() {
+        load::files(path)?
     } else {
-        paths.push(path.to_path_buf());
-    }
-    paths
-        .into_iter()
-        .map(|p| Ok((p.display().to_string(), load::document(&p)?)))
+        vec![(path.to_path_buf(), crate::base::input::read_file(path)?)]
+    };
+    files
+        .iter()
+        .map(|(p, text)| Ok((p.display().to_string(), load::document(p, text)?)))
         .collect()
 }
 
