@@ -117,7 +117,6 @@ fn one(app: &App, key: &str, id: &str, schemas: &[String], inline: bool) -> Valu
                       scenario's outcomes.citations and backfill it by id",
         });
     }
-    let previous = c.details.citation_variables.clone().unwrap_or_default();
     let mut newly = Map::new();
     let registry = app.scenarios.load();
     for schema_id in schemas {
@@ -135,12 +134,18 @@ fn one(app: &App, key: &str, id: &str, schemas: &[String], inline: bool) -> Valu
             }
         }
     }
-    let mut merged = previous.clone();
-    merged.extend(newly.clone());
-    let stored = merged.clone();
-    app.store.with_conversation(Some(key), id, move |c| {
-        c.details.citation_variables = Some(stored);
-    });
+    // Merged under the conversation's guard, into what it holds then (another backfill may
+    // have written since it was read).
+    let merge = newly.clone();
+    let Some((previous, merged)) = app.store.with_conversation(Some(key), id, move |c| {
+        let previous = c.details.citation_variables.clone().unwrap_or_default();
+        let mut merged = previous.clone();
+        merged.extend(merge);
+        c.details.citation_variables = Some(merged.clone());
+        (previous, merged)
+    }) else {
+        return failed(id, "conversation not found");
+    };
     json!({
         "conversation_id": id,
         "status": "success",

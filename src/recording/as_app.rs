@@ -39,7 +39,8 @@ struct Slot {
 pub(crate) fn record(app: &App, c: &Conversation) -> Value {
     let id: &str = &c.id;
     let key = crate::base::input::prefix(&c.owner.key, MAX_KEY).to_string();
-    let mut entries = app.journal.list(|e| e.status.as_u16() < 400);
+    // Only what the recording can use: the requests that changed this conversation.
+    let mut entries = app.journal.list(|e| super::record::belongs(e, id));
     entries.sort_by_key(|e| e.arrived);
     // The request that opened the conversation: the first, in the order of arrival, that
     // found or opened it. When it is a call (a `/send`, a `/create`), it stays a call step; when

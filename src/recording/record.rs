@@ -43,7 +43,7 @@ pub(super) fn templated(v: &Value, c: &Conversation) -> Value {
 /// Whether a journaled request belongs in the recording: it found or opened the conversation
 /// (`/send`, `/create`, a user's text), or it names the conversation in its path and changed
 /// something (a `GET` changes nothing, so a replay needs none).
-fn belongs(e: &Entry, id: &str) -> bool {
+pub(super) fn belongs(e: &Entry, id: &str) -> bool {
     let changed = e.status.as_u16() < 400 && e.method != hyper::Method::GET;
     changed && (e.conversation_id.as_deref() == Some(id) || e.path.contains(id))
 }

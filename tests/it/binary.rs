@@ -302,53 +302,31 @@ async fn receive_prints_each_delivery_and_checks_its_signature() {
         )
         .await;
     assert_eq!(status, 200);
-    // A delivery signed with another secret.
-    let forged = tokio::task::spawn_blocking(move || {
-        let client = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
-        let body = r#"{"type":"status","status":"ended","conversation_id":"c1"}"#;
-        let mut w = std::io::BufWriter::new(&client);
-        std::io::Write::write_all(
-            &mut w,
-            format!(
-                "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nx-webhook-signature: 00\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        drop(w);
-        let mut answer = String::new();
-        std::io::Read::read_to_string(&mut &client, &mut answer).unwrap();
-        answer
-    })
-    .await
-    .unwrap();
+    // A delivery signed with another secret, a control character in its status.
+    let forged = raw_post(
+        &base,
+        "x-webhook-signature: 00\r\n",
+        r#"{"type":"status","status":"ended\u001b[2J","conversation_id":"c1"}"#,
+    )
+    .await;
     assert!(forged.starts_with("HTTP/1.1 200"), "{forged}");
-    // A web page's request is refused, and prints nothing.
-    let from_page = tokio::task::spawn_blocking({
-        let base = base_for_page.clone();
-        move || {
-            let client = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
-            let body = r#"{"type":"status","status":"\u001b[2Jx"}"#;
-            std::io::Write::write_all(
-                &mut &client,
-                format!(
-                    "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\norigin: http://evil.example\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-            let mut answer = String::new();
-            std::io::Read::read_to_string(&mut &client, &mut answer).unwrap();
-            answer
-        }
-    })
-    .await
-    .unwrap();
+    // A web page's request is refused, and prints nothing: the next line is the one after it.
+    let from_page = raw_post(
+        &base_for_page,
+        "origin: http://evil.example\r\n",
+        r#"{"type":"status","status":"from a page"}"#,
+    )
+    .await;
     assert!(from_page.starts_with("HTTP/1.1 403"), "{from_page}");
+    let after = raw_post(
+        &base_for_page,
+        "",
+        r#"{"type":"status","status":"after","conversation_id":"c2"}"#,
+    )
+    .await;
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
     let got = tokio::task::spawn_blocking(move || {
-        let out: Vec<String> = lines.by_ref().take(2).map(Result::unwrap).collect();
+        let out: Vec<String> = lines.by_ref().take(3).map(Result::unwrap).collect();
         (out, lines)
     })
     .await
@@ -363,8 +341,39 @@ async fn receive_prints_each_delivery_and_checks_its_signature() {
     );
     assert_eq!(
         got[1],
-        "POST /hook status ended (conversation c1) signature MISMATCH: not signed with this --webhook-secret"
+        "POST /hook status ended\\u{1b}[2J (conversation c1) signature MISMATCH: not signed with this --webhook-secret"
     );
+    assert!(
+        got[2].starts_with("POST /hook status after (conversation c2)"),
+        "{got:?}"
+    );
+}
+
+/// A raw HTTP/1.1 POST of `body` to `/hook` at `base` with `headers` (each ending in CRLF);
+/// the whole answer.
+async fn raw_post(base: &str, headers: &str, body: &str) -> String {
+    let (addr, headers, body) = (
+        base.trim_start_matches("http://").to_string(),
+        headers.to_string(),
+        body.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(
+            &mut &client,
+            format!(
+                "POST /hook HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut &client, &mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap()
 }
 
 /// A state file whose folder cannot take a file is said at start, not found out at shutdown.

@@ -723,8 +723,7 @@ async fn a_pathway_conversation_records_and_replays_green() {
         )
         .await;
     assert_eq!(s, 200, "{script}");
-    let path =
-        std::env::temp_dir().join(format!("bland-sim-pw-replay-{}.json", std::process::id()));
+    let path = temp_file("pathway.replay.json");
     std::fs::write(&path, script.to_string()).unwrap();
     let mut out = Vec::new();
     let verdict = bland_sms_sim::replay::run(&[path], &Default::default(), &mut out)

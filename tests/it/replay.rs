@@ -15,12 +15,6 @@ async fn replay(paths: &[PathBuf], options: &Options) -> (Verdict, String) {
     (verdict, String::from_utf8(out).unwrap())
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bland-sim-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 #[tokio::test]
 async fn the_shipped_replays_pass() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("replays");
@@ -88,16 +82,16 @@ async fn a_recorded_conversation_replays_and_an_altered_one_fails_at_its_step() 
 
 #[tokio::test]
 async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place() {
-    let good = temp("good.json");
+    let good = temp_file("good.json");
     std::fs::write(&good, r#"{"steps":[{"advance":1}]}"#).unwrap();
-    let bad_step = temp("bad-step.json");
+    let bad_step = temp_file("bad-step.json");
     std::fs::write(
         &bad_step,
         r#"{"name":"a <bad> & failing one","setup":{"user_number":"+15550001111","agent_number":"+15550002222"},
             "steps":[{"user":"hi","replies":["nope"]}]}"#,
     )
     .unwrap();
-    let junit = temp("junit.xml");
+    let junit = temp_file("junit.xml");
     let options = Options {
         junit: Some(junit.clone()),
         ..Options::default()
@@ -139,7 +133,7 @@ async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place(
     assert_eq!(v["scripts"][1]["steps"][0]["outcome"], "failed");
 
     // Two scripts of one name (two recordings of one conversation) are told apart by file.
-    let again = temp("bad-step-again.json");
+    let again = temp_file("bad-step-again.json");
     std::fs::copy(&bad_step, &again).unwrap();
     let (_, _) = replay(&[bad_step.clone(), again.clone()], &options).await;
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -156,7 +150,7 @@ async fn junit_and_json_reports_parse_and_a_bad_script_exits_2_naming_the_place(
         ]
     );
 
-    let unparseable = temp("unparseable.json");
+    let unparseable = temp_file("unparseable.json");
     std::fs::write(&unparseable, r#"{"steps":[{"advance":"soon"}]}"#).unwrap();
     let (verdict, out) = replay(&[unparseable], &Options::default()).await;
     assert_eq!(verdict, Verdict::Unreadable);
@@ -182,7 +176,7 @@ async fn record(sim: &Sim, id: &str) -> Value {
 
 /// Writes a script to `file` and replays it in a fresh simulator; answers the report.
 async fn replay_script(script: &str, file: &str) -> (Verdict, String) {
-    let path = temp(file);
+    let path = temp_file(file);
     std::fs::write(&path, script).unwrap();
     replay(&[path], &Options::default()).await
 }

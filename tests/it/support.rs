@@ -452,3 +452,13 @@ pub async fn set_webhook(sim: &Sim, number: &str, url: &str) {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// A path for a test's file named `name`, in a folder of its own: tests running at once never
+/// write one another's files.
+pub fn temp_file(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("bland-sim-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}

@@ -441,6 +441,15 @@ async fn a_read_and_a_click_fire_their_status_webhooks_on_whatsapp() {
     // Reading again sends nothing more; the conversation's webhook log is not a receipt.
     sim.sim(Method::POST, &format!("{base}/read"), Some(json!({})))
         .await;
+    // Deliveries go out in the background: every attempt due is made before counting.
+    let (s, _) = sim
+        .sim(
+            Method::POST,
+            "/_sim/webhooks/wait",
+            Some(json!({"settled": true})),
+        )
+        .await;
+    assert_eq!(s, 200);
     assert_eq!(rx.hooks().len(), 3);
     let (_, log) = sim
         .get(&format!("/v1/sms/conversations/{id}/webhook"))

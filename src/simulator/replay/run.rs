@@ -167,6 +167,9 @@ pub(super) struct Run {
     pub scale: f64,
     /// The simulator's clock is real (against `--url`): an `advance` says so once.
     real_clock: bool,
+    /// The script may read `{{message_i}}` (it says `message_`): the conversation's message ids are noted after each
+    /// step (a read of the whole conversation, so only when they are used).
+    uses_message_ids: bool,
     pub notes: Vec<String>,
 }
 
@@ -212,8 +215,12 @@ impl Run {
             newest_delivery: None,
             newest_request: None,
             step_no: 0,
-            scale: options.timeout_ms.map_or(1.0, |ms| ms as f64 / 2000.0),
+            scale: options
+                .timeout_ms
+                .map_or(1.0, |ms| ms as f64 / super::app::DEFAULT_WITHIN_MS as f64),
             real_clock,
+            uses_message_ids: serde_json::to_string(&script.steps)
+                .is_ok_and(|t| t.contains("message_")),
             notes: Vec::new(),
         })
     }
@@ -365,7 +372,9 @@ impl Run {
         if let Some(h) = &step.http {
             self.http_step(step, h).await?;
         }
-        self.note_message_ids().await;
+        if self.uses_message_ids {
+            self.note_message_ids().await;
+        }
         // The API sends webhooks in the background: let them land before checking.
         self.target.settle(&self.client).await;
         let mut diffs = match self.expectations(step).await {
