@@ -1,5 +1,6 @@
 //! The replay script format (the README's "Conversation tests" section documents it).
 
+use crate::scenario::template::fill_placeholders;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -197,31 +198,18 @@ pub(crate) const MAX_WITHIN_MS: u64 = 600_000;
 fn fill_env(v: &mut Value, at: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
     match v {
         Value::String(s) if s.contains("{{") => {
-            let mut out = String::with_capacity(s.len());
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("{{") {
-                let Some(len) = rest[start..].find("}}") else {
-                    break;
+            *s = fill_placeholders(s, |inner| {
+                let Some(name) = inner.strip_prefix("env.") else {
+                    return Ok(None);
                 };
-                let inner = rest[start + 2..start + len].trim();
-                out.push_str(&rest[..start]);
-                match inner.strip_prefix("env.") {
-                    Some(name) => {
-                        let value = env(name).ok_or_else(|| {
-                            let at = if at.is_empty() { "." } else { at };
-                            format!(
-                                "at {at}: the environment variable {name} is not set \
-                                 (the script reads it as {{{{env.{name}}}}})"
-                            )
-                        })?;
-                        out.push_str(&value);
-                    }
-                    None => out.push_str(&rest[start..start + len + 2]),
-                }
-                rest = &rest[start + len + 2..];
-            }
-            out.push_str(rest);
-            *s = out;
+                env(name).map(Some).ok_or_else(|| {
+                    let at = if at.is_empty() { "." } else { at };
+                    format!(
+                        "at {at}: the environment variable {name} is not set \
+                         (the script reads it as {{{{env.{name}}}}})"
+                    )
+                })
+            })?;
             Ok(())
         }
         Value::Array(items) => items

@@ -71,6 +71,34 @@ impl Template {
     }
 }
 
+/// `text` with each `{{name}}` that `fill` gives a value for replaced by it (`name` trimmed),
+/// and every other kept as written: for placeholders filled before a template is read (a
+/// script's or an overlay's `{{env.NAME}}`, a replay's saved values). The first error `fill`
+/// gives stops it.
+///
+/// # Errors
+/// What `fill` says.
+pub fn fill_placeholders(
+    text: &str,
+    mut fill: impl FnMut(&str) -> Result<Option<String>, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        match fill(rest[start + 2..start + len].trim())? {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[start..start + len + 2]),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Longest text a template renders to, in bytes (a variable set by a rule is one too).
 pub(crate) const MAX_RENDERED_BYTES: usize = 16 * 1024;
 

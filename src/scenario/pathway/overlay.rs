@@ -613,28 +613,15 @@ fn webhook(
 /// # Errors
 /// A variable that is not set, naming it.
 fn env_expand(at: &str, text: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("{{") {
-        let Some(end) = rest[i..].find("}}") else {
-            break;
+    crate::scenario::template::fill_placeholders(text, |inner| {
+        let Some(name) = inner.strip_prefix("env.") else {
+            return Ok(None);
         };
-        let inner = rest[i + 2..i + end].trim();
-        out.push_str(&rest[..i]);
-        match inner.strip_prefix("env.") {
-            Some(name) => match std::env::var(name) {
-                Ok(v) => out.push_str(&v),
-                Err(_) => {
-                    return Err(format!(
-                        "{at}: the environment variable {name} is not set (the overlay reads it \
-                         as {{{{env.{name}}}}})"
-                    ))
-                }
-            },
-            None => out.push_str(&rest[i..i + end + 2]),
-        }
-        rest = &rest[i + end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        std::env::var(name).map(Some).map_err(|_| {
+            format!(
+                "{at}: the environment variable {name} is not set (the overlay reads it as \
+                 {{{{env.{name}}}}})"
+            )
+        })
+    })
 }

@@ -170,23 +170,13 @@ fn substitute_str(s: &str, vars: &HashMap<String, Value>) -> Value {
             return v.clone();
         }
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("{{") {
-        let Some(len) = rest[start..].find("}}") else {
-            break;
-        };
-        let name = rest[start + 2..start + len].trim();
-        out.push_str(&rest[..start]);
-        match vars.get(name) {
-            Some(Value::String(v)) => out.push_str(v),
-            Some(v) => out.push_str(&v.to_string()),
-            None => out.push_str(&rest[start..start + len + 2]),
-        }
-        rest = &rest[start + len + 2..];
-    }
-    out.push_str(rest);
-    Value::String(out)
+    let filled = crate::scenario::template::fill_placeholders(s, |name| {
+        Ok(vars.get(name).map(|v| match v {
+            Value::String(v) => v.clone(),
+            v => v.to_string(),
+        }))
+    });
+    Value::String(filled.unwrap_or_else(|_| s.to_string()))
 }
 
 /// The value at a dotted path (`data.conversation_id`, `data.replies[0].message`).
