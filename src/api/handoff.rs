@@ -51,6 +51,7 @@ pub(crate) fn handoff(app: &App, req: &Req, key: &str, id: &str) -> Result<Reply
         actor: b.actor,
         webhook: b.webhook,
         notify_number: b.notify_number,
+        source: crate::state::model::HandoffSource::Api,
     };
     let (already, view) = engine::apply(app, Some(key), id, |ctx, c| {
         ctx.hand_off(c, request)

@@ -18,6 +18,8 @@ pub(crate) struct HandoffRequest {
     pub webhook: Option<String>,
     /// A rep's number to text a notice to.
     pub notify_number: Option<String>,
+    /// Who hands off: the API, or a scenario's Transfer-to-Human node.
+    pub source: HandoffSource,
 }
 
 /// `POST …/resume`, checked.
@@ -49,7 +51,7 @@ impl Ctx<'_> {
             c.details.webhook = r.webhook;
         }
         let reason = r.reason.clone();
-        let already = self.start_handoff(c, r.reason, r.metadata, HandoffSource::Api, r.actor);
+        let already = self.start_handoff(c, r.reason, r.metadata, r.source, r.actor);
         if let (false, Some(to)) = (already, r.notify_number) {
             self.notify_rep(c, to, reason);
         }

@@ -265,19 +265,24 @@ impl Ctx<'_> {
             }
         }
         if let Some(h) = &node.handoff {
-            // As long as `/handoff` takes one: the reason is kept and texted to the rep.
+            // As `/handoff` does with the same fields; the rendered reason cut to the length
+            // `/handoff` takes (it refuses a longer one).
             let reason = h.reason.as_ref().map(|t| {
                 let r = t.render(&self.vars(c, &[], Some(text)));
                 r.chars().take(super::MAX_REASON_CHARS).collect::<String>()
             });
-            if let Some(url) = &h.webhook {
-                c.details.webhook = Some(url.clone());
-            }
-            let already =
-                self.start_handoff(c, reason.clone(), Map::new(), HandoffSource::Pathway, None);
-            if let (false, Some(to)) = (already, &h.notify_number) {
-                self.notify_rep(c, to.clone(), reason);
-            }
+            // The conversation is active: entering a node never ends one first.
+            let _ = self.hand_off(
+                c,
+                super::HandoffRequest {
+                    reason,
+                    metadata: Map::new(),
+                    actor: None,
+                    webhook: h.webhook.clone(),
+                    notify_number: h.notify_number.clone(),
+                    source: HandoffSource::Pathway,
+                },
+            );
         } else if node.end {
             c.ended_by_end_call_node = true;
             self.end(c, EndKind::Ended, None);
