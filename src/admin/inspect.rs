@@ -353,8 +353,15 @@ impl RequestFilter {
 /// `path` matches itself and every path under it.
 pub(crate) fn requests(app: &App, req: &Req) -> Result<Reply, ApiError> {
     let filter = RequestFilter::parse(req)?;
-    let list = app.journal.list(|e| filter.keeps(e));
-    Ok(Reply::ok(list.iter().map(|e| e.to_json()).collect()))
+    // From the cursor on (`after`): only the newer entries are visited.
+    let mut list = Vec::new();
+    app.journal.scan(filter.after, |e| {
+        if filter.keeps(e) {
+            list.push(e.to_json());
+        }
+        true
+    });
+    Ok(Reply::ok(list.into()))
 }
 
 /// `GET /_sim/requests/count?…`: how many journaled requests match (the same filters).

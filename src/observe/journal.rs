@@ -175,6 +175,12 @@ impl Journal {
         self.ring.list(keep)
     }
 
+    /// Visits the journaled requests after the one with id `after` (all when `None`), oldest
+    /// first, until `f` says stop: only those are visited, not the whole journal.
+    pub fn scan(&self, after: Option<u64>, f: impl FnMut(&Entry) -> bool) {
+        self.ring.scan(after, false, f)
+    }
+
     /// Entries kept and the bytes of their bodies.
     pub fn size(&self) -> (usize, usize) {
         (self.ring.len(), self.ring.bytes())

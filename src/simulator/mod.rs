@@ -179,9 +179,12 @@ impl Simulator {
 
     /// The journaled requests after the one with id `after` (all when `None`), oldest first.
     pub(crate) fn requests_after(&self, after: Option<u64>) -> Vec<Value> {
-        let after = after.map_or(0, |a| a.saturating_add(1));
-        let kept = self.app.journal.list(|e| e.id >= after);
-        kept.iter().map(|e| e.to_json()).collect()
+        let mut out = Vec::new();
+        self.app.journal.scan(after, |e| {
+            out.push(e.to_json());
+            true
+        });
+        out
     }
 
     /// The journaled API requests, oldest first, as `GET /_sim/requests` lists them.
