@@ -272,14 +272,11 @@ async fn rcs_goes_first_by_the_numbers_priority_and_falls_back_to_sms() {
     assert_eq!(by_text("by SMS"), "sms");
     // An RCS message takes a read receipt.
     let (s, v) = sim
-        .sim(
-            Method::POST,
-            &format!(
-                "/_sim/conversations/{}/messages/{}/read",
-                rcs["conversation_id"].as_str().unwrap(),
-                rcs["message_id"].as_str().unwrap()
-            ),
-            Some(json!({})),
+        .receipt(
+            rcs["conversation_id"].as_str().unwrap(),
+            rcs["message_id"].as_str().unwrap(),
+            "read",
+            json!({}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
@@ -364,14 +361,11 @@ async fn a_read_rule_reads_rcs_and_whatsapp_messages_after_delivery() {
     };
     // Not delivered yet: no receipt (the carrier would take the read back).
     let early = sim
-        .sim(
-            Method::POST,
-            &format!(
-                "/_sim/conversations/{}/messages/{}/read",
-                wa["conversation_id"].as_str().unwrap(),
-                wa["message_id"].as_str().unwrap()
-            ),
-            Some(json!({})),
+        .receipt(
+            wa["conversation_id"].as_str().unwrap(),
+            wa["message_id"].as_str().unwrap(),
+            "read",
+            json!({}),
         )
         .await;
     assert_error(&early, 400, "INVALID_PARAMETER");

@@ -204,6 +204,19 @@ impl Sim {
     }
 
     /// Advances the manual clock.
+    /// `POST /_sim/conversations/{id}/messages/{message}/{what}` (`read` or `click`) with
+    /// `body`: the message's read receipt or link click.
+    pub async fn receipt(
+        &self,
+        id: &str,
+        message: &str,
+        what: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let path = format!("/_sim/conversations/{id}/messages/{message}/{what}");
+        self.sim(Method::POST, &path, Some(body)).await
+    }
+
     pub async fn advance(&self, seconds: f64) -> Value {
         let (s, v) = self
             .sim(

@@ -461,14 +461,11 @@ async fn a_read_and_a_click_fire_their_status_webhooks_on_whatsapp() {
         .send(json!({"user_number": USER, "agent_number": AGENT, "agent_message": "hi"}))
         .await;
     let got = sim
-        .sim(
-            Method::POST,
-            &format!(
-                "/_sim/conversations/{}/messages/{}/read",
-                sms["conversation_id"].as_str().unwrap(),
-                sms["message_id"].as_str().unwrap()
-            ),
-            Some(json!({})),
+        .receipt(
+            sms["conversation_id"].as_str().unwrap(),
+            sms["message_id"].as_str().unwrap(),
+            "read",
+            json!({}),
         )
         .await;
     assert_error(&got, 400, "INVALID_PARAMETER");
