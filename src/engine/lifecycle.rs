@@ -153,17 +153,22 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
 }
 
 /// Warns (once per pathway id, for the first 1,000) that no scenario claims a `pathway_id`, so
-/// another plays: the usual reason a team's pathway "does not answer".
+/// another plays: the usual reason a team's pathway "does not answer". Ids are remembered by
+/// their hash (8 bytes each, however long the id a client sent), and shown cut to 100 bytes.
 fn unmatched_pathway(pathway_id: &str, playing: &str) {
-    static SEEN: std::sync::OnceLock<dashmap::DashSet<String>> = std::sync::OnceLock::new();
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static SEEN: std::sync::OnceLock<dashmap::DashSet<u64>> = std::sync::OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    if seen.len() >= 1000 || !seen.insert(pathway_id.to_string()) {
+    let mut h = foldhash::fast::FixedState::default().build_hasher();
+    pathway_id.hash(&mut h);
+    if seen.len() >= 1000 || !seen.insert(h.finish()) {
         return;
     }
+    let id = crate::base::input::prefix(pathway_id, 100);
     tracing::warn!(
-        "pathway_id {pathway_id:?} matches no loaded scenario, so {playing:?} plays: load the \
-         pathway with --scenarios (a bare file named {pathway_id}.json, or an overlay whose \
-         match.pathway_ids has it)"
+        "pathway_id {id:?} matches no loaded scenario, so {playing:?} plays: load the pathway \
+         with --scenarios (a bare file named {id}.json, or an overlay whose match.pathway_ids \
+         has it)"
     );
 }
 
