@@ -156,12 +156,11 @@ fn new_conversation(app: &App, o: &Opening) -> Conversation {
 /// another plays: the usual reason a team's pathway "does not answer". Ids are remembered by
 /// their hash (8 bytes each, however long the id a client sent), and shown cut to 100 bytes.
 fn unmatched_pathway(pathway_id: &str, playing: &str) {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static SEEN: std::sync::OnceLock<dashmap::DashSet<u64>> = std::sync::OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    let mut h = foldhash::fast::FixedState::default().build_hasher();
-    pathway_id.hash(&mut h);
-    if seen.len() >= 1000 || !seen.insert(h.finish()) {
+    let hash = foldhash::fast::FixedState::default().hash_one(pathway_id);
+    if seen.len() >= 1000 || !seen.insert(hash) {
         return;
     }
     let id = crate::base::input::prefix(pathway_id, 100);
